@@ -1,0 +1,70 @@
+# bwc: every target sets up what it needs (idempotent, fast the second time).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help setup sysdeps postgres demo test test-fast torture lint bench clean
+
+help:
+	@echo "make demo    - set up, then ingest, verify and show sample footage (offline)"
+	@echo "make test    - set up, then run the whole test suite"
+	@echo "make lint    - ruff + mypy --strict"
+	@echo "make bench   - benchmarks (ratios against stock tools)"
+	@echo "make torture - the full set of randomized fault trials"
+
+# System packages: ffmpeg (ffprobe) for media summaries and test footage; python3-venv.
+sysdeps:
+	@missing=""; \
+	command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing system packages:$$missing -- run: sudo apt-get install$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml | sysdeps
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+setup: sysdeps $(STAMP)
+
+# PostgreSQL for the multi-station catalog tests: started when installed and down.
+postgres:
+	@if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then \
+	  pg_isready -q -h 127.0.0.1 -p 5432 || \
+	    pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n1) main start || true; \
+	  for i in $$(seq 1 20); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done; \
+	fi
+
+demo: setup
+	@bash scripts/demo.sh
+
+test: setup postgres
+	@if command -v pg_ctlcluster >/dev/null 2>&1; then export BWC_TEST_PG=required; fi; \
+	$(PY) -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m unit -q
+
+torture: setup postgres
+	BWC_FAULT_TRIALS=200 $(PY) -m pytest -m fault -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check bwc tests bench
+	$(VENV)/bin/ruff format --check bwc tests bench
+	$(VENV)/bin/mypy --strict
+
+bench: setup
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

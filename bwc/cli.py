@@ -1,0 +1,652 @@
+"""The `bwc` command line: parses, wires the parts together, prints. No domain logic here.
+
+Errors from the core arrive as ``BwcError`` subclasses and leave here as one line on stderr
+and the error's exit code (README, "Exit codes"); tracebacks only with ``-v``.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import json
+import logging
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlmodel import col, select
+
+from bwc.config import keys as keyfiles
+from bwc.config.settings import resolve_home
+from bwc.errors import BwcError, InputError, NotFoundError, UsageError, VerificationError
+from bwc.evidence import custody, note
+from bwc.evidence.manifest import parse_manifest
+from bwc.evidence.models import Checkpoint, Event, Item, SigningKey
+from bwc.evidence.signing import public_pem
+from bwc.evidence.station import Station, init_home, register_key
+from bwc.evidence.timefmt import format_utc, parse_utc
+from bwc.evidence.verify import (
+    ItemReport,
+    LogReport,
+    check_stored_meta,
+    resolve_id,
+    verify_item,
+    verify_items,
+    verify_log,
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+logger = logging.getLogger("bwc")
+
+app = typer.Typer(
+    name="bwc",
+    help="Body-worn-camera evidence: ingest, verify, chain of custody.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Station signing keys.", no_args_is_help=True)
+log_app = typer.Typer(
+    help="The custody log: checkpoints, proofs, verification.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+app.add_typer(log_app, name="log")
+
+
+@dataclass
+class Ctx:
+    home: Path
+    actor: str
+    verbose: bool
+
+    def station(self) -> Station:
+        return Station.open(self.home, actor=self.actor, passphrase=keyfiles.passphrase_from_env())
+
+
+_state: dict[str, Ctx] = {}
+
+
+def ctx() -> Ctx:
+    return _state["ctx"]
+
+
+@app.callback()
+def _main(
+    home: Annotated[
+        Path | None,
+        typer.Option(help="bwc home folder (config, catalog, store, keys).", envvar="BWC_HOME"),
+    ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            help="Who is acting, recorded in custody events (name or badge number). "
+            "Default: the OS user.",
+            envvar="BWC_ACTOR",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Debug logging, tracebacks.")
+    ] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    _state["ctx"] = Ctx(
+        home=resolve_home(home),
+        actor=actor or _os_user(),
+        verbose=verbose,
+    )
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+# ---------------------------------------------------------------------------- init
+
+
+@app.command()
+def init(
+    station_id: Annotated[
+        str | None, typer.Option("--station-id", help="This station's id (default: random).")
+    ] = None,
+) -> None:
+    """Create the home: bwc.toml, the catalog, the local store and a station signing key."""
+    c = ctx()
+    passphrase = keyfiles.passphrase_from_env()
+    station, created = init_home(
+        c.home, station_id=station_id, passphrase=passphrase, actor=c.actor
+    )
+    if created:
+        out.print(f"initialised {c.home} as station [bold]{station.station_id}[/]")
+        out.print(f"signing key {station.signer().key_id}")
+        if passphrase is None:
+            err.print(
+                "[yellow]warning:[/] BWC_KEY_PASSPHRASE is not set: the signing key is stored "
+                "unencrypted (mode 0600). Set it and run `bwc keys rotate` to protect new keys."
+            )
+    else:
+        out.print(
+            f"{c.home} is already initialised (station {station.station_id}); catalog migrated"
+        )
+
+
+# ---------------------------------------------------------------------------- ingest
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
+    officer: Annotated[str | None, typer.Option(help="Officer id the footage belongs to.")] = None,
+    device: Annotated[str | None, typer.Option(help="Device (camera) id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+) -> None:
+    """Copy files into the store (hashed in the same pass), sign, verify, log."""
+    from bwc.ingest.pipeline import Attribution, FileResult, Ingester, clean_stale_spool
+    from bwc.ingest.probe import FFprobe
+
+    station = ctx().station()
+    clean_stale_spool(station.settings.spool_dir)
+    if not FFprobe.available():
+        err.print("[yellow]warning:[/] ffprobe not found: media summaries will be missing")
+
+    def show(r: FileResult) -> None:
+        if as_json:
+            return
+        if r.status == "error":
+            err.print(f"[red]error[/]  {r.path}: {r.reason}")
+        elif r.status == "ignored":
+            out.print(f"[dim]skip[/]   {r.path}: {r.reason}")
+        else:
+            flags = f" [yellow]({', '.join(r.flags)})[/]" if r.flags else ""
+            out.print(f"{r.status:<10} {r.sha256[:16] if r.sha256 else ''}  {r.path}{flags}")
+
+    ing = Ingester(station, FFprobe(), Attribution(officer, device), progress=show)
+    report = ing.run(paths)
+    if as_json:
+        _print_json(
+            {
+                "results": [r.__dict__ for r in report.results],
+                "ingested": report.count("ingested"),
+                "seen_again": report.count("seen-again"),
+                "ignored": report.count("ignored"),
+                "errors": len(report.errors),
+                "checkpoint": report.checkpoint,
+            }
+        )
+    else:
+        out.print(
+            f"{report.count('ingested')} ingested, {report.count('seen-again')} seen again, "
+            f"{report.count('ignored')} ignored, {len(report.errors)} errors"
+        )
+    if report.errors:
+        raise InputError(
+            f"{len(report.errors)} file(s) were not ingested",
+            hint="see the errors above; nothing else was changed for them",
+        )
+
+
+# ---------------------------------------------------------------------------- list / show
+
+
+def _item_json(item: Item) -> dict[str, Any]:
+    return {
+        "sha256": item.sha256,
+        "size": item.size,
+        "path": item.original_path,
+        "device_id": item.device_id,
+        "officer_id": item.officer_id,
+        "recorded_start": format_utc(item.recorded_start) if item.recorded_start else None,
+        "recorded_end": format_utc(item.recorded_end) if item.recorded_end else None,
+        "ingested_at": format_utc(item.ingested_at),
+        "station_id": item.station_id,
+        "key_id": item.key_id,
+        "flags": [f for f in item.flags.split(",") if f],
+    }
+
+
+def _parse_since(text: str) -> datetime:
+    try:
+        return parse_utc(text if ("T" in text) else text + "T00:00:00Z")
+    except ValueError as e:
+        raise UsageError(f"--since {text!r} is not an ISO 8601 time with a zone") from e
+
+
+@app.command("list")
+def list_(
+    officer: Annotated[str | None, typer.Option(help="Only this officer's items.")] = None,
+    device: Annotated[str | None, typer.Option(help="Only this device's items.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only items ingested at or after this time (ISO 8601 with zone, or a date in UTC)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List evidence items."""
+    station = ctx().station()
+    stmt = select(Item).order_by(col(Item.ingested_at), col(Item.sha256))
+    if officer:
+        stmt = stmt.where(Item.officer_id == officer)
+    if device:
+        stmt = stmt.where(Item.device_id == device)
+    if since:
+        stmt = stmt.where(col(Item.ingested_at) >= _parse_since(since))
+    with station.session() as s:
+        items = list(s.exec(stmt))
+    if as_json:
+        _print_json([_item_json(i) for i in items])
+        return
+    t = Table("id", "size", "officer", "device", "recorded start (UTC)", "path", "flags")
+    for i in items:
+        t.add_row(
+            i.sha256[:16],
+            str(i.size),
+            i.officer_id or "-",
+            i.device_id or "-",
+            format_utc(i.recorded_start) if i.recorded_start else "-",
+            i.original_path,
+            i.flags,
+        )
+    out.print(t)
+    out.print(f"{len(items)} items")
+
+
+def _event_json(ev: Event) -> dict[str, Any]:
+    dec = custody.decode_leaf(ev.leaf)
+    return {
+        "index": ev.idx,
+        "kind": ev.kind,
+        "at": format_utc(ev.at),
+        "actor": ev.actor,
+        "station": ev.station_id,
+        "item": ev.item_sha256,
+        "details": dec.details,
+    }
+
+
+def _verify_one(station: Station, item: Item) -> tuple[ItemReport, LogReport]:
+    with station.session() as s:
+        log = verify_log(s, station.store, station.settings.log_origin)
+        keys = {k.key_id: k for k in s.exec(select(SigningKey))}
+        try:
+            digest: Any = station.store.read_back(item.sha256)
+        except BwcError as e:
+            digest = e
+        rep = verify_item(s, item, digest, log, keys)
+        check_stored_meta(station.store, item, rep)
+    return rep, log
+
+
+@app.command()
+def show(
+    item_id: Annotated[
+        str, typer.Argument(metavar="ID", help="sha256 or a unique 8+ digit prefix.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Show an item, its manifest, its chain of custody and whether each check passes."""
+    station = ctx().station()
+    with station.session() as s:
+        item = resolve_id(s, item_id)
+        events = list(custody.iter_events(s, item.sha256))
+    rep, _log = _verify_one(station, item)
+    if as_json:
+        _print_json(
+            {
+                **_item_json(item),
+                "manifest": item.manifest.decode("utf-8"),
+                "signature": base64.b64encode(item.signature).decode("ascii"),
+                "events": [_event_json(e) for e in events],
+                "checks": [c.__dict__ for c in rep.checks],
+                "verified": rep.ok,
+            }
+        )
+    else:
+        _print_item(item, events, rep)
+    if not rep.ok:
+        raise VerificationError(
+            f"item {item.sha256[:16]} fails verification", hint="see the checks above"
+        )
+
+
+def _print_item(item: Item, events: list[Event], rep: ItemReport) -> None:
+    out.print(f"[bold]evidence item {item.sha256}[/]")
+    for k, v in _item_json(item).items():
+        if k != "sha256":
+            out.print(f"  {k:<15} {v if v not in (None, []) else '-'}")
+    try:
+        m = parse_manifest(item.manifest)
+        if m.media:
+            out.print(f"  {'media':<15} {json.dumps(m.media, ensure_ascii=False)}")
+    except VerificationError:
+        pass
+    out.print("[bold]chain of custody[/]")
+    for ev in events:
+        d = _event_json(ev)["details"]
+        extra = ", ".join(f"{k}={v}" for k, v in d.items() if v is not None)
+        out.print(
+            f"  #{ev.idx:<6} {format_utc(ev.at)}  {ev.kind:<12} by {ev.actor} "
+            f"at {ev.station_id}  [dim]{extra}[/]"
+        )
+    out.print("[bold]checks[/]")
+    for c in rep.checks:
+        mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
+        out.print(f"  {mark} {c.name:<16} {c.detail}")
+
+
+# ---------------------------------------------------------------------------- verify
+
+
+@app.command()
+def verify(
+    ids: Annotated[
+        list[str] | None, typer.Argument(metavar="[ID]...", help="Items to verify.")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Verify every item.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record/--no-record",
+            help="Log a `verified` custody event per item and sign a checkpoint (needs the key).",
+        ),
+    ] = True,
+) -> None:
+    """Re-hash stored objects and check manifest, signature, catalog row and custody log.
+
+    Exit 0 only when every check of every item passes (exit 1 otherwise)."""
+    if not ids and not all_:
+        raise UsageError("name the items to verify, or pass --all")
+    station = ctx().station()
+    if record:
+        station.signer()  # fail early on a wrong passphrase
+    with station.session() as s:
+        items = (
+            list(s.exec(select(Item).order_by(col(Item.sha256))))
+            if all_
+            else [resolve_id(s, i) for i in (ids or [])]
+        )
+        log = verify_log(s, station.store, station.settings.log_origin)
+        reports: list[ItemReport] = []
+        show_bar = all_ and not as_json and err.is_terminal
+        with Progress(
+            TextColumn("verifying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not show_bar,
+        ) as bar:
+            task = bar.add_task("verify", total=len(items))
+            reports = verify_items(
+                s,
+                station.store,
+                items,
+                log,
+                workers=station.settings.verify_workers,
+                on_done=lambda _r: bar.advance(task),
+            )
+    if record and reports:
+        with station.session() as s:
+            custody.append_events(
+                s,
+                [
+                    station.event(
+                        "verified",
+                        r.sha256,
+                        ok=r.ok,
+                        failed=[f"{c.name}: {c.detail}" for c in r.failures()],
+                    )
+                    for r in reports
+                ],
+            )
+        station.checkpoint()
+    bad = [r for r in reports if not r.ok]
+    if as_json:
+        _print_json(
+            {
+                "ok": not bad and log.ok,
+                "log_problems": log.problems,
+                "items": [
+                    {"sha256": r.sha256, "ok": r.ok, "checks": [c.__dict__ for c in r.checks]}
+                    for r in reports
+                ],
+            }
+        )
+    else:
+        for r in reports:
+            if r.ok:
+                out.print(f"[green]ok[/]   {r.sha256}")
+            else:
+                for c in r.failures():
+                    out.print(f"[red]FAIL[/] {r.sha256}: {c.name}: {c.detail}")
+        out.print(f"{len(reports) - len(bad)} of {len(reports)} items verified")
+    if bad:
+        raise VerificationError(f"{len(bad)} of {len(reports)} items failed verification")
+    if not log.ok:
+        raise VerificationError("the custody log fails verification: " + log.problems[0])
+
+
+# ---------------------------------------------------------------------------- keys
+
+
+@keys_app.command("list")
+def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List every signing key this catalog knows (retired keys still verify what they signed)."""
+    station = ctx().station()
+    active = keyfiles.active_key_id(station.settings.keys_dir)
+    with station.session() as s:
+        rows = list(s.exec(select(SigningKey).order_by(col(SigningKey.created_at))))
+    data: list[dict[str, Any]] = [
+        {
+            "key_id": k.key_id,
+            "station_id": k.station_id,
+            "created_at": format_utc(k.created_at),
+            "retired_at": format_utc(k.retired_at) if k.retired_at else None,
+            "active": k.key_id == active and k.station_id == station.station_id,
+            "verifier_key": note.verifier_key(k.station_id, k.public_key),
+        }
+        for k in rows
+    ]
+    if as_json:
+        _print_json(data)
+        return
+    t = Table("key id", "station", "created", "retired", "active", "note verifier key")
+    for d in data:
+        t.add_row(
+            d["key_id"],
+            d["station_id"],
+            d["created_at"],
+            d["retired_at"] or "-",
+            "yes" if d["active"] else "",
+            d["verifier_key"],
+        )
+    out.print(t)
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Make a new signing key; it signs from now on, old keys stay valid for what they signed."""
+    station = ctx().station()
+    old = station.signer()
+    new = keyfiles.generate_key(station.settings.keys_dir, station.passphrase)
+    register_key(station, new, previous=old.key_id)
+    keyfiles.set_active(station.settings.keys_dir, new.key_id)
+    station._signer = new
+    station.checkpoint()
+    out.print(f"rotated: {old.key_id} -> {new.key_id}")
+    if station.passphrase is None:
+        err.print("[yellow]warning:[/] BWC_KEY_PASSPHRASE is not set: the new key is unencrypted")
+
+
+@keys_app.command("export-public")
+def keys_export_public(
+    key_id: Annotated[str | None, typer.Argument(help="Key id (default: the active key).")] = None,
+) -> None:
+    """Print a public key as PEM (for openssl and court bundles)."""
+    station = ctx().station()
+    kid = key_id or keyfiles.active_key_id(station.settings.keys_dir)
+    with station.session() as s:
+        row = s.get(SigningKey, kid)
+    if row is None:
+        raise NotFoundError(f"no signing key {kid}", hint="see `bwc keys list`")
+    sys.stdout.write(public_pem(row.public_key))
+
+
+# ---------------------------------------------------------------------------- log
+
+
+@log_app.command("checkpoint")
+def log_checkpoint() -> None:
+    """Sign a checkpoint of the log as it stands and print the note."""
+    station = ctx().station()
+    sys.stdout.write(station.checkpoint())
+
+
+@log_app.command("verify")
+def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Recompute the tree from all events; check every checkpoint's signature and consistency."""
+    station = ctx().station()
+    with station.session() as s:
+        rep = verify_log(s, station.store, station.settings.log_origin)
+    root = rep.tree.root()
+    if as_json:
+        _print_json(
+            {
+                "ok": rep.ok,
+                "size": rep.size,
+                "root": base64.b64encode(root).decode("ascii"),
+                "checkpoints": rep.checkpoints,
+                "problems": rep.problems,
+            }
+        )
+    else:
+        for p in rep.problems:
+            out.print(f"[red]FAIL[/] {p}")
+        if rep.ok:
+            latest = rep.latest.size if rep.latest else 0
+            out.print(
+                f"[green]ok[/] {rep.size} events, {rep.checkpoints} checkpoints verified; "
+                f"latest checkpoint covers {latest} events; root {base64.b64encode(root).decode()}"
+            )
+    if not rep.ok:
+        raise VerificationError(f"custody log fails verification ({len(rep.problems)} problems)")
+
+
+@log_app.command("events")
+def log_events(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print every event with its exact leaf bytes (base64), so anyone can recompute the root."""
+    station = ctx().station()
+    with station.session() as s:
+        events = list(custody.iter_events(s))
+    if as_json:
+        _print_json(
+            [{**_event_json(e), "leaf": base64.b64encode(e.leaf).decode("ascii")} for e in events]
+        )
+        return
+    for e in events:
+        out.print(
+            f"#{e.idx:<6} {format_utc(e.at)}  {e.kind:<12} {e.actor:<12} {e.station_id}  "
+            f"{e.item_sha256 or ''}"
+        )
+
+
+@log_app.command("proof")
+def log_proof(
+    item_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Print inclusion proofs of an item's events against the latest signed checkpoint."""
+    station = ctx().station()
+    with station.session() as s:
+        item = resolve_id(s, item_id)
+        events = list(custody.iter_events(s, item.sha256))
+        cp_row = s.exec(select(Checkpoint).order_by(col(Checkpoint.id).desc()).limit(1)).first()
+        if cp_row is None:
+            raise NotFoundError("the log has no checkpoint", hint="run `bwc log checkpoint`")
+        tree = custody.load_tree(s, cp_row.size)
+    proofs: list[dict[str, Any]] = []
+    for e in events:
+        if e.idx >= cp_row.size:
+            proofs.append({"index": e.idx, "kind": e.kind, "covered": False})
+            continue
+        proofs.append(
+            {
+                "index": e.idx,
+                "kind": e.kind,
+                "covered": True,
+                "leaf": base64.b64encode(e.leaf).decode("ascii"),
+                "proof": [
+                    base64.b64encode(h).decode("ascii")
+                    for h in tree.inclusion_proof(e.idx, cp_row.size)
+                ],
+            }
+        )
+    data = {
+        "sha256": item.sha256,
+        "checkpoint": cp_row.note,
+        "tree_size": cp_row.size,
+        "events": proofs,
+    }
+    if as_json:
+        _print_json(data)
+        return
+    out.print(cp_row.note, end="")
+    for p in proofs:
+        if not p["covered"]:
+            out.print(f"#{p['index']} {p['kind']}: not yet covered by a checkpoint")
+        else:
+            out.print(f"#{p['index']} {p['kind']}: " + " ".join(p["proof"]))
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=False)
+    except BwcError as e:
+        _fail(str(e), e.exit_code, e)
+    except click.exceptions.Abort:
+        _fail("interrupted", 130, None)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130, None)
+    sys.exit(0)
+
+
+def _fail(message: str, code: int, exc: BaseException | None) -> None:
+    c = _state.get("ctx")
+    if c is not None and c.verbose and exc is not None:
+        traceback.print_exception(exc)
+    err.print(f"[red]bwc: error:[/] {message}", markup=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The one error hierarchy of bwc.
+
+Every error carries an exit code; only ``bwc.cli`` turns errors into messages and exit
+codes. Codes are documented in README.md ("Exit codes") and must stay stable: scripts in
+evidence rooms branch on them.
+"""
+
+from __future__ import annotations
+
+
+class BwcError(Exception):
+    """Base class: a message meant for a person, and the process exit code."""
+
+    exit_code: int = 10
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}; {self.hint}"
+        return self.message
+
+
+class VerificationError(BwcError):
+    """Something stored does not match what was signed or logged (evidence may be tampered)."""
+
+    exit_code = 1
+
+
+class UsageError(BwcError):
+    """Bad arguments or bad input given on the command line."""
+
+    exit_code = 2
+
+
+class NotFoundError(BwcError):
+    """An unknown or ambiguous evidence id, key id or path."""
+
+    exit_code = 3
+
+
+class HomeError(BwcError):
+    """The home directory is missing or not initialised, or the configuration is invalid."""
+
+    exit_code = 4
+
+
+class KeyMaterialError(BwcError):
+    """Key material cannot be loaded (wrong passphrase, missing or malformed key)."""
+
+    exit_code = 5
+
+
+class InputError(BwcError):
+    """A source file or folder cannot be read (missing, unreadable, changed during copy)."""
+
+    exit_code = 6
+
+
+class StoreError(BwcError):
+    """The evidence store cannot be reached or refused an operation."""
+
+    exit_code = 7
+
+
+class CatalogError(BwcError):
+    """The catalog database cannot be reached or is in an unexpected state."""
+
+    exit_code = 8
+
+
+class ProofError(VerificationError):
+    """A Merkle inclusion or consistency proof does not verify, or is malformed."""
+
+
+class NoteError(VerificationError):
+    """A signed note or checkpoint is malformed or its signature does not verify."""

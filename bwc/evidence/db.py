@@ -1,0 +1,79 @@
+"""Catalog connections and migrations. The only place that creates engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import create_engine
+
+from bwc.errors import CatalogError
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings evidence needs: SQLite in WAL mode, foreign keys on, every
+    transaction taking the write lock up front (so log appends are serialized, no gaps)."""
+    if url.startswith("sqlite:"):
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE instead of pysqlite's
+            # deferred BEGIN, which would let two appenders read the same log head.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the catalog schema to the newest revision (idempotent)."""
+    cfg = _alembic_config()
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except SQLAlchemyError as e:
+        raise CatalogError(f"cannot migrate the catalog: {e}") from e
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to work on a catalog that is not at the newest schema revision."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as e:
+        raise CatalogError(
+            f"cannot open the catalog: {e.orig}", hint="check the catalog URL and that it is up"
+        ) from e
+    if current != head:
+        raise CatalogError(
+            f"catalog schema is at revision {current}, this bwc needs {head}",
+            hint="run `bwc init` to migrate it",
+        )

@@ -1,0 +1,112 @@
+"""Catalog tables (SQLModel). Schema changes go through Alembic (bwc/evidence/migrations).
+
+Rows are *indexes* over signed data, never the authority: every item row is checked against
+its signed manifest and every event row against its logged leaf bytes by `bwc verify`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Index, LargeBinary, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, returns timezone-aware UTC datetimes on every backend (SQLite keeps none)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored in the catalog")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _utc(nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Item(SQLModel, table=True):
+    """One evidence item: the bytes of one file, identified by their SHA-256."""
+
+    __tablename__ = "item"
+
+    sha256: str = Field(sa_column=Column(String(64), primary_key=True))
+    size: int
+    manifest: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    signature: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    key_id: str = Field(sa_column=Column(String(64), nullable=False))
+    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    original_path: str = Field(sa_column=Column(Text, nullable=False))
+    device_id: str | None = Field(default=None, sa_column=Column(String(128), index=True))
+    officer_id: str | None = Field(default=None, sa_column=Column(String(128), index=True))
+    recorded_start: datetime | None = _utc(nullable=True, index=True)
+    recorded_end: datetime | None = _utc(nullable=True)
+    ingested_at: datetime = _utc(index=True)
+    flags: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    store_version: str | None = Field(default=None, sa_column=Column(String(256)))
+
+
+class Event(SQLModel, table=True):
+    """One custody event = one leaf of the custody log. ``leaf`` holds the exact logged bytes;
+    the other columns are a decoded copy for queries and are checked against ``leaf``."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_item", "item_sha256"),)
+
+    idx: int = Field(primary_key=True)
+    leaf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    leaf_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    kind: str = Field(sa_column=Column(String(32), nullable=False))
+    at: datetime = _utc()
+    actor: str = Field(sa_column=Column(Text, nullable=False))
+    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    item_sha256: str | None = Field(default=None, sa_column=Column(String(64)))
+
+
+class LogHead(SQLModel, table=True):
+    """The sequencer row: appends lock it (FOR UPDATE on PostgreSQL; SQLite's write lock)."""
+
+    __tablename__ = "log_head"
+
+    id: int = Field(default=1, primary_key=True)
+    size: int = 0
+
+
+class Checkpoint(SQLModel, table=True):
+    __tablename__ = "checkpoint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    size: int
+    root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    key_id: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: datetime = _utc()
+
+
+class SigningKey(SQLModel, table=True):
+    """Public half of every station key ever used. Private halves stay in the home's keys/."""
+
+    __tablename__ = "signing_key"
+
+    key_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _utc()
+    retired_at: datetime | None = _utc(nullable=True)

@@ -1,0 +1,191 @@
+"""A station: the settings, catalog, store, clock, actor and signing key wired together.
+
+``init_home`` creates a home; ``Station.open`` opens one. Commands in ``cli`` work through a
+Station; nothing below it reads the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, select
+
+from bwc.config import keys
+from bwc.config.settings import CONFIG_NAME, Settings, load_settings, render_default_config
+from bwc.errors import CatalogError, HomeError
+from bwc.evidence import custody
+from bwc.evidence.db import check_schema, make_engine, migrate
+from bwc.evidence.models import SigningKey
+from bwc.evidence.signing import Ed25519Signer
+from bwc.evidence.store import LocalStore, ObjectStore, open_store
+from bwc.evidence.timefmt import Clock, SystemClock
+from bwc.fsutil import write_atomic
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Station:
+    settings: Settings
+    engine: Engine
+    store: ObjectStore
+    actor: str
+    clock: Clock = field(default_factory=SystemClock)
+    passphrase: bytes | None = None
+    _signer: Ed25519Signer | None = None
+
+    @classmethod
+    def open(
+        cls,
+        home: Path,
+        *,
+        actor: str,
+        passphrase: bytes | None,
+        clock: Clock | None = None,
+    ) -> Station:
+        settings = load_settings(home)
+        engine = make_engine(settings.catalog)
+        check_schema(engine)
+        store = open_store(settings.store)
+        return cls(
+            settings=settings,
+            engine=engine,
+            store=store,
+            actor=actor,
+            clock=clock or SystemClock(),
+            passphrase=passphrase,
+        )
+
+    @property
+    def station_id(self) -> str:
+        return self.settings.station_id
+
+    def signer(self) -> Ed25519Signer:
+        """The active signing key, loaded (and decrypted) on first use only."""
+        if self._signer is None:
+            key_id = keys.active_key_id(self.settings.keys_dir)
+            self._signer = keys.load_signer(self.settings.keys_dir, key_id, self.passphrase)
+        return self._signer
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends normally, rolled back otherwise."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as s, s.begin():
+                yield s
+        except SQLAlchemyError as e:
+            raise CatalogError(f"catalog error: {e.__class__.__name__}: {e}") from e
+
+    def event(self, kind: str, item: str | None = None, **details: object) -> custody.NewEvent:
+        return custody.NewEvent(
+            kind=kind,
+            at=self.clock.now(),
+            actor=self.actor,
+            station_id=self.station_id,
+            item_sha256=item,
+            details=dict(details),
+        )
+
+    def checkpoint(self) -> str:
+        """Sign the log as it stands, store the note in the catalog and in the store."""
+        signer = self.signer()
+        with self.session() as s:
+            row = custody.make_checkpoint(
+                s, signer, self.station_id, self.settings.log_origin, self.clock.now()
+            )
+            note_text = row.note
+        self.store.put_checkpoint(note_text)
+        return note_text
+
+
+def init_home(
+    home: Path,
+    *,
+    station_id: str | None,
+    passphrase: bytes | None,
+    actor: str,
+    clock: Clock | None = None,
+) -> tuple[Station, bool]:
+    """Create (or finish creating) a home. Idempotent: an existing home is migrated, its key
+    kept. Returns the station and whether a new key was made."""
+    clock = clock or SystemClock()
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cfg = home / CONFIG_NAME
+    if not cfg.exists():
+        sid = station_id or f"station-{secrets.token_hex(4)}"
+        write_atomic(cfg, render_default_config(sid).encode("utf-8"), mode=0o644)
+    elif station_id:
+        current = load_settings(home).station_id
+        if current != station_id:
+            raise HomeError(
+                f"{home} is already initialised as station {current!r}",
+                hint="use another --home, or edit station_id in bwc.toml",
+            )
+    settings = load_settings(home)
+    for sub in ("keys", "spool"):
+        (home / sub).mkdir(mode=0o700, exist_ok=True)
+    engine = make_engine(settings.catalog)
+    migrate(engine)
+    store = open_store(settings.store)
+    if isinstance(store, LocalStore):
+        store.create()
+    station = Station(
+        settings=settings,
+        engine=engine,
+        store=store,
+        actor=actor,
+        clock=clock,
+        passphrase=passphrase,
+    )
+    created = False
+    keys_dir = settings.keys_dir
+    if not (keys_dir / "active").exists():
+        signer = keys.generate_key(keys_dir, passphrase)
+        register_key(station, signer, previous=None)
+        keys.set_active(keys_dir, signer.key_id)
+        station._signer = signer
+        station.checkpoint()
+        created = True
+    return station, created
+
+
+def register_key(station: Station, signer: Ed25519Signer, previous: str | None) -> None:
+    """Record a new public key in the catalog and announce it in the log (key-rotated), so a
+    key later removed from or swapped in the catalog is detected by `bwc log verify`."""
+    now = station.clock.now()
+    with station.session() as s:
+        if previous is not None:
+            old = s.get(SigningKey, previous)
+            if old is not None and old.retired_at is None:
+                old.retired_at = now
+                s.add(old)
+        s.add(
+            SigningKey(
+                key_id=signer.key_id,
+                station_id=station.station_id,
+                public_key=signer.public_key,
+                created_at=now,
+            )
+        )
+        custody.append_events(
+            s,
+            [
+                station.event(
+                    "key-rotated",
+                    previous_key_id=previous,
+                    key_id=signer.key_id,
+                    public_key=custody.b64(signer.public_key),
+                )
+            ],
+        )
+
+
+def known_keys(session: Session) -> dict[str, SigningKey]:
+    return {k.key_id: k for k in session.exec(select(SigningKey))}

@@ -1,0 +1,182 @@
+"""Evidence stores: content-addressed objects with their manifest and signature beside them.
+
+``ObjectStore`` is the contract; ``LocalStore`` is the file-system implementation
+(``file:///path``). The S3 implementation (``s3://bucket/prefix``) lives in ``store_s3`` and is
+the only module that imports boto3.
+
+Layout (local): ``objects/<aa>/<sha256>`` (the bytes), ``objects/<aa>/<sha256>.manifest.json``
+and ``.manifest.sig`` beside it; ``log/checkpoint`` holds the latest signed checkpoint as a
+second copy outside the catalog, so that a catalog rolled back is detected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+from urllib.parse import unquote, urlparse
+
+from bwc.errors import StoreError
+from bwc.evidence.fingerprint import Digest, hash_file
+from bwc.fsutil import fsync_dir, write_atomic
+
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+META_NAMES = ("manifest.json", "manifest.sig")
+
+
+class ObjectStore(Protocol):
+    url: str
+
+    def check(self) -> None:
+        """Raise StoreError when the store cannot be reached or written."""
+
+    def has_object(self, sha256: str) -> bool: ...
+
+    def put_object(self, sha256: str, staged: Path) -> str | None:
+        """Store the staged file (already hashed to ``sha256``) under its digest. The staged
+        file may be consumed (moved). Returns a version id where the store has one."""
+
+    def read_back(self, sha256: str) -> Digest:
+        """Re-read the stored object from the medium and return its digest and size."""
+
+    def open_object(self, sha256: str) -> BinaryIO: ...
+
+    def put_meta(self, sha256: str, name: str, data: bytes) -> None: ...
+
+    def get_meta(self, sha256: str, name: str) -> bytes: ...
+
+    def put_checkpoint(self, note: str) -> None: ...
+
+    def get_checkpoint(self) -> str | None: ...
+
+
+def _check_sha(sha256: str) -> None:
+    if not _SHA_RE.match(sha256):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+
+
+class LocalStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = root.as_uri()
+
+    # -- layout
+    def _dir(self, sha256: str) -> Path:
+        _check_sha(sha256)
+        return self.root / "objects" / sha256[:2]
+
+    def object_path(self, sha256: str) -> Path:
+        return self._dir(sha256) / sha256
+
+    def _meta_path(self, sha256: str, name: str) -> Path:
+        if name not in META_NAMES:
+            raise ValueError(f"unknown meta name {name!r}")
+        return self._dir(sha256) / f"{sha256}.{name}"
+
+    # -- contract
+    def create(self) -> None:
+        for sub in ("objects", "log", "tmp"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    def check(self) -> None:
+        if not (self.root / "objects").is_dir():
+            raise StoreError(
+                f"local store {self.root} is missing", hint="check the store URL or run `bwc init`"
+            )
+        if not os.access(self.root / "objects", os.W_OK):
+            raise StoreError(f"local store {self.root} is not writable")
+
+    def has_object(self, sha256: str) -> bool:
+        return self.object_path(sha256).is_file()
+
+    def put_object(self, sha256: str, staged: Path) -> str | None:
+        final = self.object_path(sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            # Content-addressed: an object already there (an earlier run that stopped before
+            # committing) is kept only if it really holds these bytes.
+            if hash_file(final).sha256 == sha256:
+                staged.unlink(missing_ok=True)
+                return None
+            self._quarantine(final)
+        try:
+            # Same file system (the spool lives in the home): a rename, no second copy.
+            os.replace(staged, final)
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                raise StoreError(f"cannot write object {sha256[:12]}: {e.strerror}") from e
+            tmp = final.with_name(f".{sha256}.tmp")
+            shutil.copyfile(staged, tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+            staged.unlink()
+        os.chmod(final, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        fsync_dir(final.parent)
+        return None
+
+    def _quarantine(self, path: Path) -> None:
+        qdir = self.root / "quarantine"
+        qdir.mkdir(exist_ok=True)
+        os.replace(path, qdir / f"{path.name}.{os.getpid()}")
+
+    def read_back(self, sha256: str) -> Digest:
+        try:
+            return hash_file(self.object_path(sha256), from_disk=True)
+        except FileNotFoundError as e:
+            raise StoreError(f"object {sha256} is missing from the store") from e
+
+    def open_object(self, sha256: str) -> BinaryIO:
+        try:
+            return open(self.object_path(sha256), "rb")
+        except FileNotFoundError as e:
+            raise StoreError(f"object {sha256} is missing from the store") from e
+
+    def put_meta(self, sha256: str, name: str, data: bytes) -> None:
+        path = self._meta_path(sha256, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            with contextlib.suppress(OSError):
+                if path.read_bytes() == data:
+                    return
+            os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+        write_atomic(path, data, mode=0o444)
+
+    def get_meta(self, sha256: str, name: str) -> bytes:
+        try:
+            return self._meta_path(sha256, name).read_bytes()
+        except FileNotFoundError as e:
+            raise StoreError(f"{name} of {sha256} is missing from the store") from e
+
+    def put_checkpoint(self, note: str) -> None:
+        (self.root / "log").mkdir(parents=True, exist_ok=True)
+        write_atomic(self.root / "log" / "checkpoint", note.encode("utf-8"))
+
+    def get_checkpoint(self) -> str | None:
+        try:
+            return (self.root / "log" / "checkpoint").read_text("utf-8")
+        except FileNotFoundError:
+            return None
+
+    def iter_objects(self) -> Iterator[str]:
+        for sub in sorted((self.root / "objects").iterdir()):
+            for p in sorted(sub.iterdir()):
+                if _SHA_RE.match(p.name):
+                    yield p.name
+
+
+def open_store(url: str) -> ObjectStore:
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return LocalStore(Path(unquote(parsed.path)))
+    if parsed.scheme == "s3":
+        raise StoreError(
+            "S3 stores are not supported by this version yet", hint="use a file:/// store URL"
+        )
+    raise StoreError(f"unknown store URL scheme {parsed.scheme!r}", hint="use file:/// or s3://")

@@ -1,0 +1,428 @@
+"""`bwc ingest`: copy + hash in one pass, sign, store, read back, commit.
+
+Per file: staged (copied to the spool while hashing; source re-checked for change) → signed →
+stored → verified (read back from the medium) → committed (item row + custody event in one
+transaction). The copy of file N+1 overlaps the fsync, ffprobe, signing and read-back of file N
+(a small worker pool); catalog commits are batched on the calling thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import stat
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from bwc.errors import BwcError, InputError, StoreError
+from bwc.evidence import custody
+from bwc.evidence.fingerprint import Digest, copy_and_hash
+from bwc.evidence.manifest import (
+    FLAG_NO_RECORDED_TIME,
+    FLAG_NON_UTF8_NAME,
+    FLAG_NOT_MEDIA,
+    FLAG_UNATTRIBUTED,
+    FLAG_ZERO_BYTE,
+    Manifest,
+    encode_path,
+    recorded_end,
+)
+from bwc.evidence.models import Item
+from bwc.evidence.station import Station
+from bwc.evidence.timefmt import parse_utc
+from bwc.ingest.discover import Candidate, Discovery, discover, display
+from bwc.ingest.probe import MediaProbe
+
+logger = logging.getLogger(__name__)
+
+_MAX_RESTAGE = 3
+_BATCH = 64
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: str  # "ingested", "seen-again", "ignored", "error"
+    sha256: str | None = None
+    size: int | None = None
+    flags: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+@dataclass
+class IngestReport:
+    results: list[FileResult] = field(default_factory=list)
+    checkpoint: str | None = None
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def errors(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "error"]
+
+
+@dataclass(frozen=True)
+class Staged:
+    candidate: Candidate
+    spool: Path
+    digest: Digest
+
+
+@dataclass(frozen=True)
+class Prepared:
+    staged: Staged
+    manifest: bytes
+    signature: bytes
+    parsed: Manifest
+    version: str | None
+
+
+class SourceChanged(InputError):
+    pass
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_size, a.st_mtime_ns, a.st_ino, a.st_dev) == (
+        b.st_size,
+        b.st_mtime_ns,
+        b.st_ino,
+        b.st_dev,
+    )
+
+
+def stage(candidate: Candidate, spool_dir: Path) -> Staged:
+    """Copy a source file into the spool, hashing it in the same pass. The source is opened
+    read-only without following symlinks and never modified; if it changes while copied
+    (size, mtime or identity), it is copied again."""
+    for _attempt in range(_MAX_RESTAGE):
+        try:
+            src_fd = os.open(candidate.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            raise InputError(f"cannot open {display(candidate.path)}: {e.strerror}") from e
+        spool = spool_dir / f"{uuid.uuid4().hex}.part"
+        try:
+            before = os.fstat(src_fd)
+            if not stat.S_ISREG(before.st_mode):
+                raise InputError(f"{display(candidate.path)} is not a regular file")
+            out_fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                with os.fdopen(src_fd, "rb", buffering=0, closefd=False) as src:
+                    digest = copy_and_hash(src, out_fd)
+            finally:
+                os.close(out_fd)
+            after = os.fstat(src_fd)
+            try:
+                now = os.stat(candidate.path, follow_symlinks=False)
+            except OSError as e:
+                raise SourceChanged(f"{display(candidate.path)} vanished during copy") from e
+            if _same(before, after) and _same(before, now) and digest.size == before.st_size:
+                return Staged(candidate, spool, digest)
+            logger.info("source changed during copy, copying again: %s", display(candidate.path))
+        except OSError as e:
+            spool.unlink(missing_ok=True)
+            raise InputError(f"cannot read {display(candidate.path)}: {e.strerror}") from e
+        except BaseException:
+            spool.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(src_fd)
+        spool.unlink(missing_ok=True)
+    raise SourceChanged(
+        f"{display(candidate.path)} kept changing while being copied",
+        hint="wait until the device has finished writing, then ingest again",
+    )
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Attribution:
+    officer_id: str | None
+    device_id: str | None
+
+
+def build_manifest(
+    staged: Staged,
+    media: dict[str, Any] | None,
+    attribution: Attribution,
+    station_id: str,
+    key_id: str,
+    ingested_at: datetime,
+) -> Manifest:
+    path_text, encoding = encode_path(staged.candidate.rel)
+    flags: list[str] = []
+    if encoding != "utf-8":
+        flags.append(FLAG_NON_UTF8_NAME)
+    if staged.digest.size == 0:
+        flags.append(FLAG_ZERO_BYTE)
+    elif media is None:
+        flags.append(FLAG_NOT_MEDIA)
+    start: datetime | None = None
+    source = "unknown"
+    created = media.get("creation_time") if media else None
+    if isinstance(created, str):
+        start = parse_utc(created)
+        source = "container"
+    if start is None:
+        flags.append(FLAG_NO_RECORDED_TIME)
+    if attribution.officer_id is None:
+        flags.append(FLAG_UNATTRIBUTED)
+    return Manifest(
+        sha256=staged.digest.sha256,
+        size=staged.digest.size,
+        path=path_text,
+        path_encoding=encoding,
+        device_id=attribution.device_id,
+        officer_id=attribution.officer_id,
+        recorded_start=start,
+        recorded_end=recorded_end(start, media),
+        start_source=source,
+        media=media,
+        station_id=station_id,
+        ingested_at=ingested_at,
+        key_id=key_id,
+        flags=tuple(flags),
+    )
+
+
+class Ingester:
+    """Runs the per-file steps for one `bwc ingest` invocation."""
+
+    def __init__(
+        self,
+        station: Station,
+        probe: MediaProbe,
+        attribution: Attribution,
+        *,
+        workers: int = 2,
+        progress: Callable[[FileResult], None] | None = None,
+    ) -> None:
+        self.station = station
+        self.probe = probe
+        self.attribution = attribution
+        self.workers = max(1, workers)
+        self.progress = progress or (lambda _r: None)
+        self.spool = station.settings.spool_dir / f"ingest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    # -- worker side: everything after the copy, for one file
+    def _prepare(self, staged: Staged) -> Prepared:
+        st = self.station
+        _fsync_path(staged.spool)
+        media = self.probe.probe(staged.spool) if staged.digest.size else None
+        signer = st.signer()
+        m = build_manifest(
+            staged, media, self.attribution, st.station_id, signer.key_id, st.clock.now()
+        )
+        data = m.canonical()
+        sig = signer.sign(data)
+        sha = staged.digest.sha256
+        version = st.store.put_object(sha, staged.spool)
+        back = st.store.read_back(sha)
+        if back.sha256 != sha or back.size != staged.digest.size:
+            raise StoreError(
+                f"read-back of {sha[:12]} does not match: stored object has sha256 "
+                f"{back.sha256[:12]}, size {back.size}",
+                hint="check the storage medium; the source was left untouched",
+            )
+        st.store.put_meta(sha, "manifest.json", data)
+        st.store.put_meta(sha, "manifest.sig", sig)
+        return Prepared(staged, data, sig, m, version)
+
+    # -- calling thread
+    def run(self, paths: Sequence[str | Path]) -> IngestReport:
+        st = self.station
+        found: Discovery = discover(paths, st.settings.ignore)
+        st.store.check()
+        st.signer()  # a wrong passphrase fails before anything is copied
+        self.spool.mkdir(parents=True, exist_ok=True)
+        report = IngestReport()
+        for n in found.not_taken:
+            r = FileResult(
+                path=display(n.path),
+                status="ignored" if n.ignored else "error",
+                reason=n.reason,
+            )
+            report.results.append(r)
+            self.progress(r)
+        try:
+            self._run_files(found.files, report)
+        finally:
+            shutil.rmtree(self.spool, ignore_errors=True)
+        if report.count("ingested") or report.count("seen-again"):
+            report.checkpoint = st.checkpoint()
+        return report
+
+    def _run_files(self, files: Sequence[Candidate], report: IngestReport) -> None:
+        pending: deque[tuple[Candidate, Future[Prepared] | None, Digest | None]] = deque()
+        in_run: set[str] = set()
+        batch: list[tuple[Candidate, Prepared | None, Digest | None]] = []
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="bwc-ingest") as pool:
+            for cand in files:
+                try:
+                    staged = stage(cand, self.spool)
+                except BwcError as e:
+                    self._error(report, cand, str(e))
+                    continue
+                sha = staged.digest.sha256
+                if sha in in_run or self._known(sha):
+                    staged.spool.unlink(missing_ok=True)
+                    pending.append((cand, None, staged.digest))
+                else:
+                    in_run.add(sha)
+                    pending.append((cand, pool.submit(self._prepare, staged), None))
+                # Keep the pool fed but bounded: at most workers+1 files staged ahead.
+                while len(pending) > self.workers + 1 or (pending and pending[0][1] is None):
+                    self._collect(pending.popleft(), batch, report)
+                    if len(batch) >= _BATCH:
+                        self._commit(batch, report)
+            while pending:
+                self._collect(pending.popleft(), batch, report)
+            self._commit(batch, report)
+
+    def _known(self, sha: str) -> bool:
+        with Session(self.station.engine) as s:
+            return s.get(Item, sha) is not None
+
+    def _collect(
+        self,
+        entry: tuple[Candidate, Future[Prepared] | None, Digest | None],
+        batch: list[tuple[Candidate, Prepared | None, Digest | None]],
+        report: IngestReport,
+    ) -> None:
+        cand, fut, digest = entry
+        if fut is None:
+            batch.append((cand, None, digest))
+            return
+        try:
+            batch.append((cand, fut.result(), None))
+        except BwcError as e:
+            self._error(report, cand, str(e))
+        except OSError as e:
+            self._error(report, cand, f"I/O error: {e.strerror or e}")
+
+    def _error(self, report: IngestReport, cand: Candidate, reason: str) -> None:
+        logger.error("not ingested: %s: %s", display(cand.path), reason)
+        r = FileResult(path=display(cand.path), status="error", reason=reason)
+        report.results.append(r)
+        self.progress(r)
+
+    def _commit(
+        self,
+        batch: list[tuple[Candidate, Prepared | None, Digest | None]],
+        report: IngestReport,
+    ) -> None:
+        if not batch:
+            return
+        st = self.station
+        results: list[FileResult] = []
+        with st.session() as s:
+            events: list[custody.NewEvent] = []
+            committed: set[str] = set()
+            for cand, prep, digest in batch:
+                rel_text, _enc = encode_path(cand.rel)
+                if prep is not None:
+                    m = prep.parsed
+                    s.add(
+                        Item(
+                            sha256=m.sha256,
+                            size=m.size,
+                            manifest=prep.manifest,
+                            signature=prep.signature,
+                            key_id=m.key_id,
+                            station_id=m.station_id,
+                            original_path=m.path,
+                            device_id=m.device_id,
+                            officer_id=m.officer_id,
+                            recorded_start=m.recorded_start,
+                            recorded_end=m.recorded_end,
+                            ingested_at=m.ingested_at,
+                            flags=",".join(sorted(set(m.flags))),
+                            store_version=prep.version,
+                        )
+                    )
+                    committed.add(m.sha256)
+                    events.append(
+                        st.event(
+                            "ingested",
+                            m.sha256,
+                            path=m.path,
+                            size=m.size,
+                            device_id=m.device_id,
+                            officer_id=m.officer_id,
+                            key_id=m.key_id,
+                            store=st.store.url,
+                        )
+                    )
+                    results.append(
+                        FileResult(display(cand.path), "ingested", m.sha256, m.size, tuple(m.flags))
+                    )
+                else:
+                    assert digest is not None
+                    exists = (
+                        digest.sha256 in committed
+                        or s.exec(
+                            select(col(Item.sha256)).where(Item.sha256 == digest.sha256)
+                        ).first()
+                    )
+                    if not exists:
+                        # The first copy of these bytes in this run failed: nothing to point at.
+                        results.append(
+                            FileResult(
+                                display(cand.path),
+                                "error",
+                                digest.sha256,
+                                digest.size,
+                                reason="an identical file earlier in this run was not ingested",
+                            )
+                        )
+                        continue
+                    events.append(
+                        st.event(
+                            "seen-again",
+                            digest.sha256,
+                            path=rel_text,
+                            device_id=self.attribution.device_id,
+                            officer_id=self.attribution.officer_id,
+                        )
+                    )
+                    results.append(
+                        FileResult(display(cand.path), "seen-again", digest.sha256, digest.size)
+                    )
+            custody.append_events(s, events)
+        batch.clear()
+        for r in results:
+            report.results.append(r)
+            self.progress(r)
+
+
+def clean_stale_spool(spool_dir: Path) -> None:
+    """Remove spool folders of `bwc ingest` runs whose process is gone."""
+    if not spool_dir.is_dir():
+        return
+    for d in spool_dir.glob("ingest-*"):
+        try:
+            pid = int(d.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            continue
