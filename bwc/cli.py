@@ -27,7 +27,14 @@ from sqlmodel import col, select
 
 from bwc.config import keys as keyfiles
 from bwc.config.settings import resolve_home
-from bwc.errors import BwcError, InputError, NotFoundError, UsageError, VerificationError
+from bwc.errors import (
+    INTERNAL_ERROR,
+    BwcError,
+    InputError,
+    NotFoundError,
+    UsageError,
+    VerificationError,
+)
 from bwc.evidence import custody, note
 from bwc.evidence.manifest import parse_manifest
 from bwc.evidence.models import Checkpoint, Event, Item, SigningKey
@@ -637,6 +644,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130, None)
+    except Exception as e:  # the one place a bug becomes a message instead of a traceback
+        _fail(
+            f"internal error: {e.__class__.__name__}: {e} (run with -v for the traceback, "
+            "and report it)",
+            INTERNAL_ERROR,
+            e,
+        )
     sys.exit(0)
 
 

@@ -7,11 +7,13 @@ evidence rooms branch on them.
 
 from __future__ import annotations
 
+INTERNAL_ERROR = 10  # an unexpected error (a bug): reported in one line, traceback with -v
+
 
 class BwcError(Exception):
     """Base class: a message meant for a person, and the process exit code."""
 
-    exit_code: int = 10
+    exit_code: int = INTERNAL_ERROR
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

@@ -40,7 +40,7 @@ from bwc.evidence.models import Item
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import parse_utc
 from bwc.ingest.discover import Candidate, Discovery, discover, display
-from bwc.ingest.probe import MediaProbe
+from bwc.ingest.probe import MediaProbe, MediaSummary
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ class Staged:
     candidate: Candidate
     spool: Path
     digest: Digest
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def stage(candidate: Candidate, spool_dir: Path) -> Staged:
     """Copy a source file into the spool, hashing it in the same pass. The source is opened
     read-only without following symlinks and never modified; if it changes while copied
     (size, mtime or identity), it is copied again."""
-    for _attempt in range(_MAX_RESTAGE):
+    for attempt in range(1, _MAX_RESTAGE + 1):
         try:
             src_fd = os.open(candidate.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as e:
@@ -116,8 +117,9 @@ def stage(candidate: Candidate, spool_dir: Path) -> Staged:
                 raise InputError(f"{display(candidate.path)} is not a regular file")
             out_fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
-                with os.fdopen(src_fd, "rb", buffering=0, closefd=False) as src:
-                    digest = copy_and_hash(src, out_fd)
+                if hasattr(os, "posix_fadvise"):
+                    os.posix_fadvise(src_fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+                digest = copy_and_hash(src_fd, out_fd)
             finally:
                 os.close(out_fd)
             after = os.fstat(src_fd)
@@ -126,7 +128,7 @@ def stage(candidate: Candidate, spool_dir: Path) -> Staged:
             except OSError as e:
                 raise SourceChanged(f"{display(candidate.path)} vanished during copy") from e
             if _same(before, after) and _same(before, now) and digest.size == before.st_size:
-                return Staged(candidate, spool, digest)
+                return Staged(candidate, spool, digest, attempt)
             logger.info("source changed during copy, copying again: %s", display(candidate.path))
         except OSError as e:
             spool.unlink(missing_ok=True)
@@ -221,10 +223,18 @@ class Ingester:
         self.spool = station.settings.spool_dir / f"ingest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     # -- worker side: everything after the copy, for one file
-    def _prepare(self, staged: Staged) -> Prepared:
+    def _probe_source(self, cand: Candidate) -> MediaSummary | None:
+        return self.probe.probe(Path(os.fsdecode(cand.path)))
+
+    def _prepare(self, staged: Staged, probed: Future[MediaSummary | None]) -> Prepared:
         st = self.station
         _fsync_path(staged.spool)
-        media = self.probe.probe(staged.spool) if staged.digest.size else None
+        # ffprobe ran on the source while it was being copied (it costs ~0.15 s a file, so it
+        # must not run after the copy). If the source changed and was copied again, the
+        # earlier probe may describe other bytes: probe the staged copy instead.
+        media = probed.result() if staged.attempts == 1 else self.probe.probe(staged.spool)
+        if staged.digest.size == 0:
+            media = None
         signer = st.signer()
         m = build_manifest(
             staged, media, self.attribution, st.station_id, signer.key_id, st.clock.now()
@@ -272,11 +282,16 @@ class Ingester:
         pending: deque[tuple[Candidate, Future[Prepared] | None, Digest | None]] = deque()
         in_run: set[str] = set()
         batch: list[tuple[Candidate, Prepared | None, Digest | None]] = []
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="bwc-ingest") as pool:
+        with (
+            ThreadPoolExecutor(self.workers, thread_name_prefix="bwc-ingest") as pool,
+            ThreadPoolExecutor(self.workers, thread_name_prefix="bwc-probe") as probes,
+        ):
             for cand in files:
+                probed = probes.submit(self._probe_source, cand)
                 try:
                     staged = stage(cand, self.spool)
                 except BwcError as e:
+                    probed.cancel()
                     self._error(report, cand, str(e))
                     continue
                 sha = staged.digest.sha256
@@ -285,7 +300,7 @@ class Ingester:
                     pending.append((cand, None, staged.digest))
                 else:
                     in_run.add(sha)
-                    pending.append((cand, pool.submit(self._prepare, staged), None))
+                    pending.append((cand, pool.submit(self._prepare, staged, probed), None))
                 # Keep the pool fed but bounded: at most workers+1 files staged ahead.
                 while len(pending) > self.workers + 1 or (pending and pending[0][1] is None):
                     self._collect(pending.popleft(), batch, report)

@@ -1,0 +1,101 @@
+"""Shared fixtures: a scrubbed environment, a fresh home per test, ffmpeg-made clips, and an
+in-process runner for the `bwc` CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bwc import cli
+
+VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
+
+
+@pytest.fixture(autouse=True)
+def _scrubbed_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for key in list(os.environ):
+        if key.startswith("BWC_") and key != "BWC_TEST_PG":
+            monkeypatch.delenv(key)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.setenv("BWC_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BWC_ACTOR", "test-clerk")
+    yield
+    cli._state.clear()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def bwc(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run the CLI in-process: ``bwc("verify", "--all")`` -> Result(code, out, err)."""
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        code = 0
+        try:
+            cli.main([str(a) for a in args])
+        except SystemExit as e:
+            code = int(e.code or 0)
+        captured = capsys.readouterr()
+        cli._state.clear()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def make_clip(path: Path, *, seconds: float = 1.0, creation_time: str | None = None,
+              tone: int = 440, size: str = "160x120") -> Path:
+    """A small real MP4 from ffmpeg's lavfi sources (video + audio)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        "ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=10:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency={tone}:duration={seconds}", "-shortest",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+    ]
+    if creation_time:
+        cmd += ["-metadata", f"creation_time={creation_time}"]
+    subprocess.run([*cmd, str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def clip_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg is not installed: run `make test`, which installs it")
+    d = tmp_path_factory.mktemp("clips")
+    for i in range(3):
+        make_clip(d / f"DSJ0042_110023_2026101509300{i}_000{i}.MP4", tone=300 + 100 * i,
+                  creation_time=f"2026-10-15T01:30:0{i}Z")
+    return d
+
+
+@pytest.fixture
+def camera(tmp_path: Path, clip_cache: Path) -> Path:
+    """A docked camera folder: three clips, a GPS log and some OS junk."""
+    cam = tmp_path / "dock" / "DSJ0042"
+    (cam / "DCIM").mkdir(parents=True)
+    for clip in sorted(clip_cache.iterdir()):
+        shutil.copy(clip, cam / "DCIM" / clip.name)
+    (cam / "GPS0001.csv").write_text("time,lat,lon\n2026-10-15T01:31:00Z,31.23,121.47\n")
+    (cam / "System Volume Information").mkdir()
+    (cam / "System Volume Information" / "IndexerVolumeGuid").write_text("x")
+    return cam
+
+
+@pytest.fixture
+def home(bwc, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    r = bwc("init", "--station-id", "st-test")
+    assert r.code == 0, r.err
+    return tmp_path / "home"
