@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlmodel import col, select
@@ -144,7 +145,7 @@ def init(
         c.home, station_id=station_id, passphrase=passphrase, actor=c.actor
     )
     if created:
-        out.print(f"initialised {c.home} as station [bold]{station.station_id}[/]")
+        out.print(f"initialised {esc(str(c.home))} as station [bold]{esc(station.station_id)}[/]")
         out.print(f"signing key {station.signer().key_id}")
         if passphrase is None:
             err.print(
@@ -180,12 +181,12 @@ def ingest(
         if as_json:
             return
         if r.status == "error":
-            err.print(f"[red]error[/]  {r.path}: {r.reason}")
+            err.print(f"[red]error[/]  {esc(r.path)}: {esc(r.reason or '')}")
         elif r.status == "ignored":
-            out.print(f"[dim]skip[/]   {r.path}: {r.reason}")
+            out.print(f"[dim]skip[/]   {esc(r.path)}: {esc(r.reason or '')}")
         else:
             flags = f" [yellow]({', '.join(r.flags)})[/]" if r.flags else ""
-            out.print(f"{r.status:<10} {r.sha256[:16] if r.sha256 else ''}  {r.path}{flags}")
+            out.print(f"{r.status:<10} {r.sha256[:16] if r.sha256 else ''}  {esc(r.path)}{flags}")
 
     ing = Ingester(station, FFprobe(), Attribution(officer, device), progress=show)
     report = ing.run(paths)
@@ -269,10 +270,10 @@ def list_(
         t.add_row(
             i.sha256[:16],
             str(i.size),
-            i.officer_id or "-",
-            i.device_id or "-",
+            esc(i.officer_id or "-"),
+            esc(i.device_id or "-"),
             format_utc(i.recorded_start) if i.recorded_start else "-",
-            i.original_path,
+            esc(i.original_path),
             i.flags,
         )
     out.print(t)
@@ -280,7 +281,10 @@ def list_(
 
 
 def _event_json(ev: Event) -> dict[str, Any]:
-    dec = custody.decode_leaf(ev.leaf)
+    try:
+        details: Any = custody.decode_leaf(ev.leaf).details
+    except ValueError as e:
+        details = {"unreadable_leaf": str(e)}
     return {
         "index": ev.idx,
         "kind": ev.kind,
@@ -288,7 +292,7 @@ def _event_json(ev: Event) -> dict[str, Any]:
         "actor": ev.actor,
         "station": ev.station_id,
         "item": ev.item_sha256,
-        "details": dec.details,
+        "details": details,
     }
 
 
@@ -341,11 +345,11 @@ def _print_item(item: Item, events: list[Event], rep: ItemReport) -> None:
     out.print(f"[bold]evidence item {item.sha256}[/]")
     for k, v in _item_json(item).items():
         if k != "sha256":
-            out.print(f"  {k:<15} {v if v not in (None, []) else '-'}")
+            out.print(f"  {k:<15} {esc(str(v)) if v not in (None, []) else '-'}")
     try:
         m = parse_manifest(item.manifest)
         if m.media:
-            out.print(f"  {'media':<15} {json.dumps(m.media, ensure_ascii=False)}")
+            out.print(f"  {'media':<15} {esc(json.dumps(m.media, ensure_ascii=False))}")
     except VerificationError:
         pass
     out.print("[bold]chain of custody[/]")
@@ -353,13 +357,13 @@ def _print_item(item: Item, events: list[Event], rep: ItemReport) -> None:
         d = _event_json(ev)["details"]
         extra = ", ".join(f"{k}={v}" for k, v in d.items() if v is not None)
         out.print(
-            f"  #{ev.idx:<6} {format_utc(ev.at)}  {ev.kind:<12} by {ev.actor} "
-            f"at {ev.station_id}  [dim]{extra}[/]"
+            f"  #{ev.idx:<6} {format_utc(ev.at)}  {ev.kind:<12} by {esc(ev.actor)} "
+            f"at {ev.station_id}  [dim]{esc(extra)}[/]"
         )
     out.print("[bold]checks[/]")
     for c in rep.checks:
         mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
-        out.print(f"  {mark} {c.name:<16} {c.detail}")
+        out.print(f"  {mark} {c.name:<16} {esc(c.detail)}")
 
 
 # ---------------------------------------------------------------------------- verify
@@ -414,21 +418,6 @@ def verify(
                 workers=station.settings.verify_workers,
                 on_done=lambda _r: bar.advance(task),
             )
-    if record and reports:
-        with station.session() as s:
-            custody.append_events(
-                s,
-                [
-                    station.event(
-                        "verified",
-                        r.sha256,
-                        ok=r.ok,
-                        failed=[f"{c.name}: {c.detail}" for c in r.failures()],
-                    )
-                    for r in reports
-                ],
-            )
-        station.checkpoint()
     bad = [r for r in reports if not r.ok]
     if as_json:
         _print_json(
@@ -447,8 +436,27 @@ def verify(
                 out.print(f"[green]ok[/]   {r.sha256}")
             else:
                 for c in r.failures():
-                    out.print(f"[red]FAIL[/] {r.sha256}: {c.name}: {c.detail}")
+                    out.print(f"[red]FAIL[/] {r.sha256}: {c.name}: {esc(c.detail)}")
         out.print(f"{len(reports) - len(bad)} of {len(reports)} items verified")
+    if record and reports and log.ok:
+        # Only a log that verifies is extended: appending to a damaged one would bury the
+        # damage under new events and a fresh checkpoint.
+        with station.session() as s:
+            custody.append_events(
+                s,
+                [
+                    station.event(
+                        "verified",
+                        r.sha256,
+                        ok=r.ok,
+                        failed=[f"{c.name}: {c.detail}" for c in r.failures()],
+                    )
+                    for r in reports
+                ],
+            )
+        station.checkpoint()
+    elif record and reports and not as_json:
+        err.print("[yellow]not recorded:[/] the custody log fails verification")
     if bad:
         raise VerificationError(f"{len(bad)} of {len(reports)} items failed verification")
     if not log.ok:
@@ -550,7 +558,7 @@ def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         )
     else:
         for p in rep.problems:
-            out.print(f"[red]FAIL[/] {p}")
+            out.print(f"[red]FAIL[/] {esc(p)}")
         if rep.ok:
             latest = rep.latest.size if rep.latest else 0
             out.print(
@@ -658,7 +666,7 @@ def _fail(message: str, code: int, exc: BaseException | None) -> None:
     c = _state.get("ctx")
     if c is not None and c.verbose and exc is not None:
         traceback.print_exception(exc)
-    err.print(f"[red]bwc: error:[/] {message}", markup=True)
+    err.print(f"[red]bwc: error:[/] {esc(message)}")
     sys.exit(code)
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
-from bwc.errors import CatalogError
+from bwc.errors import CatalogError, NoteError
 from bwc.evidence import note
 from bwc.evidence.canonical import canonical_json, loads
 from bwc.evidence.merkle import MerkleTree, leaf_hash
@@ -113,6 +113,15 @@ def append_events(session: Session, events: Sequence[NewEvent]) -> list[Event]:
     head = session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one_or_none()
     if head is None:
         raise CatalogError("the catalog has no log head row", hint="run `bwc init` to migrate it")
+    last = session.exec(select(func.max(Event.idx))).one()
+    stored = 0 if last is None else last + 1
+    if stored != head.size:
+        # Never append to a log that was cut or padded behind our back: the damage must stay
+        # visible to `bwc log verify`, not be papered over by new events and checkpoints.
+        raise CatalogError(
+            f"the custody log head says {head.size} events but the last stored is #{stored - 1}",
+            hint="run `bwc log verify`; the log was changed outside bwc",
+        )
     rows: list[Event] = []
     for i, ev in enumerate(events):
         index = head.size + i
@@ -156,12 +165,17 @@ def iter_events(session: Session, item_sha256: str | None = None) -> Iterable[Ev
     return session.exec(stmt)
 
 
-def verifiers(session: Session) -> list[note.Verifier]:
+def verifiers(session: Session, problems: list[str] | None = None) -> list[note.Verifier]:
     """Note verifiers for every key the catalog knows (checkpoints are signed by the station
-    key active at the time; retired keys stay valid for what they signed)."""
+    key active at the time; retired keys stay valid for what they signed). A malformed key
+    row is skipped and reported into ``problems``."""
     out = []
     for k in session.exec(select(SigningKey)):
-        out.append(note.parse_verifier_key(note.verifier_key(k.station_id, k.public_key)))
+        try:
+            out.append(note.Verifier.from_public_key(k.station_id, k.public_key))
+        except NoteError as e:
+            if problems is not None:
+                problems.append(f"signing key {k.key_id}: catalog public key is not usable: {e}")
     return out
 
 

@@ -44,6 +44,10 @@ class Manifest:
     key_id: str
     flags: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        # One spelling of a flag set (sorted, no repeats), the one that is signed.
+        object.__setattr__(self, "flags", tuple(sorted(set(self.flags))))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
@@ -60,7 +64,7 @@ class Manifest:
             "station_id": self.station_id,
             "ingested_at": format_utc(self.ingested_at),
             "key_id": self.key_id,
-            "flags": sorted(set(self.flags)),
+            "flags": list(self.flags),
         }
 
     def canonical(self) -> bytes:
@@ -98,36 +102,61 @@ def recorded_end(start: datetime | None, media: dict[str, Any] | None) -> dateti
     return start + timedelta(milliseconds=int(media["duration_ms"]))
 
 
+def _str(obj: dict[str, Any], key: str, *, optional: bool = False) -> str | None:
+    v = obj[key]
+    if v is None and optional:
+        return None
+    if not isinstance(v, str):
+        raise ValueError(f"{key} must be a string")
+    return v
+
+
+def _time(obj: dict[str, Any], key: str, *, optional: bool = False) -> datetime | None:
+    v = _str(obj, key, optional=optional)
+    return None if v is None else parse_utc(v)
+
+
 def parse_manifest(data: bytes) -> Manifest:
-    """Parse signed manifest bytes; raise VerificationError when malformed."""
+    """Parse signed manifest bytes strictly (every field present, of its type); raise
+    VerificationError when malformed."""
     try:
         obj = loads(data)
-        if not isinstance(obj, dict) or obj.get("schema") != SCHEMA:
-            raise ValueError(
-                f"unknown schema {obj.get('schema') if isinstance(obj, dict) else None!r}"
-            )
-        sha = obj["sha256"]
-        if not isinstance(sha, str) or not _SHA_RE.match(sha):
-            raise ValueError("bad sha256")
+        if not isinstance(obj, dict):
+            raise ValueError("not a JSON object")
+        if obj.get("schema") != SCHEMA:
+            raise ValueError(f"unknown schema {obj.get('schema')!r}")
+        sha = _str(obj, "sha256")
+        if sha is None or not _SHA_RE.match(sha):
+            raise ValueError("sha256 must be 64 lowercase hex digits")
         size = obj["size"]
-        if not isinstance(size, int) or size < 0:
-            raise ValueError("bad size")
-        rs, re_ = obj["recorded_start"], obj["recorded_end"]
+        if type(size) is not int or size < 0:
+            raise ValueError("size must be a whole number >= 0")
+        encoding = _str(obj, "path_encoding")
+        if encoding not in ("utf-8", "percent-encoded-bytes"):
+            raise ValueError(f"unknown path_encoding {encoding!r}")
+        flags = obj["flags"]
+        if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+            raise ValueError("flags must be a list of strings")
+        media = obj["media"]
+        if media is not None and not isinstance(media, dict):
+            raise ValueError("media must be an object or null")
+        ingested_at = _time(obj, "ingested_at")
+        assert ingested_at is not None
         return Manifest(
             sha256=sha,
             size=size,
-            path=str(obj["path"]),
-            path_encoding=str(obj["path_encoding"]),
-            device_id=obj["device_id"],
-            officer_id=obj["officer_id"],
-            recorded_start=parse_utc(rs) if rs else None,
-            recorded_end=parse_utc(re_) if re_ else None,
-            start_source=str(obj["start_source"]),
-            media=obj["media"],
-            station_id=str(obj["station_id"]),
-            ingested_at=parse_utc(obj["ingested_at"]),
-            key_id=str(obj["key_id"]),
-            flags=tuple(obj["flags"]),
+            path=str(_str(obj, "path")),
+            path_encoding=encoding,
+            device_id=_str(obj, "device_id", optional=True),
+            officer_id=_str(obj, "officer_id", optional=True),
+            recorded_start=_time(obj, "recorded_start", optional=True),
+            recorded_end=_time(obj, "recorded_end", optional=True),
+            start_source=str(_str(obj, "start_source")),
+            media=media,
+            station_id=str(_str(obj, "station_id")),
+            ingested_at=ingested_at,
+            key_id=str(_str(obj, "key_id")),
+            flags=tuple(flags),
         )
     except (KeyError, ValueError, TypeError, UnicodeDecodeError) as e:
         raise VerificationError(f"malformed manifest: {e}") from e

@@ -5,8 +5,11 @@ Also the Clock protocol: core logic never calls ``datetime.now()``; a clock is p
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Protocol
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 
 
 class Clock(Protocol):
@@ -44,12 +47,18 @@ def ensure_utc(dt: datetime) -> datetime:
 def format_utc(dt: datetime) -> str:
     """RFC 3339 in UTC with a 'Z'; microseconds only when non-zero."""
     dt = ensure_utc(dt)
-    if dt.microsecond:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: strftime drops leading zeros of years before 1000 on glibc,
+    # and a device clock can be set to anything.
+    text = dt.replace(tzinfo=None).isoformat(
+        timespec="microseconds" if dt.microsecond else "seconds"
+    )
+    return text + "Z"
 
 
 def parse_utc(text: str) -> datetime:
-    """Parse an RFC 3339 time with an explicit offset or 'Z'; returns UTC."""
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    """Parse an RFC 3339 date-time with an explicit offset or 'Z'; returns UTC. Dates alone
+    and times without a zone are refused (ValueError)."""
+    if not _RFC3339.match(text):
+        raise ValueError(f"not an RFC 3339 time with a zone: {text!r}")
+    dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     return ensure_utc(dt)

@@ -6,6 +6,7 @@ is the caller's choice.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,12 @@ class LogReport:
     problems: list[str] = field(default_factory=list)
     checkpoints: int = 0
     latest: note.Checkpoint | None = None
+    # key id -> public key, as announced by key-rotated events in the log
+    announced: dict[str, bytes] = field(default_factory=dict)
+    # item sha256 -> sha256 of its manifest bytes, as last logged (ingested / attributed)
+    manifest_hashes: dict[str, str] = field(default_factory=dict)
+    # item sha256 -> details of its `ingested` event
+    ingested: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -73,8 +80,13 @@ def verify_log(session: Session, store: ObjectStore, origin: str) -> LogReport:
     hashes: list[bytes] = []
     problems: list[str] = []
     announced: dict[str, bytes] = {}
+    manifest_hashes: dict[str, str] = {}
+    ingested: dict[str, dict[str, object]] = {}
+    logged_items: set[str] = set()
     expected = 0
+    count = 0
     for ev in session.exec(select(Event).order_by(col(Event.idx))):
+        count += 1
         if ev.idx != expected:
             if ev.idx > expected:
                 problems.append(
@@ -91,6 +103,13 @@ def verify_log(session: Session, store: ObjectStore, origin: str) -> LogReport:
             dec = custody.decode_leaf(ev.leaf)
         except ValueError:
             continue
+        if dec.item_sha256 and dec.kind == "ingested":
+            logged_items.add(dec.item_sha256)
+            ingested[dec.item_sha256] = dec.details
+        if dec.item_sha256 and dec.kind == "deleted-by-policy":
+            logged_items.discard(dec.item_sha256)
+        if dec.item_sha256 and isinstance(dec.details.get("manifest_sha256"), str):
+            manifest_hashes[dec.item_sha256] = dec.details["manifest_sha256"]
         if dec.kind == "key-rotated":
             try:
                 announced[str(dec.details["key_id"])] = note_b64decode(
@@ -98,13 +117,25 @@ def verify_log(session: Session, store: ObjectStore, origin: str) -> LogReport:
                 )
             except (KeyError, ValueError):
                 problems.append(f"custody event #{ev.idx}: key-rotated event without a valid key")
-    if expected != head_size:
+    if count != head_size:
         problems.append(
-            f"log head says {head_size} events but {expected} are stored "
+            f"log head says {head_size} events but {count} are stored "
             "(events deleted or added outside bwc)"
         )
     tree = MerkleTree(hashes)
-    report = LogReport(size=tree.size, tree=tree, problems=problems)
+    report = LogReport(
+        size=tree.size,
+        tree=tree,
+        problems=problems,
+        announced=announced,
+        manifest_hashes=manifest_hashes,
+        ingested=ingested,
+    )
+    in_catalog = set(session.exec(select(Item.sha256)))
+    for sha in sorted(logged_items - in_catalog):
+        problems.append(
+            f"item {sha} was logged as ingested but its catalog row is missing (deleted?)"
+        )
     _check_keys(session, announced, problems)
     _check_checkpoints(session, store, origin, report)
     return report
@@ -168,7 +199,7 @@ def _check_checkpoints(
 ) -> None:
     problems = report.problems
     tree = report.tree
-    vs = custody.verifiers(session)
+    vs = custody.verifiers(session, problems)
     prev: note.Checkpoint | None = None
     rows = list(session.exec(select(Checkpoint).order_by(col(Checkpoint.id))))
     report.checkpoints = len(rows)
@@ -197,6 +228,12 @@ def _check_checkpoints(
         prev = cp
     report.latest = prev
     stored = store.get_checkpoint()
+    if stored is None and rows:
+        problems.append(
+            "the copy of the latest checkpoint is missing from the store (deleted?), so a "
+            "rolled-back catalog cannot be ruled out; if a crash interrupted `bwc log "
+            "checkpoint`, run it again"
+        )
     if stored is not None:
         try:
             scp = note.open_checkpoint(stored, vs)
@@ -215,7 +252,7 @@ def _against_tree(label: str, cp: note.Checkpoint, tree: MerkleTree) -> list[str
     if cp.size > tree.size:
         return [
             f"{label}: signed for {cp.size} events but the log holds only {tree.size} "
-            "(events deleted from the end)"
+            "(events deleted)"
         ]
     if cp.size and not _eq(tree.root(cp.size), cp.root):
         return [
@@ -261,6 +298,20 @@ def verify_item(
     else:
         rep.add("signature", True, f"signed by key {item.key_id}")
 
+    logged = log.manifest_hashes.get(sha)
+    actual = hashlib.sha256(item.manifest).hexdigest()
+    if logged is None:
+        rep.add("manifest log", False, "no custody event records this item's manifest hash")
+    elif not hmac.compare_digest(logged, actual):
+        rep.add(
+            "manifest log",
+            False,
+            "manifest differs from the one recorded in the custody log (re-signed after "
+            "ingest?)" + _diff_with_ingest_event(item.manifest, log.ingested.get(sha)),
+        )
+    else:
+        rep.add("manifest log", True, "manifest is the one recorded in the custody log")
+
     manifest: Manifest | None
     try:
         manifest = parse_manifest(item.manifest)
@@ -303,6 +354,34 @@ def verify_item(
             rep.add("object", True, f"re-hashed {digest.size} bytes, sha256 matches")
     _check_item_events(session, item, log, rep)
     return rep
+
+
+def _diff_with_ingest_event(manifest: bytes, details: dict[str, object] | None) -> str:
+    """Name the fields where a manifest departs from what its `ingested` event logged."""
+    if not details:
+        return ""
+    try:
+        m = parse_manifest(manifest)
+    except VerificationError:
+        return ""
+    now = {
+        "officer": m.officer_id,
+        "device": m.device_id,
+        "path": m.path,
+        "size": m.size,
+        "key": m.key_id,
+    }
+    then = {
+        "officer": details.get("officer_id"),
+        "device": details.get("device_id"),
+        "path": details.get("path"),
+        "size": details.get("size"),
+        "key": details.get("key_id"),
+    }
+    diffs = [
+        f"{k} {then[k]!s} was logged, manifest says {now[k]!s}" for k in now if now[k] != then[k]
+    ]
+    return ": " + "; ".join(diffs) if diffs else ""
 
 
 def check_stored_meta(store: ObjectStore, item: Item, rep: ItemReport) -> None:

@@ -8,6 +8,7 @@ transaction). The copy of file N+1 overlaps the fsync, ffprobe, signing and read
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -381,6 +382,7 @@ class Ingester:
                             device_id=m.device_id,
                             officer_id=m.officer_id,
                             key_id=m.key_id,
+                            manifest_sha256=hashlib.sha256(prep.manifest).hexdigest(),
                             store=st.store.url,
                         )
                     )

@@ -24,10 +24,12 @@ from typing import Any
 import pytest
 
 from bwc.evidence.manifest import decode_path
+from tests.conftest import Result
 
 pytestmark = pytest.mark.integration
 
 TABLES = ("item", "event", "checkpoint")
+Runner = Callable[..., Result]
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -83,7 +85,7 @@ def event_kinds(home: Path, sha: str) -> list[str]:
         con.close()
 
 
-def assert_clean_error(r: Any, code: int, *needles: str, only_line: bool = False) -> str:
+def assert_clean_error(r: Result, code: int, *needles: str, only_line: bool = False) -> str:
     """Exit ``code``; exactly one ``bwc: error:`` line, the last on stderr, containing every
     needle; no traceback anywhere. ``only_line``: stderr holds nothing else."""
     assert r.code == code, f"exit {r.code}, expected {code}\nout: {r.out}\nerr: {r.err}"
@@ -104,14 +106,14 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def ingest_json(bwc: Callable[..., Any], *args: Any) -> tuple[Any, dict[str, Any]]:
+def ingest_json(bwc: Runner, *args: Any) -> tuple[Result, dict[str, Any]]:
     r = bwc("ingest", *args, "--json")
     assert "Traceback" not in r.err, r.err
     return r, json.loads(r.out)
 
 
 def result_for(data: dict[str, Any], name: str) -> dict[str, Any]:
-    found = [x for x in data["results"] if x["path"].endswith(name)]
+    found: list[dict[str, Any]] = [x for x in data["results"] if x["path"].endswith(name)]
     assert len(found) == 1, (name, data["results"])
     return found[0]
 
@@ -145,14 +147,14 @@ def no_hang() -> Iterator[None]:
 # ---------------------------------------------------------------------------- paths
 
 
-def test_missing_path(bwc, home: Path, tmp_path: Path) -> None:
+def test_missing_path(bwc: Runner, home: Path, tmp_path: Path) -> None:
     before = snapshot(home)
     r = bwc("ingest", tmp_path / "no-such-camera")
     assert_clean_error(r, 6, "no-such-camera", only_line=True)
     assert snapshot(home) == before
 
 
-def test_missing_path_among_good_ones_stores_nothing(bwc, home: Path, dock: Path) -> None:
+def test_missing_path_among_good_ones_stores_nothing(bwc: Runner, home: Path, dock: Path) -> None:
     """A missing path is an input error up front: the good paths are not half-ingested."""
     before = snapshot(home)
     r = bwc("ingest", dock, dock.parent / "GONE")
@@ -161,7 +163,7 @@ def test_missing_path_among_good_ones_stores_nothing(bwc, home: Path, dock: Path
 
 
 def test_unopenable_file_is_reported_and_the_rest_ingested(
-    bwc, home: Path, dock: Path, monkeypatch: pytest.MonkeyPatch
+    bwc: Runner, home: Path, dock: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bad = dock / "LOCKED.MP4"
     bad.write_bytes(b"cannot be read")
@@ -189,7 +191,7 @@ def test_unopenable_file_is_reported_and_the_rest_ingested(
 
 
 def test_unopenable_file_is_listed_on_stderr(
-    bwc, home: Path, dock: Path, monkeypatch: pytest.MonkeyPatch
+    bwc: Runner, home: Path, dock: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bad = dock / "LOCKED.MP4"
     bad.write_bytes(b"cannot be read")
@@ -213,15 +215,17 @@ def test_unopenable_file_is_listed_on_stderr(
 
 @pytest.mark.parametrize("target", ["..", "ROOT", "."])
 def test_directory_loop_is_listed_not_followed(
-    bwc, home: Path, dock: Path, no_hang: None, target: str
+    bwc: Runner, home: Path, dock: Path, no_hang: None, target: str
 ) -> None:
     sub = dock / "DCIM"
     sub.mkdir()
     (sub / "CLIP.bin").write_bytes(b"clip bytes")
     os.symlink(dock if target == "ROOT" else target, sub / "loop")
+    before = snapshot(home)
     r, data = ingest_json(bwc, dock)
     assert r.code == 0, r.err
     assert data["ingested"] == 3  # each file once, none again through the loop
+    assert snapshot(home).items() == before.items() + 3
     assert data["seen_again"] == 0
     loop = result_for(data, "DCIM/loop")
     assert loop["status"] in ("ignored", "error")
@@ -230,7 +234,7 @@ def test_directory_loop_is_listed_not_followed(
 
 
 def test_symlink_to_parent_of_root_is_not_followed(
-    bwc, home: Path, dock: Path, no_hang: None
+    bwc: Runner, home: Path, dock: Path, no_hang: None
 ) -> None:
     """A link up out of the ingested folder is outside it: reported, never walked."""
     os.symlink(dock.parent, dock / "up")
@@ -246,7 +250,7 @@ def test_symlink_to_parent_of_root_is_not_followed(
 
 @pytest.mark.parametrize("kind", ["file", "folder"])
 def test_symlink_outside_root_is_reported_not_ingested(
-    bwc, home: Path, dock: Path, tmp_path: Path, kind: str
+    bwc: Runner, home: Path, dock: Path, tmp_path: Path, kind: str
 ) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -265,7 +269,7 @@ def test_symlink_outside_root_is_reported_not_ingested(
     assert secret.read_bytes() == b"not from this camera"
 
 
-def test_symlink_to_file_inside_is_not_an_error(bwc, home: Path, dock: Path) -> None:
+def test_symlink_to_file_inside_is_not_an_error(bwc: Runner, home: Path, dock: Path) -> None:
     os.symlink("GPS0001.csv", dock / "LINK.csv")
     r, data = ingest_json(bwc, dock)
     assert r.code == 0, r.err
@@ -280,7 +284,7 @@ def test_symlink_to_file_inside_is_not_an_error(bwc, home: Path, dock: Path) -> 
 # ---------------------------------------------------------------------------- odd files
 
 
-def test_zero_byte_file_is_evidence(bwc, home: Path, dock: Path) -> None:
+def test_zero_byte_file_is_evidence(bwc: Runner, home: Path, dock: Path) -> None:
     (dock / "EMPTY.MP4").write_bytes(b"")
     r, data = ingest_json(bwc, dock)
     assert r.code == 0, r.err
@@ -293,7 +297,7 @@ def test_zero_byte_file_is_evidence(bwc, home: Path, dock: Path) -> None:
     assert sha(b"") in item_shas(home)
 
 
-def test_non_utf8_name_is_recorded_losslessly(bwc, home: Path, dock: Path) -> None:
+def test_non_utf8_name_is_recorded_losslessly(bwc: Runner, home: Path, dock: Path) -> None:
     raw_name = b"CLIP_\xff\xfe_\xe6\x89.MP4"  # invalid UTF-8 (incl. a truncated sequence)
     fd = os.open(os.fsencode(dock) + b"/" + raw_name, os.O_WRONLY | os.O_CREAT, 0o644)
     os.write(fd, b"bytes under a bad name")
@@ -313,7 +317,7 @@ def test_non_utf8_name_is_recorded_losslessly(bwc, home: Path, dock: Path) -> No
     assert decode_path(manifest["path"], manifest["path_encoding"]) == raw_name
 
 
-def test_non_utf8_name_given_as_a_single_file(bwc, home: Path, dock: Path) -> None:
+def test_non_utf8_name_given_as_a_single_file(bwc: Runner, home: Path, dock: Path) -> None:
     raw_name = b"\x80\x81.bin"
     raw_path = os.fsencode(dock) + b"/" + raw_name
     fd = os.open(raw_path, os.O_WRONLY | os.O_CREAT, 0o644)
@@ -325,7 +329,7 @@ def test_non_utf8_name_given_as_a_single_file(bwc, home: Path, dock: Path) -> No
     assert "non-utf8-name" in data["results"][0]["flags"]
 
 
-def test_corrupt_mp4_is_evidence_flagged_not_media(bwc, home: Path, dock: Path) -> None:
+def test_corrupt_mp4_is_evidence_flagged_not_media(bwc: Runner, home: Path, dock: Path) -> None:
     junk = random.Random(8).randbytes(64 * 1024)
     (dock / "BROKEN.MP4").write_bytes(junk)
     r, data = ingest_json(bwc, dock)
@@ -336,7 +340,7 @@ def test_corrupt_mp4_is_evidence_flagged_not_media(bwc, home: Path, dock: Path) 
     assert "not-media" in res["flags"]
 
 
-def test_same_bytes_twice_in_one_run(bwc, home: Path, dock: Path) -> None:
+def test_same_bytes_twice_in_one_run(bwc: Runner, home: Path, dock: Path) -> None:
     data_bytes = random.Random(3).randbytes(4096)
     (dock / "A.MP4").write_bytes(data_bytes)
     (dock / "B.MP4").write_bytes(data_bytes)
@@ -353,7 +357,7 @@ def test_same_bytes_twice_in_one_run(bwc, home: Path, dock: Path) -> None:
 
 @pytest.mark.parametrize("name", ["REC[/CLIP].MP4", "[/].MP4", "[bold]x.csv", "[red]y[/red].csv"])
 def test_name_with_console_markup_is_printed_verbatim(
-    bwc, home: Path, dock: Path, name: str
+    bwc: Runner, home: Path, dock: Path, name: str
 ) -> None:
     """Names come from the camera: printed as they are, never interpreted as console markup
     (a '[' folder holding a ']...' file prints as '[/...]', a closing tag)."""
@@ -369,7 +373,7 @@ def test_name_with_console_markup_is_printed_verbatim(
 
 @pytest.mark.parametrize("cmd", ["list", "show"])
 def test_stored_name_with_console_markup_is_shown_verbatim(
-    bwc, home: Path, dock: Path, cmd: str
+    bwc: Runner, home: Path, dock: Path, cmd: str
 ) -> None:
     path = dock / "REC[/CLIP].MP4"
     path.parent.mkdir()
@@ -383,7 +387,7 @@ def test_stored_name_with_console_markup_is_shown_verbatim(
     assert ("REC[/CLIP" if cmd == "list" else "REC[/CLIP].MP4") in r.out
 
 
-def test_missing_path_with_markup_in_its_name(bwc, home: Path, tmp_path: Path) -> None:
+def test_missing_path_with_markup_in_its_name(bwc: Runner, home: Path, tmp_path: Path) -> None:
     before = snapshot(home)
     r = bwc("ingest", tmp_path / "gone[/x]")
     assert_clean_error(r, 6, "gone[/x]", only_line=True)
@@ -394,7 +398,7 @@ def test_missing_path_with_markup_in_its_name(bwc, home: Path, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("cmd", ["show", "verify"])
-def test_unknown_id(bwc, home: Path, cmd: str) -> None:
+def test_unknown_id(bwc: Runner, home: Path, cmd: str) -> None:
     before = snapshot(home)
     r = bwc(cmd, "0123456789abcdef")
     assert_clean_error(r, 3, "0123456789abcdef", only_line=True)
@@ -403,27 +407,29 @@ def test_unknown_id(bwc, home: Path, cmd: str) -> None:
 
 @pytest.mark.parametrize("bad", ["zzzzzzzzzz", "0123456", "0123-4567-89ab", "a" * 65, ""])
 @pytest.mark.parametrize("cmd", ["show", "verify"])
-def test_malformed_id(bwc, home: Path, cmd: str, bad: str) -> None:
+def test_malformed_id(bwc: Runner, home: Path, cmd: str, bad: str) -> None:
     before = snapshot(home)
     r = bwc(cmd, bad)
     assert_clean_error(r, 2, "not an evidence id", only_line=True)
     assert snapshot(home) == before
 
 
-def test_verify_without_ids_or_all(bwc, home: Path) -> None:
+def test_verify_without_ids_or_all(bwc: Runner, home: Path) -> None:
     before = snapshot(home)
     r = bwc("verify")
     assert_clean_error(r, 2, "--all", only_line=True)
     assert snapshot(home) == before
 
 
-def test_traceback_only_with_verbose(bwc, home: Path) -> None:
+def test_traceback_only_with_verbose(bwc: Runner, home: Path) -> None:
+    before = snapshot(home)
     r = bwc("show", "zzzzzzzzzz")
     assert_clean_error(r, 2, only_line=True)
     r = bwc("-v", "show", "zzzzzzzzzz")
     assert r.code == 2
     assert "Traceback" in r.err
     assert r.err.splitlines()[-1].startswith("bwc: error:")
+    assert snapshot(home) == before
 
 
 # ---------------------------------------------------------------------------- home, config
@@ -432,14 +438,14 @@ def test_traceback_only_with_verbose(bwc, home: Path) -> None:
 @pytest.mark.parametrize(
     "cmd", [("list",), ("verify", "--all"), ("ingest", "."), ("show", "a" * 8)]
 )
-def test_missing_home(bwc, tmp_path: Path, cmd: tuple[str, ...]) -> None:
+def test_missing_home(bwc: Runner, tmp_path: Path, cmd: tuple[str, ...]) -> None:
     r = bwc(*cmd)
     assert_clean_error(r, 4, "bwc init", only_line=True)
     assert not (tmp_path / "home").exists()
 
 
 @pytest.fixture
-def protected_home(bwc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def protected_home(bwc: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BWC_KEY_PASSPHRASE", "correct horse")
     r = bwc("init", "--station-id", "st-enc")
     assert r.code == 0, r.err
@@ -447,7 +453,7 @@ def protected_home(bwc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 
 
 def test_wrong_passphrase(
-    bwc, protected_home: Path, dock: Path, monkeypatch: pytest.MonkeyPatch
+    bwc: Runner, protected_home: Path, dock: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = snapshot(protected_home)
     monkeypatch.setenv("BWC_KEY_PASSPHRASE", "wrong battery")
@@ -460,7 +466,7 @@ def test_wrong_passphrase(
 
 
 def test_encrypted_key_without_passphrase(
-    bwc, protected_home: Path, dock: Path, monkeypatch: pytest.MonkeyPatch
+    bwc: Runner, protected_home: Path, dock: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = snapshot(protected_home)
     monkeypatch.delenv("BWC_KEY_PASSPHRASE")
@@ -488,7 +494,7 @@ def _set_in_config(home: Path, key: str, value: str) -> None:
     ],
 )
 def test_invalid_setting_in_config(
-    bwc, home: Path, dock: Path, key: str, value: str, needle: str
+    bwc: Runner, home: Path, dock: Path, key: str, value: str, needle: str
 ) -> None:
     _set_in_config(home, key, value)
     before = snapshot(home)
@@ -498,10 +504,12 @@ def test_invalid_setting_in_config(
     assert snapshot(home) == before
 
 
-def test_config_that_is_not_toml(bwc, home: Path) -> None:
+def test_config_that_is_not_toml(bwc: Runner, home: Path) -> None:
     (home / "bwc.toml").write_text('station_id = "st-test"\ntimezone = \n')
+    before = snapshot(home)
     r = bwc("list")
     assert_clean_error(r, 4, "bwc.toml", only_line=True)
+    assert snapshot(home) == before
 
 
 @pytest.mark.parametrize(
@@ -515,7 +523,7 @@ def test_config_that_is_not_toml(bwc, home: Path) -> None:
     ],
 )
 def test_invalid_setting_in_env(
-    bwc,
+    bwc: Runner,
     home: Path,
     dock: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -532,7 +540,7 @@ def test_invalid_setting_in_env(
 
 
 def test_store_folder_missing(
-    bwc, home: Path, dock: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bwc: Runner, home: Path, dock: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A well-formed store URL whose folder does not exist: a store error, nothing written."""
     monkeypatch.setenv("BWC_STORE", (tmp_path / "unmounted" / "store").as_uri())

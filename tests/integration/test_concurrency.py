@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from bwc.evidence import custody
 from bwc.evidence.models import Checkpoint, Event, LogHead
@@ -41,9 +41,12 @@ def pg_databases() -> Iterator[pg.Databases]:
 
 
 @pytest.fixture
-def pg_home(bwc, pg_databases: pg.Databases, monkeypatch, tmp_path: Path) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+def pg_home(bwc, pg_databases: pg.Databases, monkeypatch, tmp_path: Path) -> Iterator[Path]:
     name = pg_databases.create()
     monkeypatch.setenv("BWC_CATALOG", pg.sqlalchemy_url(name))
+    # One shared log, so one origin for every station on it (see test_postgres for the
+    # default, which is per station).
+    monkeypatch.setenv("BWC_LOG_ORIGIN", "bwc/city-test")
     r = bwc("init", "--station-id", "st-pg")
     assert r.code == 0, r.err
     yield tmp_path / "home"
@@ -99,14 +102,14 @@ def _checkpoint_and_verify(home: Path) -> None:
 # ---------------------------------------------------------------------------- PostgreSQL
 
 
-def _append_many(home: Path, actor: str, barrier: threading.Barrier) -> int:
+def _append_many(home: Path, actor: str, barrier: threading.Barrier, n: int = APPENDS) -> int:
     station = _open(home, actor)
     try:
         barrier.wait(timeout=30)
-        for i in range(APPENDS):
+        for i in range(n):
             with station.session() as s:
                 custody.append_events(s, [station.event("viewed", None, n=i)])
-        return APPENDS
+        return n
     finally:
         station.engine.dispose()
 
@@ -123,15 +126,11 @@ def test_postgres_threads_on_separate_engines_get_consecutive_indexes(pg_home: P
     _checkpoint_and_verify(pg_home)
 
 
-def test_postgres_checkpoints_while_others_append(
-    bwc, pg_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_postgres_checkpoints_while_others_append(bwc, pg_home: Path, tmp_path: Path) -> None:
     """Two stations sharing the catalog sign checkpoints (the daemon does so periodically)
     while other stations append: every checkpoint must be of a consistent log state, stored
     in log order, and the log must verify."""
-    # A second station on the same catalog: its own home, key and store. One log, so one
-    # origin for both (set explicitly; see test_postgres for the default).
-    monkeypatch.setenv("BWC_LOG_ORIGIN", "bwc/city-test")
+    # A second station on the same catalog: its own home, key and store.
     home_b = tmp_path / "home-b"
     r = bwc("--home", home_b, "init", "--station-id", "st-b")
     assert r.code == 0, r.err
@@ -178,13 +177,15 @@ def test_postgres_checkpoints_while_others_append(
     _checkpoint_and_verify(pg_home)
 
 
-def test_postgres_log_verify_while_others_append(bwc, pg_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_postgres_log_verify_while_others_append(bwc, pg_home: Path) -> None:
     """`bwc log verify` on a shared catalog while other stations append must not report
     tampering: it has to check one consistent state of the log."""
+    _rows, base = _log_rows(pg_home)
     actors = [f"station-thread-{t}" for t in range(THREADS)]
     barrier = threading.Barrier(THREADS + 1)
     with ThreadPoolExecutor(THREADS) as pool:
-        futures = [pool.submit(_append_many, pg_home, a, barrier) for a in actors]
+        # Long enough for a good number of `bwc log verify` runs to overlap the appends.
+        futures = [pool.submit(_append_many, pg_home, a, barrier, 4 * APPENDS) for a in actors]
         barrier.wait(timeout=30)
         runs: list[tuple[int, list[str]]] = []
         try:
@@ -193,9 +194,10 @@ def test_postgres_log_verify_while_others_append(bwc, pg_home: Path) -> None:  #
                 runs.append((r.code, json.loads(r.out)["problems"] if r.out else [r.err]))
         finally:
             done = [f.result(timeout=120) for f in futures]
-    assert done == [APPENDS] * THREADS
+    assert done == [4 * APPENDS] * THREADS
     alarms = [p for code, p in runs if code != 0]
     assert not alarms, f"{len(alarms)} of {len(runs)} runs raised false alarms: {alarms[0]}"
+    _assert_serialized(pg_home, base, actors, 4 * APPENDS)
     _checkpoint_and_verify(pg_home)
 
 
@@ -210,6 +212,7 @@ _WORKER = textwrap.dedent(
 
     home, actor, go, n = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
     station = Station.open(home, actor=actor, passphrase=None)
+    (go.parent / f"ready-{actor}").touch()
     deadline = time.monotonic() + 60
     while not go.exists():
         if time.monotonic() > deadline:
@@ -238,7 +241,12 @@ def test_sqlite_processes_get_consecutive_indexes(home: Path, tmp_path: Path) ->
         for a in actors
     ]
     try:
-        time.sleep(0.3)  # let them import and open the catalog
+        # Start them together, once all have imported bwc and opened the catalog.
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("ready-*"))) < PROCESSES:
+            assert all(p.poll() is None for p in procs), "a worker died while starting"
+            assert time.monotonic() < deadline, "workers did not start"
+            time.sleep(0.01)
         go.touch()
         results = [p.communicate(timeout=120) for p in procs]
     finally:

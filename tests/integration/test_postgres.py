@@ -41,7 +41,7 @@ def pg_db(pg_databases: pg.Databases, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 @pytest.fixture
-def pg_home(bwc, pg_db: str, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+def pg_home(bwc, pg_db: str, tmp_path: Path) -> Path:
     r = bwc("init", "--station-id", "st-pg")
     assert r.code == 0, r.err
     return tmp_path / "home"
@@ -80,7 +80,7 @@ def _catalog_state(dbname: str) -> dict[str, object]:
     }
 
 
-def _ingest(bwc, camera: Path) -> list[str]:  # type: ignore[no-untyped-def]
+def _ingest(bwc, camera: Path) -> list[str]:
     r = bwc("ingest", camera, "--officer", "110023", "--device", "DSJ0042", "--json")
     assert r.code == 0, r.out + r.err
     data = json.loads(r.out)
@@ -99,7 +99,7 @@ def test_init_creates_schema_by_migration_and_is_idempotent(
     assert not (home / "catalog.sqlite").exists()
 
     state = _catalog_state(pg_db)
-    assert TABLES <= state["tables"]  # type: ignore[operator]
+    assert state["tables"] >= TABLES  # type: ignore[operator]
     assert state["version"] == [(_head_revision(),)]
     assert state["head"] == [(1, 1)]  # the key-rotated event announcing the first key
     assert state["events"] == 1
@@ -192,9 +192,7 @@ def test_ingest_verify_show_on_postgres(bwc, pg_home: Path, pg_db: str, camera: 
     assert [e["index"] for e in events] == list(range(len(events)))
 
 
-def test_times_come_back_timezone_aware_utc(
-    bwc, pg_home: Path, pg_db: str, camera: Path
-) -> None:
+def test_times_come_back_timezone_aware_utc(bwc, pg_home: Path, pg_db: str, camera: Path) -> None:
     before = datetime.now(UTC) - timedelta(seconds=1)
     _ingest(bwc, camera)
     after = datetime.now(UTC) + timedelta(seconds=1)
@@ -239,9 +237,7 @@ def test_tampered_officer_row_is_detected(bwc, pg_home: Path, pg_db: str, camera
     shas = _ingest(bwc, camera)
     victim = sorted(shas)[1]
     with pg.connect(pg_db) as conn:
-        cur = conn.execute(
-            "UPDATE item SET officer_id = %s WHERE sha256 = %s", ("999999", victim)
-        )
+        cur = conn.execute("UPDATE item SET officer_id = %s WHERE sha256 = %s", ("999999", victim))
         assert cur.rowcount == 1
 
     r = bwc("verify", "--all", "--no-record")
@@ -289,3 +285,30 @@ def test_tampered_event_row_is_detected(bwc, pg_home: Path, pg_db: str, camera: 
     assert r.code == 1, r.out + r.err
     problems = json.loads(r.out)["problems"]
     assert any("deleted from the end" in p for p in problems), problems
+
+
+def test_two_stations_share_one_catalog(
+    bwc, pg_db: str, tmp_path: Path, camera: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The city deployment: several stations, one PostgreSQL catalog, one store, each station
+    set up with a plain `bwc init`. It is one custody log: every station verifies all of it."""
+    monkeypatch.setenv("BWC_STORE", (tmp_path / "shared-store").as_uri())
+    home_a, home_b = tmp_path / "home-a", tmp_path / "home-b"
+    r = bwc("--home", home_a, "init", "--station-id", "st-a")
+    assert r.code == 0, r.err
+    r = bwc("--home", home_b, "init", "--station-id", "st-b")
+    assert r.code == 0, r.err
+    r = bwc("--home", home_a, "ingest", camera / "DCIM", "--officer", "110023", "--json")
+    assert r.code == 0, r.out + r.err
+    r = bwc("--home", home_b, "ingest", camera / "GPS0001.csv", "--officer", "110024", "--json")
+    assert r.code == 0, r.out + r.err
+
+    r = bwc("--home", home_a, "keys", "list", "--json")
+    assert r.code == 0, r.err
+    assert sorted(k["station_id"] for k in json.loads(r.out)) == ["st-a", "st-b"]
+    for home in (home_a, home_b):
+        r = bwc("--home", home, "log", "verify", "--json")
+        assert r.code == 0, f"{home.name}: {json.loads(r.out)['problems'] if r.out else r.err}"
+        r = bwc("--home", home, "verify", "--all", "--no-record")
+        assert r.code == 0, f"{home.name}: {r.out + r.err}"
+        assert "4 of 4 items verified" in r.out

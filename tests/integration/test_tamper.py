@@ -36,7 +36,7 @@ from bwc.config.settings import load_settings
 from bwc.evidence import custody, note
 from bwc.evidence.canonical import canonical_json
 from bwc.evidence.merkle import MerkleTree, leaf_hash
-from bwc.evidence.signing import raw_public
+from bwc.evidence.signing import key_id_for, raw_public
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,6 @@ ACTOR = "test-clerk"
 DB_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime in SQLite
 CLIP = "DCIM/DSJ0042_110023_20261015093001_0001.MP4"
 OTHER_CLIP = "DCIM/DSJ0042_110023_20261015093002_0002.MP4"
-ITEM_CHECKS = {"signature", "manifest", "catalog", "object", "stored manifest"}
 
 # ---------------------------------------------------------------------------- the homes
 
@@ -492,9 +491,7 @@ def test_custody_event_deleted(
     assert h.sql("DELETE FROM event WHERE idx = ?", (idx,)) == 1
     if shrink_head:
         h.sql("UPDATE log_head SET size = size - 1")
-    problems = assert_log_problem(bwc, *words)
-    if not shrink_head:
-        assert any(has_words(p, "log head says 5", "4 are stored") for p in problems)
+    assert_log_problem(bwc, *words)
     v = verify_all(bwc)
     assert_fails(v, sha, "custody", "no `ingested` custody event")
     assert_fails(v, sha, "log", "custody log fails verification")
@@ -524,7 +521,7 @@ def test_event_rows_swapped_whole(bwc, h: Home) -> None:
     cols = ["leaf", "leaf_hash", "kind", "at", "actor", "station_id", "item_sha256"]
     swap_columns(h, "event", "idx", 2, 3, cols)
     problems = assert_log_problem(bwc, "#2 holds the leaf of event #3", "reordered")
-    assert not any("differs from the log" in p for p in problems)  # columns agree with leaves
+    assert not any(": catalog " in p for p in problems)  # columns agree with leaves
     v = verify_all(bwc)
     assert_fails(v, a, "custody", "#3 holds the leaf of event #2")
     assert_fails(v, b, "custody", "#2 holds the leaf of event #3")
@@ -543,7 +540,7 @@ def test_event_rows_swapped_and_reencoded(bwc, h: Home) -> None:
             "UPDATE event SET leaf = ?, leaf_hash = ? WHERE idx = ?", (leaf, leaf_hash(leaf), idx)
         )
     problems = assert_log_problem(bwc, "checkpoint", "signed root differs", "rewritten")
-    assert not any("holds the leaf" in p or "differs from the log" in p for p in problems)
+    assert not any("holds the leaf" in p or ": catalog " in p for p in problems)
     v = verify_all(bwc)
     for sha in (a, b):
         assert_fails(v, sha, "custody", "not in the signed log")
@@ -687,12 +684,14 @@ def test_signing_key_substituted(bwc, h: Home, replacement: str) -> None:
 def test_event_row_column_edited(bwc, h: Home, column: str) -> None:
     sha = h.item_of_event(2)
     old = h.one(f"SELECT {column} FROM event WHERE idx = 2")
+    other = h.items["GPS0001.csv"] if sha != h.items["GPS0001.csv"] else h.items[CLIP]
     new = {
-        "actor": "mallory",
-        "kind": "viewed",
-        "station_id": "st-other",
-        "item_sha256": h.items["GPS0001.csv"] if sha != h.items["GPS0001.csv"] else h.items[CLIP],
-    }.get(column) or db_time_shift(old)
+        "actor": lambda: "mallory",
+        "at": lambda: db_time_shift(old),
+        "kind": lambda: "viewed",
+        "station_id": lambda: "st-other",
+        "item_sha256": lambda: other,
+    }[column]()
     h.sql(f"UPDATE event SET {column} = ? WHERE idx = 2", (new,))
     name = {"at": "time", "station_id": "station", "item_sha256": "item"}.get(column, column)
     assert_log_problem(bwc, "custody event #2", f"catalog {name}", "differs from the log")
@@ -707,7 +706,8 @@ def test_event_row_column_edited(bwc, h: Home, column: str) -> None:
         assert_fails(v, sha, "custody", "custody event #2", f"catalog {name}")
         bad = {sha}
     assert_others_fine(v, h, bad, {"log"})
-    assert_fails(verify(bwc, sha[:8], "--no-record"), sha, "custody", "#2")
+    words = ("no `ingested`",) if column == "item_sha256" else ("#2", f"catalog {name}")
+    assert_fails(verify(bwc, sha[:8], "--no-record"), sha, "custody", *words)
 
 
 def test_event_leaf_edited(bwc, h: Home) -> None:
@@ -731,7 +731,7 @@ def test_event_leaf_rewritten_consistently(bwc, h: Home) -> None:
         (leaf, leaf_hash(leaf)),
     )
     problems = assert_log_problem(bwc, "signed root differs", "rewritten")
-    assert not any("#2" in p for p in problems if "differs from the log" in p)
+    assert not any("#2" in p for p in problems if ": catalog " in p)
     v = verify_all(bwc)
     assert_fails(v, sha, "custody", "event #2", "not in the signed log")
     assert_others_fine(v, h, {sha}, {"custody", "log"})
@@ -801,8 +801,7 @@ def test_failed_verification_changes_nothing_stored(bwc, h: Home) -> None:
     before = store_snapshot(h)
     cp_before = h.store_checkpoint.read_bytes()
     tables = ("item", "event", "checkpoint", "signing_key", "log_head")
-    catalog_before = {t: h.rows(f"SELECT * FROM {t}") for t in tables}
-    catalog_before = {t: [tuple(r) for r in rows] for t, rows in catalog_before.items()}
+    catalog_before = {t: [tuple(r) for r in h.rows(f"SELECT * FROM {t}")] for t in tables}
 
     v = verify_all(bwc)
     assert_fails(v, bad_obj, "object", "sha256 mismatch")
@@ -816,25 +815,91 @@ def test_failed_verification_changes_nothing_stored(bwc, h: Home) -> None:
     after = {t: [tuple(r) for r in h.rows(f"SELECT * FROM {t}")] for t in tables}
     assert after == catalog_before  # --no-record and `show` write nothing
 
-    # Recording verification appends `verified` events and a checkpoint, but leaves every
-    # stored object (and its manifest and signature copies) exactly as it was.
-    assert verify(bwc, "--all").code == 1
+    # A recording verify on a damaged log records nothing: appending `verified` events and a
+    # fresh checkpoint would bury the damage. It still leaves every stored object as it was.
+    r = verify(bwc, "--all")
+    assert r.code == 1
+    assert "not recorded" in r.err
     assert store_snapshot(h) == before
     assert not (h.path / "store" / "quarantine").exists()
-    failed = [
-        json.loads(r[0])["details"]
-        for r in h.rows("SELECT leaf FROM event WHERE kind = 'verified' ORDER BY idx")
-    ]
-    assert len(failed) == 4 and sum(1 for d in failed if not d["ok"]) == 4  # log fails for all
+    assert {t: [tuple(r) for r in h.rows(f"SELECT * FROM {t}")] for t in tables} == catalog_before
 
 
-def test_checkpoint_note_column_and_store_copy_are_checked(bwc, h: Home) -> None:
-    """The checkpoint row's note signature edited (a byte of the base64 signature)."""
-    text = h.one("SELECT note FROM checkpoint WHERE id = 2")
-    sig_line = text.rstrip("\n").rsplit("\n", 1)[1]
-    name, b64 = sig_line[2:].split(" ")
-    raw = bytearray(base64.b64decode(b64))
-    raw[-1] ^= 0x01
-    forged = text.replace(b64, base64.b64encode(bytes(raw)).decode())
-    h.sql("UPDATE checkpoint SET note = ? WHERE id = 2", (forged,))
-    assert_log_problem(bwc, "checkpoint 2", "invalid signature", name)
+@pytest.mark.parametrize("what", ["note-signature", "size-root-columns"])
+def test_checkpoint_row_edited(bwc, h: Home, what: str) -> None:
+    """A byte of the note's signature flipped, or the decoded size/root columns changed."""
+    if what == "note-signature":
+        text = h.one("SELECT note FROM checkpoint WHERE id = 2")
+        name, b64 = text.rstrip("\n").rsplit("\n", 1)[1][2:].split(" ")
+        raw = bytearray(base64.b64decode(b64))
+        raw[-1] ^= 0x01
+        forged = text.replace(b64, base64.b64encode(bytes(raw)).decode())
+        h.sql("UPDATE checkpoint SET note = ? WHERE id = 2", (forged,))
+        assert_log_problem(bwc, "checkpoint 2", "invalid signature", name)
+    else:
+        h.sql("UPDATE checkpoint SET size = 4, root = ? WHERE id = 2", (b"\0" * 32,))
+        assert_log_problem(bwc, "checkpoint 2", "size/root columns differ from the signed note")
+    v = verify_all(bwc)
+    assert v.code == 1
+    assert_others_fine(v, h, set(), {"custody", "log"})
+
+
+def test_rollback_with_store_checkpoint_copy_deleted(bwc, h: Home) -> None:
+    """The store's checkpoint copy is what exposes a catalog rolled back as a whole; deleting
+    it must not make such a rollback pass unnoticed (the store always holds one after
+    `bwc init`)."""
+    assert verify(bwc, "--all").code == 0  # events #5..#8, checkpoint 3 of size 9
+    h.sql("DELETE FROM event WHERE idx >= 5")
+    h.sql("DELETE FROM checkpoint WHERE id = 3")
+    h.sql("UPDATE log_head SET size = 5")
+    h.store_checkpoint.unlink()
+    assert_log_problem(bwc, "checkpoint", "store", "missing")
+
+
+def _resign_manifest(h: Home, sha: str, sign: Callable[[bytes], bytes], **changes: Any) -> None:
+    """Edit the item's manifest, sign it with ``sign`` and make the catalog row and the
+    store copies agree with it: only the custody log still holds the original facts."""
+    m = json.loads(h.one("SELECT manifest FROM item WHERE sha256 = ?", (sha,)))
+    m.update(changes)
+    data = canonical_json(m)
+    sig = sign(data)
+    h.sql(
+        "UPDATE item SET manifest = ?, signature = ?, key_id = ?, officer_id = ? WHERE sha256 = ?",
+        (data, sig, m["key_id"], m["officer_id"], sha),
+    )
+    writable(h.meta(sha, "manifest.json")).write_bytes(data)
+    writable(h.meta(sha, "manifest.sig")).write_bytes(sig)
+
+
+def test_manifest_resigned_with_planted_key(bwc, h: Home) -> None:
+    """A key added to the catalog (never announced in the log) re-signs an edited manifest:
+    the item it was used on must be named, not only a log-wide problem."""
+    sha = h.items[CLIP]
+    key = Ed25519PrivateKey.generate()
+    pub = raw_public(key)
+    planted = key_id_for(pub)
+    h.sql(
+        "INSERT INTO signing_key (key_id, station_id, public_key, created_at) VALUES (?, ?, ?, ?)",
+        (planted, STATION, pub, datetime.now(UTC).strftime(DB_TIME)),
+    )
+    _resign_manifest(h, sha, key.sign, officer_id="110099", key_id=planted)
+    assert_log_problem(bwc, f"signing key {planted}", "never announced")
+    v = verify_all(bwc)
+    assert v.code == 1
+    item_level = {c: d for c, d in v.failed.get(sha, {}).items() if c != "log"}
+    assert item_level, f"{sha[:12]} re-signed with planted key {planted}: not named:\n{v.text()}"
+    assert_others_fine(v, h, {sha}, {"log"})
+
+
+def test_manifest_resigned_with_station_key(bwc, h: Home) -> None:
+    """The officer in a manifest changed and re-signed with the station's own key, the row and
+    the store copies made to agree: the `ingested` custody event still records the original
+    officer, so verification must see the difference."""
+    sha = h.items[CLIP]
+    keys_dir = h.path / "keys"
+    signer = keyfiles.load_signer(keys_dir, keyfiles.active_key_id(keys_dir), None)
+    _resign_manifest(h, sha, signer.sign, officer_id="110099")
+    v = verify_all(bwc)
+    assert v.code == 1, f"re-signed manifest of {sha[:12]} passes verification:\n{v.text()}"
+    assert any(has_words(d, "officer") for d in v.failed.get(sha, {}).values()), v.text()
+    assert_others_fine(v, h, {sha}, set())
