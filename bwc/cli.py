@@ -297,8 +297,8 @@ def _event_json(ev: Event) -> dict[str, Any]:
 
 
 def _verify_one(station: Station, item: Item) -> tuple[ItemReport, LogReport]:
-    with station.session() as s:
-        log = verify_log(s, station.store, station.settings.log_origin)
+    with station.session(snapshot=True) as s:
+        log = verify_log(s, station.store)
         keys = {k.key_id: k for k in s.exec(select(SigningKey))}
         try:
             digest: Any = station.store.read_back(item.sha256)
@@ -392,13 +392,13 @@ def verify(
     station = ctx().station()
     if record:
         station.signer()  # fail early on a wrong passphrase
-    with station.session() as s:
+    with station.session(snapshot=True) as s:
         items = (
             list(s.exec(select(Item).order_by(col(Item.sha256))))
             if all_
             else [resolve_id(s, i) for i in (ids or [])]
         )
-        log = verify_log(s, station.store, station.settings.log_origin)
+        log = verify_log(s, station.store)
         reports: list[ItemReport] = []
         show_bar = all_ and not as_json and err.is_terminal
         with Progress(
@@ -543,8 +543,8 @@ def log_checkpoint() -> None:
 def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Recompute the tree from all events; check every checkpoint's signature and consistency."""
     station = ctx().station()
-    with station.session() as s:
-        rep = verify_log(s, station.store, station.settings.log_origin)
+    with station.session(snapshot=True) as s:
+        rep = verify_log(s, station.store)
     root = rep.tree.root()
     if as_json:
         _print_json(

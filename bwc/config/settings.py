@@ -19,7 +19,7 @@ from bwc.errors import HomeError
 
 CONFIG_NAME = "bwc.toml"
 DEFAULT_HOME = "~/.bwc"
-_STATION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_STATION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 # Every setting, its type and its default. The default bwc.toml written by `bwc init` is
 # rendered from this table so that the file documents every setting.
@@ -94,8 +94,9 @@ station_id = "{station_id}"
 # S3-compatible object storage: "s3://bucket/prefix" (credentials from the AWS chain).
 # store = "file:///<home>/store"
 
-# Origin line of the custody log's signed checkpoints (C2SP tlog-checkpoint). It must be
-# unique to this log; by default derived from the station id.
+# Origin line of the custody log's signed checkpoints (C2SP tlog-checkpoint). It names the
+# log, which belongs to the catalog: it is used only when this station creates the catalog;
+# stations joining a shared catalog use the origin already stored there.
 # log_origin = "bwc/{station_id}"
 
 # Time zone of officers, devices and reports. Stored times are always UTC.
@@ -162,7 +163,7 @@ def validate(home: Path, raw: Mapping[str, Any]) -> Settings:
             problems.append(f"{key}: unknown setting")
 
     station_id = raw.get("station_id")
-    if not isinstance(station_id, str) or not _STATION_RE.match(station_id):
+    if not isinstance(station_id, str) or not _STATION_RE.fullmatch(station_id):
         problems.append(
             f"station_id: must be 1-64 letters, digits, '.', '_' or '-' (got {station_id!r})"
         )
@@ -201,6 +202,9 @@ def validate(home: Path, raw: Mapping[str, Any]) -> Settings:
 
     workers_raw = raw.get("verify_workers", 0)
     try:
+        # TOML gives an int; the environment gives text. Nothing else (no 2.5, no true).
+        if isinstance(workers_raw, bool) or not isinstance(workers_raw, int | str):
+            raise TypeError
         verify_workers = int(workers_raw)
         if verify_workers < 0:
             raise ValueError

@@ -110,9 +110,7 @@ def append_events(session: Session, events: Sequence[NewEvent]) -> list[Event]:
     """
     if not events:
         return []
-    head = session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one_or_none()
-    if head is None:
-        raise CatalogError("the catalog has no log head row", hint="run `bwc init` to migrate it")
+    head = lock_head(session)
     last = session.exec(select(func.max(Event.idx))).one()
     stored = 0 if last is None else last + 1
     if stored != head.size:
@@ -142,6 +140,29 @@ def append_events(session: Session, events: Sequence[NewEvent]) -> list[Event]:
     head.size += len(events)
     session.add(head)
     return rows
+
+
+def lock_head(session: Session) -> LogHead:
+    head = session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one_or_none()
+    if head is None:
+        raise CatalogError("the catalog has no log head row", hint="run `bwc init` to migrate it")
+    return head
+
+
+def log_origin(session: Session) -> str:
+    head = session.get(LogHead, 1)
+    if head is None or not head.origin:
+        raise CatalogError("the custody log has no origin", hint="run `bwc init` to set it")
+    return head.origin
+
+
+def ensure_origin(session: Session, default: str) -> str:
+    """Set the log's origin on first initialisation; later stations keep the catalog's."""
+    head = lock_head(session)
+    if not head.origin:
+        head.origin = default
+        session.add(head)
+    return head.origin
 
 
 def log_size(session: Session) -> int:
@@ -184,14 +205,18 @@ def note_signer(station_id: str, signer: Ed25519Signer) -> note.Signer:
 
 
 def make_checkpoint(
-    session: Session, signer: Ed25519Signer, station_id: str, origin: str, now: datetime
+    session: Session, signer: Ed25519Signer, station_id: str, now: datetime
 ) -> Checkpoint:
-    """Sign the log as it stands in this transaction and store the checkpoint."""
-    tree = load_tree(session)
-    size = log_size(session)
+    """Sign the log as it stands and store the checkpoint. The head is locked first, so no
+    other station appends between reading the size and reading the leaves."""
+    head = lock_head(session)
+    size = head.size
+    if not head.origin:
+        raise CatalogError("the custody log has no origin", hint="run `bwc init` to set it")
+    tree = load_tree(session, size)
     if tree.size != size:
         raise CatalogError(f"log head says {size} events but {tree.size} are stored")
-    cp = note.Checkpoint(origin=origin, size=size, root=tree.root())
+    cp = note.Checkpoint(origin=head.origin, size=size, root=tree.root())
     text = note.sign_checkpoint(cp, note_signer(station_id, signer))
     row = Checkpoint(size=size, root=cp.root, note=text, key_id=signer.key_id, created_at=now)
     session.add(row)

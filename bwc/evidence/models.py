@@ -87,6 +87,9 @@ class LogHead(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     size: int = 0
+    # The log's origin line (C2SP tlog-checkpoint): one per catalog, shared by every station
+    # writing to it; set once, when the first station initialises the catalog.
+    origin: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Checkpoint(SQLModel, table=True):

@@ -75,10 +75,15 @@ class Station:
         return self._signer
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends normally, rolled back otherwise."""
+    def session(self, *, snapshot: bool = False) -> Iterator[Session]:
+        """One transaction: committed when the block ends normally, rolled back otherwise.
+        ``snapshot``: every read sees one consistent state of the catalog even while other
+        stations append (PostgreSQL REPEATABLE READ; SQLite transactions already are)."""
+        bind = self.engine
+        if snapshot and self.engine.dialect.name == "postgresql":
+            bind = self.engine.execution_options(isolation_level="REPEATABLE READ")
         try:
-            with Session(self.engine, expire_on_commit=False) as s, s.begin():
+            with Session(bind, expire_on_commit=False) as s, s.begin():
                 yield s
         except SQLAlchemyError as e:
             raise CatalogError(f"catalog error: {e.__class__.__name__}: {e}") from e
@@ -97,9 +102,7 @@ class Station:
         """Sign the log as it stands, store the note in the catalog and in the store."""
         signer = self.signer()
         with self.session() as s:
-            row = custody.make_checkpoint(
-                s, signer, self.station_id, self.settings.log_origin, self.clock.now()
-            )
+            row = custody.make_checkpoint(s, signer, self.station_id, self.clock.now())
             note_text = row.note
         self.store.put_checkpoint(note_text)
         return note_text
@@ -144,6 +147,8 @@ def init_home(
         clock=clock,
         passphrase=passphrase,
     )
+    with station.session() as s:
+        custody.ensure_origin(s, settings.log_origin)
     created = False
     keys_dir = settings.keys_dir
     if not (keys_dir / "active").exists():

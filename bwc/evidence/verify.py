@@ -73,8 +73,13 @@ def _eq(a: bytes, b: bytes) -> bool:
 # ---------------------------------------------------------------------------- the log
 
 
-def verify_log(session: Session, store: ObjectStore, origin: str) -> LogReport:
-    """Recompute the tree from every stored leaf and check rows, keys and checkpoints."""
+def verify_log(session: Session, store: ObjectStore, origin: str | None = None) -> LogReport:
+    """Recompute the tree from every stored leaf and check rows, keys and checkpoints.
+
+    Run it in a snapshot transaction (``Station.session(snapshot=True)``) so that appends by
+    other stations do not show up half-way. ``origin`` defaults to the catalog's."""
+    if origin is None:
+        origin = custody.log_origin(session)
     head = session.get(LogHead, 1)
     head_size = head.size if head else 0
     hashes: list[bytes] = []

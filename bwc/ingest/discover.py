@@ -71,7 +71,9 @@ def discover(paths: Iterable[str | Path], ignore: Sequence[str]) -> Discovery:
     for p in paths:
         raw = os.fsencode(os.path.abspath(os.fsencode(p)))
         try:
-            st = os.lstat(raw)
+            # The path the user named is followed even if it is a symlink (a dock mount is
+            # often reached through one); links *inside* it are never followed out.
+            st = os.stat(raw)
         except FileNotFoundError as e:
             raise InputError(
                 f"no such file or folder: {display(raw)}", hint="check the path"
@@ -79,7 +81,7 @@ def discover(paths: Iterable[str | Path], ignore: Sequence[str]) -> Discovery:
         except PermissionError as e:
             raise InputError(f"cannot read {display(raw)}: permission denied") from e
         if stat.S_ISDIR(st.st_mode):
-            roots.append((raw, None))
+            roots.append((os.path.realpath(raw), None))
         else:
             roots.append((os.path.dirname(raw), os.path.basename(raw)))
 
@@ -156,7 +158,11 @@ def _consider(
         return
     if stat.S_ISLNK(st.st_mode):
         target = os.path.realpath(path)
-        if not _within(target, real_root):
+        if not os.path.exists(target):
+            out.not_taken.append(
+                NotTaken(path, rel, f"symlink to nothing ({display(os.readlink(path))})", False)
+            )
+        elif not _within(target, real_root):
             out.not_taken.append(
                 NotTaken(
                     path,

@@ -55,6 +55,7 @@ def upgrade() -> None:
         "log_head",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("origin", sa.Text(), nullable=True),
     )
     op.execute("INSERT INTO log_head (id, size) VALUES (1, 0)")
     op.create_table(
