@@ -18,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape as esc
@@ -35,6 +34,7 @@ from bwc.errors import (
     NotFoundError,
     UsageError,
     VerificationError,
+    first_line,
 )
 from bwc.evidence import custody, note
 from bwc.evidence.manifest import parse_manifest
@@ -105,7 +105,13 @@ def _main(
     verbose: Annotated[
         bool, typer.Option("-v", "--verbose", help="Debug logging, tracebacks.")
     ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)
+    ] = False,
 ) -> None:
+    if version:
+        out.print(f"bwc {_version()}")
+        raise typer.Exit(0)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -116,6 +122,15 @@ def _main(
         actor=actor or _os_user(),
         verbose=verbose,
     )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bwc-evidence")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _os_user() -> str:
@@ -639,27 +654,21 @@ def log_proof(
 
 
 def main(argv: list[str] | None = None) -> None:
+    # typer/click handle their own usage errors (exit 2), --help and Ctrl-C; everything else
+    # arrives here: our errors as one line with their exit code, anything unexpected too.
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="bwc")
     except BwcError as e:
         _fail(str(e), e.exit_code, e)
-    except click.exceptions.Abort:
-        _fail("interrupted", 130, None)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130, None)
     except Exception as e:  # the one place a bug becomes a message instead of a traceback
         _fail(
-            f"internal error: {e.__class__.__name__}: {e} (run with -v for the traceback, "
-            "and report it)",
+            f"internal error: {e.__class__.__name__}: {first_line(e)} "
+            "(run with -v for the traceback, and report it)",
             INTERNAL_ERROR,
             e,
         )
-    sys.exit(0)
 
 
 def _fail(message: str, code: int, exc: BaseException | None) -> None:

@@ -26,6 +26,14 @@ class BwcError(Exception):
         return self.message
 
 
+def first_line(e: BaseException) -> str:
+    """The driver's own message (``e.orig`` for SQLAlchemy errors), first line only: enough
+    to act on, without SQL text or links."""
+    cause = getattr(e, "orig", None) or e
+    text = str(cause).strip()
+    return text.splitlines()[0] if text else cause.__class__.__name__
+
+
 class VerificationError(BwcError):
     """Something stored does not match what was signed or logged (evidence may be tampered)."""
 

@@ -11,10 +11,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import create_engine
 
-from bwc.errors import CatalogError
+from bwc.errors import CatalogError, first_line
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -59,7 +59,7 @@ def migrate(engine: Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except SQLAlchemyError as e:
-        raise CatalogError(f"cannot migrate the catalog: {e}") from e
+        raise CatalogError(f"cannot migrate the catalog: {first_line(e)}") from e
 
 
 def check_schema(engine: Engine) -> None:
@@ -68,9 +68,10 @@ def check_schema(engine: Engine) -> None:
     try:
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
-    except OperationalError as e:
+    except SQLAlchemyError as e:
         raise CatalogError(
-            f"cannot open the catalog: {e.orig}", hint="check the catalog URL and that it is up"
+            f"cannot open the catalog: {first_line(e)}",
+            hint="check the catalog URL and that the database is up",
         ) from e
     if current != head:
         raise CatalogError(

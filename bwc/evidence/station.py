@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from bwc.config import keys
 from bwc.config.settings import CONFIG_NAME, Settings, load_settings, render_default_config
-from bwc.errors import CatalogError, HomeError
+from bwc.errors import CatalogError, HomeError, first_line
 from bwc.evidence import custody
 from bwc.evidence.db import check_schema, make_engine, migrate
 from bwc.evidence.models import SigningKey
@@ -86,7 +86,10 @@ class Station:
             with Session(bind, expire_on_commit=False) as s, s.begin():
                 yield s
         except SQLAlchemyError as e:
-            raise CatalogError(f"catalog error: {e.__class__.__name__}: {e}") from e
+            raise CatalogError(
+                f"catalog error: {first_line(e)}",
+                hint="run `bwc log verify`; restore the catalog from backup if it is damaged",
+            ) from e
 
     def event(self, kind: str, item: str | None = None, **details: object) -> custody.NewEvent:
         return custody.NewEvent(

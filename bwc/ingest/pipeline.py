@@ -333,7 +333,7 @@ class Ingester:
             self._error(report, cand, f"I/O error: {e.strerror or e}")
 
     def _error(self, report: IngestReport, cand: Candidate, reason: str) -> None:
-        logger.error("not ingested: %s: %s", display(cand.path), reason)
+        logger.info("not ingested: %s: %s", display(cand.path), reason)
         r = FileResult(path=display(cand.path), status="error", reason=reason)
         report.results.append(r)
         self.progress(r)

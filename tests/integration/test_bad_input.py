@@ -549,3 +549,35 @@ def test_store_folder_missing(
     assert_clean_error(r, 7, "unmounted", only_line=True)
     assert snapshot(home) == before
     assert not (tmp_path / "unmounted").exists()
+
+
+# ---------------------------------------------------------------------------- catalog
+
+
+def _file_state(home: Path) -> tuple[bytes, set[tuple[str, int]]]:
+    """For catalogs a snapshot cannot read: the catalog's bytes and the store's files."""
+    objects = home / "store" / "objects"
+    files = {(str(p.relative_to(objects)), p.stat().st_size) for p in objects.rglob("*")}
+    return (home / "catalog.sqlite").read_bytes(), files
+
+
+def test_catalog_that_is_not_a_database(bwc: Runner, home: Path) -> None:
+    cat = home / "catalog.sqlite"
+    for extra in ("-wal", "-shm"):
+        cat.with_name(cat.name + extra).unlink(missing_ok=True)
+    cat.write_bytes(random.Random(5).randbytes(4096))
+    before = _file_state(home)
+    for cmd in (("list",), ("verify", "--all")):
+        r = bwc(*cmd)
+        assert_clean_error(r, 8, "catalog", only_line=True)
+    assert _file_state(home) == before
+
+
+def test_catalog_missing_a_table(bwc: Runner, home: Path) -> None:
+    """A damaged catalog is a catalog error (exit 8) in one line, not SQL text over several."""
+    con = sqlite3.connect(home / "catalog.sqlite")
+    con.execute("DROP TABLE checkpoint")
+    con.commit()
+    con.close()
+    r = bwc("log", "verify")
+    assert_clean_error(r, 8, "checkpoint", only_line=True)
