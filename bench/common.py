@@ -56,10 +56,33 @@ def make_footage(folder: Path, count: int, seconds: int, big_parts: int) -> tupl
     ff = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
     if not base.exists():
         subprocess.run(
-            [*ff, "-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=30:duration={seconds}",
-             "-f", "lavfi", "-i", f"sine=duration={seconds}", "-shortest",
-             "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "24M", "-maxrate", "24M",
-             "-bufsize", "24M", "-pix_fmt", "yuv420p", "-c:a", "aac", str(base) + ".tmp.mp4"],
+            [
+                *ff,
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=size=1920x1080:rate=30:duration={seconds}",
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=duration={seconds}",
+                "-shortest",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-b:v",
+                "24M",
+                "-maxrate",
+                "24M",
+                "-bufsize",
+                "24M",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                str(base) + ".tmp.mp4",
+            ],
             check=True,
         )
         os.replace(str(base) + ".tmp.mp4", base)
@@ -68,8 +91,18 @@ def make_footage(folder: Path, count: int, seconds: int, big_parts: int) -> tupl
         p = clips / f"DSJ0042_110023_2026101509{i:04d}_{i:04d}.MP4"
         if not p.exists():
             subprocess.run(
-                [*ff, "-i", str(base), "-c", "copy", "-metadata", f"title=clip {i}",
-                 "-metadata", f"creation_time=2026-10-15T01:{i % 60:02d}:00Z", str(p)],
+                [
+                    *ff,
+                    "-i",
+                    str(base),
+                    "-c",
+                    "copy",
+                    "-metadata",
+                    f"title=clip {i}",
+                    "-metadata",
+                    f"creation_time=2026-10-15T01:{i % 60:02d}:00Z",
+                    str(p),
+                ],
                 check=True,
             )
         out.append(p)
@@ -79,8 +112,9 @@ def make_footage(folder: Path, count: int, seconds: int, big_parts: int) -> tupl
     if not big.exists():
         lst = folder / "concat.txt"
         lst.write_text("".join(f"file '{base}'\n" for _ in range(big_parts)))
-        subprocess.run([*ff, "-f", "concat", "-safe", "0", "-i", str(lst), "-c", "copy",
-                        str(big)], check=True)
+        subprocess.run(
+            [*ff, "-f", "concat", "-safe", "0", "-i", str(lst), "-c", "copy", str(big)], check=True
+        )
     return out, big
 
 

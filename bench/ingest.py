@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BWC, drop_caches, make_footage, median_of, run  # noqa: E402
+from common import BWC, drop_caches, make_footage, median_of, run
 
 MB = 1_000_000
 
@@ -58,8 +58,13 @@ def main() -> None:
         home = scratch / name
         shutil.rmtree(home, ignore_errors=True)
         e = {**env, "BWC_HOME": str(home)}
-        subprocess.run([str(BWC), "init", "--station-id", "bench"], env=e, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [str(BWC), "init", "--station-id", "bench"],
+            env=e,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return e
 
     def bwc_ingest() -> float:
@@ -76,8 +81,10 @@ def main() -> None:
 
     def bwc_verify() -> float:
         drop_caches()
-        wall, _ = run([str(BWC), "verify", "--all", "--no-record"],
-                      env={**env, "BWC_HOME": str(scratch / "home")})
+        wall, _ = run(
+            [str(BWC), "verify", "--all", "--no-record"],
+            env={**env, "BWC_HOME": str(scratch / "home")},
+        )
         return wall
 
     t_cp = median_of(args.reps, cp_sync)

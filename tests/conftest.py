@@ -54,15 +54,39 @@ def bwc(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     return run
 
 
-def make_clip(path: Path, *, seconds: float = 1.0, creation_time: str | None = None,
-              tone: int = 440, size: str = "160x120") -> Path:
+def make_clip(
+    path: Path,
+    *,
+    seconds: float = 1.0,
+    creation_time: str | None = None,
+    tone: int = 440,
+    size: str = "160x120",
+) -> Path:
     """A small real MP4 from ffmpeg's lavfi sources (video + audio)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        "ffmpeg", "-nostdin", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=10:duration={seconds}",
-        "-f", "lavfi", "-i", f"sine=frequency={tone}:duration={seconds}", "-shortest",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+        "ffmpeg",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate=10:duration={seconds}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency={tone}:duration={seconds}",
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
     ]
     if creation_time:
         cmd += ["-metadata", f"creation_time={creation_time}"]
@@ -76,8 +100,11 @@ def clip_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.fail("ffmpeg is not installed: run `make test`, which installs it")
     d = tmp_path_factory.mktemp("clips")
     for i in range(3):
-        make_clip(d / f"DSJ0042_110023_2026101509300{i}_000{i}.MP4", tone=300 + 100 * i,
-                  creation_time=f"2026-10-15T01:30:0{i}Z")
+        make_clip(
+            d / f"DSJ0042_110023_2026101509300{i}_000{i}.MP4",
+            tone=300 + 100 * i,
+            creation_time=f"2026-10-15T01:30:0{i}Z",
+        )
     return d
 
 
