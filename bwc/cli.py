@@ -7,24 +7,21 @@ and the error's exit code (README, "Exit codes"); tracebacks only with ``-v``.
 from __future__ import annotations
 
 import base64
-import getpass
 import json
 import logging
-import os
 import sys
 import traceback
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape as esc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlmodel import col, select
 
+from bwc import cli_audit, cli_devices, cli_store
+from bwc.cli_common import Ctx, _state, ctx, err, esc, os_user, out, print_json
 from bwc.config import keys as keyfiles
 from bwc.config.settings import resolve_home
 from bwc.errors import (
@@ -52,10 +49,6 @@ from bwc.evidence.verify import (
     verify_log,
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-logger = logging.getLogger("bwc")
-
 app = typer.Typer(
     name="bwc",
     help="Body-worn-camera evidence: ingest, verify, chain of custody.",
@@ -69,23 +62,6 @@ log_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(log_app, name="log")
-
-
-@dataclass
-class Ctx:
-    home: Path
-    actor: str
-    verbose: bool
-
-    def station(self) -> Station:
-        return Station.open(self.home, actor=self.actor, passphrase=keyfiles.passphrase_from_env())
-
-
-_state: dict[str, Ctx] = {}
-
-
-def ctx() -> Ctx:
-    return _state["ctx"]
 
 
 @app.callback()
@@ -119,7 +95,7 @@ def _main(
     )
     _state["ctx"] = Ctx(
         home=resolve_home(home),
-        actor=actor or _os_user(),
+        actor=actor or os_user(),
         verbose=verbose,
     )
 
@@ -131,17 +107,6 @@ def _version() -> str:
         return version("bwc-evidence")
     except PackageNotFoundError:
         return "unknown"
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid:{os.getuid()}"
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 # ---------------------------------------------------------------------------- init
@@ -206,7 +171,7 @@ def ingest(
     ing = Ingester(station, FFprobe(), Attribution(officer, device), progress=show)
     report = ing.run(paths)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "results": [r.__dict__ for r in report.results],
                 "ingested": report.count("ingested"),
@@ -278,7 +243,7 @@ def list_(
     with station.session() as s:
         items = list(s.exec(stmt))
     if as_json:
-        _print_json([_item_json(i) for i in items])
+        print_json([_item_json(i) for i in items])
         return
     t = Table("id", "size", "officer", "device", "recorded start (UTC)", "path", "flags")
     for i in items:
@@ -338,7 +303,7 @@ def show(
         events = list(custody.iter_events(s, item.sha256))
     rep, _log = _verify_one(station, item)
     if as_json:
-        _print_json(
+        print_json(
             {
                 **_item_json(item),
                 "manifest": item.manifest.decode("utf-8"),
@@ -435,7 +400,7 @@ def verify(
             )
     bad = [r for r in reports if not r.ok]
     if as_json:
-        _print_json(
+        print_json(
             {
                 "ok": not bad and log.ok,
                 "log_problems": log.problems,
@@ -500,7 +465,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         for k in rows
     ]
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     t = Table("key id", "station", "created", "retired", "active", "note verifier key")
     for d in data:
@@ -562,7 +527,7 @@ def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         rep = verify_log(s, station.store)
     root = rep.tree.root()
     if as_json:
-        _print_json(
+        print_json(
             {
                 "ok": rep.ok,
                 "size": rep.size,
@@ -591,7 +556,7 @@ def log_events(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     with station.session() as s:
         events = list(custody.iter_events(s))
     if as_json:
-        _print_json(
+        print_json(
             [{**_event_json(e), "leaf": base64.b64encode(e.leaf).decode("ascii")} for e in events]
         )
         return
@@ -640,7 +605,7 @@ def log_proof(
         "events": proofs,
     }
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     out.print(cp_row.note, end="")
     for p in proofs:
@@ -677,6 +642,11 @@ def _fail(message: str, code: int, exc: BaseException | None) -> None:
         traceback.print_exception(exc)
     err.print(f"[red]bwc: error:[/] {esc(message)}")
     sys.exit(code)
+
+
+# Command groups that live in their own modules register themselves here.
+for _register in (cli_store.register, cli_audit.register, cli_devices.register):
+    _register(app)
 
 
 if __name__ == "__main__":

@@ -57,24 +57,27 @@ def migrate(engine: Engine) -> None:
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            # "heads": independent parts of the schema (audit, retention) are separate
+            # branches of the migration history; all of them are applied.
+            command.upgrade(cfg, "heads")
     except SQLAlchemyError as e:
         raise CatalogError(f"cannot migrate the catalog: {first_line(e)}") from e
 
 
 def check_schema(engine: Engine) -> None:
     """Refuse to work on a catalog that is not at the newest schema revision."""
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    heads = set(ScriptDirectory.from_config(_alembic_config()).get_heads())
     try:
         with engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
+            current = set(MigrationContext.configure(conn).get_current_heads())
     except SQLAlchemyError as e:
         raise CatalogError(
             f"cannot open the catalog: {first_line(e)}",
             hint="check the catalog URL and that the database is up",
         ) from e
-    if current != head:
+    if current != heads:
+        have = ", ".join(sorted(current)) or "none"
         raise CatalogError(
-            f"catalog schema is at revision {current}, this bwc needs {head}",
+            f"catalog schema is at revision {have}, this bwc needs {', '.join(sorted(heads))}",
             hint="run `bwc init` to migrate it",
         )

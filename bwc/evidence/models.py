@@ -113,3 +113,29 @@ class SigningKey(SQLModel, table=True):
     public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = _utc()
     retired_at: datetime | None = _utc(nullable=True)
+
+
+class Assignment(SQLModel, table=True):
+    """Device checkout ledger: officer held device from start to end (end None: still held).
+    Coverage is counted per person, and devices are shared, so this attributes footage."""
+
+    __tablename__ = "assignment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    officer_id: str = Field(sa_column=Column(String(128), nullable=False))
+    device_id: str = Field(sa_column=Column(String(128), nullable=False))
+    start: datetime = _utc()
+    end: datetime | None = _utc(nullable=True)
+    source: str = Field(default="cli", sa_column=Column(String(32), nullable=False))
+
+
+class DeviceClock(SQLModel, table=True):
+    """A measured device clock offset: device time minus true time, in milliseconds."""
+
+    __tablename__ = "device_clock"
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(sa_column=Column(String(128), nullable=False))
+    offset_ms: int
+    measured_at: datetime = _utc()
+    recorded_by: str = Field(sa_column=Column(Text, nullable=False))

@@ -1,0 +1,51 @@
+"""What every part of the command line shares: the consoles, the invocation context (home,
+actor, verbosity) and JSON output. No domain logic."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape as esc
+
+from bwc.config import keys as keyfiles
+from bwc.evidence.station import Station
+
+__all__ = ["Ctx", "ctx", "err", "esc", "os_user", "out", "print_json"]
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class Ctx:
+    home: Path
+    actor: str
+    verbose: bool
+
+    def station(self) -> Station:
+        return Station.open(self.home, actor=self.actor, passphrase=keyfiles.passphrase_from_env())
+
+
+_state: dict[str, Ctx] = {}
+
+
+def ctx() -> Ctx:
+    return _state["ctx"]
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
