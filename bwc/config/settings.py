@@ -37,6 +37,74 @@ _DEFAULT_IGNORE = (
 
 
 @dataclass(frozen=True)
+class DaemonSettings:
+    """The docking-station daemon's `[daemon]` table."""
+
+    docks: tuple[str, ...] = ()
+    stable_seconds: float = 5.0  # size and mtime unchanged this long: the file is complete
+    rescan_seconds: float = 2.0  # periodic rescan, whether or not the file system sends events
+    workers: int = 2
+    spool_min_free_mb: int = 1024  # below this, stop taking new files (never drop any)
+    wipe_after_verify: bool = False
+    retry_max_seconds: float = 300.0  # cap of the exponential backoff for store errors
+    checkpoint_seconds: float = 300.0  # sign a checkpoint this often while there is news
+
+
+_DAEMON_FIELDS: dict[str, type] = {
+    "docks": list,
+    "stable_seconds": float,
+    "rescan_seconds": float,
+    "workers": int,
+    "spool_min_free_mb": int,
+    "wipe_after_verify": bool,
+    "retry_max_seconds": float,
+    "checkpoint_seconds": float,
+}
+
+
+def _daemon_settings(raw: Any, problems: list[str]) -> DaemonSettings:
+    if raw is None:
+        return DaemonSettings()
+    if not isinstance(raw, dict):
+        problems.append("daemon: must be a table")
+        return DaemonSettings()
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        kind = _DAEMON_FIELDS.get(key)
+        if kind is None:
+            problems.append(f"daemon.{key}: unknown setting")
+            continue
+        if kind is list:
+            if not isinstance(value, list) or not all(isinstance(d, str) and d for d in value):
+                problems.append(f"daemon.{key}: must be a list of folders")
+                continue
+            values[key] = tuple(value)
+        elif kind is bool:
+            if not isinstance(value, bool):
+                problems.append(f"daemon.{key}: must be true or false")
+                continue
+            values[key] = value
+        else:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok or value < 0 or (kind is int and not isinstance(value, int)):
+                problems.append(f"daemon.{key}: must be a number >= 0 (got {value!r})")
+                continue
+            values[key] = kind(value)
+    if values.get("workers") == 0:
+        problems.append("daemon.workers: must be at least 1")
+    return DaemonSettings(**values)
+
+
+def _profiles(raw: Any, problems: list[str]) -> tuple[dict[str, Any], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(p, dict) for p in raw):
+        problems.append("profiles: must be a list of [[profiles]] tables")
+        return ()
+    return tuple(dict(p) for p in raw)
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     station_id: str
@@ -46,6 +114,8 @@ class Settings:
     timezone: str
     ignore: tuple[str, ...]
     verify_workers: int
+    daemon: DaemonSettings = DaemonSettings()
+    profiles: tuple[dict[str, Any], ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -110,6 +180,38 @@ ignore = [
 
 # Parallel readers for `bwc verify --all` (0 = one per CPU core).
 verify_workers = 0
+
+# Recorder profiles: how device id, officer id and recording start are read from a camera's
+# paths. Configured profiles are tried first, then the built-ins: cn-standard
+# (DEVICE_OFFICER_YYYYMMDDhhmmss_SEQ.ext), dcim (DCIM/<folder>/YYYYMMDD_hhmmss_SEQ.ext with
+# ID.TXT at the camera root) and axis (<User>_<Serial>_<YYYYMMDDTHHMMSSZ>/<date>_<time>_<id>.mkv).
+# [[profiles]]
+# name = "my-camera"
+# pattern = '(?P<device>[A-Z0-9]+)-(?P<officer>\\d+)-(?P<start>\\d{{14}})\\.mp4$'
+# time_format = "%Y%m%d%H%M%S"
+# timezone = "Asia/Shanghai"   # the device clock's zone; "UTC" for devices that write UTC
+# id_file = false              # true: device/officer from ID.TXT (device=, officer=)
+
+# The docking-station daemon (`bwc daemon`).
+[daemon]
+# Dock roots: folders under which docked cameras appear as mounted sub-folders.
+docks = []
+# A file is taken once its size and mtime have not changed for this long (files older than
+# this are taken at once).
+stable_seconds = 5.0
+# Rescan every dock this often, whether or not the file system sends events.
+rescan_seconds = 2.0
+# Files processed in parallel.
+workers = 2
+# Below this much free space in the spool, stop taking new files (nothing is dropped).
+spool_min_free_mb = 1024
+# Delete a source file after its stored copy was read back and matched. Off by default;
+# cameras are normally mounted read-only.
+wipe_after_verify = false
+# Longest wait between retries when the store fails (exponential backoff).
+retry_max_seconds = 300.0
+# Sign a checkpoint this often while events are being added.
+checkpoint_seconds = 300.0
 """
 
 
@@ -214,6 +316,18 @@ def validate(home: Path, raw: Mapping[str, Any]) -> Settings:
     if verify_workers == 0:
         verify_workers = os.cpu_count() or 1
 
+    daemon = _daemon_settings(raw.get("daemon"), problems)
+    profiles = _profiles(raw.get("profiles"), problems)
+    if profiles:
+        # Compiled here only to report bad profiles at start-up, by name.
+        from bwc.ingest.profiles import compile_profile
+
+        for spec in profiles:
+            try:
+                compile_profile(spec, str(timezone))
+            except ValueError as e:
+                problems.append(f"profiles: {e}")
+
     if problems:
         raise HomeError(
             "invalid settings: " + "; ".join(problems),
@@ -228,4 +342,6 @@ def validate(home: Path, raw: Mapping[str, Any]) -> Settings:
         timezone=str(timezone),
         ignore=tuple(ignore),
         verify_workers=verify_workers,
+        daemon=daemon,
+        profiles=profiles,
     )

@@ -43,6 +43,11 @@ class Manifest:
     ingested_at: datetime
     key_id: str
     flags: tuple[str, ...]
+    # Where device and officer came from ("operator", "profile", "id-file", "ledger") and the
+    # recorder profile that matched the name, if any.
+    device_source: str | None = None
+    officer_source: str | None = None
+    profile: str | None = None
 
     def __post_init__(self) -> None:
         # One spelling of a flag set (sorted, no repeats), the one that is signed.
@@ -56,7 +61,10 @@ class Manifest:
             "path": self.path,
             "path_encoding": self.path_encoding,
             "device_id": self.device_id,
+            "device_source": self.device_source,
             "officer_id": self.officer_id,
+            "officer_source": self.officer_source,
+            "profile": self.profile,
             "recorded_start": format_utc(self.recorded_start) if self.recorded_start else None,
             "recorded_end": format_utc(self.recorded_end) if self.recorded_end else None,
             "start_source": self.start_source,
@@ -157,6 +165,9 @@ def parse_manifest(data: bytes) -> Manifest:
             ingested_at=ingested_at,
             key_id=str(_str(obj, "key_id")),
             flags=tuple(flags),
+            device_source=_str(obj, "device_source", optional=True),
+            officer_source=_str(obj, "officer_source", optional=True),
+            profile=_str(obj, "profile", optional=True),
         )
     except (KeyError, ValueError, TypeError, UnicodeDecodeError) as e:
         raise VerificationError(f"malformed manifest: {e}") from e

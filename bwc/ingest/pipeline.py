@@ -22,6 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import or_
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bwc.errors import BwcError, InputError, StoreError
@@ -35,13 +37,13 @@ from bwc.evidence.manifest import (
     FLAG_ZERO_BYTE,
     Manifest,
     encode_path,
-    recorded_end,
 )
-from bwc.evidence.models import Item
+from bwc.evidence.models import Assignment, Item
 from bwc.evidence.station import Station
-from bwc.evidence.timefmt import parse_utc
+from bwc.ingest.describe import Description, LedgerLookup, describe
 from bwc.ingest.discover import Candidate, Discovery, discover, display
 from bwc.ingest.probe import MediaProbe, MediaSummary
+from bwc.ingest.profiles import ID_FILE_NAMES, IdFile, all_profiles, parse_id_file
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +158,8 @@ def _fsync_path(path: Path) -> None:
 
 @dataclass(frozen=True)
 class Attribution:
+    """What the operator said on the command line (--officer / --device)."""
+
     officer_id: str | None
     device_id: str | None
 
@@ -163,7 +167,7 @@ class Attribution:
 def build_manifest(
     staged: Staged,
     media: dict[str, Any] | None,
-    attribution: Attribution,
+    desc: Description,
     station_id: str,
     key_id: str,
     ingested_at: datetime,
@@ -176,32 +180,63 @@ def build_manifest(
         flags.append(FLAG_ZERO_BYTE)
     elif media is None:
         flags.append(FLAG_NOT_MEDIA)
-    start: datetime | None = None
-    source = "unknown"
-    created = media.get("creation_time") if media else None
-    if isinstance(created, str):
-        start = parse_utc(created)
-        source = "container"
-    if start is None:
+    if desc.recorded_start is None:
         flags.append(FLAG_NO_RECORDED_TIME)
-    if attribution.officer_id is None:
+    if desc.officer_id is None:
         flags.append(FLAG_UNATTRIBUTED)
     return Manifest(
         sha256=staged.digest.sha256,
         size=staged.digest.size,
         path=path_text,
         path_encoding=encoding,
-        device_id=attribution.device_id,
-        officer_id=attribution.officer_id,
-        recorded_start=start,
-        recorded_end=recorded_end(start, media),
-        start_source=source,
+        device_id=desc.device_id,
+        officer_id=desc.officer_id,
+        recorded_start=desc.recorded_start,
+        recorded_end=desc.recorded_end,
+        start_source=desc.start_source,
         media=media,
         station_id=station_id,
         ingested_at=ingested_at,
         key_id=key_id,
         flags=tuple(flags),
+        device_source=desc.device_source,
+        officer_source=desc.officer_source,
+        profile=desc.profile,
     )
+
+
+def read_id_file(root: bytes) -> IdFile | None:
+    """The camera's id file (ID.TXT at the mount root), if any; never follows a symlink."""
+    for name in ID_FILE_NAMES:
+        path = os.path.join(root, os.fsencode(name))
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            data = os.read(fd, 64 * 1024)
+        finally:
+            os.close(fd)
+        return parse_id_file(data.decode("utf-8", "replace"))
+    return None
+
+
+def ledger_lookup(engine: Engine) -> LedgerLookup:
+    """The officer holding a device at a time, per the checkout ledger (latest start wins)."""
+
+    def lookup(device: str, at: datetime) -> str | None:
+        with Session(engine) as s:
+            row = s.exec(
+                select(Assignment)
+                .where(Assignment.device_id == device)
+                .where(col(Assignment.start) <= at)
+                .where(or_(col(Assignment.end).is_(None), col(Assignment.end) > at))
+                .order_by(col(Assignment.start).desc())
+                .limit(1)
+            ).first()
+            return row.officer_id if row else None
+
+    return lookup
 
 
 class Ingester:
@@ -222,6 +257,14 @@ class Ingester:
         self.workers = max(1, workers)
         self.progress = progress or (lambda _r: None)
         self.spool = station.settings.spool_dir / f"ingest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.profiles = all_profiles(station.settings.profiles, station.settings.timezone)
+        self.ledger = ledger_lookup(station.engine)
+        self._id_files: dict[bytes, IdFile | None] = {}
+
+    def _id_file(self, root: bytes) -> IdFile | None:
+        if root not in self._id_files:
+            self._id_files[root] = read_id_file(root)
+        return self._id_files[root]
 
     # -- worker side: everything after the copy, for one file
     def _probe_source(self, cand: Candidate) -> MediaSummary | None:
@@ -237,9 +280,16 @@ class Ingester:
         if staged.digest.size == 0:
             media = None
         signer = st.signer()
-        m = build_manifest(
-            staged, media, self.attribution, st.station_id, signer.key_id, st.clock.now()
+        desc = describe(
+            os.fsdecode(staged.candidate.rel),
+            profiles=self.profiles,
+            id_file=self._id_file(staged.candidate.root),
+            media=media,
+            operator_officer=self.attribution.officer_id,
+            operator_device=self.attribution.device_id,
+            ledger=self.ledger,
         )
+        m = build_manifest(staged, media, desc, st.station_id, signer.key_id, st.clock.now())
         data = m.canonical()
         sig = signer.sign(data)
         sha = staged.digest.sha256

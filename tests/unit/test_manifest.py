@@ -54,6 +54,9 @@ def sample(**changes: Any) -> Manifest:
         ingested_at=datetime(2026, 10, 15, 10, 0, 0, 123456, tzinfo=UTC),
         key_id="0123456789abcdef",
         flags=(FLAG_UNATTRIBUTED, FLAG_NOT_MEDIA, FLAG_UNATTRIBUTED),
+        device_source="profile",
+        officer_source="ledger",
+        profile="cn-standard",
     )
     return dataclasses.replace(m, **changes)
 
@@ -62,6 +65,7 @@ def sample(**changes: Any) -> Manifest:
 
 GOLDEN = (
     b'{"device_id":"DSJ0042",'
+    b'"device_source":"profile",'
     b'"flags":["not-media","unattributed"],'
     b'"ingested_at":"2026-10-15T10:00:00.123456Z",'
     b'"key_id":"0123456789abcdef",'
@@ -70,8 +74,10 @@ GOLDEN = (
     b'"streams":[{"codec":"h264","fps":"30/1","height":1080,"type":"video","width":1920},'
     b'{"codec":"aac","sample_rate":48000,"type":"audio"}]},'
     b'"officer_id":"110023",'
+    b'"officer_source":"ledger",'
     b'"path":"\xe6\x89\xa7\xe6\xb3\x95/DSJ0042_20261015093000.MP4",'
     b'"path_encoding":"utf-8",'
+    b'"profile":"cn-standard",'
     b'"recorded_end":"2026-10-15T01:35:00.250000Z",'
     b'"recorded_start":"2026-10-15T01:30:00Z",'
     b'"schema":"bwc.manifest/1",'
@@ -83,13 +89,16 @@ GOLDEN = (
 
 GOLDEN_MINIMAL = (
     b'{"device_id":null,'
+    b'"device_source":null,'
     b'"flags":["no-recorded-time","non-utf8-name","unattributed","zero-byte"],'
     b'"ingested_at":"2026-01-01T00:00:00Z",'
     b'"key_id":"k",'
     b'"media":null,'
     b'"officer_id":null,'
+    b'"officer_source":null,'
     b'"path":"DCIM/CLIP_%FF%FE%25%20\\"x\\".MP4",'
     b'"path_encoding":"percent-encoded-bytes",'
+    b'"profile":null,'
     b'"recorded_end":null,'
     b'"recorded_start":null,'
     b'"schema":"bwc.manifest/1",'

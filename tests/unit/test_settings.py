@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bwc.config.settings import (
+    DaemonSettings,
     _DEFAULT_IGNORE,
     CONFIG_NAME,
     Settings,
@@ -89,6 +90,14 @@ def test_rendered_default_config_documents_every_setting() -> None:
     text = render_default_config("st-42")
     for name in Settings.__dataclass_fields__:
         if name == "home":
+            continue
+        if name == "daemon":
+            assert re.search(r"^\[daemon\]$", text, re.MULTILINE)
+            for field in DaemonSettings.__dataclass_fields__:
+                assert re.search(rf"^#? ?{field} = ", text, re.MULTILINE), field
+            continue
+        if name == "profiles":
+            assert re.search(r"^# \[\[profiles\]\]$", text, re.MULTILINE)
             continue
         assert re.search(rf"^#? ?{name} = ", text, re.MULTILINE), name
 
@@ -236,8 +245,53 @@ def test_unknown_key_is_reported(home: Path) -> None:
 
 
 def test_sections_of_later_features_are_tolerated(home: Path) -> None:
-    raw = {"station_id": "st-01", "daemon": {"x": 1}, "profiles": [], "s3": {}, "audit": {}}
+    raw = {"station_id": "st-01", "profiles": [], "s3": {}, "audit": {}}
     assert validate(home, raw).station_id == "st-01"
+
+
+@pytest.mark.parametrize(
+    ("daemon", "named"),
+    [
+        ({"x": 1}, "daemon.x"),
+        ({"workers": 0}, "daemon.workers"),
+        ({"workers": 1.5}, "daemon.workers"),
+        ({"stable_seconds": -1}, "daemon.stable_seconds"),
+        ({"wipe_after_verify": "yes"}, "daemon.wipe_after_verify"),
+        ({"docks": "/media/bwc"}, "daemon.docks"),
+    ],
+)
+def test_invalid_daemon_settings_are_named(home: Path, daemon: dict[str, Any], named: str) -> None:
+    with pytest.raises(HomeError, match=re.escape(named)):
+        validate(home, {"station_id": "st-01", "daemon": daemon})
+
+
+def test_daemon_settings_parse(home: Path) -> None:
+    s = validate(
+        home,
+        {
+            "station_id": "st-01",
+            "daemon": {"docks": ["/media/bwc"], "stable_seconds": 1, "workers": 3},
+        },
+    )
+    assert s.daemon.docks == ("/media/bwc",)
+    assert s.daemon.stable_seconds == 1.0
+    assert s.daemon.workers == 3
+    assert s.daemon.wipe_after_verify is False
+
+
+@pytest.mark.parametrize(
+    ("profile", "named"),
+    [
+        ({"pattern": "x"}, "needs a name"),
+        ({"name": "p", "pattern": "("}, "does not compile"),
+        ({"name": "p", "pattern": "(?P<who>x)"}, "unknown named groups"),
+        ({"name": "p", "pattern": "x", "timezone": "Mars/Base"}, "unknown time zone"),
+        ({"name": "p", "pattern": "x", "colour": "red"}, "unknown keys"),
+    ],
+)
+def test_invalid_profiles_are_named(home: Path, profile: dict[str, Any], named: str) -> None:
+    with pytest.raises(HomeError, match=named):
+        validate(home, {"station_id": "st-01", "profiles": [profile]})
 
 
 @pytest.mark.parametrize("value", [0, 1, 64, "8"])
