@@ -223,6 +223,9 @@ def _parse_since(text: str) -> datetime:
 def list_(
     officer: Annotated[str | None, typer.Option(help="Only this officer's items.")] = None,
     device: Annotated[str | None, typer.Option(help="Only this device's items.")] = None,
+    unattributed: Annotated[
+        bool, typer.Option("--unattributed", help="Only items with no officer (to attribute).")
+    ] = False,
     since: Annotated[
         str | None,
         typer.Option(
@@ -238,6 +241,8 @@ def list_(
         stmt = stmt.where(Item.officer_id == officer)
     if device:
         stmt = stmt.where(Item.device_id == device)
+    if unattributed:
+        stmt = stmt.where(col(Item.officer_id).is_(None))
     if since:
         stmt = stmt.where(col(Item.ingested_at) >= _parse_since(since))
     with station.session() as s:

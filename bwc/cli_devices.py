@@ -1,9 +1,430 @@
-"""`bwc` commands for the devices part (registered on the main app by `bwc.cli`)."""
+"""`bwc daemon`, `bwc status`, `bwc devices …` and `bwc attribute`: the docking station."""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from datetime import datetime
+from types import FrameType
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+from sqlmodel import Session, col, func, select
+
+from bwc.cli_common import ctx, err, esc, out, print_json
+from bwc.errors import NotFoundError, UsageError
+from bwc.evidence import custody
+from bwc.evidence.models import Assignment, DeviceClock, DockSession, IngestJob, Item
+from bwc.evidence.timefmt import format_utc, parse_local, parse_offset_ms
+from bwc.evidence.verify import resolve_id
+
+devices_app = typer.Typer(
+    help="Devices: the checkout ledger and clock checks.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the main app."""
+    app.command("daemon")(daemon)
+    app.command("status")(status)
+    app.command("attribute")(attribute)
+    app.add_typer(devices_app, name="devices")
+
+
+# ---------------------------------------------------------------------------- daemon
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": datetime.fromtimestamp(record.created).astimezone().isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["error"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def _configure_daemon_logging(fmt: str, verbose: bool) -> None:
+    root = logging.getLogger("bwc")
+    root.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+def daemon(
+    dock: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dock",
+            help="A dock root (cameras appear as mounted sub-folders) or a camera mount. "
+            "Repeatable; added to `[daemon] docks` in bwc.toml.",
+        ),
+    ] = None,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="Log lines as `text` or `json`.")
+    ] = "text",
+    live: Annotated[
+        bool,
+        typer.Option("--live/--no-live", help="Show a live view (default: when in a terminal)."),
+    ] = sys.stderr.isatty(),
+) -> None:
+    """Run the docking-station daemon: take every file off docked cameras, verified, signed
+    and logged; resume after a crash; stop cleanly on SIGTERM/SIGINT."""
+    from bwc.ingest.daemon import Daemon, DaemonState
+    from bwc.ingest.probe import FFprobe
+
+    if log_format not in ("text", "json"):
+        raise UsageError(f"--log-format must be text or json, not {log_format!r}")
+    c = ctx()
+    _configure_daemon_logging(log_format, c.verbose)
+    station = c.station()
+    docks = list(dict.fromkeys([*station.settings.daemon.docks, *(dock or [])]))
+    if not docks:
+        raise UsageError("no docks to watch", hint="pass --dock DIR or set [daemon] docks")
+    for d in docks:
+        if not os.path.isdir(d):
+            raise UsageError(f"dock {d} is not a folder", hint="create it or fix the path")
+    if not FFprobe.available():
+        logging.getLogger("bwc").warning("ffprobe not found: media summaries will be missing")
+
+    on_update = None
+    live_view = None
+    if live:
+        from rich.live import Live
+
+        live_view = Live(_live_table(None), console=err, refresh_per_second=2, transient=True)
+
+        def on_update(s: DaemonState) -> None:
+            assert live_view is not None
+            live_view.update(_live_table(s))
+
+    runner = Daemon(station, FFprobe(), docks, on_update=on_update)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger("bwc").info("signal %d: finishing the current steps", signum)
+        runner.stop.set()
+        runner.wake.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if live_view is not None:
+        with live_view:
+            runner.run()
+    else:
+        runner.run()
+
+
+def _live_table(s: Any) -> Table:
+    t = Table("docked cameras", "backlog", "committed", "seen again", "failed", "spool free")
+    if s is None:
+        t.add_row("starting…", "", "", "", "", "")
+        return t
+    mounts = "\n".join(esc(f"{x['mount']} ({x['device_id'] or '?'})") for x in s.sessions) or "-"
+    busy = {k: v for k, v in s.backlog.items() if k not in ("released", "ignored", "failed")}
+    t.add_row(
+        mounts,
+        esc(", ".join(f"{k} {v}" for k, v in busy.items()) or "idle"),
+        str(s.committed),
+        str(s.seen_again),
+        str(s.failed),
+        f"{s.spool_free_mb} MB" + (" FULL" if s.spool_full else ""),
+    )
+    return t
+
+
+# ---------------------------------------------------------------------------- status
+
+
+def _clock_synchronized() -> bool | None:
+    if shutil.which("timedatectl") is None:
+        return None
+    try:
+        r = subprocess.run(
+            ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+            capture_output=True,
+            text=True,
+            timeout=3,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if r.returncode != 0:
+        return None
+    return r.stdout.strip() == "yes"
+
+
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+    """Docks, dock sessions, backlog per state, spool use, last error, store and clock."""
+    from bwc.errors import StoreError
+    from bwc.ingest.daemon import heartbeat_age, read_status
+
+    station = ctx().station()
+    settings = station.settings
+    hb = read_status(settings.home)
+    now = station.clock.now()
+    age = heartbeat_age(hb, now) if hb else None
+    running = (
+        hb is not None
+        and not hb.get("stopped")
+        and age is not None
+        and age < max(30.0, 5 * settings.daemon.rescan_seconds)
+    )
+    with Session(station.engine) as s:
+        backlog = {
+            state: int(n)
+            for state, n in s.exec(
+                select(IngestJob.state, func.count())
+                .where(IngestJob.station_id == station.station_id)
+                .group_by(IngestJob.state)
+            ).all()
+        }
+        open_sessions = list(
+            s.exec(
+                select(DockSession)
+                .where(DockSession.station_id == station.station_id)
+                .where(col(DockSession.closed_at).is_(None))
+            )
+        )
+        failures = list(
+            s.exec(
+                select(IngestJob)
+                .where(IngestJob.station_id == station.station_id)
+                .where(IngestJob.state == "failed")
+                .order_by(col(IngestJob.id).desc())
+                .limit(20)
+            )
+        )
+    try:
+        station.store.check()
+        store_ok, store_msg = True, "reachable"
+    except StoreError as e:
+        store_ok, store_msg = False, str(e)
+    spool = settings.spool_dir
+    spool_used = (
+        sum(p.stat().st_size for p in spool.rglob("*") if p.is_file()) if spool.exists() else 0
+    )
+    spool_free = shutil.disk_usage(spool if spool.exists() else settings.home).free
+    clock = _clock_synchronized()
+    data: dict[str, Any] = {
+        "station_id": station.station_id,
+        "daemon_running": running,
+        "heartbeat_age_seconds": age,
+        "docks": list(hb["docks"]) if hb else list(settings.daemon.docks),
+        "sessions": [
+            {
+                "session": x.id,
+                "mount": os.fsdecode(x.mount),
+                "device_id": x.device_id,
+                "usb_serial": x.usb_serial,
+                "first_seen": format_utc(x.first_seen),
+            }
+            for x in open_sessions
+        ],
+        "backlog": backlog,
+        "failed": [
+            {"path": os.fsdecode(j.rel), "reason": j.reason, "at": format_utc(j.updated_at)}
+            for j in failures
+        ],
+        "spool_used_mb": spool_used >> 20,
+        "spool_free_mb": spool_free >> 20,
+        "spool_full": bool(hb and hb.get("spool_full")),
+        "last_error": hb.get("last_error") if hb else None,
+        "store": {"url": station.store.url, "ok": store_ok, "detail": store_msg},
+        "clock_synchronized": clock,
+    }
+    if as_json:
+        print_json(data)
+        return
+    out.print(
+        f"station {esc(station.station_id)}: daemon "
+        + ("[green]running[/]" if running else "[yellow]not running[/]")
+    )
+    out.print(f"docks: {esc(', '.join(data['docks']) or '-')}")
+    for x in data["sessions"]:
+        out.print(
+            f"  docked: {esc(x['mount'])} device {esc(x['device_id'] or '?')} "
+            f"since {x['first_seen']}"
+        )
+    out.print("backlog: " + (", ".join(f"{k} {v}" for k, v in sorted(backlog.items())) or "none"))
+    out.print(f"spool: {data['spool_used_mb']} MB used, {data['spool_free_mb']} MB free")
+    if data["spool_full"]:
+        out.print("[red bold]SPOOL FULL: not taking new files until space is freed[/]")
+    out.print("[green]store reachable[/]" if store_ok else f"[red]store: {esc(store_msg)}[/]")
+    if clock is False:
+        out.print("[red]clock NOT synchronized (NTP): ingest times may be wrong[/]")
+    elif clock is None:
+        out.print("[yellow]clock synchronization unknown (no timedatectl)[/]")
+    if data["last_error"]:
+        out.print(f"last error: {esc(str(data['last_error']))}")
+    for f in data["failed"]:
+        out.print(f"  [red]failed[/] {esc(f['path'])}: {esc(str(f['reason']))}")
+
+
+# ---------------------------------------------------------------------------- devices
+
+
+@devices_app.command("assign")
+def devices_assign(
+    officer: Annotated[str, typer.Argument(help="Officer id.")],
+    device: Annotated[str, typer.Argument(help="Device (camera) id.")],
+    start: Annotated[
+        str, typer.Option("--from", help="Checked out at (ISO 8601; local time if no offset).")
+    ],
+    end: Annotated[
+        str | None, typer.Option("--to", help="Returned at (empty: still held).")
+    ] = None,
+) -> None:
+    """Record that OFFICER held DEVICE from --from to --to (the checkout ledger)."""
+    station = ctx().station()
+    t0 = parse_local_or_usage(start, station.settings.tz, "--from")
+    t1 = parse_local_or_usage(end, station.settings.tz, "--to") if end else None
+    if t1 is not None and t1 <= t0:
+        raise UsageError("--to must be after --from")
+    with station.session() as s:
+        dup = s.exec(
+            select(Assignment)
+            .where(Assignment.officer_id == officer)
+            .where(Assignment.device_id == device)
+            .where(Assignment.start == t0)
+        ).first()
+        if dup is not None:
+            dup.end = t1
+            s.add(dup)
+        else:
+            s.add(Assignment(officer_id=officer, device_id=device, start=t0, end=t1, source="cli"))
+    out.print(
+        f"{esc(officer)} holds {esc(device)} from {format_utc(t0)}"
+        + (f" to {format_utc(t1)}" if t1 else " (still held)")
+    )
+
+
+def parse_local_or_usage(text: str, tz: Any, what: str) -> datetime:
+    try:
+        return parse_local(text, tz)
+    except ValueError as e:
+        raise UsageError(f"{what} {text!r} is not an ISO 8601 time") from e
+
+
+@devices_app.command("list")
+def devices_list(
+    device: Annotated[str | None, typer.Option(help="Only this device.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The checkout ledger and clock checks."""
+    station = ctx().station()
+    with Session(station.engine) as s:
+        q = select(Assignment).order_by(col(Assignment.device_id), col(Assignment.start))
+        c = select(DeviceClock).order_by(col(DeviceClock.device_id), col(DeviceClock.measured_at))
+        if device:
+            q = q.where(Assignment.device_id == device)
+            c = c.where(DeviceClock.device_id == device)
+        rows = list(s.exec(q))
+        clocks = list(s.exec(c))
+    data: dict[str, list[dict[str, Any]]] = {
+        "assignments": [
+            {
+                "officer_id": a.officer_id,
+                "device_id": a.device_id,
+                "start": format_utc(a.start),
+                "end": format_utc(a.end) if a.end else None,
+            }
+            for a in rows
+        ],
+        "clock_checks": [
+            {
+                "device_id": k.device_id,
+                "offset_ms": k.offset_ms,
+                "measured_at": format_utc(k.measured_at),
+                "recorded_by": k.recorded_by,
+            }
+            for k in clocks
+        ],
+    }
+    if as_json:
+        print_json(data)
+        return
+    t = Table("device", "officer", "from (UTC)", "to (UTC)")
+    for a in data["assignments"]:
+        t.add_row(esc(a["device_id"]), esc(a["officer_id"]), a["start"], a["end"] or "(held)")
+    out.print(t)
+    for k in data["clock_checks"]:
+        out.print(f"clock {esc(k['device_id'])}: {k['offset_ms']:+d} ms at {k['measured_at']}")
+
+
+@devices_app.command("clock")
+def devices_clock(
+    device: Annotated[str, typer.Argument(help="Device (camera) id.")],
+    offset: Annotated[
+        str,
+        typer.Option(help="Device time minus true time, e.g. +12s (device 12 s ahead), -1m30s."),
+    ],
+    at: Annotated[
+        str | None, typer.Option(help="When it was measured (ISO 8601; default now).")
+    ] = None,
+) -> None:
+    """Record a measured device clock offset (the audit corrects recorded times with it)."""
+    station = ctx().station()
+    try:
+        ms = parse_offset_ms(offset)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    when = parse_local_or_usage(at, station.settings.tz, "--at") if at else station.clock.now()
+    with station.session() as s:
+        s.add(
+            DeviceClock(device_id=device, offset_ms=ms, measured_at=when, recorded_by=station.actor)
+        )
+    out.print(f"{esc(device)}: clock offset {ms:+d} ms measured at {format_utc(when)}")
+
+
+# ---------------------------------------------------------------------------- attribute
+
+
+def attribute(
+    item_id: Annotated[
+        str, typer.Argument(metavar="ID", help="sha256 or a unique 8+ digit prefix.")
+    ],
+    officer: Annotated[str, typer.Option(help="The officer the footage belongs to.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the custody log).")],
+) -> None:
+    """Attribute an item to an officer (a custody event; the signed manifest is unchanged)."""
+    if not reason.strip():
+        raise UsageError("--reason must say why")
+    if not officer.strip():
+        raise UsageError("--officer must not be empty")
+    station = ctx().station()
+    with station.session() as s:
+        item = resolve_id(s, item_id)
+        row = s.get(Item, item.sha256)
+        if row is None:
+            raise NotFoundError(f"no evidence item {item.sha256}")
+        previous = row.officer_id
+        row.officer_id = officer
+        s.add(row)
+        custody.append_events(
+            s,
+            [
+                station.event(
+                    "attributed",
+                    row.sha256,
+                    officer_id=officer,
+                    previous_officer_id=previous,
+                    reason=reason,
+                )
+            ],
+        )
+    station.checkpoint()
+    out.print(f"{item.sha256[:16]} attributed to {esc(officer)}")

@@ -36,6 +36,9 @@ EVENT_KINDS = frozenset(
         "attributed",
         "key-rotated",
         "checkpoint",
+        "docked",
+        "undocked",
+        "source-wiped",
     }
 )
 LEAF_VERSION = 1

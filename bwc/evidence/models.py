@@ -139,3 +139,82 @@ class DeviceClock(SQLModel, table=True):
     offset_ms: int
     measured_at: datetime = _utc()
     recorded_by: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class DockSession(SQLModel, table=True):
+    """One camera docked at one station, from mount to unmount."""
+
+    __tablename__ = "dock_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    mount: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    device_id: str | None = Field(default=None, sa_column=Column(String(128)))
+    usb_serial: str | None = Field(default=None, sa_column=Column(String(128)))
+    first_seen: datetime = _utc()
+    last_seen: datetime = _utc()
+    closed_at: datetime | None = _utc(nullable=True)
+
+
+class IngestJob(SQLModel, table=True):
+    """One file found on a docked camera and how far it got. Every step is persisted before
+    the next, so a restart resumes each file from its last step (DESIGN.md, the ingest
+    pipeline). States: discovered, staged, signed, stored, verified, committed, released;
+    and the ends: ignored, failed, abandoned."""
+
+    __tablename__ = "ingest_job"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int
+    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    path: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    rel: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    size: int | None = None
+    mtime_ns: int | None = None
+    state: str = Field(sa_column=Column(String(16), nullable=False))
+    sha256: str | None = Field(default=None, sa_column=Column(String(64)))
+    manifest: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    signature: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    store_version: str | None = Field(default=None, sa_column=Column(String(256)))
+    outcome: str | None = Field(default=None, sa_column=Column(String(16)))  # ingested/seen-again
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    attempts: int = 0
+    next_try: datetime | None = _utc(nullable=True)
+    updated_at: datetime = _utc()
+
+
+class ItemRetention(SQLModel, table=True):
+    """An item's retention class, case link and deletion by policy. Items without a row were
+    never classified: they follow the configured default class, counted from their ingest.
+    Every change is also a custody event (retention-changed, deleted-by-policy), and
+    `bwc retention apply` deletes nothing whose row disagrees with the log."""
+
+    __tablename__ = "item_retention"
+
+    sha256: str = Field(sa_column=Column(String(64), primary_key=True))
+    class_name: str = Field(sa_column=Column(String(32), nullable=False))
+    case_id: str | None = Field(default=None, sa_column=Column(String(128), index=True))
+    # None: kept permanently
+    retain_until: datetime | None = _utc(nullable=True, index=True)
+    # the Object Lock date bwc last set in the store (None: none set, or no Object Lock)
+    lock_until: datetime | None = _utc(nullable=True)
+    state: str = Field(default="active", sa_column=Column(String(32), nullable=False))
+    changed_at: datetime = _utc()
+    changed_by: str = Field(sa_column=Column(Text, nullable=False))
+    deleted_at: datetime | None = _utc(nullable=True)
+
+
+class LegalHold(SQLModel, table=True):
+    """A legal hold on an item: placed, and later released (kept as history). At most one
+    open hold per item; an item with an open hold is never deleted."""
+
+    __tablename__ = "legal_hold"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    placed_at: datetime = _utc()
+    placed_by: str = Field(sa_column=Column(Text, nullable=False))
+    released_at: datetime | None = _utc(nullable=True)
+    released_by: str | None = Field(default=None, sa_column=Column(Text))
+    release_reason: str | None = Field(default=None, sa_column=Column(Text))

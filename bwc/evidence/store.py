@@ -18,16 +18,36 @@ import re
 import shutil
 import stat
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
 
 from bwc.errors import StoreError
 from bwc.evidence.fingerprint import Digest, hash_file
 from bwc.fsutil import fsync_dir, write_atomic
 
+if TYPE_CHECKING:
+    from bwc.config.settings import Settings
+    from bwc.evidence.timefmt import Clock
+
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 META_NAMES = ("manifest.json", "manifest.sig")
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """What a store offers for evidence, for `bwc store check`: facts, and what they mean in
+    plain words (``notes``)."""
+
+    url: str
+    kind: str  # "local" or "s3"
+    versioning: str | None = None  # "Enabled", "Suspended", or None (never enabled / n.a.)
+    object_lock: bool = False  # retention and legal holds enforced by the store itself
+    default_retention: str | None = None  # e.g. "COMPLIANCE 30 days"
+    encryption: str | None = None  # e.g. "AES256", "aws:kms"
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 class ObjectStore(Protocol):
@@ -54,6 +74,22 @@ class ObjectStore(Protocol):
     def put_checkpoint(self, note: str) -> None: ...
 
     def get_checkpoint(self) -> str | None: ...
+
+    # -- retention and legal hold (stores without Object Lock: catalog-only, see StoreInfo)
+    def describe(self) -> StoreInfo:
+        """What the store offers (versioning, Object Lock, encryption) and what it means."""
+
+    def extend_retention(self, sha256: str, until: datetime) -> datetime | None:
+        """Make the store keep the item (object, manifest, signature) until at least
+        ``until``: COMPLIANCE retention where the store has Object Lock. Never shortens a
+        retention already set. Returns the date now enforced, None if the store has no lock."""
+
+    def set_legal_hold(self, sha256: str, on: bool) -> bool:
+        """Place or lift the store's legal hold on the item; False if the store has none."""
+
+    def delete_item(self, sha256: str) -> int:
+        """Delete the object, its manifest and signature, with every stored version; return
+        how many were deleted. Raise StoreError if the store refuses (e.g. still locked)."""
 
 
 def _check_sha(sha256: str) -> None:
@@ -98,6 +134,10 @@ class LocalStore:
     def put_object(self, sha256: str, staged: Path) -> str | None:
         final = self.object_path(sha256)
         final.parent.mkdir(parents=True, exist_ok=True)
+        if not staged.exists() and final.exists():
+            # Resuming after a crash right after the rename: the object is in place (the
+            # read-back that follows checks its bytes).
+            return None
         if final.exists():
             # Content-addressed: an object already there (an earlier run that stopped before
             # committing) is kept only if it really holds these bytes.
@@ -170,13 +210,56 @@ class LocalStore:
                 if _SHA_RE.match(p.name):
                     yield p.name
 
+    # -- retention: the file system has no lock; the catalog and custody log carry it
+    def describe(self) -> StoreInfo:
+        self.check()
+        return StoreInfo(
+            url=self.url,
+            kind="local",
+            notes=(
+                f"Local store at {self.root}: objects are read-only files named by their "
+                "sha256; `bwc verify` re-reads and re-hashes them.",
+                "Retention and legal holds are kept in the catalog and the custody log only: "
+                "bwc never deletes an item before its date or while on hold, but anyone with "
+                "write access to this folder can. Protect it with permissions and backups, or "
+                "use an S3 bucket with Object Lock.",
+            ),
+        )
 
-def open_store(url: str) -> ObjectStore:
+    def extend_retention(self, sha256: str, until: datetime) -> datetime | None:
+        _check_sha(sha256)
+        return None
+
+    def set_legal_hold(self, sha256: str, on: bool) -> bool:
+        _check_sha(sha256)
+        return False
+
+    def delete_item(self, sha256: str) -> int:
+        paths = [self.object_path(sha256), *(self._meta_path(sha256, n) for n in META_NAMES)]
+        deleted = 0
+        for path in paths:
+            try:
+                path.unlink()  # the folder is writable; the read-only mode guards the bytes
+                deleted += 1
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                raise StoreError(f"cannot delete {path.name}: {e.strerror}") from e
+        if deleted:
+            fsync_dir(paths[0].parent)
+        return deleted
+
+
+def open_store(
+    url: str, settings: Settings | None = None, clock: Clock | None = None
+) -> ObjectStore:
+    """The store at ``url``. ``settings`` gives the S3 upload tuning and the default
+    retention class (whose Object Lock new objects get); ``clock`` dates those locks."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return LocalStore(Path(unquote(parsed.path)))
     if parsed.scheme == "s3":
-        raise StoreError(
-            "S3 stores are not supported by this version yet", hint="use a file:/// store URL"
-        )
+        from bwc.evidence.store_s3 import S3Store  # the only module that imports boto3
+
+        return S3Store.from_url(url, settings=settings, clock=clock)
     raise StoreError(f"unknown store URL scheme {parsed.scheme!r}", hint="use file:/// or s3://")

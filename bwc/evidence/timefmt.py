@@ -6,7 +6,7 @@ Also the Clock protocol: core logic never calls ``datetime.now()``; a clock is p
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
@@ -62,3 +62,29 @@ def parse_utc(text: str) -> datetime:
         raise ValueError(f"not an RFC 3339 time with a zone: {text!r}")
     dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     return ensure_utc(dt)
+
+
+def parse_local(text: str, tz: tzinfo) -> datetime:
+    """ISO 8601 date-time; without an offset it is in ``tz`` (the configured local zone).
+    A date alone means its midnight. Returns UTC; ValueError when unreadable."""
+    text = text.strip()
+    if not text:
+        raise ValueError("empty time")
+    dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt.astimezone(UTC)
+
+
+_OFFSET_RE = re.compile(r"^([+-])?((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)$")
+_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+def parse_offset_ms(text: str) -> int:
+    """A clock offset like '+12s', '-1m30s', '+800ms', '-2.5s' in milliseconds."""
+    m = _OFFSET_RE.match(text.strip().replace(" ", ""))
+    if not m:
+        raise ValueError(f"not a clock offset: {text!r} (examples: +12s, -1m30s, +800ms)")
+    total = sum(float(n) * _UNIT_MS[u] for n, u in _PART_RE.findall(m.group(2)))
+    return round(-total if m.group(1) == "-" else total)

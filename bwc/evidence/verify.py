@@ -60,6 +60,8 @@ class LogReport:
     manifest_hashes: dict[str, str] = field(default_factory=dict)
     # item sha256 -> details of its `ingested` event
     ingested: dict[str, dict[str, object]] = field(default_factory=dict)
+    # item sha256 -> officer of its latest `attributed` event (overrides the manifest's)
+    attributed: dict[str, object] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -87,6 +89,7 @@ def verify_log(session: Session, store: ObjectStore, origin: str | None = None) 
     announced: dict[str, bytes] = {}
     manifest_hashes: dict[str, str] = {}
     ingested: dict[str, dict[str, object]] = {}
+    attributed: dict[str, object] = {}
     logged_items: set[str] = set()
     expected = 0
     count = 0
@@ -115,6 +118,8 @@ def verify_log(session: Session, store: ObjectStore, origin: str | None = None) 
             logged_items.discard(dec.item_sha256)
         if dec.item_sha256 and isinstance(dec.details.get("manifest_sha256"), str):
             manifest_hashes[dec.item_sha256] = dec.details["manifest_sha256"]
+        if dec.item_sha256 and dec.kind == "attributed":
+            attributed[dec.item_sha256] = dec.details.get("officer_id")
         if dec.kind == "key-rotated":
             try:
                 announced[str(dec.details["key_id"])] = note_b64decode(
@@ -135,6 +140,7 @@ def verify_log(session: Session, store: ObjectStore, origin: str | None = None) 
         announced=announced,
         manifest_hashes=manifest_hashes,
         ingested=ingested,
+        attributed=attributed,
     )
     in_catalog = set(session.exec(select(Item.sha256)))
     for sha in sorted(logged_items - in_catalog):
@@ -330,7 +336,7 @@ def verify_item(
             rep.add("manifest", False, f"manifest names key {manifest.key_id}, row {item.key_id}")
         else:
             rep.add("manifest", True, "manifest well-formed and about this item")
-        diffs = _row_diffs(item, manifest)
+        diffs = _row_diffs(item, manifest, log.attributed.get(sha, manifest.officer_id))
         rep.add(
             "catalog",
             not diffs,
@@ -404,10 +410,12 @@ def check_stored_meta(store: ObjectStore, item: Item, rep: ItemReport) -> None:
         rep.add("stored manifest", True, "store copy of manifest and signature match")
 
 
-def _row_diffs(item: Item, m: Manifest) -> list[str]:
+def _row_diffs(item: Item, m: Manifest, officer: object) -> list[str]:
+    """Differences between the catalog row and the signed manifest (the officer as last
+    attributed in the custody log, if it was)."""
     pairs: Sequence[tuple[str, object, object]] = (
         ("size", item.size, m.size),
-        ("officer", item.officer_id, m.officer_id),
+        ("officer", item.officer_id, officer),
         ("device", item.device_id, m.device_id),
         ("recorded start", item.recorded_start, m.recorded_start),
         ("recorded end", item.recorded_end, m.recorded_end),

@@ -80,6 +80,7 @@ class Staged:
     spool: Path
     digest: Digest
     attempts: int = 1
+    mtime_ns: int = 0  # the source's mtime when copied
 
 
 @dataclass(frozen=True)
@@ -104,25 +105,31 @@ def _same(a: os.stat_result, b: os.stat_result) -> bool:
     )
 
 
-def stage(candidate: Candidate, spool_dir: Path) -> Staged:
+def stage(
+    candidate: Candidate, spool_dir: Path, *, dest: Path | None = None, durable: bool = False
+) -> Staged:
     """Copy a source file into the spool, hashing it in the same pass. The source is opened
     read-only without following symlinks and never modified; if it changes while copied
-    (size, mtime or identity), it is copied again."""
+    (size, mtime or identity), it is copied again. ``dest``: a fixed spool file name
+    (overwritten); ``durable``: fsync it before returning."""
     for attempt in range(1, _MAX_RESTAGE + 1):
         try:
             src_fd = os.open(candidate.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as e:
             raise InputError(f"cannot open {display(candidate.path)}: {e.strerror}") from e
-        spool = spool_dir / f"{uuid.uuid4().hex}.part"
+        spool = dest or spool_dir / f"{uuid.uuid4().hex}.part"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if dest else os.O_EXCL)
         try:
             before = os.fstat(src_fd)
             if not stat.S_ISREG(before.st_mode):
                 raise InputError(f"{display(candidate.path)} is not a regular file")
-            out_fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            out_fd = os.open(spool, flags, 0o600)
             try:
                 if hasattr(os, "posix_fadvise"):
                     os.posix_fadvise(src_fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
                 digest = copy_and_hash(src_fd, out_fd)
+                if durable:
+                    os.fsync(out_fd)
             finally:
                 os.close(out_fd)
             after = os.fstat(src_fd)
@@ -131,7 +138,7 @@ def stage(candidate: Candidate, spool_dir: Path) -> Staged:
             except OSError as e:
                 raise SourceChanged(f"{display(candidate.path)} vanished during copy") from e
             if _same(before, after) and _same(before, now) and digest.size == before.st_size:
-                return Staged(candidate, spool, digest, attempt)
+                return Staged(candidate, spool, digest, attempt, before.st_mtime_ns)
             logger.info("source changed during copy, copying again: %s", display(candidate.path))
         except OSError as e:
             spool.unlink(missing_ok=True)
@@ -237,6 +244,43 @@ def ledger_lookup(engine: Engine) -> LedgerLookup:
             return row.officer_id if row else None
 
     return lookup
+
+
+def item_row(m: Manifest, manifest: bytes, signature: bytes, version: str | None) -> Item:
+    """The catalog row of a new item: an index over its signed manifest."""
+    return Item(
+        sha256=m.sha256,
+        size=m.size,
+        manifest=manifest,
+        signature=signature,
+        key_id=m.key_id,
+        station_id=m.station_id,
+        original_path=m.path,
+        device_id=m.device_id,
+        officer_id=m.officer_id,
+        recorded_start=m.recorded_start,
+        recorded_end=m.recorded_end,
+        ingested_at=m.ingested_at,
+        flags=",".join(m.flags),
+        store_version=version,
+    )
+
+
+def ingested_event(st: Station, m: Manifest, manifest: bytes, **extra: object) -> custody.NewEvent:
+    """The `ingested` custody event; it logs the manifest's hash, so a manifest re-signed
+    later (even with the station's own key) no longer matches the log."""
+    return st.event(
+        "ingested",
+        m.sha256,
+        path=m.path,
+        size=m.size,
+        device_id=m.device_id,
+        officer_id=m.officer_id,
+        key_id=m.key_id,
+        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+        store=st.store.url,
+        **extra,
+    )
 
 
 class Ingester:
@@ -404,38 +448,9 @@ class Ingester:
                 rel_text, _enc = encode_path(cand.rel)
                 if prep is not None:
                     m = prep.parsed
-                    s.add(
-                        Item(
-                            sha256=m.sha256,
-                            size=m.size,
-                            manifest=prep.manifest,
-                            signature=prep.signature,
-                            key_id=m.key_id,
-                            station_id=m.station_id,
-                            original_path=m.path,
-                            device_id=m.device_id,
-                            officer_id=m.officer_id,
-                            recorded_start=m.recorded_start,
-                            recorded_end=m.recorded_end,
-                            ingested_at=m.ingested_at,
-                            flags=",".join(sorted(set(m.flags))),
-                            store_version=prep.version,
-                        )
-                    )
+                    s.add(item_row(m, prep.manifest, prep.signature, prep.version))
                     committed.add(m.sha256)
-                    events.append(
-                        st.event(
-                            "ingested",
-                            m.sha256,
-                            path=m.path,
-                            size=m.size,
-                            device_id=m.device_id,
-                            officer_id=m.officer_id,
-                            key_id=m.key_id,
-                            manifest_sha256=hashlib.sha256(prep.manifest).hexdigest(),
-                            store=st.store.url,
-                        )
-                    )
+                    events.append(ingested_event(st, m, prep.manifest))
                     results.append(
                         FileResult(display(cand.path), "ingested", m.sha256, m.size, tuple(m.flags))
                     )

@@ -1,0 +1,302 @@
+"""`bwc daemon`: the docking-station loop.
+
+Threads: a watchdog observer whose handler only sets a wake-up flag; one scanner that runs at
+start-up, on every wake-up and every ``rescan_seconds`` (so a camera is noticed within
+seconds whether or not the file system sends events), creates dock sessions and jobs, and
+re-queues jobs whose retry time has come; ``workers`` threads that advance jobs
+(bwc.ingest.jobs). A heartbeat file (``<home>/daemon.json``) tells `bwc status` what the
+daemon sees. SIGTERM/SIGINT: stop taking work, let each worker finish its current step, sign
+a last checkpoint, exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from bwc.errors import BwcError, StoreError
+from bwc.evidence.models import IngestJob, LogHead
+from bwc.evidence.station import Station
+from bwc.evidence.timefmt import format_utc
+from bwc.fsutil import write_atomic
+from bwc.ingest.docks import DockScanner
+from bwc.ingest.jobs import ACTIVE_STATES, JobRunner, RunnerConfig, resumable_jobs
+from bwc.ingest.pipeline import clean_stale_spool, ledger_lookup
+from bwc.ingest.probe import MediaProbe
+from bwc.ingest.profiles import all_profiles
+
+logger = logging.getLogger(__name__)
+
+STATUS_FILE = "daemon.json"
+
+
+@dataclass
+class DaemonState:
+    """What the daemon shows (heartbeat file, live view)."""
+
+    started_at: str
+    docks: list[str]
+    pid: int = field(default_factory=os.getpid)
+    heartbeat: str = ""
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    backlog: dict[str, int] = field(default_factory=dict)
+    spool_free_mb: int = 0
+    spool_full: bool = False
+    store_ok: bool = True
+    last_error: str | None = None
+    committed: int = 0
+    seen_again: int = 0
+    failed: int = 0
+    stopped: bool = False
+
+
+class Daemon:
+    def __init__(
+        self,
+        station: Station,
+        probe: MediaProbe,
+        docks: list[str],
+        *,
+        on_update: Callable[[DaemonState], None] | None = None,
+    ) -> None:
+        self.st = station
+        cfg = station.settings.daemon
+        self.cfg = cfg
+        self.docks = docks
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.queue: queue.Queue[int] = queue.Queue()
+        self.queued: set[int] = set()
+        self._qlock = threading.Lock()
+        self.on_update = on_update or (lambda _s: None)
+        profiles = all_profiles(station.settings.profiles, station.settings.timezone)
+        self.runner = JobRunner(
+            station,
+            probe,
+            profiles,
+            ledger_lookup(station.engine),
+            RunnerConfig(
+                wipe_after_verify=cfg.wipe_after_verify,
+                retry_max_seconds=cfg.retry_max_seconds,
+                spool_min_free_bytes=cfg.spool_min_free_mb << 20,
+            ),
+            stop=self.stop,
+            on_event=self._on_event,
+        )
+        self.scanner = DockScanner(
+            station,
+            docks,
+            ignore=station.settings.ignore,
+            stable_seconds=cfg.stable_seconds,
+            profiles=profiles,
+        )
+        self.state = DaemonState(started_at=format_utc(station.clock.now()), docks=list(docks))
+        self._last_checkpoint_size = -1
+        self._last_checkpoint_at = 0.0
+
+    # ------------------------------------------------------------------ events
+
+    def _on_event(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "ingested":
+            self.state.committed += 1
+        elif kind == "seen-again":
+            self.state.seen_again += 1
+        elif kind == "failed":
+            self.state.failed += 1
+            self.state.last_error = f"{data.get('path')}: {data.get('reason')}"
+        elif kind == "retry":
+            self.state.last_error = str(data.get("reason"))
+            if "store" in str(data.get("reason")):
+                self.state.store_ok = False
+
+    def _enqueue(self, job_id: int) -> None:
+        with self._qlock:
+            if job_id in self.queued:
+                return
+            self.queued.add(job_id)
+        self.queue.put(job_id)
+
+    # ------------------------------------------------------------------ threads
+
+    def _worker(self) -> None:
+        while not self.stop.is_set():
+            try:
+                job_id = self.queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self.runner.advance(job_id)
+            except BwcError as e:
+                logger.error("job %d: %s", job_id, e)
+                self.state.last_error = str(e)
+            except Exception:  # one bad file never stops the others; the job is retried
+                logger.exception("job %d: unexpected error", job_id)
+                self.state.last_error = f"job {job_id}: unexpected error (see the log)"
+            finally:
+                with self._qlock:
+                    self.queued.discard(job_id)
+
+    def _requeue_due(self) -> None:
+        now = self.st.clock.now()
+        with Session(self.st.engine) as s:
+            rows = s.exec(
+                select(IngestJob.id, IngestJob.next_try)
+                .where(IngestJob.station_id == self.st.station_id)
+                .where(col(IngestJob.state).in_(ACTIVE_STATES))
+            ).all()
+        for job_id, next_try in rows:
+            if job_id is not None and (next_try is None or next_try <= now):
+                self._enqueue(job_id)
+
+    def _checkpoint_if_due(self, force: bool = False) -> None:
+        with Session(self.st.engine) as s:
+            head = s.get(LogHead, 1)
+            size = head.size if head else 0
+        due = time.monotonic() - self._last_checkpoint_at >= self.cfg.checkpoint_seconds
+        idle = self.queue.empty() and not self.queued
+        if size != self._last_checkpoint_size and (force or due or idle):
+            try:
+                self.st.checkpoint()
+                self._last_checkpoint_size = size
+                self._last_checkpoint_at = time.monotonic()
+            except BwcError as e:
+                logger.error("cannot sign a checkpoint: %s", e)
+                self.state.last_error = f"checkpoint: {e}"
+
+    def _heartbeat(self) -> None:
+        s = self.state
+        s.heartbeat = format_utc(self.st.clock.now())
+        s.sessions = [
+            {"session": o.id, "mount": os.fsdecode(o.mount), "device_id": o.device_id}
+            for o in self.scanner.sessions.values()
+        ]
+        with Session(self.st.engine) as db:
+            rows = db.exec(
+                select(IngestJob.state, func.count())
+                .where(IngestJob.station_id == self.st.station_id)
+                .group_by(IngestJob.state)
+            ).all()
+        s.backlog = {state: int(n) for state, n in rows}
+        spool = self.st.settings.spool_dir
+        try:
+            import shutil
+
+            s.spool_free_mb = shutil.disk_usage(spool).free >> 20
+        except OSError:
+            s.spool_free_mb = 0
+        s.spool_full = self.runner.spool_full
+        write_atomic(
+            self.st.settings.home / STATUS_FILE,
+            json.dumps(s.__dict__, indent=2).encode("utf-8"),
+        )
+        self.on_update(s)
+
+    def _check_store(self) -> None:
+        try:
+            self.st.store.check()
+            if not self.state.store_ok:
+                logger.info("store reachable again")
+            self.state.store_ok = True
+        except StoreError as e:
+            if self.state.store_ok:
+                logger.error("store unreachable: %s", e)
+            self.state.store_ok = False
+            self.state.last_error = str(e)
+
+    def _start_watch(self) -> Any:
+        try:
+            from watchdog.events import FileSystemEvent, FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:  # pragma: no cover - watchdog is a dependency
+            return None
+        wake = self.wake
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                wake.set()  # only a signal: the scanner does the work
+
+        observer = Observer()
+        for d in self.docks:
+            if os.path.isdir(d):
+                try:
+                    observer.schedule(Handler(), d, recursive=True)
+                except OSError as e:
+                    logger.warning("cannot watch %s (%s); rescans still find cameras", d, e)
+        observer.daemon = True
+        observer.start()
+        return observer
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run(self) -> None:
+        st = self.st
+        clean_stale_spool(st.settings.spool_dir)
+        st.signer()  # a wrong passphrase stops us before anything is taken
+        with Session(st.engine) as s:
+            resumed = resumable_jobs(s, st.station_id)
+        for job_id in resumed:
+            self._enqueue(job_id)
+        if resumed:
+            logger.info("resuming %d unfinished files", len(resumed))
+        logger.info("watching %s", ", ".join(self.docks) or "(no docks)")
+        workers = [
+            threading.Thread(target=self._worker, name=f"bwc-worker-{i}", daemon=True)
+            for i in range(self.cfg.workers)
+        ]
+        for w in workers:
+            w.start()
+        observer = self._start_watch()
+        last_store_check = 0.0
+        try:
+            while not self.stop.is_set():
+                self.wake.clear()
+                for job_id in self.scanner.scan(time.time(), time.monotonic()):
+                    self._enqueue(job_id)
+                self._requeue_due()
+                if time.monotonic() - last_store_check > 10:
+                    self._check_store()
+                    last_store_check = time.monotonic()
+                self._checkpoint_if_due()
+                self._heartbeat()
+                self.wake.wait(self.cfg.rescan_seconds)
+                if self.wake.is_set():
+                    # let a burst of events settle, then scan once
+                    self.stop.wait(0.2)
+        finally:
+            self.stop.set()
+            if observer is not None:
+                observer.stop()
+            for w in workers:
+                w.join()
+            self._checkpoint_if_due(force=True)
+            self.state.stopped = True
+            self._heartbeat()
+            logger.info("stopped")
+
+
+def read_status(home: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((home / STATUS_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def heartbeat_age(status: dict[str, Any], now: datetime) -> float | None:
+    from bwc.evidence.timefmt import parse_utc
+
+    try:
+        return (now - parse_utc(str(status["heartbeat"]))).total_seconds()
+    except (KeyError, ValueError):
+        return None

@@ -1,0 +1,305 @@
+"""Docks: finding docked cameras, their dock sessions, and the files that are ready to take.
+
+A dock root is a folder under which cameras appear as mounted sub-folders (one per camera,
+named by its USB serial); a dock that is itself a camera mount works too. A file is ready once
+its size and mtime have not changed for ``stable_seconds`` — at once if its mtime is already
+older than that (a camera docked after its shift has nothing still being written).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from bwc.evidence import custody
+from bwc.evidence.models import DockSession, IngestJob
+from bwc.evidence.station import Station
+from bwc.ingest.discover import discover, display
+from bwc.ingest.pipeline import read_id_file
+from bwc.ingest.profiles import Profile, match_path
+
+logger = logging.getLogger(__name__)
+
+_CAMERA_MARKERS = (b"DCIM", b"ID.TXT", b"id.txt")
+
+
+def is_camera_mount(path: bytes) -> bool:
+    """A dock path that is itself a camera: a mount point, or a folder holding files or a
+    camera's usual markers at its top level."""
+    if os.path.ismount(path):
+        return True
+    try:
+        with os.scandir(path) as it:
+            for e in it:
+                if e.name in _CAMERA_MARKERS or e.is_file(follow_symlinks=False):
+                    return True
+    except OSError:
+        return False
+    return False
+
+
+def list_mounts(dock: bytes) -> list[bytes]:
+    """The camera mounts under a dock root (or the dock itself when it is a camera)."""
+    if not os.path.isdir(dock):
+        return []
+    if is_camera_mount(dock):
+        return [os.path.realpath(dock)]
+    out = []
+    try:
+        with os.scandir(dock) as it:
+            for e in it:
+                if e.name.startswith(b".") or not e.is_dir(follow_symlinks=False):
+                    continue
+                out.append(os.path.realpath(e.path))
+    except OSError as e:
+        logger.warning("cannot list dock %s: %s", display(dock), e.strerror)
+    return sorted(out)
+
+
+def usb_serial(mount: bytes) -> str | None:
+    """The USB serial of the device behind a mount point (sysfs), if it has one. A second,
+    trustworthy device identity beside the id in file names or the id file."""
+    try:
+        st = os.stat(mount)
+        with open("/proc/self/mountinfo", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    devno = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}".encode()
+    if not any(line.split()[2] == devno for line in lines if len(line.split()) > 4):
+        return None
+    node = Path("/sys/dev/block") / devno.decode()
+    try:
+        path = node.resolve()
+    except OSError:
+        return None
+    for parent in [path, *path.parents]:
+        serial = parent / "serial"
+        if (parent / "idVendor").exists() and serial.is_file():
+            try:
+                return serial.read_text().strip() or None
+            except OSError:
+                return None
+    return None
+
+
+@dataclass
+class StabilityTracker:
+    """Decides when a file is complete. Pure: times are passed in."""
+
+    stable_seconds: float
+    _seen: dict[tuple[int, bytes], tuple[int, int, float]] = field(default_factory=dict)
+
+    def ready(
+        self, key: tuple[int, bytes], size: int, mtime_ns: int, wall_now: float, mono_now: float
+    ) -> bool:
+        if wall_now - mtime_ns / 1e9 >= self.stable_seconds:
+            self._seen.pop(key, None)
+            return True  # untouched for longer than the window already
+        prev = self._seen.get(key)
+        if prev is None or prev[:2] != (size, mtime_ns):
+            self._seen[key] = (size, mtime_ns, mono_now)
+            return False
+        return mono_now - prev[2] >= self.stable_seconds
+
+    def forget_session(self, session_id: int) -> None:
+        for k in [k for k in self._seen if k[0] == session_id]:
+            del self._seen[k]
+
+
+@dataclass
+class OpenSession:
+    id: int
+    mount: bytes
+    known: dict[bytes, tuple[int | None, int | None]]  # rel -> (size, mtime) of its job
+    device_id: str | None = None
+
+
+class DockScanner:
+    """Turns what is on the docks into dock sessions and ingest jobs. Runs on one thread."""
+
+    def __init__(
+        self,
+        station: Station,
+        docks: Sequence[str],
+        *,
+        ignore: Sequence[str],
+        stable_seconds: float,
+        profiles: Sequence[Profile],
+    ) -> None:
+        self.st = station
+        self.docks = [os.fsencode(os.path.abspath(d)) for d in docks]
+        self.ignore = tuple(ignore)
+        self.tracker = StabilityTracker(stable_seconds)
+        self.profiles = list(profiles)
+        self.sessions: dict[bytes, OpenSession] = {}
+        self._resume()
+
+    def _resume(self) -> None:
+        """Pick up the dock sessions a previous run left open."""
+        with self.st.session() as s:
+            rows = list(
+                s.exec(
+                    select(DockSession)
+                    .where(DockSession.station_id == self.st.station_id)
+                    .where(col(DockSession.closed_at).is_(None))
+                )
+            )
+            for row in rows:
+                assert row.id is not None
+                known = {
+                    j.rel: (j.size, j.mtime_ns)
+                    for j in s.exec(select(IngestJob).where(IngestJob.session_id == row.id))
+                }
+                self.sessions[row.mount] = OpenSession(row.id, row.mount, known, row.device_id)
+
+    # ------------------------------------------------------------------ sessions
+
+    def _open(self, mount: bytes, now: datetime) -> OpenSession:
+        id_file = read_id_file(mount)
+        serial = usb_serial(mount)
+        device = id_file.device_id if id_file else None
+        with self.st.session() as s:
+            row = DockSession(
+                station_id=self.st.station_id,
+                mount=mount,
+                device_id=device,
+                usb_serial=serial,
+                first_seen=now,
+                last_seen=now,
+            )
+            s.add(row)
+            s.flush()
+            assert row.id is not None
+            custody.append_events(
+                s,
+                [
+                    self.st.event(
+                        "docked",
+                        None,
+                        dock_session=row.id,
+                        mount=os.fsdecode(mount),
+                        device_id=device,
+                        usb_serial=serial,
+                    )
+                ],
+            )
+        logger.info("docked: %s (session %d, device %s)", display(mount), row.id, device or "?")
+        sess = OpenSession(row.id, mount, {}, device)
+        self.sessions[mount] = sess
+        return sess
+
+    def _close(self, sess: OpenSession, now: datetime) -> None:
+        with self.st.session() as s:
+            row = s.get(DockSession, sess.id)
+            if row is not None:
+                row.closed_at = now
+                row.last_seen = now
+                s.add(row)
+            counts = _counts(s, sess.id)
+            custody.append_events(
+                s, [self.st.event("undocked", None, dock_session=sess.id, **counts)]
+            )
+        self.tracker.forget_session(sess.id)
+        del self.sessions[sess.mount]
+        logger.info("undocked: %s (session %d) %s", display(sess.mount), sess.id, counts)
+
+    # ------------------------------------------------------------------ scanning
+
+    def scan(self, wall_now: float, mono_now: float) -> list[int]:
+        """One pass over every dock: open and close sessions, create jobs for files that are
+        ready. Returns the ids of new jobs."""
+        now = self.st.clock.now()
+        present: set[bytes] = set()
+        for dock in self.docks:
+            present.update(list_mounts(dock))
+        for mount in [m for m in self.sessions if m not in present]:
+            self._close(self.sessions[mount], now)
+        new_jobs: list[int] = []
+        for mount in sorted(present):
+            sess = self.sessions.get(mount) or self._open(mount, now)
+            new_jobs.extend(self._scan_session(sess, wall_now, mono_now, now))
+        return new_jobs
+
+    def _scan_session(
+        self, sess: OpenSession, wall_now: float, mono_now: float, now: datetime
+    ) -> list[int]:
+        found = discover([os.fsdecode(sess.mount)], self.ignore)
+        rows: list[IngestJob] = []
+        for n in found.not_taken:
+            if n.rel in sess.known:
+                continue
+            sess.known[n.rel] = (None, None)
+            rows.append(
+                IngestJob(
+                    session_id=sess.id,
+                    station_id=self.st.station_id,
+                    path=n.path,
+                    rel=n.rel,
+                    state="ignored" if n.ignored else "failed",
+                    reason=n.reason,
+                    updated_at=now,
+                )
+            )
+        for cand in found.files:
+            try:
+                st = os.stat(cand.path, follow_symlinks=False)
+            except OSError:
+                continue  # gone between listing and stat: the next scan decides
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if sess.known.get(cand.rel) == (st.st_size, st.st_mtime_ns):
+                continue
+            if not self.tracker.ready(
+                (sess.id, cand.rel), st.st_size, st.st_mtime_ns, wall_now, mono_now
+            ):
+                continue
+            if sess.device_id is None:
+                info = match_path(self.profiles, os.fsdecode(cand.rel), None)
+                if info and info.device_id:
+                    sess.device_id = info.device_id
+            sess.known[cand.rel] = (st.st_size, st.st_mtime_ns)
+            rows.append(
+                IngestJob(
+                    session_id=sess.id,
+                    station_id=self.st.station_id,
+                    path=cand.path,
+                    rel=cand.rel,
+                    size=st.st_size,
+                    mtime_ns=st.st_mtime_ns,
+                    state="discovered",
+                    updated_at=now,
+                )
+            )
+        if not rows:
+            return []
+        with self.st.session() as s:
+            s.add_all(rows)
+            row = s.get(DockSession, sess.id)
+            if row is not None:
+                row.last_seen = now
+                if row.device_id is None and sess.device_id:
+                    row.device_id = sess.device_id
+                s.add(row)
+            s.flush()
+            return [r.id for r in rows if r.state == "discovered" and r.id is not None]
+
+
+def _counts(s: Session, session_id: int) -> dict[str, int]:
+    jobs = list(s.exec(select(IngestJob).where(IngestJob.session_id == session_id)))
+    return {
+        "files_found": sum(1 for j in jobs if j.state != "ignored"),
+        "committed": sum(1 for j in jobs if j.state in ("committed", "released")),
+        "failed": sum(1 for j in jobs if j.state == "failed"),
+        "ignored": sum(1 for j in jobs if j.state == "ignored"),
+        "in_progress": sum(
+            1 for j in jobs if j.state not in ("committed", "released", "failed", "ignored")
+        ),
+    }

@@ -1,0 +1,373 @@
+"""The crash-safe per-file ingest pipeline of the docking-station daemon.
+
+Each file found on a docked camera is an ``IngestJob`` row that moves through
+discovered → staged → signed → stored → verified → committed → released, and every step is
+persisted (and what it wrote is fsynced) before the state says it is done. After a crash or
+power loss, ``JobRunner.advance`` resumes a job from its last persisted state:
+
+- discovered: (re)copy the source into ``spool/jobs/<id>.part``, hashing in the same pass;
+- staged: the spool copy is durable and hashed: probe, describe, sign the manifest;
+- signed: write object, manifest and signature to the store (idempotent, content-addressed);
+- stored: read the stored object back from the medium and compare;
+- verified: one transaction commits the item row, its custody event and the job's new state
+  (so an item is committed exactly once; the same bytes again become `seen-again`);
+- committed: optionally wipe the source (policy, after the read-back matched), drop the
+  spool copy: released.
+
+Store failures keep the job where it is and retry with exponential backoff; nothing is
+dropped. The source is never modified unless ``wipe_after_verify`` is set.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from bwc.errors import BwcError, InputError, StoreError
+from bwc.evidence import custody
+from bwc.evidence.fingerprint import Digest
+from bwc.evidence.manifest import parse_manifest
+from bwc.evidence.models import DockSession, IngestJob, Item
+from bwc.evidence.station import Station
+from bwc.ingest.describe import LedgerLookup, describe
+from bwc.ingest.discover import Candidate, display
+from bwc.ingest.pipeline import (
+    SourceChanged,
+    Staged,
+    build_manifest,
+    ingested_event,
+    item_row,
+    read_id_file,
+    stage,
+)
+from bwc.ingest.probe import MediaProbe
+from bwc.ingest.profiles import IdFile, Profile
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_STATES = ("discovered", "staged", "signed", "stored", "verified", "committed")
+END_STATES = ("released", "ignored", "failed", "abandoned")
+_BACKOFF_START = 1.0
+
+
+class RetryLater(Exception):
+    """The step could not be done now (store down, source busy, spool full); try again."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Abandon(Exception):
+    """The source is gone before it was copied; the camera brings it back on the next dock."""
+
+
+@dataclass
+class RunnerConfig:
+    wipe_after_verify: bool = False
+    retry_max_seconds: float = 300.0
+    spool_min_free_bytes: int = 1 << 30
+
+
+class JobRunner:
+    def __init__(
+        self,
+        station: Station,
+        probe: MediaProbe,
+        profiles: list[Profile],
+        ledger: LedgerLookup,
+        config: RunnerConfig,
+        *,
+        stop: threading.Event | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.st = station
+        self.probe = probe
+        self.profiles = profiles
+        self.ledger = ledger
+        self.config = config
+        self.stop = stop or threading.Event()
+        self.on_event = on_event or (lambda _k, _d: None)
+        self.spool = station.settings.spool_dir / "jobs"
+        self.spool.mkdir(parents=True, exist_ok=True)
+        self._id_files: dict[bytes, IdFile | None] = {}
+        self._lock = threading.Lock()
+        self.spool_full = False
+
+    # ------------------------------------------------------------------ persistence
+
+    def spool_path(self, job_id: int) -> Path:
+        return self.spool / f"{job_id}.part"
+
+    def _load(self, job_id: int) -> tuple[IngestJob, DockSession]:
+        with Session(self.st.engine, expire_on_commit=False) as s:
+            job = s.get(IngestJob, job_id)
+            if job is None:
+                raise BwcError(f"ingest job {job_id} does not exist")
+            sess = s.get(DockSession, job.session_id)
+            assert sess is not None
+            return job, sess
+
+    def _save(self, job: IngestJob, **changes: Any) -> None:
+        for k, v in changes.items():
+            setattr(job, k, v)
+        job.updated_at = self.st.clock.now()
+        with self.st.session() as s:
+            s.merge(job)
+
+    # ------------------------------------------------------------------ driver
+
+    def advance(self, job_id: int) -> str:
+        """Run a job's steps until it ends, must wait (retry later), or the daemon stops.
+        Returns the state it is left in."""
+        job, sess = self._load(job_id)
+        steps: dict[str, Callable[[IngestJob, DockSession], None]] = {
+            "discovered": self._stage,
+            "staged": self._sign,
+            "signed": self._store,
+            "stored": self._verify,
+            "verified": self._commit,
+            "committed": self._release,
+        }
+        while job.state in steps and not self.stop.is_set():
+            now = self.st.clock.now()
+            if job.next_try is not None and job.next_try > now:
+                return job.state
+            before = job.state
+            try:
+                steps[job.state](job, sess)
+            except RetryLater as e:
+                delay = min(
+                    self.config.retry_max_seconds, _BACKOFF_START * 2 ** min(job.attempts, 20)
+                )
+                logger.warning("retry in %.0fs: %s: %s", delay, display(job.rel), e.reason)
+                self._save(
+                    job,
+                    attempts=job.attempts + 1,
+                    reason=e.reason,
+                    next_try=now + timedelta(seconds=delay),
+                )
+                self.on_event("retry", {"job": job.id, "reason": e.reason})
+                return job.state
+            except Abandon as e:
+                self._save(job, state="abandoned", reason=str(e), next_try=None)
+                self.spool_path(job_id).unlink(missing_ok=True)
+                logger.info("abandoned: %s: %s", display(job.rel), e)
+                return job.state
+            except BwcError as e:
+                self._fail(job, str(e))
+                return job.state
+            except OSError as e:
+                self._fail(job, f"I/O error: {e.strerror or e}")
+                return job.state
+            if job.state == before:  # a step must move the job on; guard against loops
+                raise AssertionError(f"job {job.id} did not leave state {before}")
+        return job.state
+
+    def _fail(self, job: IngestJob, reason: str) -> None:
+        logger.error("failed: %s: %s", display(job.rel), reason)
+        self._save(job, state="failed", reason=reason, next_try=None)
+        self.on_event("failed", {"job": job.id, "path": display(job.rel), "reason": reason})
+
+    # ------------------------------------------------------------------ steps
+
+    def _stage(self, job: IngestJob, sess: DockSession) -> None:
+        free = shutil.disk_usage(self.spool).free
+        if free < self.config.spool_min_free_bytes:
+            if not self.spool_full:
+                logger.error(
+                    "spool nearly full (%d MB free): not taking new files until space is freed",
+                    free >> 20,
+                )
+            self.spool_full = True
+            raise RetryLater(f"spool nearly full ({free >> 20} MB free)")
+        self.spool_full = False
+        cand = Candidate(path=job.path, rel=job.rel, root=sess.mount)
+        try:
+            staged: Staged = stage(cand, self.spool, dest=self.spool_path(_id(job)), durable=True)
+        except SourceChanged as e:
+            raise RetryLater(str(e)) from e
+        except InputError as e:
+            if not os.path.isdir(sess.mount) or not os.path.lexists(job.path):
+                raise Abandon(
+                    "the camera was removed (or the file deleted) before the file was copied; "
+                    "it is taken again when the camera is docked again"
+                ) from e
+            raise RetryLater(str(e)) from e
+        self._save(
+            job,
+            state="staged",
+            sha256=staged.digest.sha256,
+            size=staged.digest.size,
+            mtime_ns=staged.mtime_ns,
+            reason=None,
+            next_try=None,
+            attempts=0,
+        )
+
+    def _id_file(self, mount: bytes) -> IdFile | None:
+        with self._lock:
+            if mount not in self._id_files:
+                self._id_files[mount] = read_id_file(mount)
+            return self._id_files[mount]
+
+    def _sign(self, job: IngestJob, sess: DockSession) -> None:
+        sha = job.sha256
+        assert sha is not None and job.size is not None
+        with Session(self.st.engine) as s:
+            known = s.get(Item, sha) is not None
+        if known:
+            # The same bytes are already evidence: no second item, a sighting.
+            self._save(job, state="verified", outcome="seen-again")
+            return
+        spool = self.spool_path(_id(job))
+        media = self.probe.probe(spool) if job.size else None
+        desc = describe(
+            os.fsdecode(job.rel),
+            profiles=self.profiles,
+            id_file=self._id_file(sess.mount),
+            media=media,
+            ledger=self.ledger,
+        )
+        signer = self.st.signer()
+        staged = Staged(Candidate(job.path, job.rel, sess.mount), spool, Digest(sha, job.size))
+        m = build_manifest(
+            staged, media, desc, self.st.station_id, signer.key_id, self.st.clock.now()
+        )
+        data = m.canonical()
+        self._save(job, state="signed", manifest=data, signature=signer.sign(data))
+
+    def _store(self, job: IngestJob, sess: DockSession) -> None:
+        sha = job.sha256
+        assert sha is not None and job.manifest is not None and job.signature is not None
+        try:
+            version = self.st.store.put_object(sha, self.spool_path(_id(job)))
+            self.st.store.put_meta(sha, "manifest.json", job.manifest)
+            self.st.store.put_meta(sha, "manifest.sig", job.signature)
+        except StoreError as e:
+            raise RetryLater(f"store: {e}") from e
+        except OSError as e:
+            if e.errno == errno.ENOENT and not self.spool_path(_id(job)).exists():
+                # The spool copy is gone and the store does not have the object either:
+                # copy from the source again.
+                self._save(job, state="discovered", reason="spool copy lost; copying again")
+                return
+            raise RetryLater(f"store: {e.strerror or e}") from e
+        self._save(job, state="stored", store_version=version)
+
+    def _verify(self, job: IngestJob, sess: DockSession) -> None:
+        sha = job.sha256
+        assert sha is not None
+        try:
+            back = self.st.store.read_back(sha)
+        except StoreError as e:
+            raise RetryLater(f"read-back: {e}") from e
+        if back.sha256 != sha or back.size != job.size:
+            logger.error(
+                "read-back of %s does not match (%s, %d bytes): storing it again",
+                sha[:12],
+                back.sha256[:12],
+                back.size,
+            )
+            self.on_event("read-back-mismatch", {"job": job.id, "sha256": sha})
+            # The spool copy may already be the stored object (local store renames): take
+            # the file from the camera again rather than trust anything written.
+            self._save(
+                job,
+                state="discovered" if not self.spool_path(_id(job)).exists() else "signed",
+                attempts=job.attempts + 1,
+                reason="stored copy did not match on read-back",
+            )
+            return
+        self._save(job, state="verified", outcome="ingested")
+
+    def _commit(self, job: IngestJob, sess: DockSession) -> None:
+        sha = job.sha256
+        assert sha is not None
+        rel_text = os.fsdecode(job.rel)
+        with self.st.session() as s:
+            row = s.get(IngestJob, job.id)
+            assert row is not None
+            if row.state != "verified":  # another worker got here first
+                job.state = row.state
+                return
+            exists = s.get(Item, sha) is not None
+            extra = {"dock_session": sess.id, "device_id_seen": sess.device_id}
+            if exists or job.manifest is None:
+                outcome = "seen-again"
+                ev = self.st.event("seen-again", sha, path=rel_text, **extra)
+            else:
+                outcome = "ingested"
+                m = parse_manifest(job.manifest)
+                assert job.signature is not None
+                s.add(item_row(m, job.manifest, job.signature, job.store_version))
+                ev = ingested_event(self.st, m, job.manifest, dock_session=sess.id)
+            custody.append_events(s, [ev])
+            row.state = "committed"
+            row.outcome = outcome
+            row.updated_at = self.st.clock.now()
+            s.add(row)
+        job.state, job.outcome = "committed", outcome
+        logger.info("%s: %s %s", outcome, sha[:16], display(job.rel))
+        self.on_event(outcome, {"job": job.id, "sha256": sha, "path": display(job.rel)})
+
+    def _release(self, job: IngestJob, sess: DockSession) -> None:
+        if self.config.wipe_after_verify and job.outcome in ("ingested", "seen-again"):
+            self._wipe_source(job)
+        self.spool_path(_id(job)).unlink(missing_ok=True)
+        self._save(job, state="released")
+
+    def _wipe_source(self, job: IngestJob) -> None:
+        """Delete the camera's copy: only the file we copied (same size and mtime), only after
+        the stored object was read back and matched, and logged."""
+        sha = job.sha256
+        assert sha is not None
+        try:
+            st = os.stat(job.path, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
+            logger.warning("not wiping %s: it changed after it was copied", display(job.rel))
+            return
+        back = self.st.store.read_back(sha)
+        if back.sha256 != sha:
+            raise StoreError(f"not wiping {display(job.rel)}: stored copy does not match")
+        try:
+            os.unlink(job.path)
+        except OSError as e:
+            logger.warning("cannot wipe %s: %s", display(job.rel), e.strerror)
+            return
+        with self.st.session() as s:
+            custody.append_events(
+                s, [self.st.event("source-wiped", sha, path=os.fsdecode(job.rel))]
+            )
+
+
+def _id(job: IngestJob) -> int:
+    assert job.id is not None
+    return job.id
+
+
+def resumable_jobs(session: Session, station_id: str) -> list[int]:
+    """Jobs of this station that are not finished, oldest first (resumed after a restart)."""
+    rows = session.exec(
+        select(IngestJob.id)
+        .where(IngestJob.station_id == station_id)
+        .where(col(IngestJob.state).in_(ACTIVE_STATES))
+        .order_by(col(IngestJob.id))
+    )
+    return [r for r in rows if r is not None]
+
+
+def due(job_next_try: datetime | None, now: datetime) -> bool:
+    return job_next_try is None or job_next_try <= now
