@@ -15,10 +15,13 @@ help:
 	@echo "make bench   - benchmarks (ratios against stock tools)"
 	@echo "make torture - the full set of randomized fault trials"
 
-# System packages: ffmpeg (ffprobe) for media summaries and test footage; python3-venv.
+# System packages: ffmpeg (ffprobe) for media summaries and test footage; python3-venv;
+# for the tests also chromium, to check the HTML audit report in a headless browser.
+SYSPKGS ?=
 sysdeps:
 	@missing=""; \
 	command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	for p in $(SYSPKGS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -48,6 +51,7 @@ postgres:
 demo: setup
 	@bash scripts/demo.sh
 
+test: SYSPKGS = chromium
 test: setup postgres
 	@if command -v pg_ctlcluster >/dev/null 2>&1; then export BWC_TEST_PG=required; fi; \
 	$(PY) -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
@@ -55,6 +59,7 @@ test: setup postgres
 test-fast: setup
 	$(PY) -m pytest -m unit -q
 
+torture: SYSPKGS = chromium
 torture: setup postgres
 	BWC_FAULT_TRIALS=200 $(PY) -m pytest -m fault -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -90,6 +90,24 @@ def summarize(info: dict[str, Any]) -> MediaSummary | None:
     return summary
 
 
+_SNIFF = 8192
+
+
+def looks_like_text(head: bytes) -> bool:
+    """Plain text (GPS logs, sidecar notes, CSV): UTF-8 without NULs or control bytes. Such
+    files are not media; ffprobe is not started for them (it costs ~0.1 s a file, and a
+    camera can carry thousands of them). A multi-byte character cut at the end is fine."""
+    if not head or b"\0" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 3:
+            return False
+        text = head[: e.start].decode("utf-8")
+    return all(c.isprintable() or c in "\t\n\r\f\b" for c in text)
+
+
 class FFprobe:
     def __init__(self, cmd: str = "ffprobe") -> None:
         self.cmd = cmd
@@ -99,6 +117,12 @@ class FFprobe:
         return shutil.which(cmd) is not None
 
     def probe(self, path: Path) -> MediaSummary | None:
+        try:
+            with open(path, "rb") as f:
+                if looks_like_text(f.read(_SNIFF)):
+                    return None
+        except OSError:
+            return None
         try:
             info = ffmpeg.probe(str(path), cmd=self.cmd)
         except ffmpeg.Error as e:
