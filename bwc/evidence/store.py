@@ -91,6 +91,10 @@ class ObjectStore(Protocol):
         """Delete the object, its manifest and signature, with every stored version; return
         how many were deleted. Raise StoreError if the store refuses (e.g. still locked)."""
 
+    def protection(self, sha256: str) -> tuple[datetime | None, bool]:
+        """The store's own protection of the item: the latest Object Lock date over its
+        stored versions, and whether any is on legal hold ((None, False) without a lock)."""
+
 
 def _check_sha(sha256: str) -> None:
     if not _SHA_RE.match(sha256):
@@ -131,9 +135,25 @@ class LocalStore:
     def has_object(self, sha256: str) -> bool:
         return self.object_path(sha256).is_file()
 
+    def _fanout(self, sha256: str) -> Path:
+        """The object's folder, created if needed, but never the store itself: a store folder
+        that is missing (an unmounted disk) must fail, not be silently recreated."""
+        objects = self.root / "objects"
+        if not objects.is_dir():
+            raise StoreError(
+                f"local store {self.root} is missing or not mounted",
+                hint="check the store URL and that its disk is mounted",
+            )
+        d = self._dir(sha256)
+        try:
+            d.mkdir(exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot write to the local store: {e.strerror}") from e
+        return d
+
     def put_object(self, sha256: str, staged: Path) -> str | None:
         final = self.object_path(sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._fanout(sha256)
         if not staged.exists() and final.exists():
             # Resuming after a crash right after the rename: the object is in place (the
             # read-back that follows checks its bytes).
@@ -171,6 +191,8 @@ class LocalStore:
             return hash_file(self.object_path(sha256), from_disk=True)
         except FileNotFoundError as e:
             raise StoreError(f"object {sha256} is missing from the store") from e
+        except OSError as e:
+            raise StoreError(f"cannot read object {sha256[:12]} back: {e.strerror}") from e
 
     def open_object(self, sha256: str) -> BinaryIO:
         try:
@@ -180,13 +202,16 @@ class LocalStore:
 
     def put_meta(self, sha256: str, name: str, data: bytes) -> None:
         path = self._meta_path(sha256, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            with contextlib.suppress(OSError):
-                if path.read_bytes() == data:
-                    return
-            os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
-        write_atomic(path, data, mode=0o444)
+        self._fanout(sha256)
+        try:
+            if path.exists():
+                with contextlib.suppress(OSError):
+                    if path.read_bytes() == data:
+                        return
+                os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+            write_atomic(path, data, mode=0o444)
+        except OSError as e:
+            raise StoreError(f"cannot write {name} of {sha256[:12]}: {e.strerror}") from e
 
     def get_meta(self, sha256: str, name: str) -> bytes:
         try:
@@ -195,8 +220,13 @@ class LocalStore:
             raise StoreError(f"{name} of {sha256} is missing from the store") from e
 
     def put_checkpoint(self, note: str) -> None:
-        (self.root / "log").mkdir(parents=True, exist_ok=True)
-        write_atomic(self.root / "log" / "checkpoint", note.encode("utf-8"))
+        if not (self.root / "objects").is_dir():
+            raise StoreError(f"local store {self.root} is missing or not mounted")
+        try:
+            (self.root / "log").mkdir(exist_ok=True)
+            write_atomic(self.root / "log" / "checkpoint", note.encode("utf-8"))
+        except OSError as e:
+            raise StoreError(f"cannot write the checkpoint copy to the store: {e.strerror}") from e
 
     def get_checkpoint(self) -> str | None:
         try:
@@ -233,6 +263,10 @@ class LocalStore:
     def set_legal_hold(self, sha256: str, on: bool) -> bool:
         _check_sha(sha256)
         return False
+
+    def protection(self, sha256: str) -> tuple[datetime | None, bool]:
+        _check_sha(sha256)
+        return None, False
 
     def delete_item(self, sha256: str) -> int:
         paths = [self.object_path(sha256), *(self._meta_path(sha256, n) for n in META_NAMES)]

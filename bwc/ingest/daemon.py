@@ -39,6 +39,7 @@ from bwc.ingest.profiles import all_profiles
 logger = logging.getLogger(__name__)
 
 STATUS_FILE = "daemon.json"
+_MAX_UNEXPECTED = 3  # unexpected errors on one file before it is listed as failed
 
 
 @dataclass
@@ -103,6 +104,7 @@ class Daemon:
         )
         self.state = DaemonState(started_at=format_utc(station.clock.now()), docks=list(docks))
         self._last_checkpoint_size = -1
+        self._unexpected: dict[int, int] = {}
         self._last_checkpoint_at = 0.0
 
     # ------------------------------------------------------------------ events
@@ -140,9 +142,13 @@ class Daemon:
             except BwcError as e:
                 logger.error("job %d: %s", job_id, e)
                 self.state.last_error = str(e)
-            except Exception:  # one bad file never stops the others; the job is retried
+            except Exception as e:  # one bad file never stops the others
                 logger.exception("job %d: unexpected error", job_id)
                 self.state.last_error = f"job {job_id}: unexpected error (see the log)"
+                self._unexpected[job_id] = self._unexpected.get(job_id, 0) + 1
+                if self._unexpected[job_id] >= _MAX_UNEXPECTED:
+                    # Retrying forever would hide it: list it as failed, with the reason.
+                    self.runner.give_up(job_id, f"unexpected error: {e.__class__.__name__}: {e}")
             finally:
                 with self._qlock:
                     self.queued.discard(job_id)
@@ -170,7 +176,7 @@ class Daemon:
                 self.st.checkpoint()
                 self._last_checkpoint_size = size
                 self._last_checkpoint_at = time.monotonic()
-            except BwcError as e:
+            except (BwcError, OSError) as e:
                 logger.error("cannot sign a checkpoint: %s", e)
                 self.state.last_error = f"checkpoint: {e}"
 
@@ -261,14 +267,19 @@ class Daemon:
         try:
             while not self.stop.is_set():
                 self.wake.clear()
-                for job_id in self.scanner.scan(time.time(), time.monotonic()):
-                    self._enqueue(job_id)
-                self._requeue_due()
-                if time.monotonic() - last_store_check > 10:
-                    self._check_store()
-                    last_store_check = time.monotonic()
-                self._checkpoint_if_due()
-                self._heartbeat()
+                try:
+                    for job_id in self.scanner.scan(time.time(), time.monotonic()):
+                        self._enqueue(job_id)
+                    self._requeue_due()
+                    if time.monotonic() - last_store_check > 10:
+                        self._check_store()
+                        last_store_check = time.monotonic()
+                    self._checkpoint_if_due()
+                    self._heartbeat()
+                except (BwcError, OSError) as e:
+                    # The catalog or the disk failed for a moment: say so, keep docking.
+                    logger.error("scan failed: %s", e)
+                    self.state.last_error = f"scan: {e}"
                 self.wake.wait(self.cfg.rescan_seconds)
                 if self.wake.is_set():
                     # let a burst of events settle, then scan once

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from bwc.evidence import custody
+from bwc.evidence.manifest import encode_path
 from bwc.evidence.models import DockSession, IngestJob
 from bwc.evidence.station import Station
 from bwc.ingest.discover import discover, display
@@ -38,7 +39,10 @@ def is_camera_mount(path: bytes) -> bool:
     try:
         with os.scandir(path) as it:
             for e in it:
-                if e.name in _CAMERA_MARKERS or e.is_file(follow_symlinks=False):
+                if e.name in _CAMERA_MARKERS:
+                    return True
+                # a stray hidden file (.DS_Store) in a dock root does not make it a camera
+                if not e.name.startswith(b".") and e.is_file(follow_symlinks=False):
                     return True
     except OSError:
         return False
@@ -185,7 +189,7 @@ class DockScanner:
                         "docked",
                         None,
                         dock_session=row.id,
-                        mount=os.fsdecode(mount),
+                        mount=encode_path(mount)[0],
                         device_id=device,
                         usb_serial=serial,
                     )

@@ -36,7 +36,7 @@ from sqlmodel import Session, col, select
 from bwc.errors import BwcError, InputError, StoreError
 from bwc.evidence import custody
 from bwc.evidence.fingerprint import Digest
-from bwc.evidence.manifest import parse_manifest
+from bwc.evidence.manifest import encode_path, parse_manifest
 from bwc.evidence.models import DockSession, IngestJob, Item
 from bwc.evidence.station import Station
 from bwc.ingest.describe import LedgerLookup, describe
@@ -174,6 +174,11 @@ class JobRunner:
                 raise AssertionError(f"job {job.id} did not leave state {before}")
         return job.state
 
+    def give_up(self, job_id: int, reason: str) -> None:
+        job, _sess = self._load(job_id)
+        if job.state not in END_STATES:
+            self._fail(job, reason)
+
     def _fail(self, job: IngestJob, reason: str) -> None:
         logger.error("failed: %s: %s", display(job.rel), reason)
         self._save(job, state="failed", reason=reason, next_try=None)
@@ -226,6 +231,18 @@ class JobRunner:
         assert sha is not None and job.size is not None
         with Session(self.st.engine) as s:
             known = s.get(Item, sha) is not None
+            twin = s.exec(
+                select(IngestJob.id)
+                .where(IngestJob.station_id == self.st.station_id)
+                .where(IngestJob.sha256 == sha)
+                .where(col(IngestJob.id) < job.id)
+                .where(col(IngestJob.state).in_(("staged", "signed", "stored", "verified")))
+                .limit(1)
+            ).first()
+        if twin is not None and not known:
+            # The same bytes are on their way in through an earlier job: let it finish, then
+            # this one is a sighting. (Two manifests for one object must never race.)
+            raise RetryLater(f"identical file is being ingested (job {twin})")
         if known:
             # The same bytes are already evidence: no second item, a sighting.
             self._save(job, state="verified", outcome="seen-again")
@@ -270,7 +287,7 @@ class JobRunner:
         assert sha is not None
         try:
             back = self.st.store.read_back(sha)
-        except StoreError as e:
+        except (StoreError, OSError) as e:
             raise RetryLater(f"read-back: {e}") from e
         if back.sha256 != sha or back.size != job.size:
             logger.error(
@@ -294,7 +311,7 @@ class JobRunner:
     def _commit(self, job: IngestJob, sess: DockSession) -> None:
         sha = job.sha256
         assert sha is not None
-        rel_text = os.fsdecode(job.rel)
+        rel_text = encode_path(job.rel)[0]
         with self.st.session() as s:
             row = s.get(IngestJob, job.id)
             assert row is not None
@@ -322,10 +339,29 @@ class JobRunner:
         self.on_event(outcome, {"job": job.id, "sha256": sha, "path": display(job.rel)})
 
     def _release(self, job: IngestJob, sess: DockSession) -> None:
+        self._heal_store_meta(job)
         if self.config.wipe_after_verify and job.outcome in ("ingested", "seen-again"):
             self._wipe_source(job)
         self.spool_path(_id(job)).unlink(missing_ok=True)
         self._save(job, state="released")
+
+    def _heal_store_meta(self, job: IngestJob) -> None:
+        """The store's manifest and signature must be the committed item's. A job that lost
+        a race to the same bytes (another station, or a crash between writing its manifest
+        and finding the item committed) may have written its own: put the item's back."""
+        if job.outcome != "seen-again" or job.manifest is None or job.sha256 is None:
+            return
+        with Session(self.st.engine) as s:
+            item = s.get(Item, job.sha256)
+        if item is None:
+            return
+        try:
+            if self.st.store.get_meta(item.sha256, "manifest.json") != item.manifest:
+                self.st.store.put_meta(item.sha256, "manifest.json", item.manifest)
+            if self.st.store.get_meta(item.sha256, "manifest.sig") != item.signature:
+                self.st.store.put_meta(item.sha256, "manifest.sig", item.signature)
+        except StoreError as e:
+            raise RetryLater(f"store: {e}") from e
 
     def _wipe_source(self, job: IngestJob) -> None:
         """Delete the camera's copy: only the file we copied (same size and mtime), only after
@@ -349,7 +385,7 @@ class JobRunner:
             return
         with self.st.session() as s:
             custody.append_events(
-                s, [self.st.event("source-wiped", sha, path=os.fsdecode(job.rel))]
+                s, [self.st.event("source-wiped", sha, path=encode_path(job.rel)[0])]
             )
 
 
