@@ -71,6 +71,8 @@ lint: setup
 bench: setup
 	$(PY) bench/ingest.py
 	$(PY) bench/dock.py
+	$(PY) bench/s3.py
+	$(PY) bench/audit.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BWC, drop_caches, make_footage  # noqa: E402
+from common import BWC, drop_caches, make_footage
 
 MB = 1_000_000
 
@@ -64,8 +64,13 @@ class Station:
         self.dock.mkdir(parents=True)
         self.env = {**os.environ, "BWC_HOME": str(self.home), "BWC_ACTOR": "bench"}
         self.env.pop("BWC_KEY_PASSPHRASE", None)
-        subprocess.run([str(BWC), "init", "--station-id", "bench"], env=self.env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [str(BWC), "init", "--station-id", "bench"],
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         with open(self.home / "bwc.toml", "a") as f:
             f.write("\n")
         text = (self.home / "bwc.toml").read_text()
@@ -75,7 +80,9 @@ class Station:
         (self.home / "bwc.toml").write_text(text)
         self.proc = subprocess.Popen(
             [str(BWC), "daemon", "--dock", str(self.dock), "--no-live"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for(lambda: (self.home / "daemon.json").exists(), 30)
         self.rss = 0.0
@@ -85,8 +92,9 @@ class Station:
 
     def committed(self) -> int:
         self.rss = max(self.rss, peak_rss_mb(self.proc.pid))
-        return count(self.home, "SELECT count(*) FROM ingest_job WHERE state IN "
-                                "('committed','released')")
+        return count(
+            self.home, "SELECT count(*) FROM ingest_job WHERE state IN ('committed','released')"
+        )
 
     def stop(self) -> None:
         self.rss = max(self.rss, peak_rss_mb(self.proc.pid))
@@ -128,15 +136,38 @@ def main() -> None:
 
         # 2. 500 one-second clips (one real clip, made distinct by a trailing tag)
         base = scratch / "one.mp4"
-        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        "testsrc2=size=1920x1080:rate=30:duration=1", "-f", "lavfi", "-i",
-                        "sine=duration=1", "-shortest", "-c:v", "libx264", "-preset",
-                        "ultrafast", "-c:a", "aac", str(base)], check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1920x1080:rate=30:duration=1",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=duration=1",
+                "-shortest",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-c:a",
+                "aac",
+                str(base),
+            ],
+            check=True,
+        )
         data = base.read_bytes()
         cam2 = scratch / "cam2" / "DCIM"
         cam2.mkdir(parents=True)
         for i in range(args.small):
-            p = cam2 / f"DSJ0043_110024_20261015{9 + i // 3600:02d}{(i // 60) % 60:02d}{i % 60:02d}_{i:04d}.MP4"
+            stamp = f"20261015{9 + i // 3600:02d}{(i // 60) % 60:02d}{i % 60:02d}"
+            p = cam2 / f"DSJ0043_110024_{stamp}_{i:04d}.MP4"
             p.write_bytes(data + i.to_bytes(8, "little") * 2)
             os.utime(p, (old, old))
         before = st.committed()

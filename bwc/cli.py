@@ -286,11 +286,15 @@ def _verify_one(station: Station, item: Item) -> tuple[ItemReport, LogReport]:
         log = verify_log(s, station.store)
         keys = {k.key_id: k for k in s.exec(select(SigningKey))}
         try:
-            digest: Any = station.store.read_back(item.sha256)
+            digest: Any = (
+                VerificationError("deleted by policy")
+                if item.sha256 in log.deleted
+                else station.store.read_back(item.sha256)
+            )
         except BwcError as e:
             digest = e
         rep = verify_item(s, item, digest, log, keys)
-        check_stored_meta(station.store, item, rep)
+        check_stored_meta(station.store, item, rep, log)
     return rep, log
 
 
@@ -418,7 +422,8 @@ def verify(
     else:
         for r in reports:
             if r.ok:
-                out.print(f"[green]ok[/]   {r.sha256}")
+                gone = " (deleted by policy; record kept)" if r.sha256 in log.deleted else ""
+                out.print(f"[green]ok[/]   {r.sha256}{gone}")
             else:
                 for c in r.failures():
                     out.print(f"[red]FAIL[/] {r.sha256}: {c.name}: {esc(c.detail)}")

@@ -105,6 +105,180 @@ def _profiles(raw: Any, problems: list[str]) -> tuple[dict[str, Any], ...]:
 
 
 @dataclass(frozen=True)
+class S3Settings:
+    """The `[s3]` table: how evidence is uploaded to an s3:// store. Credentials, region and
+    endpoint come from the standard AWS chain, never from bwc's settings."""
+
+    # files up to this size (MiB) go in one PUT carrying the file's own SHA-256, which the
+    # server can check end to end; larger ones in parts of part_size_mb
+    multipart_threshold_mb: int = 100
+    part_size_mb: int = 16  # multipart part size (MiB)
+    concurrency: int = 4  # parts of one file uploaded in parallel
+    retry_seconds: float = 60.0  # keep retrying an unreachable store this long, then fail
+
+
+_S3_LIMITS: dict[str, tuple[float, float]] = {
+    "multipart_threshold_mb": (5, 5120),  # S3 takes at most 5 GiB in one PUT
+    "part_size_mb": (5, 5120),  # S3's own limits for a part
+    "concurrency": (1, 64),
+    "retry_seconds": (0, 86400),
+}
+
+
+def _s3_settings(raw: Any, problems: list[str]) -> S3Settings:
+    if raw is None:
+        return S3Settings()
+    if not isinstance(raw, dict):
+        problems.append("s3: must be a table")
+        return S3Settings()
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        limits = _S3_LIMITS.get(key)
+        if limits is None:
+            problems.append(f"s3.{key}: unknown setting")
+            continue
+        lo, hi = limits
+        whole = key != "retry_seconds"
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or (whole and not isinstance(value, int)) or not lo <= value <= hi:
+            kind = "a whole number" if whole else "a number"
+            problems.append(f"s3.{key}: must be {kind} from {lo:g} to {hi:g} (got {value!r})")
+            continue
+        values[key] = value if whole else float(value)
+    return S3Settings(**values)
+
+
+@dataclass(frozen=True)
+class RetentionClass:
+    """How long footage of one class is kept, counted from its ingest: ``months`` (a year is
+    12) or ``days``, or ``permanent``."""
+
+    name: str
+    months: int = 0
+    days: int = 0
+    permanent: bool = False
+
+    def describe(self) -> str:
+        if self.permanent:
+            return "permanent"
+        if self.days:
+            return f"{self.days} day{'s' if self.days != 1 else ''}"
+        if self.months % 12 == 0:
+            y = self.months // 12
+            return f"{y} year{'s' if y != 1 else ''}"
+        return f"{self.months} month{'s' if self.months != 1 else ''}"
+
+
+# The legal minimum for any footage (on-scene recording rules: at least 6 months), and the
+# classes that must be kept permanently (evidence, obstruction of enforcement, major or mass
+# incidents). Configuration may add classes and lengthen `standard`, never go below these.
+MIN_MONTHS = 6
+MIN_DAYS = 184  # the longest 6 calendar months
+PERMANENT_CLASSES = ("evidence", "obstruction", "major-incident", "mass-incident")
+DEFAULT_CLASSES: tuple[RetentionClass, ...] = (
+    RetentionClass("standard", months=6),
+    *(RetentionClass(n, permanent=True) for n in PERMANENT_CLASSES),
+)
+_CLASS_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+_PERIOD_RE = re.compile(r"(\d{1,5}) *(day|month|year)s?")
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """The `[retention]` table: the retention classes, the class of new footage, and how far
+    ahead permanent footage is locked in a store with Object Lock."""
+
+    default: str = "standard"
+    classes: tuple[RetentionClass, ...] = DEFAULT_CLASSES
+    permanent_lock_years: int = 10
+
+    def get(self, name: str) -> RetentionClass | None:
+        return next((c for c in self.classes if c.name == name), None)
+
+    @property
+    def default_class(self) -> RetentionClass:
+        cls = self.get(self.default)
+        assert cls is not None  # validated
+        return cls
+
+
+def parse_period(name: str, text: str) -> RetentionClass:
+    """``"6 months"``, ``"1 year"``, ``"400 days"`` or ``"permanent"`` -> a class; ValueError."""
+    t = text.strip().lower()
+    if t == "permanent":
+        return RetentionClass(name, permanent=True)
+    m = _PERIOD_RE.fullmatch(t)
+    if not m:
+        raise ValueError(
+            f'must be "<n> days", "<n> months", "<n> years" or "permanent" (got {text!r})'
+        )
+    n, unit = int(m.group(1)), m.group(2)
+    if unit == "day":
+        return RetentionClass(name, days=n)
+    return RetentionClass(name, months=n * 12 if unit == "year" else n)
+
+
+def _retention_settings(raw: Any, problems: list[str]) -> RetentionSettings:
+    if raw is None:
+        return RetentionSettings()
+    if not isinstance(raw, dict):
+        problems.append("retention: must be a table")
+        return RetentionSettings()
+    classes = {c.name: c for c in DEFAULT_CLASSES}
+    default = "standard"
+    lock_years = RetentionSettings.permanent_lock_years
+    for key, value in raw.items():
+        if key == "default":
+            if not isinstance(value, str):
+                problems.append("retention.default: must be a class name")
+            else:
+                default = value
+        elif key == "permanent_lock_years":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+                problems.append(
+                    f"retention.permanent_lock_years: must be a whole number from 1 to 100 "
+                    f"(got {value!r})"
+                )
+            else:
+                lock_years = value
+        elif key == "classes":
+            if not isinstance(value, dict):
+                problems.append("retention.classes: must be a table of class = period")
+                continue
+            for name, period in value.items():
+                label = f"retention.classes.{name}"
+                if not _CLASS_RE.fullmatch(name):
+                    problems.append(f"{label}: class names are 1-32 of a-z, 0-9 and '-'")
+                    continue
+                if not isinstance(period, str):
+                    problems.append(f'{label}: must be text like "6 months" or "permanent"')
+                    continue
+                try:
+                    cls = parse_period(name, period)
+                except ValueError as e:
+                    problems.append(f"{label}: {e}")
+                    continue
+                if name in PERMANENT_CLASSES and not cls.permanent:
+                    problems.append(f"{label}: must stay permanent (kept permanently by law)")
+                elif not cls.permanent and cls.months < MIN_MONTHS and cls.days < MIN_DAYS:
+                    problems.append(
+                        f"{label}: footage is kept at least {MIN_MONTHS} months (got {period!r})"
+                    )
+                else:
+                    classes[name] = cls
+        else:
+            problems.append(f"retention.{key}: unknown setting")
+    if default not in classes:
+        problems.append(
+            f"retention.default: unknown class {default!r} (known: {', '.join(classes)})"
+        )
+        default = "standard"
+    return RetentionSettings(
+        default=default, classes=tuple(classes.values()), permanent_lock_years=lock_years
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     station_id: str
@@ -116,6 +290,8 @@ class Settings:
     verify_workers: int
     daemon: DaemonSettings = DaemonSettings()
     profiles: tuple[dict[str, Any], ...] = ()
+    s3: S3Settings = S3Settings()
+    retention: RetentionSettings = RetentionSettings()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -212,6 +388,37 @@ wipe_after_verify = false
 retry_max_seconds = 300.0
 # Sign a checkpoint this often while events are being added.
 checkpoint_seconds = 300.0
+
+# Uploads to an S3-compatible store (used when `store` is an s3:// URL). Credentials, region
+# and endpoint come from the standard AWS chain (AWS_* variables, ~/.aws), never from here.
+[s3]
+# Files up to this size (MiB) are sent in one request carrying the file's own SHA-256, which
+# the server checks end to end; larger files go in parts (a part's checksum is its own).
+multipart_threshold_mb = 100
+# Multipart part size in MiB (5 to 5120).
+part_size_mb = 16
+# Parts of one file uploaded in parallel.
+concurrency = 4
+# How long an upload keeps retrying while the store cannot be reached before it fails.
+retry_seconds = 60.0
+
+# Retention: how long footage is kept, counted from its ingest, and legal holds.
+[retention]
+# The class of new footage.
+default = "standard"
+# With S3 Object Lock, permanent footage is locked this many years ahead; `bwc retention
+# apply` extends the lock when less than a year is left.
+permanent_lock_years = 10
+
+# Each class: "<n> days", "<n> months", "<n> years" or "permanent". Every class keeps footage
+# at least 6 months; evidence, obstruction, major-incident and mass-incident stay permanent.
+# Add classes of your own below.
+[retention.classes]
+standard = "6 months"
+evidence = "permanent"
+obstruction = "permanent"
+major-incident = "permanent"
+mass-incident = "permanent"
 """
 
 
@@ -318,6 +525,8 @@ def validate(home: Path, raw: Mapping[str, Any]) -> Settings:
 
     daemon = _daemon_settings(raw.get("daemon"), problems)
     profiles = _profiles(raw.get("profiles"), problems)
+    s3 = _s3_settings(raw.get("s3"), problems)
+    retention = _retention_settings(raw.get("retention"), problems)
     if profiles:
         # Compiled here only to report bad profiles at start-up, by name.
         from bwc.ingest.profiles import compile_profile
@@ -344,4 +553,6 @@ def validate(home: Path, raw: Mapping[str, Any]) -> Settings:
         verify_workers=verify_workers,
         daemon=daemon,
         profiles=profiles,
+        s3=s3,
+        retention=retention,
     )

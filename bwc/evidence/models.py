@@ -218,3 +218,52 @@ class LegalHold(SQLModel, table=True):
     released_at: datetime | None = _utc(nullable=True)
     released_by: str | None = Field(default=None, sa_column=Column(Text))
     release_reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Officer(SQLModel, table=True):
+    """Audit roster: one officer (imported by `bwc audit import officers`)."""
+
+    __tablename__ = "officer"
+
+    officer_id: str = Field(sa_column=Column(String(128), primary_key=True))
+    name: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    unit: str = Field(sa_column=Column(String(128), nullable=False))
+    county: str = Field(sa_column=Column(String(128), nullable=False))
+    frontline: bool
+
+
+class EnforcementCase(SQLModel, table=True):
+    """An enforcement case from the city-management platform (`bwc audit import cases`)."""
+
+    __tablename__ = "enforcement_case"
+
+    case_id: str = Field(sa_column=Column(String(128), primary_key=True))
+    category: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    unit: str = Field(default="", sa_column=Column(String(128), nullable=False, default=""))
+    start: datetime = _utc()
+    end: datetime = _utc()
+    location: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class CaseOfficer(SQLModel, table=True):
+    """An officer involved in a case: one audited case-officer pair."""
+
+    __tablename__ = "case_officer"
+
+    case_id: str = Field(sa_column=Column(String(128), primary_key=True))
+    officer_id: str = Field(sa_column=Column(String(128), primary_key=True))
+
+
+class Explanation(SQLModel, table=True):
+    """An officer's written explanation for a case not fully recorded (`bwc audit explain`).
+    Append-only: a later explanation for the same pair adds a row."""
+
+    __tablename__ = "explanation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(sa_column=Column(String(128), nullable=False))
+    officer_id: str = Field(sa_column=Column(String(128), nullable=False))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    actor: str = Field(sa_column=Column(Text, nullable=False))
+    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    at: datetime = _utc()

@@ -53,13 +53,14 @@ class Station:
         settings = load_settings(home)
         engine = make_engine(settings.catalog)
         check_schema(engine)
-        store = open_store(settings.store)
+        clock = clock or SystemClock()
+        store = open_store(settings.store, settings, clock)
         return cls(
             settings=settings,
             engine=engine,
             store=store,
             actor=actor,
-            clock=clock or SystemClock(),
+            clock=clock,
             passphrase=passphrase,
         )
 
@@ -139,7 +140,7 @@ def init_home(
         (home / sub).mkdir(mode=0o700, exist_ok=True)
     engine = make_engine(settings.catalog)
     migrate(engine)
-    store = open_store(settings.store)
+    store = open_store(settings.store, settings, clock)
     if isinstance(store, LocalStore):
         store.create()
     station = Station(

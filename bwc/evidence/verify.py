@@ -22,6 +22,7 @@ from bwc.evidence.merkle import MerkleTree, leaf_hash, verify_consistency, verif
 from bwc.evidence.models import Checkpoint, Event, Item, LogHead, SigningKey
 from bwc.evidence.signing import verify_signature
 from bwc.evidence.store import ObjectStore
+from bwc.evidence.timefmt import format_utc
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class LogReport:
     ingested: dict[str, dict[str, object]] = field(default_factory=dict)
     # item sha256 -> officer of its latest `attributed` event (overrides the manifest's)
     attributed: dict[str, object] = field(default_factory=dict)
+    # item sha256 -> details of its `deleted-by-policy` event, with its time ("at")
+    deleted: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +93,7 @@ def verify_log(session: Session, store: ObjectStore, origin: str | None = None) 
     manifest_hashes: dict[str, str] = {}
     ingested: dict[str, dict[str, object]] = {}
     attributed: dict[str, object] = {}
+    deleted: dict[str, dict[str, object]] = {}
     logged_items: set[str] = set()
     expected = 0
     count = 0
@@ -116,6 +120,7 @@ def verify_log(session: Session, store: ObjectStore, origin: str | None = None) 
             ingested[dec.item_sha256] = dec.details
         if dec.item_sha256 and dec.kind == "deleted-by-policy":
             logged_items.discard(dec.item_sha256)
+            deleted[dec.item_sha256] = {**dec.details, "at": format_utc(dec.at)}
         if dec.item_sha256 and isinstance(dec.details.get("manifest_sha256"), str):
             manifest_hashes[dec.item_sha256] = dec.details["manifest_sha256"]
         if dec.item_sha256 and dec.kind == "attributed":
@@ -141,6 +146,7 @@ def verify_log(session: Session, store: ObjectStore, origin: str | None = None) 
         manifest_hashes=manifest_hashes,
         ingested=ingested,
         attributed=attributed,
+        deleted=deleted,
     )
     in_catalog = set(session.exec(select(Item.sha256)))
     for sha in sorted(logged_items - in_catalog):
@@ -345,7 +351,15 @@ def verify_item(
             else "catalog row differs from the signed manifest: " + "; ".join(diffs),
         )
 
-    if isinstance(digest, BwcError):
+    gone = log.deleted.get(sha)
+    if gone is not None:
+        rep.add(
+            "object",
+            True,
+            f"deleted by policy at {gone.get('at')} (class {gone.get('class')}, retained until "
+            f"{gone.get('retain_until')}); its record and sha256 stay in the catalog",
+        )
+    elif isinstance(digest, BwcError):
         rep.add("object", False, str(digest))
     elif manifest is not None:
         if digest.size != manifest.size:
@@ -395,7 +409,12 @@ def _diff_with_ingest_event(manifest: bytes, details: dict[str, object] | None) 
     return ": " + "; ".join(diffs) if diffs else ""
 
 
-def check_stored_meta(store: ObjectStore, item: Item, rep: ItemReport) -> None:
+def check_stored_meta(
+    store: ObjectStore, item: Item, rep: ItemReport, log: LogReport | None = None
+) -> None:
+    if log is not None and item.sha256 in log.deleted:
+        rep.add("stored manifest", True, "deleted by policy with the object")
+        return
     try:
         m = store.get_meta(item.sha256, "manifest.json")
         s = store.get_meta(item.sha256, "manifest.sig")
@@ -483,6 +502,8 @@ def verify_items(
     keys = {k.key_id: k for k in session.exec(select(SigningKey))}
 
     def read(sha: str) -> Digest | BwcError:
+        if sha in log.deleted:
+            return VerificationError("deleted by policy")  # not read; reported as such
         try:
             return store.read_back(sha)
         except BwcError as e:
@@ -496,7 +517,7 @@ def verify_items(
         digests = pool.map(read, [i.sha256 for i in items])
         for item, digest in zip(items, digests, strict=True):
             rep = verify_item(session, item, digest, log, keys)
-            check_stored_meta(store, item, rep)
+            check_stored_meta(store, item, rep, log)
             out.append(rep)
             if on_done:
                 on_done(rep)

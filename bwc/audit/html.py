@@ -1,0 +1,258 @@
+"""The HTML audit report: one self-contained file (inline CSS and SVG, no script, no network),
+with a summary, bar charts per county and per unit, the officer ranking and, for each
+non-full case-officer pair (the worst first, up to a limit), a timeline of the case window
+against the officer's clips and the gaps. Labels in Chinese or English. Pure: returns text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from bwc.audit.engine import EMPTY_FOOTAGE, PairResult
+from bwc.audit.metrics import Metrics, worst_first
+from bwc.audit.model import from_ms
+from bwc.audit.report import Report, hours, officer_values, rate
+
+Lang = Literal["zh", "en"]
+
+LABELS: dict[str, dict[Lang, str]] = {
+    "title": {"en": "Body-worn camera coverage audit", "zh": "执法全过程记录审计"},
+    "month": {"en": "Month", "zh": "月份"},
+    "timezone": {"en": "Time zone", "zh": "时区"},
+    "filters": {"en": "Filter", "zh": "筛选"},
+    "rules": {"en": "Rules used", "zh": "审计规则"},
+    "max_gap_s": {"en": "clips merged across gaps up to (s)", "zh": "合并片段间隔上限（秒）"},
+    "start_grace_s": {"en": "start grace (s)", "zh": "开始宽限（秒）"},
+    "end_grace_s": {"en": "end grace (s)", "zh": "结束宽限（秒）"},
+    "upload_limit_h": {"en": "on-time upload limit (h)", "zh": "按时导入时限（小时）"},
+    "summary": {"en": "Summary", "zh": "概况"},
+    "cases": {"en": "Case-officer pairs", "zh": "案件-人员数"},
+    "full": {"en": "Full", "zh": "完整"},
+    "partial": {"en": "Partial", "zh": "部分"},
+    "none": {"en": "None", "zh": "无记录"},
+    "explained": {"en": "Explained", "zh": "已说明"},
+    "full_rate": {"en": "Full rate", "zh": "全过程记录率"},
+    "mean_coverage": {"en": "Mean coverage", "zh": "平均覆盖率"},
+    "uploads": {"en": "Uploads", "zh": "导入数"},
+    "on_time": {"en": "On time", "zh": "按时导入"},
+    "on_time_rate": {"en": "On-time rate", "zh": "按时导入率"},
+    "p95": {"en": "p95 upload delay (h)", "zh": "导入延迟P95（小时）"},
+    "equipage": {"en": "Equipage (frontline with camera)", "zh": "配备率（一线人员）"},
+    "no_footage": {"en": "Officers with cases but no footage", "zh": "有案件无视频人员"},
+    "unattributed": {"en": "Unattributed footage (h)", "zh": "无法归属视频（小时）"},
+    "outside": {"en": "Footage outside any case (h)", "zh": "案件外视频（小时）"},
+    "by_county": {"en": "Full rate by county", "zh": "各区县全过程记录率"},
+    "by_unit": {"en": "Full rate by unit", "zh": "各单位全过程记录率"},
+    "ranking": {"en": "Officers, worst first", "zh": "人员排名（由差到好）"},
+    "officer_id": {"en": "Officer", "zh": "警号"},
+    "name": {"en": "Name", "zh": "姓名"},
+    "unit": {"en": "Unit", "zh": "单位"},
+    "county": {"en": "County", "zh": "区县"},
+    "gaps_title": {"en": "Cases not fully recorded", "zh": "未完整记录的案件"},
+    "case": {"en": "Case", "zh": "案件"},
+    "coverage": {"en": "coverage", "zh": "覆盖率"},
+    "window": {"en": "case window", "zh": "案件时段"},
+    "clips": {"en": "clips", "zh": "视频片段"},
+    "gaps": {"en": "gaps", "zh": "缺口"},
+    "shown": {"en": "showing the {n} worst of {total}", "zh": "显示最差的 {n} 条，共 {total} 条"},
+    "nothing": {"en": "Every case was fully recorded.", "zh": "所有案件均已完整记录。"},
+    "warnings": {"en": "Warnings", "zh": "提示"},
+    "yes": {"en": "yes", "zh": "是"},
+    "not_in_roster": {"en": "(not in roster)", "zh": "（不在名册）"},
+}
+
+_CSS = """
+body{font-family:system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:1.5rem;
+color:#222;max-width:1100px}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:.85rem}td,th{padding:.2rem .5rem;
+border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child,
+td.t,th.t{text-align:left}
+.cards{display:flex;flex-wrap:wrap;gap:.6rem}.card{border:1px solid #ddd;border-radius:6px;
+padding:.5rem .8rem;min-width:9rem}.card b{display:block;font-size:1.3rem}
+.bar{fill:#4a7fb5}.bad{fill:#c0392b}.clip{fill:#2e8b57}.win{fill:#f3e6b3}
+.lbl{font-size:11px;fill:#333}.tl{margin:.6rem 0 1rem}.muted{color:#777}
+.partial{color:#b8860b}.none{color:#c0392b}
+"""
+
+
+def _t(key: str, lang: Lang) -> str:
+    return LABELS[key][lang]
+
+
+def _local(ms: int, tz: ZoneInfo) -> datetime:
+    return from_ms(ms).astimezone(tz)
+
+
+def _bars(rows: list[Metrics], lang: Lang) -> str:
+    rows = [m for m in rows if m.cases]
+    if not rows:
+        return f'<p class="muted">{escape(_t("nothing", lang))}</p>'
+    label_w, bar_w, h = 220, 520, 18
+    height = h * len(rows) + 4
+    parts = [
+        f'<svg role="img" width="{label_w + bar_w + 60}" height="{height}" '
+        f'viewBox="0 0 {label_w + bar_w + 60} {height}">'
+    ]
+    for i, m in enumerate(rows):
+        y = i * h + 2
+        r = m.full_rate or 0.0
+        name = m.key or _t("not_in_roster", lang)
+        parts.append(
+            f'<text class="lbl" x="{label_w - 6}" y="{y + 12}" text-anchor="end">'
+            f"{escape(name)}</text>"
+            f'<rect class="{"bar" if r >= 0.9 else "bad"}" x="{label_w}" y="{y}" '
+            f'width="{r * bar_w:.1f}" height="{h - 4}"><title>{escape(name)}: '
+            f"{rate(m.full_rate)} ({m.full}/{m.cases})</title></rect>"
+            f'<text class="lbl" x="{label_w + r * bar_w + 4:.1f}" y="{y + 12}">'
+            f"{rate(m.full_rate)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _timeline(report: Report, p: PairResult, tz: ZoneInfo, lang: Lang) -> str:
+    footage = report.result.footage.get(p.officer_id, EMPTY_FOOTAGE)
+    length = p.end - p.start
+    pad = max(length // 10, 60_000)
+    v0, v1 = p.start - pad, p.end + pad
+    width, left = 760, 10
+    scale = (width - 2 * left) / (v1 - v0)
+
+    def x(ms: int) -> float:
+        return left + (min(max(ms, v0), v1) - v0) * scale
+
+    parts = [
+        f'<svg role="img" width="{width}" height="46" viewBox="0 0 {width} 46">',
+        f'<rect class="win" x="{x(p.start):.1f}" y="2" width="{x(p.end) - x(p.start):.1f}" '
+        f'height="30"><title>{escape(_t("window", lang))}</title></rect>',
+    ]
+    for a, b in footage.clips_between(v0, v1):
+        parts.append(
+            f'<rect class="clip" x="{x(a):.1f}" y="8" width="{max(x(b) - x(a), 0.8):.1f}" '
+            f'height="10"><title>{_local(a, tz):%H:%M:%S}–{_local(b, tz):%H:%M:%S}</title></rect>'
+        )
+    for a, b in footage.gaps(p.start, p.end):
+        parts.append(
+            f'<rect class="bad" x="{x(a):.1f}" y="22" width="{max(x(b) - x(a), 0.8):.1f}" '
+            f'height="6"><title>{escape(_t("gaps", lang))} {_local(a, tz):%H:%M:%S}–'
+            f"{_local(b, tz):%H:%M:%S} ({(b - a) / 1000:.0f} s)</title></rect>"
+        )
+    parts.append(
+        f'<text class="lbl" x="{x(p.start):.1f}" y="44">{_local(p.start, tz):%H:%M:%S}</text>'
+        f'<text class="lbl" x="{x(p.end):.1f}" y="44" text-anchor="end">'
+        f"{_local(p.end, tz):%H:%M:%S}</text></svg>"
+    )
+    return "".join(parts)
+
+
+def render_html(report: Report, *, lang: Lang = "zh", max_timelines: int = 200) -> str:
+    r = report.result
+    tz = ZoneInfo(r.period.tz)
+    s = report.summary
+
+    def T(key: str) -> str:  # noqa: N802
+        return escape(_t(key, lang))
+
+    out: list[str] = [
+        "<!DOCTYPE html>",
+        f'<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">',
+        f"<title>{T('title')} {r.period.label}</title><style>{_CSS}</style></head><body>",
+        f'<h1 id="title">{T("title")} · {r.period.label}</h1>',
+        f"<p>{T('timezone')}: {escape(r.period.tz)}",
+    ]
+    if report.filtered:
+        flt = ", ".join(
+            f"{_t(k, lang)} = {v}"
+            for k, v in (("unit", report.unit), ("county", report.county))
+            if v is not None
+        )
+        out.append(f" · {T('filters')}: {escape(flt)}")
+    out.append("</p>")
+    rules = "; ".join(f"{_t(k, lang)} = {v:g}" for k, v in r.rules.as_dict().items())
+    out.append(f'<p id="rules" class="muted">{T("rules")}: {escape(rules)}</p>')
+
+    cards = [
+        ("cases", str(s.cases)),
+        ("full_rate", rate(s.full_rate) or "-"),
+        ("mean_coverage", rate(s.mean_coverage) or "-"),
+        ("full", str(s.full)),
+        ("partial", str(s.partial)),
+        ("none", str(s.none)),
+        ("explained", str(s.explained)),
+        ("uploads", str(s.uploads)),
+        ("on_time_rate", rate(s.on_time_rate) or "-"),
+        ("p95", hours(s.p95_delay_ms) or "-"),
+        ("equipage", f"{rate(s.equipage_rate) or '-'} ({s.equipped}/{s.frontline})"),
+        ("no_footage", str(s.no_footage)),
+        ("outside", hours(s.outside_cases_ms)),
+        ("unattributed", hours(r.unattributed_ms)),
+    ]
+    out.append(f'<h2 id="summary">{T("summary")}</h2><div class="cards">')
+    out += [f'<div class="card">{T(k)}<b>{escape(v)}</b></div>' for k, v in cards]
+    out.append("</div>")
+    if report.warnings:
+        out.append(f"<h2>{T('warnings')}</h2><ul>")
+        out += [f"<li>{escape(w)}</li>" for w in report.warnings]
+        out.append("</ul>")
+
+    out.append(f'<h2 id="counties">{T("by_county")}</h2>')
+    out.append(_bars(worst_first(report.counties), lang))
+    out.append(f'<h2 id="units">{T("by_unit")}</h2>')
+    out.append(_bars(worst_first(report.units), lang))
+
+    head = [
+        "officer_id",
+        "name",
+        "unit",
+        "county",
+        "cases",
+        "full",
+        "partial",
+        "none",
+        "explained",
+        "full_rate",
+        "mean_coverage",
+        "uploads",
+        "on_time",
+        "on_time_rate",
+    ]
+    out.append(f'<h2 id="ranking">{T("ranking")}</h2><table><thead><tr>')
+    out += [f'<th class="{"t" if i < 4 else ""}">{T(h)}</th>' for i, h in enumerate(head)]
+    out.append("</tr></thead><tbody>")
+    for a in report.officers:
+        cells = officer_values(a)
+        out.append(
+            "<tr>"
+            + "".join(
+                f'<td class="{"t" if i < 4 else ""}">{escape(c)}</td>' for i, c in enumerate(cells)
+            )
+            + "</tr>"
+        )
+    out.append("</tbody></table>")
+
+    out.append(f'<h2 id="gaps">{T("gaps_title")}</h2>')
+    total = len(report.non_full)
+    if not total:
+        out.append(f"<p>{T('nothing')}</p>")
+    elif total > max_timelines:
+        msg = _t("shown", lang).format(n=max_timelines, total=total)
+        out.append(f'<p class="muted">{escape(msg)}</p>')
+    names = {a.officer_id: a.name for a in report.officers}
+    for p in report.non_full[:max_timelines]:
+        c = r.cases.get(p.case_id)
+        where = f" · {c.category} · {c.location}" if c and (c.category or c.location) else ""
+        expl = f" · {T('explained')}" if p.explained else ""
+        who = f"{p.officer_id} {names.get(p.officer_id, '')}".strip()
+        out.append(
+            f'<div class="tl"><b>{T("case")} {escape(p.case_id)}</b> · {escape(who)}'
+            f"{escape(where)} · {_local(p.start, tz):%Y-%m-%d %H:%M:%S}–"
+            f"{_local(p.end, tz):%H:%M:%S} · "
+            f'<span class="{p.verdict}">{T(p.verdict)}</span>, {T("coverage")} '
+            f"{rate(p.coverage)}{expl}<br>{_timeline(report, p, tz, lang)}</div>"
+        )
+    out.append("</body></html>\n")
+    return "\n".join(out)

@@ -1,0 +1,935 @@
+"""The S3-compatible evidence store (AWS S3, Ceph RGW, MinIO, moto): ``s3://bucket/prefix``.
+
+The only module that imports boto3. Credentials, region and endpoint come from the standard
+AWS chain (``AWS_*`` variables, ``~/.aws``); they are never stored or logged by bwc.
+
+Layout under the prefix, as in the local store: ``objects/<aa>/<sha256>`` (the bytes, with
+``sha256`` and ``size`` in its metadata), ``objects/<aa>/<sha256>.manifest.json`` and
+``.manifest.sig`` beside it, and ``log/checkpoint``.
+
+Uploads stream from the spool file: one PUT up to the multipart threshold (its checksum is
+the file's own SHA-256, known from staging, so the server can check the whole object), and
+multipart above it, parts sent in parallel from one shared file descriptor (``os.pread``),
+so memory stays flat whatever the file size. Every request carries a SHA-256 checksum of its
+body. The server is not trusted to check them (moto does not), and a multipart object's
+SHA-256 checksum is a hash of its part hashes, never the file's: verification is
+``read_back``, which streams the object and re-hashes it.
+
+Where the bucket has Object Lock, new objects get COMPLIANCE retention until the date of the
+default retention class; ``extend_retention`` only ever moves that date later and
+``set_legal_hold`` maps to PutObjectLegalHold. Nothing here calls an API that shortens or
+downgrades a retention.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from bwc.config.settings import RetentionSettings, S3Settings
+from bwc.errors import StoreError, first_line
+from bwc.evidence import retention
+from bwc.evidence.fingerprint import Digest
+from bwc.evidence.store import META_NAMES, StoreInfo, _check_sha
+from bwc.evidence.timefmt import Clock, SystemClock, format_utc
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+
+    from bwc.config.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MIB = 1 << 20
+_READ = 1 << 20  # read-back and part-hash buffer
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_TRANSIENT = {
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalError",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "503",
+    "500",
+}
+_MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
+_NO_LOCK = {"ObjectLockConfigurationNotFoundError"}
+
+
+def _quiet_sdk_logs() -> None:
+    # botocore's DEBUG output includes signed request headers (the access key id among
+    # them). Credentials are never logged (DESIGN, invariant 7), so the SDK's loggers stay
+    # at INFO even under `bwc -v`.
+    for name in ("botocore", "boto3", "s3transfer", "urllib3"):
+        log = logging.getLogger(name)
+        if log.getEffectiveLevel() < logging.INFO:
+            log.setLevel(logging.INFO)
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+class _Window(io.RawIOBase):
+    """A read-only, seekable view of ``length`` bytes of an open file at ``offset``: the body
+    of one part, read with ``pread`` so that parallel parts share one descriptor."""
+
+    def __init__(self, fd: int, offset: int, length: int) -> None:
+        self._fd = fd
+        self._off = offset
+        self._len = length
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self._len
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._len}[whence]
+        self._pos = max(0, min(self._len, base + offset))
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), self._len - self._pos)
+        if n <= 0:
+            return 0
+        got = os.preadv(self._fd, [view[:n]], self._off + self._pos)
+        self._pos += got
+        return got
+
+    def read(self, size: int = -1) -> bytes:
+        # The HTTP client asks for 16 KiB at a time; answering with up to 1 MiB (it sends
+        # whatever it gets) cuts the read and send calls of an upload 64-fold.
+        n = self._len - self._pos if size < 0 else min(max(size, _READ), self._len - self._pos)
+        if n <= 0:
+            return b""
+        data = os.pread(self._fd, n, self._off + self._pos)
+        self._pos += len(data)
+        return data
+
+
+class _Body(io.RawIOBase):
+    """A streamed GET response as a raw file for ``open_object``."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._body.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
+
+
+def _version(vid: str | None) -> str | None:
+    """A version id, or None where the bucket keeps none (unversioned buckets say "null")."""
+    return None if vid in (None, "", "null") else vid
+
+
+def _hash_range(fd: int, offset: int, length: int) -> str:
+    h = hashlib.sha256()
+    end = offset + length
+    while offset < end:
+        data = os.pread(fd, min(_READ, end - offset), offset)
+        if not data:
+            raise StoreError("the staged file shrank while it was uploaded")
+        h.update(data)
+        offset += len(data)
+    return _b64(h.digest())
+
+
+@dataclass(frozen=True)
+class _Version:
+    key: str
+    version_id: str | None  # None: unversioned bucket ("null")
+    marker: bool  # a delete marker
+
+
+class S3Store:
+    """An ``ObjectStore`` in an S3-compatible bucket (see the module docstring)."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        s3: S3Settings | None = None,
+        policy: RetentionSettings | None = None,
+        clock: Clock | None = None,
+        client: S3Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not _BUCKET_RE.match(bucket):
+            raise StoreError(f"{bucket!r} is not a valid S3 bucket name")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self.options = s3 or S3Settings()
+        self.policy = policy or RetentionSettings()
+        self.clock: Clock = clock or SystemClock()
+        self._client = client
+        self._client_lock = threading.Lock()
+        self._sleep = sleep
+        self._lock_enabled: bool | None = None
+        _quiet_sdk_logs()
+
+    @classmethod
+    def from_url(
+        cls, url: str, settings: Settings | None = None, clock: Clock | None = None
+    ) -> S3Store:
+        parsed = urlparse(url)
+        if parsed.username or parsed.password or "@" in parsed.netloc:
+            raise StoreError(
+                "credentials do not belong in the store URL",
+                hint="use s3://bucket/prefix; credentials come from AWS_* variables or ~/.aws",
+            )
+        if parsed.query or parsed.fragment:
+            raise StoreError(
+                f"the store URL {url!r} has a query or fragment; use s3://bucket/prefix"
+            )
+        return cls(
+            parsed.netloc,
+            parsed.path,
+            s3=settings.s3 if settings else None,
+            policy=settings.retention if settings else None,
+            clock=clock,
+        )
+
+    # ------------------------------------------------------------------ client and errors
+
+    @property
+    def client(self) -> S3Client:
+        with self._client_lock:
+            if self._client is None:
+                cfg = Config(
+                    retries={"mode": "standard", "max_attempts": 3},
+                    connect_timeout=10,
+                    read_timeout=120,
+                    max_pool_connections=max(32, 4 * self.options.concurrency),
+                    # We send our own SHA-256 with every body and verify by reading back;
+                    # the SDK's own CRC32 and response validation would only hash twice.
+                    request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required",
+                    # The body's SHA-256 travels in the signed x-amz-checksum-sha256 header;
+                    # signing the payload too would read every part once more.
+                    s3={"payload_signing_enabled": False},
+                    user_agent_extra="bwc",
+                )
+                try:
+                    self._client = boto3.session.Session().client("s3", config=cfg)
+                except BotoCoreError as e:
+                    raise StoreError(
+                        f"cannot set up the S3 client: {first_line(e)}",
+                        hint="check AWS_DEFAULT_REGION, AWS_ENDPOINT_URL and ~/.aws/config",
+                    ) from e
+            return self._client
+
+    @property
+    def endpoint(self) -> str:
+        try:
+            url = urlparse(self.client.meta.endpoint_url)
+        except StoreError:
+            return "the S3 endpoint"
+        return f"{url.scheme}://{url.hostname}" + (f":{url.port}" if url.port else "")
+
+    def _where(self, key: str | None) -> str:
+        return f"s3://{self.bucket}/{key}" if key else f"s3://{self.bucket}"
+
+    def _error(self, e: Exception, what: str, key: str | None) -> StoreError:
+        """One clear StoreError for an SDK error: what failed, where, and what to check.
+        Messages never include credentials (the SDK's never do, and nothing is added)."""
+        if isinstance(e, NoCredentialsError | PartialCredentialsError):
+            return StoreError(
+                f"no usable S3 credentials for {self._where(None)}",
+                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE and "
+                "~/.aws/credentials",
+            )
+        if isinstance(e, ClientError):
+            err = e.response.get("Error", {})
+            code = str(err.get("Code", "?"))
+            msg = str(err.get("Message", "")).strip()
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code == "InvalidAccessKeyId":
+                return StoreError(
+                    f"S3 at {self.endpoint} does not know this access key (InvalidAccessKeyId)",
+                    hint="check AWS_ACCESS_KEY_ID or the AWS profile in use",
+                )
+            if code == "SignatureDoesNotMatch":
+                return StoreError(
+                    f"S3 at {self.endpoint} rejected the request signature: the secret key "
+                    "does not match the access key (SignatureDoesNotMatch)",
+                    hint="check AWS_SECRET_ACCESS_KEY or the AWS profile in use",
+                )
+            if code in ("ExpiredToken", "InvalidToken", "TokenRefreshRequired"):
+                return StoreError(
+                    f"the S3 session token was refused ({code})",
+                    hint="renew the temporary credentials (AWS_SESSION_TOKEN / the profile)",
+                )
+            if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):
+                return StoreError(
+                    f"S3 denied {what} of {self._where(key)} (AccessDenied)",
+                    hint="check the credentials and the bucket policy for this operation",
+                )
+            if code == "NoSuchBucket" or (status == 404 and key is None):
+                return StoreError(
+                    f"bucket {self.bucket} does not exist at {self.endpoint}",
+                    hint="create it (with Object Lock for evidence) or fix the store URL",
+                )
+            return StoreError(
+                f"S3 {what} of {self._where(key)} failed: {code}" + (f": {msg}" if msg else "")
+            )
+        if isinstance(e, BotoConnectionError | HTTPClientError):
+            return StoreError(
+                f"cannot reach the S3 endpoint {self.endpoint} ({what}): {first_line(e)}",
+                hint="check AWS_ENDPOINT_URL and the network; sources are left untouched",
+            )
+        return StoreError(f"S3 {what} of {self._where(key)} failed: {first_line(e)}")
+
+    @staticmethod
+    def _transient(e: Exception) -> bool:
+        if isinstance(e, BotoConnectionError | HTTPClientError):
+            return True
+        if isinstance(e, ClientError):
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            return code in _TRANSIENT or int(status) >= 500
+        return False
+
+    def _call(self, what: str, key: str | None, fn: Callable[[], T], *, patient: bool) -> T:
+        """Run one S3 operation; SDK errors become StoreError. ``patient``: while the store
+        cannot be reached (or answers 5xx), keep retrying for ``retry_seconds`` so that an
+        upload survives a restart of the store instead of failing the file."""
+        deadline = time.monotonic() + (self.options.retry_seconds if patient else 0.0)
+        delay = 0.25
+        while True:
+            try:
+                return fn()
+            except (BotoCoreError, ClientError) as e:
+                if not (self._transient(e) and time.monotonic() + delay <= deadline):
+                    raise self._error(e, what, key) from e
+                logger.warning(
+                    "S3 %s of %s failed (%s); retrying in %.1f s",
+                    what,
+                    self._where(key),
+                    first_line(e),
+                    delay,
+                )
+            self._sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    @staticmethod
+    def _code(e: ClientError) -> str:
+        return str(e.response.get("Error", {}).get("Code", ""))
+
+    # ------------------------------------------------------------------ layout
+
+    def _key(self, rel: str) -> str:
+        return f"{self.prefix}/{rel}" if self.prefix else rel
+
+    def object_key(self, sha256: str) -> str:
+        _check_sha(sha256)
+        return self._key(f"objects/{sha256[:2]}/{sha256}")
+
+    def meta_key(self, sha256: str, name: str) -> str:
+        if name not in META_NAMES:
+            raise ValueError(f"unknown meta name {name!r}")
+        return f"{self.object_key(sha256)}.{name}"
+
+    @property
+    def checkpoint_key(self) -> str:
+        return self._key("log/checkpoint")
+
+    # ------------------------------------------------------------------ Object Lock
+
+    def lock_enabled(self) -> bool:
+        """Whether the bucket has Object Lock (asked once, then remembered)."""
+        if self._lock_enabled is None:
+            self._lock_enabled = self._read_lock_config() is not None
+        return self._lock_enabled
+
+    def _read_lock_config(self) -> dict[str, Any] | None:
+        def get() -> dict[str, Any] | None:
+            try:
+                cfg = self.client.get_object_lock_configuration(Bucket=self.bucket)
+            except ClientError as e:
+                if self._code(e) in _NO_LOCK:
+                    return None
+                raise
+            conf = dict(cfg.get("ObjectLockConfiguration", {}))
+            return conf if conf.get("ObjectLockEnabled") == "Enabled" else None
+
+        return self._call("reading the Object Lock configuration", None, get, patient=False)
+
+    def _new_lock(self) -> datetime | None:
+        """The COMPLIANCE date for a new object: its default class's date from now."""
+        if not self.lock_enabled():
+            return None
+        now = self.clock.now()
+        until = retention.retain_until(self.policy.default_class, now)
+        return retention.lock_target(until, now, self.policy.permanent_lock_years)
+
+    def _lock_args(self, lock: datetime | None) -> dict[str, Any]:
+        if lock is None:
+            return {}
+        return {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": lock}
+
+    # ------------------------------------------------------------------ the contract
+
+    def check(self) -> None:
+        """Reach the bucket with the configured credentials (fails fast, clear message)."""
+
+        def probe() -> None:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(""), MaxKeys=1)
+
+        self._call("listing", None, probe, patient=False)
+        self.lock_enabled()
+
+    def has_object(self, sha256: str) -> bool:
+        key = self.object_key(sha256)
+
+        def head() -> bool:
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as e:
+                if self._code(e) in _MISSING:
+                    return False
+                raise
+            return True
+
+        return self._call("HEAD", key, head, patient=False)
+
+    def put_object(self, sha256: str, staged: Path) -> str | None:
+        key = self.object_key(sha256)
+        try:
+            size = os.stat(staged).st_size
+        except FileNotFoundError:
+            # Resuming after a crash: the spool copy is gone. If the object is already
+            # stored, say so (the read-back that follows checks its bytes); if not, the
+            # caller copies the source again.
+            found = self._stored_version(key, sha256)
+            if found is not None:
+                return found or None
+            raise
+        lock = self._new_lock()
+        meta = {"sha256": sha256, "size": str(size)}
+        if size <= max(self.options.multipart_threshold_mb, self.options.part_size_mb) * MIB:
+            return self._put_single(key, staged, sha256, size, meta, lock)
+        return self._put_multipart(key, staged, size, meta, lock)
+
+    def _stored_version(self, key: str, sha256: str) -> str | None:
+        """The current version id of ``key`` if it is stored with this sha256 in its
+        metadata ("" for an unversioned bucket), else None."""
+
+        def head() -> str | None:
+            try:
+                h = self.client.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as e:
+                if self._code(e) in _MISSING:
+                    return None
+                raise
+            if h.get("Metadata", {}).get("sha256") != sha256:
+                return None
+            return _version(h.get("VersionId")) or ""
+
+        return self._call("HEAD", key, head, patient=True)
+
+    def _put_single(
+        self,
+        key: str,
+        staged: Path,
+        sha256: str,
+        size: int,
+        meta: dict[str, str],
+        lock: datetime | None,
+    ) -> str | None:
+        def put() -> str | None:
+            fd = os.open(staged, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                resp = self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=_Window(fd, 0, size),  # type: ignore[arg-type]
+                    ContentLength=size,
+                    ContentType="application/octet-stream",
+                    Metadata=meta,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=_b64(bytes.fromhex(sha256)),
+                    **self._lock_args(lock),
+                )
+            finally:
+                os.close(fd)
+            return _version(resp.get("VersionId"))
+
+        return self._call("upload", key, put, patient=True)
+
+    def _put_multipart(
+        self, key: str, staged: Path, size: int, meta: dict[str, str], lock: datetime | None
+    ) -> str | None:
+        part = self.options.part_size_mb * MIB
+        upload_id = self._call(
+            "starting the multipart upload",
+            key,
+            lambda: self.client.create_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                ContentType="application/octet-stream",
+                Metadata=meta,
+                ChecksumAlgorithm="SHA256",
+                **self._lock_args(lock),
+            )["UploadId"],
+            patient=True,
+        )
+        fd = os.open(staged, os.O_RDONLY | os.O_CLOEXEC)
+        failed = threading.Event()
+
+        def send(spec: tuple[int, int, int]) -> dict[str, Any]:
+            number, offset, length = spec
+            if failed.is_set():
+                raise StoreError("upload abandoned")
+            try:
+                checksum = _hash_range(fd, offset, length)
+                resp = self._call(
+                    f"upload of part {number}",
+                    key,
+                    lambda: self.client.upload_part(
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=_Window(fd, offset, length),  # type: ignore[arg-type]
+                        ContentLength=length,
+                        ChecksumAlgorithm="SHA256",
+                        ChecksumSHA256=checksum,
+                    ),
+                    patient=True,
+                )
+            except BaseException:
+                failed.set()
+                raise
+            return {"PartNumber": number, "ETag": resp["ETag"], "ChecksumSHA256": checksum}
+
+        specs = [(n + 1, off, min(part, size - off)) for n, off in enumerate(range(0, size, part))]
+        try:
+            with ThreadPoolExecutor(
+                self.options.concurrency, thread_name_prefix="bwc-s3-part"
+            ) as pool:
+                parts = list(pool.map(send, specs))
+            resp = self._call(
+                "completing the multipart upload",
+                key,
+                lambda: self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                ),
+                patient=True,
+            )
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+        finally:
+            os.close(fd)
+        version = _version(resp.get("VersionId"))
+        if lock is not None:
+            # Some S3-compatible servers (moto among them) ignore the lock of a multipart
+            # upload: check, and set it on this version if it is missing or earlier.
+            self._ensure_lock(key, version, lock)
+        return version
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except (BotoCoreError, ClientError) as e:
+            logger.warning(
+                "could not abort the multipart upload of %s: %s", self._where(key), first_line(e)
+            )
+
+    def read_back(self, sha256: str) -> Digest:
+        key = self.object_key(sha256)
+
+        def read() -> Digest:
+            try:
+                resp = self.client.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as e:
+                if self._code(e) in _MISSING:
+                    raise StoreError(f"object {sha256} is missing from the store") from e
+                raise
+            body = resp["Body"]
+            h = hashlib.sha256()
+            n = 0
+            try:
+                for chunk in body.iter_chunks(_READ):
+                    h.update(chunk)
+                    n += len(chunk)
+            finally:
+                body.close()
+            return Digest(h.hexdigest(), n)
+
+        return self._call("read-back", key, read, patient=True)
+
+    def open_object(self, sha256: str) -> BinaryIO:
+        key = self.object_key(sha256)
+
+        def get() -> Any:
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            except ClientError as e:
+                if self._code(e) in _MISSING:
+                    raise StoreError(f"object {sha256} is missing from the store") from e
+                raise
+
+        body = self._call("download", key, get, patient=True)
+        return io.BufferedReader(_Body(body), buffer_size=_READ)
+
+    def put_meta(self, sha256: str, name: str, data: bytes) -> None:
+        key = self.meta_key(sha256, name)
+        lock = self._new_lock()
+        ctype = "application/json" if name.endswith(".json") else "application/octet-stream"
+        self._call(
+            "upload",
+            key,
+            lambda: self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=ctype,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=_b64(hashlib.sha256(data).digest()),
+                **self._lock_args(lock),
+            ),
+            patient=True,
+        )
+
+    def _get_bytes(self, key: str) -> bytes | None:
+        def get() -> bytes | None:
+            try:
+                resp = self.client.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as e:
+                if self._code(e) in _MISSING:
+                    return None
+                raise
+            body = resp["Body"]
+            try:
+                return bytes(body.read())
+            finally:
+                body.close()
+
+        return self._call("download", key, get, patient=True)
+
+    def get_meta(self, sha256: str, name: str) -> bytes:
+        data = self._get_bytes(self.meta_key(sha256, name))
+        if data is None:
+            raise StoreError(f"{name} of {sha256} is missing from the store")
+        return data
+
+    def put_checkpoint(self, note: str) -> None:
+        data = note.encode("utf-8")
+        key = self.checkpoint_key
+        self._call(
+            "upload",
+            key,
+            lambda: self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType="text/plain; charset=utf-8",
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=_b64(hashlib.sha256(data).digest()),
+            ),
+            patient=True,
+        )
+
+    def get_checkpoint(self) -> str | None:
+        data = self._get_bytes(self.checkpoint_key)
+        return None if data is None else data.decode("utf-8", errors="replace")
+
+    # ------------------------------------------------------------------ retention and holds
+
+    def _versions(self, sha256: str) -> list[_Version]:
+        """Every stored version (and delete marker) of the item's object, manifest, signature."""
+        obj = self.object_key(sha256)
+        keys = {obj, *(self.meta_key(sha256, n) for n in META_NAMES)}
+
+        def listing() -> list[_Version]:
+            out: list[_Version] = []
+            pages = self.client.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket, Prefix=obj
+            )
+            for page in pages:
+                for marker, entries in (
+                    (False, page.get("Versions", [])),
+                    (True, page.get("DeleteMarkers", [])),
+                ):
+                    for v in entries:
+                        k = v.get("Key", "")
+                        if k in keys:
+                            vid = v.get("VersionId")
+                            out.append(_Version(k, _version(vid), marker))
+            return out
+
+        return self._call("listing the versions", obj, listing, patient=True)
+
+    def _head(self, key: str, version: str | None) -> dict[str, Any]:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version:
+            args["VersionId"] = version
+        return dict(self._call("HEAD", key, lambda: self.client.head_object(**args), patient=True))
+
+    def _ensure_lock(self, key: str, version: str | None, until: datetime) -> None:
+        current = self._head(key, version).get("ObjectLockRetainUntilDate")
+        if isinstance(current, datetime) and current >= until:
+            return  # already kept as long or longer: never shorten
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Retention": {"Mode": "COMPLIANCE", "RetainUntilDate": until},
+        }
+        if version:
+            args["VersionId"] = version
+        self._call(
+            "setting retention",
+            key,
+            lambda: self.client.put_object_retention(**args),
+            patient=True,
+        )
+
+    def extend_retention(self, sha256: str, until: datetime) -> datetime | None:
+        if not self.lock_enabled():
+            return None
+        versions = [v for v in self._versions(sha256) if not v.marker]
+        if not any(v.key == self.object_key(sha256) for v in versions):
+            raise StoreError(f"object {sha256} is missing from the store")
+        for v in versions:
+            self._ensure_lock(v.key, v.version_id, until)
+        return until
+
+    def set_legal_hold(self, sha256: str, on: bool) -> bool:
+        if not self.lock_enabled():
+            return False
+        versions = [v for v in self._versions(sha256) if not v.marker]
+        if not any(v.key == self.object_key(sha256) for v in versions):
+            raise StoreError(f"object {sha256} is missing from the store")
+        for v in versions:
+            args: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Key": v.key,
+                "LegalHold": {"Status": "ON" if on else "OFF"},
+            }
+            if v.version_id:
+                args["VersionId"] = v.version_id
+
+            def put(a: dict[str, Any] = args) -> None:
+                self.client.put_object_legal_hold(**a)
+
+            self._call("setting the legal hold", v.key, put, patient=True)
+        return True
+
+    def protection(self, sha256: str) -> tuple[datetime | None, bool]:
+        """The latest Object Lock date over the item's stored versions and whether any is on
+        legal hold (None, False without Object Lock)."""
+        if not self.lock_enabled():
+            return None, False
+        latest: datetime | None = None
+        held = False
+        for v in self._versions(sha256):
+            if v.marker:
+                continue
+            h = self._head(v.key, v.version_id)
+            until = h.get("ObjectLockRetainUntilDate")
+            if isinstance(until, datetime) and (latest is None or until > latest):
+                latest = until
+            held = held or h.get("ObjectLockLegalHoldStatus") == "ON"
+        return latest, held
+
+    def delete_item(self, sha256: str) -> int:
+        if self.lock_enabled():
+            until, held = self.protection(sha256)
+            if held:
+                raise StoreError(f"the store holds {sha256[:16]} under a legal hold; not deleted")
+            if until is not None and until > self.clock.now():
+                raise StoreError(
+                    f"the store's Object Lock keeps {sha256[:16]} until {format_utc(until)}; "
+                    "not deleted",
+                    hint="run `bwc retention apply` again after that date",
+                )
+        versions = self._versions(sha256)
+        objs: list[dict[str, str]] = []
+        for v in versions:
+            entry = {"Key": v.key}
+            if v.version_id:
+                entry["VersionId"] = v.version_id
+            objs.append(entry)
+        for batch in (objs[i : i + 1000] for i in range(0, len(objs), 1000)):
+
+            def delete(b: list[dict[str, str]] = batch) -> list[dict[str, Any]]:
+                resp = self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": b, "Quiet": True},  # type: ignore[typeddict-item]
+                )
+                return [dict(e) for e in resp.get("Errors", [])]
+
+            errors = self._call("deleting", self.object_key(sha256), delete, patient=True)
+            if errors:
+                first = errors[0]
+                raise StoreError(
+                    f"the store refused to delete {first.get('Key')} "
+                    f"({first.get('Code')}: {first.get('Message', '')})",
+                    hint=f"{len(errors)} version(s) of {sha256[:16]} could not be deleted",
+                )
+        return len(versions)
+
+    # ------------------------------------------------------------------ store check
+
+    def describe(self) -> StoreInfo:
+        self.check()
+
+        def get(name: str, fn: Callable[[], Any], absent: set[str]) -> tuple[Any, str | None]:
+            try:
+                return fn(), None
+            except ClientError as e:
+                if self._code(e) in absent:
+                    return None, None
+                return None, f"could not read the bucket's {name}: {self._code(e)}"
+
+        problems: list[str] = []
+        ver, p = self._call(
+            "reading versioning",
+            None,
+            lambda: get(
+                "versioning", lambda: self.client.get_bucket_versioning(Bucket=self.bucket), set()
+            ),
+            patient=False,
+        )
+        if p:
+            problems.append(p)
+        lock = self._read_lock_config()
+        enc, p = self._call(
+            "reading encryption",
+            None,
+            lambda: get(
+                "encryption",
+                lambda: self.client.get_bucket_encryption(Bucket=self.bucket),
+                {"ServerSideEncryptionConfigurationNotFoundError"},
+            ),
+            patient=False,
+        )
+        if p:
+            problems.append(p)
+        versioning = ver.get("Status") if ver else None
+        default = None
+        if lock:
+            rule = lock.get("Rule", {}).get("DefaultRetention", {})
+            if rule:
+                n, unit = (
+                    (rule["Years"], "years") if rule.get("Years") else (rule.get("Days"), "days")
+                )
+                default = f"{rule.get('Mode')} {n} {unit}"
+        algo = None
+        if enc:
+            rules = enc.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+            if rules:
+                algo = rules[0].get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
+        self._lock_enabled = lock is not None
+        info = StoreInfo(
+            url=self.url,
+            kind="s3",
+            versioning=versioning,
+            object_lock=lock is not None,
+            default_retention=default,
+            encryption=algo,
+        )
+        notes = explain(info, self.policy, self.endpoint)
+        return StoreInfo(**{**info.__dict__, "notes": (*notes, *problems)})
+
+
+def explain(info: StoreInfo, policy: RetentionSettings, endpoint: str) -> tuple[str, ...]:
+    """What a bucket's settings mean for evidence, in plain words."""
+    notes = [f"Bucket {info.url} at {endpoint}, reached with the configured credentials."]
+    if info.object_lock:
+        notes.append(
+            "Object Lock is ON: bwc gives every evidence object, manifest and signature "
+            "COMPLIANCE retention until its retention class's date (permanent classes: "
+            f"{policy.permanent_lock_years} years ahead, extended by `bwc retention apply`). "
+            "Until then nobody, not even the bucket's owner or bwc, can delete or overwrite "
+            "those bytes. Legal holds are set on the objects themselves."
+        )
+    else:
+        notes.append(
+            "Object Lock is OFF: retention classes and legal holds are kept in bwc's catalog "
+            "only. Anyone allowed to delete in this bucket can remove evidence; `bwc verify` "
+            "would notice, but nothing could bring it back. For evidence, use a bucket "
+            "created with Object Lock."
+        )
+    if info.versioning == "Enabled":
+        notes.append(
+            "Versioning is ON: an object overwritten or deleted behind bwc's back keeps its "
+            "original bytes as an older version; `bwc verify` reports the change."
+        )
+    else:
+        notes.append(
+            "Versioning is OFF: an object overwritten in place is gone; `bwc verify` detects "
+            "the change, but the original bytes cannot be recovered."
+        )
+    if info.default_retention:
+        mode = info.default_retention.split()[0]
+        notes.append(
+            f"The bucket's default retention ({info.default_retention}) applies to every "
+            "object written without its own, such as the checkpoint copy."
+            + (
+                " GOVERNANCE retention can be lifted by anyone allowed "
+                "s3:BypassGovernanceRetention."
+                if mode == "GOVERNANCE"
+                else ""
+            )
+        )
+    if info.encryption:
+        notes.append(f"Default server-side encryption: {info.encryption}.")
+    else:
+        notes.append(
+            "No default encryption is configured on the bucket (AWS S3 encrypts new objects "
+            "with SSE-S3 regardless; other S3-compatible stores may store them in clear)."
+        )
+    return tuple(notes)
