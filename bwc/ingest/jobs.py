@@ -356,6 +356,8 @@ class JobRunner:
         if item is None:
             return
         try:
+            if not self.st.store.has_object(item.sha256):
+                return  # deleted by policy: its record stays, nothing is stored again
             if self.st.store.get_meta(item.sha256, "manifest.json") != item.manifest:
                 self.st.store.put_meta(item.sha256, "manifest.json", item.manifest)
             if self.st.store.get_meta(item.sha256, "manifest.sig") != item.signature:
