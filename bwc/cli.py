@@ -82,12 +82,15 @@ def _main(
         bool, typer.Option("-v", "--verbose", help="Debug logging, tracebacks.")
     ] = False,
     version: Annotated[
-        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            is_eager=True,
+            callback=lambda v: _print_version() if v else None,
+        ),
     ] = False,
 ) -> None:
-    if version:
-        out.print(f"bwc {_version()}")
-        raise typer.Exit(0)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -98,6 +101,11 @@ def _main(
         actor=actor or os_user(),
         verbose=verbose,
     )
+
+
+def _print_version() -> None:
+    out.print(f"bwc {_version()}")
+    raise typer.Exit(0)
 
 
 def _version() -> str:
