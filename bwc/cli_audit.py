@@ -4,14 +4,19 @@ case's timeline. Parsing and printing only: the audit itself is in bwc.audit."""
 
 from __future__ import annotations
 
+import gc
+import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from bwc.audit import catalog
@@ -20,9 +25,19 @@ from bwc.audit.engine import ClockTable, Ledger, audit_case, place_clips, run_au
 from bwc.audit.html import render_html
 from bwc.audit.model import SECOND_MS, Period, Rules, from_ms, zone
 from bwc.audit.parse import SCHEMAS, AssignmentIn, CaseIn, Kind, OfficerIn, load_rows
-from bwc.audit.report import build_report, hours, rate, table_rows, to_csv, to_json
+from bwc.audit.report import (
+    By,
+    Report,
+    build_report,
+    hours,
+    rate,
+    table_rows,
+    to_csv,
+    to_json,
+)
 from bwc.cli_common import ctx, err, esc, out, print_json
 from bwc.errors import InputError, UsageError
+from bwc.evidence import custody
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
 from bwc.fsutil import write_atomic
@@ -232,8 +247,9 @@ def import_cases(
     tz: TzOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Enforcement cases: case_id,category,unit,officers,start,end,location (officers
-    separated by ';')."""
+    """Enforcement cases: case_id,category,unit,officers,start,end,location.
+
+    Officers separated by ';'. A column-name mapping (--column) reads other exports."""
     _import("cases", path, fmt, encoding, column, tz, as_json)
 
 
@@ -249,8 +265,9 @@ def explain(
     ],
     as_json: JsonOpt = False,
 ) -> None:
-    """Record an officer's written explanation for a case not fully recorded. It stays
-    non-full and is counted as explained."""
+    """Record an officer's written explanation for a case not fully recorded.
+
+    The pair stays partial or none, and is counted as explained."""
     station = ctx().station()
     at = station.clock.now()
     with station.session() as s:
@@ -263,6 +280,21 @@ def explain(
             station_id=station.station_id,
             at=at,
         )
+        # Logged in the custody log too: an explanation changes what the audit reports.
+        custody.append_events(
+            s,
+            [
+                station.event(
+                    "explained",
+                    None,
+                    case_id=case_id,
+                    officer_id=officer_id,
+                    reason=reason,
+                    explanation_id=row.id,
+                )
+            ],
+        )
+    station.checkpoint()
     data = {
         "id": row.id,
         "case_id": row.case_id,
@@ -314,36 +346,37 @@ def report(
     end_grace: EndGraceOpt = None,
 ) -> None:
     """The monthly coverage report per officer, unit, county and the whole city."""
+    if fmt is ReportFormat.table and out_file is not None:
+        raise UsageError("--out needs --format csv, json or html")
     station = ctx().station()
     period = Period.parse(month, tz or station.settings.timezone)
     rules = _rules(station, max_gap, start_grace, end_grace)
-    with station.session(snapshot=True) as s:
+    # A city-month is millions of small acyclic objects, alive until the report is out: the
+    # cyclic garbage collector would only rescan them, again and again.
+    with _no_gc(), station.session(snapshot=True) as s:
         inputs = catalog.read_inputs(s, period, rules)
         result = run_audit(
             period,
             rules,
             officers=inputs.officers,
             cases=inputs.cases,
-            clips=inputs.clips,
+            clip_batches=inputs.clip_batches,
             assignments=inputs.assignments,
             clocks=inputs.clocks,
             explanations=inputs.explanations,
             keep_clips=fmt is ReportFormat.html,
         )
-    rep = build_report(result, unit=unit, county=county, undated=inputs.undated)
-    if fmt is ReportFormat.table:
-        if out_file is not None:
-            raise UsageError("--out needs --format csv, json or html")
-        _print_table(rep, by.value, top)
-        return
-    if fmt is ReportFormat.csv:
-        text = to_csv(rep, by.value)
-    elif fmt is ReportFormat.json:
-        import json
-
-        text = json.dumps(to_json(rep), indent=2, ensure_ascii=False) + "\n"
-    else:
-        text = render_html(rep, lang=lang.value, max_timelines=max_timelines)
+    with _no_gc():
+        rep = build_report(result, unit=unit, county=county, undated=inputs.undated)
+        if fmt is ReportFormat.table:
+            _print_table(rep, by.value, top)
+            return
+        if fmt is ReportFormat.csv:
+            text = to_csv(rep, by.value)
+        elif fmt is ReportFormat.json:
+            text = json.dumps(to_json(rep), indent=2, ensure_ascii=False) + "\n"
+        else:
+            text = render_html(rep, lang=lang.value, max_timelines=max_timelines)
     if out_file is None:
         sys.stdout.write(text)
     else:
@@ -356,7 +389,18 @@ def report(
         err.print(f"[yellow]warning:[/] {esc(w)}")
 
 
-def _print_table(rep: Any, by: str, top: int) -> None:
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _print_table(rep: Report, by: By, top: int) -> None:
     r = rep.result
     sm = rep.summary
     scope = ", ".join(
@@ -383,13 +427,14 @@ def _print_table(rep: Any, by: str, top: int) -> None:
         f"but no footage; footage outside cases {hours(sm.outside_cases_ms)} h; "
         f"unattributed {hours(r.unattributed_ms)} h ({r.unattributed_clips} clips)"
     )
-    header, rows = table_rows(rep, by)  # type: ignore[arg-type]
+    header, rows = table_rows(rep, by)
     if top:
         rows = rows[:top]
-    t = Table(*header, title=f"per {by}, worst first")
+    t = Table(*(h.replace("_", " ") for h in header), title=f"per {by}, worst first")
     for row in rows:
         t.add_row(*(esc(c) for c in row))
-    out.print(t)
+    # piped or redirected: no terminal width to fit, so print the table whole
+    (out if out.is_terminal else Console(highlight=False, width=400)).print(t)
 
 
 # ---------------------------------------------------------------------------- case

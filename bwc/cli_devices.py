@@ -30,6 +30,12 @@ devices_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
+    from bwc.cli_audit import import_assignments
+
+    # The checkout ledger is one ledger: `bwc devices import` is `bwc audit import assignments`.
+    devices_app.command(
+        "import", help="Import the checkout ledger (CSV/JSON): officer_id,device_id,start,end."
+    )(import_assignments)
     app.command("daemon")(daemon)
     app.command("status")(status)
     app.command("attribute")(attribute)

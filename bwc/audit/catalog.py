@@ -40,6 +40,7 @@ from bwc.evidence import models as db
 LOOKBACK_MS = 24 * HOUR_MS
 _CHUNK = 500
 _BATCH = 20_000
+_SQLITE_CACHE_KIB = 64 * 1024
 # julianday of the Unix epoch, in milliseconds
 _JD_EPOCH_MS = 210_866_760_000_000
 
@@ -239,7 +240,8 @@ def explanations_of(s: Session, case_id: str) -> list[db.Explanation]:
 def _ms(dialect: str, column: Any) -> ColumnElement[int] | None:
     """A SQL expression for ``column`` as epoch milliseconds, or None (convert in Python)."""
     if dialect == "sqlite":
-        return cast(func.round(func.julianday(column) * 86_400_000.0), BigInteger) - _JD_EPOCH_MS
+        # julianday is always positive: adding 0.5 and truncating rounds to the nearest ms
+        return cast(func.julianday(column) * 86_400_000.0 + 0.5, BigInteger) - _JD_EPOCH_MS
     if dialect == "postgresql":
         return cast(func.round(extract("epoch", column) * 1000), BigInteger)
     return None
@@ -251,42 +253,63 @@ def _max_abs_offset(s: Session) -> int:
 
 
 def _rows(
-    s: Session, columns: Sequence[Any], times: Sequence[Any], where: Sequence[Any]
+    s: Session,
+    columns: Sequence[Any],
+    times: Sequence[Any],
+    where: Sequence[Any],
+    group_by: Sequence[Any] = (),
 ) -> Iterator[tuple[Any, ...]]:
     """Stream rows of ``columns`` followed by ``times`` as epoch ms (None stays None)."""
+    for batch in _batches(s, columns, times, where, group_by):
+        yield from batch
+
+
+def _batches(
+    s: Session,
+    columns: Sequence[Any],
+    times: Sequence[Any],
+    where: Sequence[Any],
+    group_by: Sequence[Any] = (),
+) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """``_rows`` in lists of up to _BATCH rows."""
     dialect = s.get_bind().dialect.name
     exprs = [_ms(dialect, c) for c in times]
     native = all(e is not None for e in exprs)
-    stmt = sa_select(*columns, *(exprs if native else times)).where(*where)
+    stmt = sa_select(*columns, *(exprs if native else times)).where(*where).group_by(*group_by)
     if native and dialect == "sqlite":
         # The hot path: rows straight from the DBAPI cursor, skipping SQLAlchemy's Row
-        # objects (the columns need no result processing: text and integers).
-        raw = s.connection().execute(stmt)
+        # objects (the columns need no result processing: text and integers). A month of
+        # items is read through the recorded_start index, row by row from the table: a page
+        # cache larger than SQLite's 2 MB default keeps it from reading pages over again.
+        conn = s.connection()
+        old = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
+        raw = conn.execute(stmt)
         try:
             cursor = raw.cursor
             while batch := cursor.fetchmany(_BATCH):
-                yield from batch
+                yield batch
         finally:
             raw.close()
+            conn.exec_driver_sql(f"PRAGMA cache_size = {int(old or -2000)}")
         return
     result = s.connection().execution_options(yield_per=_BATCH).execute(stmt)
-    if native:
-        for row in result:
-            yield tuple(row)
-        return
     n = len(columns)
-    for row in result:
-        yield (*row[:n], *(None if t is None else to_ms(t) for t in row[n:]))
+    for part in result.partitions():
+        if native:
+            yield [tuple(row) for row in part]
+        else:
+            yield [(*row[:n], *(None if t is None else to_ms(t) for t in row[n:])) for row in part]
 
 
 def _clips(
     s: Session, lo_dev: int, hi_dev: int, leading: Sequence[Any] = ()
-) -> Iterator[tuple[Any, ...]]:
+) -> Iterator[Sequence[tuple[Any, ...]]]:
     """Items recorded (device time) in [lo_dev − LOOKBACK, hi_dev) still running at lo_dev,
-    as ``(*leading, officer_id, device_id, start, end, ingested)``."""
+    as batches of ``(*leading, officer_id, device_id, start, end, ingested)``."""
     it = db.Item
     start_c, end_c = col(it.recorded_start), col(it.recorded_end)
-    return _rows(
+    return _batches(
         s,
         [*leading, col(it.officer_id), col(it.device_id)],
         [start_c, end_c, col(it.ingested_at)],
@@ -350,17 +373,67 @@ def _clocks(s: Session, lo: int, hi: int) -> list[ClockMeasurement]:
     return out
 
 
+_SEP = "\x1f"  # joins officer ids in SQL: ids hold no control characters (imports refuse them)
+
+
+def _cases(s: Session, where: Sequence[Any]) -> list[Case]:
+    """Cases with their officers, one row per case (officer ids joined by the database)."""
+    ec, co = db.EnforcementCase, db.CaseOfficer
+    dialect = s.get_bind().dialect.name
+    if dialect == "sqlite":
+        officers: Any = func.group_concat(col(co.officer_id), _SEP)
+    elif dialect == "postgresql":
+        officers = func.string_agg(col(co.officer_id), _SEP)
+    else:
+        officers = None
+    same: dict[str, str] = {}  # one string object per distinct category/unit/location
+    if officers is not None:
+        rows: Iterable[tuple[Any, ...]] = _rows(
+            s,
+            [col(ec.case_id), col(ec.category), col(ec.unit), col(ec.location), officers],
+            [col(ec.start), col(ec.end)],
+            [col(ec.case_id) == col(co.case_id), *where],
+            group_by=[col(ec.case_id)],
+        )
+        return [
+            Case(
+                cid,
+                same.setdefault(cat, cat),
+                same.setdefault(unit, unit),
+                st,
+                en,
+                same.setdefault(loc, loc),
+                tuple(ids.split(_SEP)),
+            )
+            for cid, cat, unit, loc, ids, st, en in rows
+        ]
+    members: dict[str, list[str]] = {}
+    for cid, oid in _rows(
+        s, [col(co.case_id), col(co.officer_id)], [], [col(ec.case_id) == col(co.case_id), *where]
+    ):
+        members.setdefault(cid, []).append(oid)
+    return [
+        Case(cid, cat, unit, st, en, loc, tuple(members.get(cid, ())))
+        for cid, cat, unit, loc, st, en in _rows(
+            s,
+            [col(ec.case_id), col(ec.category), col(ec.unit), col(ec.location)],
+            [col(ec.start), col(ec.end)],
+            where,
+        )
+    ]
+
+
 @dataclass
 class AuditInputs:
-    """Everything an audit of one month reads. ``clips`` is a lazy cursor: consume it
-    inside the session it came from."""
+    """Everything an audit of one month reads. ``clip_batches`` is a lazy cursor: consume
+    it inside the session it came from."""
 
     officers: list[Officer]
     cases: list[Case]
     assignments: list[Assignment]
     clocks: list[ClockMeasurement]
     explanations: set[Pair]
-    clips: Iterable[ClipRow]
+    clip_batches: Iterable[Sequence[ClipRow]]
     undated: int  # items ingested in the month with no recorded time: not placeable
 
 
@@ -371,36 +444,10 @@ def read_inputs(s: Session, period: Period, rules: Rules) -> AuditInputs:
         Officer(o.officer_id, o.name, o.unit, o.county, o.frontline)
         for o in s.exec(select(db.Officer).order_by(col(db.Officer.officer_id)))
     ]
-    ec, co = db.EnforcementCase, db.CaseOfficer
+    ec = db.EnforcementCase
     # cases overlapping the month: those starting in it are audited; the others only mark
     # footage at the month's start as recorded during a case
-    overlapping = [col(ec.end) > m0_dt, col(ec.start) < m1_dt]
-    members: dict[str, list[str]] = {}
-    for cid, oid in _rows(
-        s,
-        [col(co.case_id), col(co.officer_id)],
-        [],
-        [col(ec.case_id) == col(co.case_id), *overlapping],
-    ):
-        members.setdefault(cid, []).append(oid)
-    same: dict[str, str] = {}  # one string object per distinct category/unit/location
-    cases = [
-        Case(
-            cid,
-            same.setdefault(cat, cat),
-            same.setdefault(unit, unit),
-            st,
-            en,
-            same.setdefault(loc, loc),
-            tuple(sorted(members.get(cid, ()))),
-        )
-        for cid, cat, unit, loc, st, en in _rows(
-            s,
-            [col(ec.case_id), col(ec.category), col(ec.unit), col(ec.location)],
-            [col(ec.start), col(ec.end)],
-            overlapping,
-        )
-    ]
+    cases = _cases(s, [col(ec.end) > m0_dt, col(ec.start) < m1_dt])
     ex = db.Explanation
     explanations: set[Pair] = {
         (cid, oid)
@@ -430,7 +477,7 @@ def read_inputs(s: Session, period: Period, rules: Rules) -> AuditInputs:
         assignments=_assignments(s, lo_dev - LOOKBACK_MS - maxoff, hi_dev + maxoff),
         clocks=_clocks(s, lo_dev - LOOKBACK_MS, hi_dev),
         explanations=explanations,
-        clips=_clips(s, lo_dev, hi_dev),
+        clip_batches=_clips(s, lo_dev, hi_dev),
         undated=int(undated),
     )
 
@@ -465,7 +512,8 @@ def read_case(s: Session, case_id: str, rules: Rules) -> CaseInputs:
     lo_dev, hi_dev = lo - maxoff, case.end + maxoff
     clips = [
         (r[0], (r[1], r[2], r[3], r[4], r[5]))
-        for r in _clips(s, lo_dev, hi_dev, leading=[col(db.Item.sha256)])
+        for batch in _clips(s, lo_dev, hi_dev, leading=[col(db.Item.sha256)])
+        for r in batch
     ]
     return CaseInputs(
         case=case,

@@ -27,7 +27,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import chain, pairwise
+from operator import itemgetter
 from typing import Literal, NamedTuple
 
 from bwc.audit.model import (
@@ -98,12 +99,13 @@ class Ledger:
                 continue  # empty or inverted: holds nothing (imports refuse these)
             per_dev.setdefault(a.device_id, []).append(a)
             self._by_officer.setdefault(a.officer_id, []).append((a.start, a.end))
-        self._segments: dict[str, tuple[list[int], list[str | None]]] = {}
+        # per device: (times, holder from that time on)
+        self.segments: dict[str, tuple[list[int], list[str | None]]] = {}
         for dev, rows in per_dev.items():
-            self._segments[dev] = _holder_segments(rows)
+            self.segments[dev] = _holder_segments(rows)
 
     def holder(self, device: str, t: int) -> str | None:
-        seg = self._segments.get(device)
+        seg = self.segments.get(device)
         if seg is None:
             return None
         times, holders = seg
@@ -156,17 +158,41 @@ class Footage:
 
     @classmethod
     def build(
-        cls, intervals: list[tuple[int, int]], max_gap: int, *, keep: bool = False
+        cls, intervals: Iterable[tuple[int, int]], max_gap: int, *, keep: bool = False
     ) -> Footage:
-        intervals.sort()
+        ordered = sorted(intervals)
+        return cls.from_lists([a for a, _ in ordered], [b for _, b in ordered], max_gap, keep=keep)
+
+    @classmethod
+    def from_lists(
+        cls, starts: list[int], ends: list[int], max_gap: int, *, keep: bool = False
+    ) -> Footage:
+        """From clip starts and ends (parallel lists). Clips read in recording order are
+        usually sorted already; otherwise they are sorted here."""
+        f = cls._sweep(starts, ends, max_gap)
+        if f is None:
+            ordered = sorted(zip(starts, ends, strict=True))
+            starts, ends = [a for a, _ in ordered], [b for _, b in ordered]
+            f = cls._sweep(starts, ends, max_gap)
+            assert f is not None
+        if keep:
+            f.clips = [(a, b) for a, b in zip(starts, ends, strict=True) if b > a]
+        return f
+
+    @classmethod
+    def _sweep(cls, starts: list[int], ends: list[int], max_gap: int) -> Footage | None:
+        """One pass over clips sorted by start; None as soon as one is out of order."""
         ustarts: list[int] = []
         uends: list[int] = []
         prefix: list[int] = []
         mstarts: list[int] = []
         mends: list[int] = []
         total = 0
-        ue = me = _NEVER
-        for s, e in intervals:
+        ue = me = prev = _NEVER
+        for s, e in zip(starts, ends, strict=True):
+            if s < prev:
+                return None
+            prev = s
             if e <= s:
                 continue
             if s <= ue:
@@ -186,7 +212,7 @@ class Footage:
                 mstarts.append(s)
                 mends.append(e)
                 me = e
-        return cls(ustarts, uends, prefix, mstarts, mends, intervals if keep else None)
+        return cls(ustarts, uends, prefix, mstarts, mends)
 
     def recorded_before(self, t: int) -> int:
         """|R ∩ (−∞, t)|"""
@@ -255,6 +281,7 @@ class Footage:
 
 EMPTY_FOOTAGE = Footage([], [], [], [], [])
 _NEVER = -(1 << 62)  # before any time (ms)
+_START_THEN_ID = itemgetter(3, 0)  # Case.start, Case.case_id
 
 
 def judge(footage: Footage, s: int, e: int, rules: Rules) -> tuple[int, Verdict]:
@@ -300,11 +327,16 @@ class OfficerAudit:
     coverage_sum: float = 0.0
     uploads: int = 0
     on_time: int = 0
-    delays: list[int] = field(default_factory=list)  # sorted, ms (ingest − true end)
+    delays: list[int] = field(default_factory=list)  # ms (ingest − true end), any order
     equipped: bool = False
     has_footage: bool = False
     footage_ms: int = 0  # recorded time within the month (union)
     outside_cases_ms: int = 0  # of which outside all of this officer's case windows
+
+    def sorted_delays(self) -> list[int]:
+        """The upload delays, sorted (in place, once: later calls cost one pass)."""
+        self.delays.sort()
+        return self.delays
 
 
 @dataclass
@@ -334,7 +366,8 @@ def run_audit(
     *,
     officers: Iterable[Officer],
     cases: Iterable[Case],
-    clips: Iterable[ClipRow],
+    clips: Iterable[ClipRow] = (),
+    clip_batches: Iterable[Sequence[ClipRow]] = (),
     assignments: Iterable[Assignment],
     clocks: Iterable[ClockMeasurement],
     explanations: AbstractSet[Pair] = frozenset(),
@@ -342,7 +375,8 @@ def run_audit(
 ) -> AuditResult:
     """Audit one month. ``cases`` may include cases outside the month (they only mark
     footage as "during a case"); pairs are made for cases starting in the month. ``clips``
-    is consumed once and may be a lazy iterator over millions of rows."""
+    (or ``clip_batches``, lists of them: faster to loop over) is consumed once and may be a
+    lazy iterator over millions of rows."""
     # Millions of small tuples, none in a reference cycle: the cyclic collector would only
     # rescan them over and over (a third of the run time). Results do not depend on it.
     was_enabled = gc.isenabled()
@@ -354,6 +388,7 @@ def run_audit(
             officers=officers,
             cases=cases,
             clips=clips,
+            clip_batches=clip_batches,
             assignments=assignments,
             clocks=clocks,
             explanations=explanations,
@@ -370,7 +405,8 @@ def _run_audit(
     *,
     officers: Iterable[Officer],
     cases: Iterable[Case],
-    clips: Iterable[ClipRow],
+    clips: Iterable[ClipRow] = (),
+    clip_batches: Iterable[Sequence[ClipRow]] = (),
     assignments: Iterable[Assignment],
     clocks: Iterable[ClockMeasurement],
     explanations: AbstractSet[Pair] = frozenset(),
@@ -382,44 +418,56 @@ def _run_audit(
     # The hot loop (millions of clips): lookups bound to locals, offsets inlined.
     constant_get = clock.constant.get
     steps_get = clock.steps.get
-    holder = ledger.holder
-    accs: dict[str, tuple[list[tuple[int, int]], list[int]]] = {}
+    segments_get = ledger.segments.get
+    # per officer: clip starts, clip ends (true time), upload delays, the late ones among them,
+    # and the ingest times of uploads from no identified device (rare; the rest count as
+    # "recorded with a camera")
+    accs: dict[str, tuple[list[int], list[int], list[int], list[int], list[int]]] = {}
+    limit = rules.upload_limit_ms
     accs_get = accs.get
-    with_device: set[str] = set()
     unattributed = unattributed_ms = invalid = 0
-    for oid, dev, s, e, ing in clips:
-        if e is None:
-            e = s
-        elif e < s:
-            invalid += 1
-            continue
-        if dev is not None:
-            off = constant_get(dev)
-            if off is None:
-                st = steps_get(dev)
-                off = 0 if st is None else st[1][bisect_left(st[0], 2 * s)]
-            if off:
-                s -= off
-                e -= off
+    for batch in chain((clips,), clip_batches):
+        for oid, dev, s, e, ing in batch:
+            if e is None:
+                e = s
+            elif e < s:
+                invalid += 1
+                continue
+            if dev is not None:
+                off = constant_get(dev)
+                if off is None:
+                    st = steps_get(dev)
+                    off = 0 if st is None else st[1][bisect_left(st[0], 2 * s)]
+                if off:
+                    s -= off
+                    e -= off
+                if oid is None:  # Ledger.holder, inlined
+                    seg = segments_get(dev)
+                    if seg is not None:
+                        i = bisect_right(seg[0], s) - 1
+                        if i >= 0:
+                            oid = seg[1][i]
             if oid is None:
-                oid = holder(dev, s)
-        if oid is None:
-            if s < m1 and e > m0:
-                unattributed += 1
-                unattributed_ms += (e if e < m1 else m1) - (s if s > m0 else m0)
-            continue
-        acc = accs_get(oid)
-        if acc is None:
-            acc = accs[oid] = ([], [])
-        if e > s:
-            acc[0].append((s, e))
-        if m0 <= e < m1:
-            acc[1].append(ing - e)
-        if dev is not None and s < m1 and e > m0:
-            with_device.add(oid)
+                if s < m1 and e > m0:
+                    unattributed += 1
+                    unattributed_ms += (e if e < m1 else m1) - (s if s > m0 else m0)
+                continue
+            acc = accs_get(oid)
+            if acc is None:
+                acc = accs[oid] = ([], [], [], [], [])
+            if e > s:
+                acc[0].append(s)
+                acc[1].append(e)
+            if m0 <= e < m1:
+                acc[2].append(ing - e)
+                if ing - e > limit:
+                    acc[3].append(ing)
+                if dev is None:
+                    acc[4].append(ing)
 
     footage = {
-        oid: Footage.build(acc[0], rules.max_gap_ms, keep=keep_clips) for oid, acc in accs.items()
+        oid: Footage.from_lists(acc[0], acc[1], rules.max_gap_ms, keep=keep_clips)
+        for oid, acc in accs.items()
     }
     audits: dict[str, OfficerAudit] = {}
     for o in officers:
@@ -436,23 +484,34 @@ def _run_audit(
     month_cases: dict[str, Case] = {}
     windows: dict[str, list[tuple[int, int]]] = {}
     mine: dict[str, list[Case]] = {}
-    for c in sorted(cases, key=lambda c: (c.start, c.case_id)):
-        check_case(c)
+    for c in sorted(cases, key=_START_THEN_ID):
+        if c.end <= c.start or not c.officers:
+            check_case(c)  # raises
         in_month = m0 <= c.start < m1
         if in_month:
             month_cases[c.case_id] = c
-        for oid in dict.fromkeys(c.officers):
-            windows.setdefault(oid, []).append((c.start, c.end))
+        window = (c.start, c.end)
+        for oid in c.officers if len(c.officers) == 1 else dict.fromkeys(c.officers):
+            w = windows.get(oid)
+            if w is None:
+                windows[oid] = [window]
+            else:
+                w.append(window)
             if in_month:
-                mine.setdefault(oid, []).append(c)
+                m = mine.get(oid)
+                if m is None:
+                    mine[oid] = [c]
+                else:
+                    m.append(c)
 
     # Pairs officer by officer: each officer's interval lists stay in the CPU cache.
     pairs: list[PairResult] = []
+    during_cases: dict[str, int] = {}  # Σ recorded ms over the officer's month pairs
     sg, eg = rules.start_grace_ms, rules.end_grace_ms
     for oid in sorted(mine):
         f = footage.get(oid, EMPTY_FOOTAGE)
         us, ue, pf, ms, me = f.ustarts, f.uends, f.prefix, f.mstarts, f.mends
-        n_full = n_partial = n_none = n_explained = 0
+        n_full = n_partial = n_none = n_explained = covered_sum = 0
         coverage_sum = 0.0
         for c in mine[oid]:
             s, e = c.start, c.end
@@ -481,14 +540,16 @@ def _run_audit(
             explained = verdict != "full" and (c.case_id, oid) in explanations
             n_explained += explained
             coverage_sum += covered / (e - s)
+            covered_sum += covered
             pairs.append(PairResult(c.case_id, oid, s, e, covered, verdict, explained))
         a = audit_of(oid)
         a.cases = len(mine[oid])
         a.full, a.partial, a.none, a.explained = n_full, n_partial, n_none, n_explained
         a.coverage_sum = coverage_sum
+        during_cases[oid] = covered_sum
 
-    limit = rules.upload_limit_ms
-    for oid, (_iv, ds) in accs.items():
+    with_device: set[str] = set()
+    for oid, (_s, _e, ds, late, no_device) in accs.items():
         f = footage[oid]
         recorded = f.covered(m0, m1)
         if ds or recorded:
@@ -496,12 +557,18 @@ def _run_audit(
         a_ = audits.get(oid)
         if a_ is None:
             continue  # footage only outside the month, no cases: not in this month's report
-        ds.sort()
         a_.delays = ds
         a_.uploads = len(ds)
-        a_.on_time = bisect_right(ds, limit)
+        a_.on_time = len(ds) - len(late)
+        if len(ds) > len(no_device):
+            with_device.add(oid)
         a_.footage_ms = recorded
-        a_.outside_cases_ms = recorded - f.covered_in(_union(windows.get(oid, []), m0, m1))
+        ws = windows.get(oid, [])
+        if _disjoint_within(ws, m0, m1):  # the usual case: the pairs measured it already
+            during = during_cases.get(oid, 0)
+        else:
+            during = f.covered_in(_union(ws, m0, m1))
+        a_.outside_cases_ms = recorded - during
     for oid, a in audits.items():
         a.equipped = oid in with_device or ledger.held_in(oid, m0, m1)
         a.has_footage = a.footage_ms > 0 or a.coverage_sum > 0
@@ -517,6 +584,16 @@ def _run_audit(
         unattributed_ms=unattributed_ms,
         invalid_clips=invalid,
     )
+
+
+def _disjoint_within(windows: list[tuple[int, int]], lo: int, hi: int) -> bool:
+    """Windows (sorted by start) that do not overlap and all lie in [lo, hi)."""
+    last = lo
+    for s, e in windows:
+        if s < last or e > hi:
+            return False
+        last = e
+    return True
 
 
 def _union(windows: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:

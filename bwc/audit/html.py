@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from bwc.audit.engine import EMPTY_FOOTAGE, PairResult
 from bwc.audit.metrics import Metrics, worst_first
 from bwc.audit.model import from_ms
-from bwc.audit.report import Report, hours, officer_values, rate
+from bwc.audit.report import OFFICER_COLUMNS, Report, hours, officer_values, rate
 
 Lang = Literal["zh", "en"]
 
@@ -204,22 +204,7 @@ def render_html(report: Report, *, lang: Lang = "zh", max_timelines: int = 200) 
     out.append(f'<h2 id="units">{T("by_unit")}</h2>')
     out.append(_bars(worst_first(report.units), lang))
 
-    head = [
-        "officer_id",
-        "name",
-        "unit",
-        "county",
-        "cases",
-        "full",
-        "partial",
-        "none",
-        "explained",
-        "full_rate",
-        "mean_coverage",
-        "uploads",
-        "on_time",
-        "on_time_rate",
-    ]
+    head = OFFICER_COLUMNS  # the same columns, in the same order, as the CSV
     out.append(f'<h2 id="ranking">{T("ranking")}</h2><table><thead><tr>')
     out += [f'<th class="{"t" if i < 4 else ""}">{T(h)}</th>' for i, h in enumerate(head)]
     out.append("</tr></thead><tbody>")

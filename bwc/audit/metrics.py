@@ -7,7 +7,7 @@ Definitions (docs/audit.md has the user-facing version):
 - uploads: items attributed to the officer whose true recorded end falls in the month;
   on_time: ingested at most ``upload_limit`` after that end; p95 upload delay by nearest rank.
 - equipage: frontline roster officers who held a device (ledger) at any time in the month or
-  recorded footage in it with an identified device, over frontline roster officers.
+  have an upload in it from an identified device, over frontline roster officers.
 - no_footage: officers with cases but no recorded second in the month or on their cases.
 - outside_cases: recorded time in the month outside all of the officer's own case windows.
 """
@@ -96,7 +96,7 @@ def aggregate(key: str, officers: Sequence[OfficerAudit]) -> Metrics:
         coverage_sum=sum(a.coverage_sum for a in officers),
         uploads=sum(a.uploads for a in officers),
         on_time=sum(a.on_time for a in officers),
-        p95_delay_ms=p95([a.delays for a in officers]),
+        p95_delay_ms=p95([a.sorted_delays() for a in officers]),
         frontline=sum(1 for a in officers if a.in_roster and a.frontline),
         equipped=sum(1 for a in officers if a.in_roster and a.frontline and a.equipped),
         no_footage=sum(1 for a in officers if a.cases and not a.has_footage),

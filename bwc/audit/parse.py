@@ -152,7 +152,8 @@ def _decode(data: bytes, encoding: str) -> tuple[str, list[Problem]]:
         return data.decode(encoding), []
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        msg = f"not valid {encoding} text (byte {e.start}); pass --encoding, e.g. gbk"
+        shown = "UTF-8" if encoding.lower() in ("utf-8-sig", "utf-8", "utf8") else encoding
+        msg = f"not valid {shown} text (byte {e.start}); pass --encoding, e.g. gbk"
         return "", [Problem(line, msg)]
     except LookupError:
         return "", [Problem(0, f"unknown text encoding {encoding!r}")]

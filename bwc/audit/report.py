@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from bwc.audit.engine import AuditResult, OfficerAudit, PairResult
@@ -67,57 +68,75 @@ GROUP_COLUMNS = (
 
 @dataclass
 class Report:
+    """What a report shows. Group metrics are computed when first asked for (a CSV per
+    officer needs none of them)."""
+
     result: AuditResult
     unit: str | None
     county: str | None
-    summary: Metrics
-    counties: list[Metrics]
-    units: list[Metrics]
-    officers: list[OfficerAudit]  # worst first
-    non_full: list[PairResult]  # lowest coverage first
-    not_in_roster: list[str]
+    chosen: list[OfficerAudit]  # the officers in scope, by id
     undated: int = 0
-    warnings: list[str] = field(default_factory=list)
 
     @property
     def filtered(self) -> bool:
         return self.unit is not None or self.county is not None
 
+    @cached_property
+    def summary(self) -> Metrics:
+        return aggregate("all", self.chosen)
+
+    @cached_property
+    def counties(self) -> list[Metrics]:
+        return group_by(self.chosen, lambda a: a.county)
+
+    @cached_property
+    def units(self) -> list[Metrics]:
+        return group_by(self.chosen, lambda a: a.unit)
+
+    @cached_property
+    def officers(self) -> list[OfficerAudit]:
+        """Worst first."""
+        return worst_first_officers(self.chosen)
+
+    @cached_property
+    def non_full(self) -> list[PairResult]:
+        """Pairs not fully recorded, lowest coverage first."""
+        ids = {a.officer_id for a in self.chosen}
+        return sorted(
+            (p for p in self.result.pairs if p.verdict != "full" and p.officer_id in ids),
+            key=lambda p: (p.covered / (p.end - p.start), p.start, p.case_id, p.officer_id),
+        )
+
+    @cached_property
+    def not_in_roster(self) -> list[str]:
+        return sorted(a.officer_id for a in self.chosen if not a.in_roster and a.cases)
+
+    @cached_property
+    def warnings(self) -> list[str]:
+        out: list[str] = []
+        if self.filtered and not self.chosen:
+            what = " and ".join(
+                f"{k} {v!r}" for k, v in (("unit", self.unit), ("county", self.county)) if v
+            )
+            out.append(f"no officer has {what} (units and counties come from the roster)")
+        nir = self.not_in_roster
+        if nir:
+            out.append(
+                f"{len(nir)} officer(s) on cases are not in the roster (no unit or county): "
+                + ", ".join(nir[:10])
+                + (", ..." if len(nir) > 10 else "")
+            )
+        if self.undated:
+            out.append(f"{self.undated} item(s) ingested this month have no recorded time")
+        if self.result.invalid_clips:
+            out.append(f"{self.result.invalid_clips} item(s) end before they start: skipped")
+        return out
+
 
 def build_report(
     result: AuditResult, *, unit: str | None = None, county: str | None = None, undated: int = 0
 ) -> Report:
-    chosen = select(result, unit, county)
-    ids = {a.officer_id for a in chosen}
-    non_full = sorted(
-        (p for p in result.pairs if p.verdict != "full" and p.officer_id in ids),
-        key=lambda p: (p.covered / (p.end - p.start), p.start, p.case_id, p.officer_id),
-    )
-    not_in_roster = sorted(a.officer_id for a in chosen if not a.in_roster and a.cases)
-    warnings: list[str] = []
-    if not_in_roster:
-        warnings.append(
-            f"{len(not_in_roster)} officer(s) on cases are not in the roster "
-            f"(no unit or county): {', '.join(not_in_roster[:10])}"
-            + (", ..." if len(not_in_roster) > 10 else "")
-        )
-    if undated:
-        warnings.append(f"{undated} item(s) ingested this month have no recorded time")
-    if result.invalid_clips:
-        warnings.append(f"{result.invalid_clips} item(s) end before they start: skipped")
-    return Report(
-        result=result,
-        unit=unit,
-        county=county,
-        summary=aggregate("all", chosen),
-        counties=group_by(chosen, lambda a: a.county),
-        units=group_by(chosen, lambda a: a.unit),
-        officers=worst_first_officers(chosen),
-        non_full=non_full,
-        not_in_roster=not_in_roster,
-        undated=undated,
-        warnings=warnings,
-    )
+    return Report(result, unit, county, select(result, unit, county), undated)
 
 
 # ------------------------------------------------------------------------------ formats
@@ -187,7 +206,7 @@ def to_csv(report: Report, by: By = "officer") -> str:
     w = csv.writer(buf, lineterminator="\n")
     if by == "officer":
         w.writerow(OFFICER_COLUMNS)
-        for a in sorted(report.officers, key=lambda a: a.officer_id):
+        for a in report.chosen:
             w.writerow(officer_values(a))
     elif by == "unit":
         w.writerow(("unit", "county", *GROUP_COLUMNS))
@@ -264,7 +283,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "units": [
             {"unit": m.key, "counties": list(m.counties), **metrics_json(m)} for m in report.units
         ],
-        "officers": [officer_json(a) for a in sorted(report.officers, key=lambda a: a.officer_id)],
+        "officers": [officer_json(a) for a in report.chosen],
         "non_full": [pair_json(p) for p in report.non_full],
         "unattributed": {
             "clips": r.unattributed_clips,

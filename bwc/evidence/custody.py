@@ -39,6 +39,7 @@ EVENT_KINDS = frozenset(
         "docked",
         "undocked",
         "source-wiped",
+        "explained",
     }
 )
 LEAF_VERSION = 1

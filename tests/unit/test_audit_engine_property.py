@@ -208,7 +208,7 @@ def reference(w: World) -> dict[str, object]:
         covered.setdefault(oid, set()).update(range(s, e))
         if m0 <= e < m1:
             delays.setdefault(oid, []).append(c.ingested // S - e)
-        if c.device_id is not None and s < m1 and e > m0:
+        if c.device_id is not None and m0 <= e < m1:
             device_in_month.add(oid)
 
     def merged(cov: set[int], lo: int, hi: int) -> set[int]:
@@ -314,7 +314,7 @@ def engine(w: World) -> dict[str, object]:
                 "explained": a.explained,
                 "uploads": a.uploads,
                 "on_time": a.on_time,
-                "delays": a.delays,
+                "delays": sorted(a.delays),
                 "equipped": a.equipped,
                 "footage_ms": a.footage_ms,
                 "outside_cases_ms": a.outside_cases_ms,

@@ -1,0 +1,323 @@
+"""`bwc audit` end to end on a real catalog: imports (CSV, JSON, column mapping, idempotent,
+all-or-nothing with errors by file and line), the report in every format, explanations, one
+case's timeline, and footage ingested for real."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import func, select
+
+from bwc.evidence.models import (
+    Assignment,
+    CaseOfficer,
+    DeviceClock,
+    EnforcementCase,
+    Explanation,
+    Item,
+    Officer,
+)
+from bwc.evidence.station import Station
+
+pytestmark = pytest.mark.integration
+
+OFFICERS = """officer_id,name,unit,county,frontline
+110023,张三,城东中队,东城区,是
+110024,李四,城东中队,东城区,是
+110025,王五,城西中队,西城区,否
+"""
+ASSIGNMENTS = """officer_id,device_id,start,end
+110024,DSJ0100,2026-10-15T08:00:00,2026-10-15T12:00:00
+110025,DSJ0100,2026-10-15T12:00:00,
+"""
+CASES = """case_id,category,unit,officers,start,end,location
+C1,占道经营,城东中队,110023;110024,2026-10-15T09:30:00,2026-10-15T09:40:00,人民路
+C2,违章搭建,城西中队,110025,2026-10-15T14:00:00,2026-10-15T14:10:00,解放路
+C3,噪声,城东中队,110023,2026-10-01T00:00:00,2026-10-01T00:10:00,
+C0,噪声,城东中队,110023,2026-09-30T23:50:00,2026-09-30T23:59:00,
+"""
+
+
+def local(text: str) -> datetime:
+    """Shanghai wall time -> UTC."""
+    return datetime.fromisoformat(text + "+08:00").astimezone(UTC)
+
+
+def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode(encoding))
+    return p
+
+
+def station(home: Path) -> Station:
+    return Station.open(home, actor="test", passphrase=None)
+
+
+def count(home: Path, model: type) -> int:
+    with station(home).session() as s:
+        return int(s.exec(select(func.count()).select_from(model)).one())
+
+
+def add_items(home: Path, items: list[tuple[str | None, str | None, str, str, float]]) -> None:
+    """Catalog rows for footage (officer, device, local start, local end, hours to ingest).
+    The audit reads only the index columns, so the signed parts are placeholders here."""
+    with station(home).session() as s:
+        for n, (oid, dev, start, end, hours) in enumerate(items):
+            e = local(end)
+            s.add(
+                Item(
+                    sha256=f"{n:02d}" * 32,
+                    size=1,
+                    manifest=b"{}",
+                    signature=b"",
+                    key_id="k",
+                    station_id="st-test",
+                    original_path=f"DCIM/{n}.MP4",
+                    device_id=dev,
+                    officer_id=oid,
+                    recorded_start=local(start),
+                    recorded_end=e,
+                    ingested_at=e + timedelta(hours=hours),
+                )
+            )
+
+
+def city(bwc, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for kind, text in (("officers", OFFICERS), ("assignments", ASSIGNMENTS), ("cases", CASES)):
+        r = bwc("audit", "import", kind, write(tmp_path, f"{kind}.csv", text))
+        assert r.code == 0, r.err
+    add_items(
+        home,
+        [
+            ("110023", "DSJ0042", "2026-10-15T09:29:30", "2026-10-15T09:35:00", 2),
+            ("110023", "DSJ0042", "2026-10-15T09:35:03", "2026-10-15T09:40:30", 2),
+            # DSJ0100 runs 30 s fast; no officer id: the ledger says 110024, then 110025
+            (None, "DSJ0100", "2026-10-15T09:33:30", "2026-10-15T09:40:30", 30),
+            (None, "DSJ0100", "2026-10-15T14:00:30", "2026-10-15T14:04:30", 1),
+            ("110023", "DSJ0042", "2026-09-30T23:49:00", "2026-10-01T00:10:00", 1),
+            (None, None, "2026-10-20T10:00:00", "2026-10-20T10:30:00", 1),
+        ],
+    )
+    with station(home).session() as s:
+        s.add(  # a file with no recorded time, ingested in October
+            Item(
+                sha256="ff" * 32,
+                size=1,
+                manifest=b"{}",
+                signature=b"",
+                key_id="k",
+                station_id="st-test",
+                original_path="GPS0001.csv",
+                ingested_at=local("2026-10-15T20:00:00"),
+            )
+        )
+        s.add(
+            DeviceClock(
+                device_id="DSJ0100",
+                offset_ms=30_000,
+                measured_at=local("2026-10-15T18:00:00"),
+                recorded_by="test",
+            )
+        )
+
+
+def test_imports_are_idempotent(bwc, home: Path, tmp_path: Path) -> None:
+    files = {
+        "officers": write(tmp_path, "o.csv", OFFICERS),
+        "assignments": write(tmp_path, "a.csv", ASSIGNMENTS),
+        "cases": write(tmp_path, "c.csv", CASES),
+    }
+    for kind, path in files.items():
+        r = bwc("audit", "import", kind, path, "--json")
+        assert r.code == 0, r.err
+        data = json.loads(r.out)
+        assert data["new"] == data["rows"] > 0 and data["changed"] == 0
+    before = [count(home, m) for m in (Officer, Assignment, EnforcementCase, CaseOfficer)]
+    assert before == [3, 2, 4, 5]
+    for kind, path in files.items():
+        r = bwc("audit", "import", kind, path)
+        assert r.code == 0, r.err
+        assert "0 new, 0 changed" in r.out
+    assert [count(home, m) for m in (Officer, Assignment, EnforcementCase, CaseOfficer)] == before
+    # a changed row is updated, not duplicated: C1 loses an officer, 110025 gives the camera back
+    r = bwc("audit", "import", "cases", write(tmp_path, "c.csv", CASES.replace("110023;", "")))
+    assert "0 new, 1 changed, 3 unchanged" in r.out
+    assert count(home, CaseOfficer) == 4
+    changed = ASSIGNMENTS.replace("12:00:00,\n", "12:00:00,2026-10-15T20:00:00\n")
+    r = bwc("audit", "import", "assignments", write(tmp_path, "a.csv", changed))
+    assert "0 new, 1 changed, 1 unchanged" in r.out
+    assert count(home, Assignment) == 2
+
+
+def test_json_gbk_and_column_mapping(bwc, home: Path, tmp_path: Path) -> None:
+    roster = [
+        {"officer_id": 1, "name": "a", "unit": "u", "county": "c", "frontline": True},
+        {"officer_id": "2", "name": "b", "unit": "u", "county": "c", "frontline": "否"},
+    ]
+    r = bwc("audit", "import", "officers", write(tmp_path, "o.json", json.dumps(roster)))
+    assert r.code == 0, r.err
+    export = "案件编号,执法人员,开始时间,结束时间\nK1,1;2,2026-10-15 09:30,2026-10-15 09:40\n"
+    path = write(tmp_path, "platform.csv", export, encoding="gbk")
+    r = bwc("audit", "import", "cases", path)
+    assert r.code == 6 and "platform.csv line 1: not valid UTF-8" in r.err and "--encoding" in r.err
+    mapping = ["案件编号=case_id", "执法人员=officers", "开始时间=start", "结束时间=end"]
+    args = [a for m in mapping for a in ("--column", m)]
+    r = bwc("audit", "import", "cases", path, "--encoding", "gbk", *args, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["new"] == 1
+    r = bwc("audit", "import", "cases", path, "--column", "x=nonsense")
+    assert r.code == 2 and "SRC=FIELD" in r.err
+
+
+def test_a_bad_row_refuses_the_whole_file(bwc, home: Path, tmp_path: Path) -> None:
+    bad = CASES + "C4,x,u,110023,2026-10-16T10:00:00,2026-10-16T09:00:00,y\n"
+    r = bwc("audit", "import", "cases", write(tmp_path, "cases.csv", bad))
+    assert r.code == 6
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1, r.err
+    assert "cases.csv line 6: case C4 ends before it starts" in lines[0]
+    assert "nothing was imported" in lines[0]
+    assert "Traceback" not in r.err
+    assert count(home, EnforcementCase) == 0 and count(home, CaseOfficer) == 0
+    r = bwc("audit", "import", "officers", tmp_path / "missing.csv")
+    assert r.code == 6 and "cannot read" in r.err
+    r = bwc("audit", "import", "officers", write(tmp_path, "o.csv", "id,name\n1,a\n"))
+    assert r.code == 6 and "o.csv line 1: missing column(s) officer_id" in r.err
+
+
+def test_report_formats(bwc, home: Path, tmp_path: Path) -> None:
+    city(bwc, home, tmp_path)
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "csv")
+    assert r.code == 0, r.err
+    rows = {row["officer_id"]: row for row in csv.DictReader(io.StringIO(r.out))}
+    a, b, c = rows["110023"], rows["110024"], rows["110025"]
+    # C1 fully by 110023 (3 s gap bridged, started 30 s early); C3 at the month's first
+    # instant, recorded from September; C0 belongs to September
+    assert (a["cases"], a["full"], a["full_rate"], a["uploads"], a["on_time"]) == (
+        "2",
+        "2",
+        "1.0000",
+        "3",
+        "3",
+    )
+    # 110024 via the ledger, after the 30 s clock offset: 09:33-09:40 of 09:30-09:40
+    assert (b["cases"], b["partial"], b["mean_coverage"], b["uploads"], b["on_time"]) == (
+        "1",
+        "1",
+        "0.7000",
+        "1",
+        "0",
+    )
+    assert (c["cases"], c["partial"], c["mean_coverage"]) == ("1", "1", "0.4000")
+
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "json")
+    data = json.loads(r.out)
+    assert data["summary"]["cases"] == 4 and data["summary"]["full"] == 2
+    assert data["unattributed"] == {"clips": 1, "footage_h": 0.5}
+    assert data["undated_items"] == 1
+    assert data["summary"]["frontline"] == 2 and data["summary"]["equipped"] == 2
+
+    r = bwc("audit", "report", "--month", "2026-10", "--by", "county", "--format", "csv")
+    counties = {row["county"]: row for row in csv.DictReader(io.StringIO(r.out))}
+    assert counties["东城区"]["cases"] == "3" and counties["西城区"]["cases"] == "1"
+
+    r = bwc("audit", "report", "--month", "2026-10", "--unit", "城西中队", "--format", "csv")
+    assert [row["officer_id"] for row in csv.DictReader(io.StringIO(r.out))] == ["110025"]
+
+    r = bwc("audit", "report", "--month", "2026-10")
+    assert r.code == 0, r.err
+    assert "4 case-officer pairs: 2 full, 2 partial, 0 none" in r.out
+    assert r.out.index("110025") < r.out.index("110023")  # worst first
+
+    out = tmp_path / "r.csv"
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "csv", "--out", out)
+    assert r.code == 0 and out.read_text(encoding="utf-8").startswith("officer_id,")
+
+    r = bwc("audit", "report", "--month", "2026-11", "--format", "csv")
+    assert r.code == 0 and len(r.out.splitlines()) == 4  # the roster, nothing to audit
+
+    r = bwc("audit", "report", "--month", "2026-10", "--max-gap", "2", "--format", "json")
+    assert json.loads(r.out)["summary"]["full"] == 1  # the 3 s gap no longer bridged
+    assert json.loads(r.out)["rules"]["max_gap_s"] == 2.0
+
+
+def test_report_usage_errors(bwc, home: Path, tmp_path: Path) -> None:
+    r = bwc("audit", "report", "--month", "2026-13")
+    assert r.code == 2 and "2026-13" in r.err
+    r = bwc("audit", "report", "--month", "2026-10", "--tz", "Nowhere/Else")
+    assert r.code == 2
+    r = bwc("audit", "report", "--month", "2026-10", "--out", tmp_path / "x")
+    assert r.code == 2
+    (home / "bwc.toml").write_text(
+        (home / "bwc.toml").read_text() + "\n[audit]\nmax_gap_s = -1\n", encoding="utf-8"
+    )
+    r = bwc("audit", "report", "--month", "2026-10")
+    assert r.code == 4 and "audit.max_gap_s" in r.err
+
+
+def test_audit_rules_from_the_config(bwc, home: Path, tmp_path: Path) -> None:
+    city(bwc, home, tmp_path)
+    (home / "bwc.toml").write_text(
+        (home / "bwc.toml").read_text() + "\n[audit]\nmax_gap_s = 2\nupload_limit_h = 48\n",
+        encoding="utf-8",
+    )
+    data = json.loads(bwc("audit", "report", "--month", "2026-10", "--format", "json").out)
+    assert data["rules"]["max_gap_s"] == 2.0 and data["rules"]["upload_limit_h"] == 48.0
+    assert data["summary"]["on_time"] == data["summary"]["uploads"] == 5
+
+
+def test_explain_and_case(bwc, home: Path, tmp_path: Path) -> None:
+    city(bwc, home, tmp_path)
+    r = bwc("audit", "explain", "C1", "110024", "--reason", "电池耗尽，更换后继续录制")
+    assert r.code == 0, r.err
+    assert count(home, Explanation) == 1
+    with station(home).session() as s:
+        e = s.exec(select(Explanation)).one()
+        assert (e.actor, e.station_id, e.officer_id) == ("test-clerk", "st-test", "110024")
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "csv")
+    rows = {row["officer_id"]: row for row in csv.DictReader(io.StringIO(r.out))}
+    assert (rows["110024"]["partial"], rows["110024"]["explained"]) == ("1", "1")
+
+    r = bwc("audit", "explain", "C9", "110024", "--reason", "x")
+    assert r.code == 3 and "no case 'C9'" in r.err
+    r = bwc("audit", "explain", "C1", "110025", "--reason", "x")
+    assert r.code == 3 and "not on case" in r.err
+    r = bwc("audit", "explain", "C1", "110024", "--reason", "  ")
+    assert r.code == 2
+
+    r = bwc("audit", "case", "C1")
+    assert r.code == 0, r.err
+    assert "110023" in r.out and "full" in r.out and "partial" in r.out
+    assert "gap  2026-10-15 09:30:00 – 2026-10-15 09:33:00" in r.out
+    assert "clock +30 s, by ledger" in r.out and "电池耗尽" in r.out
+    r = bwc("audit", "case", "C1", "--json")
+    data = json.loads(r.out)
+    by = {o["officer_id"]: o for o in data["officers"]}
+    assert by["110023"]["verdict"] == "full" and len(by["110023"]["clips"]) == 2
+    assert by["110024"]["coverage"] == 0.7 and by["110024"]["explained"] is True
+    assert by["110024"]["clips"][0]["start"] == "2026-10-15T01:33:00Z"
+    assert by["110024"]["gaps"] == [
+        {"start": "2026-10-15T01:30:00Z", "end": "2026-10-15T01:33:00Z", "seconds": 180.0}
+    ]
+    r = bwc("audit", "case", "nope")
+    assert r.code == 3
+
+
+def test_ingested_footage_is_audited(bwc, home: Path, camera: Path, tmp_path: Path) -> None:
+    """Real clips through `bwc ingest`: three 1 s files from 2026-10-15T01:30:00Z."""
+    r = bwc("ingest", camera, "--officer", "110023", "--device", "DSJ0042", "--json")
+    assert r.code == 0, r.err
+    write(tmp_path, "o.csv", OFFICERS)
+    cases = "case_id,officers,start,end\nK,110023,2026-10-15T09:30:00,2026-10-15T09:30:03\n"
+    for kind, name, text in (("officers", "o.csv", OFFICERS), ("cases", "k.csv", cases)):
+        assert bwc("audit", "import", kind, write(tmp_path, name, text)).code == 0
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "json")
+    data = json.loads(r.out)
+    (me,) = [o for o in data["officers"] if o["officer_id"] == "110023"]
+    assert (me["cases"], me["full"], me["mean_coverage"]) == (1, 1, 1.0)
+    assert me["uploads"] >= 3

@@ -1,0 +1,67 @@
+"""The HTML audit report opened in headless Chromium (Debian package `chromium`): it renders,
+whole, from one file with nothing fetched from anywhere."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_audit_cli import city
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    if not CHROMIUM.exists():
+        pytest.fail("chromium is not installed: run `make test`, which installs it")
+    profile = tmp_path / "chromium-profile"  # fresh per test
+    return subprocess.run(
+        [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_html_report_renders_in_chromium(bwc, home: Path, tmp_path: Path, lang: str) -> None:
+    city(bwc, home, tmp_path)
+    report = tmp_path / "report.html"
+    r = bwc(
+        "audit", "report", "--month", "2026-10", "--format", "html", "--lang", lang, "--out", report
+    )
+    assert r.code == 0, r.err
+    text = report.read_text(encoding="utf-8")
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text), "the report links out"
+
+    dom = chromium(tmp_path, "--dump-dom", report.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    title = "执法全过程记录审计" if lang == "zh" else "Body-worn camera coverage audit"
+    assert f"{title} · 2026-10" in html
+    for section in ("summary", "counties", "units", "ranking", "gaps"):
+        assert f'id="{section}"' in html
+    assert html.count("<svg") == 2 + 2  # two bar charts, two timelines (non-full pairs)
+    assert html.count("<tr>") == 1 + 3  # header + the roster
+    assert "</html>" in html
+
+    shot = tmp_path / "report.png"
+    r2 = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", report.as_uri())
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
