@@ -51,6 +51,23 @@ step "bwc log checkpoint (signed C2SP checkpoint)"
 step "bwc log verify"
 "$BWC" log verify
 
+step "Monthly coverage audit (officers, cases from the platform, the footage above)"
+cat > "$work/officers.csv" <<'CSV'
+officer_id,name,unit,county,frontline
+110023,Zhang Wei,Team 1,Huangpu,是
+110024,Li Na,Team 1,Huangpu,是
+CSV
+cat > "$work/cases.csv" <<'CSV'
+case_id,category,unit,officers,start,end,location
+C-001,street vending,Team 1,110023,2026-10-15 09:10:00,2026-10-15 09:10:03,Nanjing Road
+C-002,illegal parking,Team 1,110023;110024,2026-10-15 09:20:00,2026-10-15 09:20:10,Fuzhou Road
+C-003,noise,Team 1,110024,2026-10-15 10:00:00,2026-10-15 10:05:00,Jiujiang Road
+CSV
+"$BWC" audit import officers "$work/officers.csv"
+"$BWC" audit import cases "$work/cases.csv"
+"$BWC" audit report --month 2026-10
+"$BWC" audit case C-002
+
 step "Tamper test: flip one byte of a stored object, then verify"
 obj="$BWC_HOME/store/objects/${first:0:2}/$first"
 chmod u+w "$obj"
