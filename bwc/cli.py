@@ -21,7 +21,18 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from bwc import cli_audit, cli_devices, cli_store
-from bwc.cli_common import Ctx, _state, ctx, err, esc, os_user, out, print_json
+from bwc.cli_common import (
+    Ctx,
+    _state,
+    close_stations,
+    ctx,
+    err,
+    esc,
+    opened,
+    os_user,
+    out,
+    print_json,
+)
 from bwc.config import keys as keyfiles
 from bwc.config.settings import resolve_home
 from bwc.errors import (
@@ -42,9 +53,7 @@ from bwc.evidence.timefmt import format_utc, parse_utc
 from bwc.evidence.verify import (
     ItemReport,
     LogReport,
-    check_stored_meta,
     resolve_id,
-    verify_item,
     verify_items,
     verify_log,
 )
@@ -132,6 +141,7 @@ def init(
     station, created = init_home(
         c.home, station_id=station_id, passphrase=passphrase, actor=c.actor
     )
+    opened.append(station)
     if created:
         out.print(f"initialised {esc(str(c.home))} as station [bold]{esc(station.station_id)}[/]")
         out.print(f"signing key {station.signer().key_id}")
@@ -292,17 +302,7 @@ def _event_json(ev: Event) -> dict[str, Any]:
 def _verify_one(station: Station, item: Item) -> tuple[ItemReport, LogReport]:
     with station.session(snapshot=True) as s:
         log = verify_log(s, station.store)
-        keys = {k.key_id: k for k in s.exec(select(SigningKey))}
-        try:
-            digest: Any = (
-                VerificationError("deleted by policy")
-                if item.sha256 in log.deleted
-                else station.store.read_back(item.sha256)
-            )
-        except BwcError as e:
-            digest = e
-        rep = verify_item(s, item, digest, log, keys)
-        check_stored_meta(station.store, item, rep, log)
+        (rep,) = verify_items(s, station.store, [item], log, workers=1)
     return rep, log
 
 
@@ -640,7 +640,10 @@ def main(argv: list[str] | None = None) -> None:
     # typer/click handle their own usage errors (exit 2), --help and Ctrl-C; everything else
     # arrives here: our errors as one line with their exit code, anything unexpected too.
     try:
-        app(args=argv, prog_name="bwc")
+        try:
+            app(args=argv, prog_name="bwc")
+        finally:
+            close_stations()
     except BwcError as e:
         _fail(str(e), e.exit_code, e)
     except KeyboardInterrupt:

@@ -30,10 +30,20 @@ class Ctx:
     verbose: bool
 
     def station(self) -> Station:
-        return Station.open(self.home, actor=self.actor, passphrase=keyfiles.passphrase_from_env())
+        st = Station.open(self.home, actor=self.actor, passphrase=keyfiles.passphrase_from_env())
+        opened.append(st)
+        return st
 
 
 _state: dict[str, Ctx] = {}
+# Stations opened by this invocation; their catalog connections are closed when the command
+# ends (see close_stations), so nothing is left open that could write to the catalog later.
+opened: list[Station] = []
+
+
+def close_stations() -> None:
+    while opened:
+        opened.pop().engine.dispose()
 
 
 def ctx() -> Ctx:
