@@ -11,19 +11,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BWC = ROOT / ".venv" / "bin" / "bwc"
+# bwc loads its modules per command (`--version` loads almost nothing): load them all, and
+# run ffprobe once, as a station that has run before has them cached.
+WARM_BWC = [
+    str(ROOT / ".venv" / "bin" / "python"),
+    "-c",
+    "import bwc.cli, bwc.ingest.pipeline, bwc.ingest.probe, bwc.evidence.verify, "
+    "bwc.evidence.store_s3, bwc.cli_store, bwc.ingest.daemon",
+]
 
 
 def drop_caches() -> bool:
     """Drop the page cache so every tool reads its data from disk (root only; False when not
-    allowed). Then load each tool's own code again (bwc's Python modules, openssl, cp): the
-    comparison is about reading footage, not about loading programs from a cold disk."""
+    allowed). Then load each tool's own code again (bwc's Python modules and ffprobe, openssl,
+    cp): the comparison is about reading footage, not about loading programs from a cold
+    disk."""
     try:
         os.sync()
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
         dropped = True
     except OSError:
         dropped = False
-    for cmd in ([str(BWC), "--version"], ["openssl", "version"], ["cp", "--version"]):
+    for cmd in (WARM_BWC, ["ffprobe", "-version"], ["openssl", "version"], ["cp", "--version"]):
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     return dropped
 

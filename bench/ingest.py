@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,14 +20,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BWC, drop_caches, make_footage, median_of, run
+from common import BWC, drop_caches, make_footage, run
 
 MB = 1_000_000
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--count", type=int, default=10)
     ap.add_argument("--seconds", type=int, default=20, help="clip length (~3 MB/s): 20 s = 60 MB")
     ap.add_argument("--work", type=Path, default=Path(__file__).resolve().parent / "out")
@@ -87,10 +88,17 @@ def main() -> None:
         )
         return wall
 
-    t_cp = median_of(args.reps, cp_sync)
-    t_ing = median_of(args.reps, bwc_ingest)
-    t_ssl = median_of(args.reps, openssl_objects)
-    t_ver = median_of(args.reps, bwc_verify)
+    # Interleaved rounds (the machine is shared and its disk speed drifts): each round times
+    # every tool once, in the same conditions; the medians are compared.
+    runs: dict[str, list[float]] = {"cp": [], "ingest": [], "openssl": [], "verify": []}
+    for _ in range(args.reps):
+        runs["cp"].append(cp_sync())
+        runs["ingest"].append(bwc_ingest())
+        runs["openssl"].append(openssl_objects())
+        runs["verify"].append(bwc_verify())
+    for name, values in runs.items():
+        print(f"  {name:<8} " + " ".join(f"{v:.2f}" for v in values))
+    t_cp, t_ing, t_ssl, t_ver = (statistics.median(runs[k]) for k in runs)
 
     e = fresh_home("big")
     drop_caches()

@@ -9,16 +9,16 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import sys
+import threading
 import traceback
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-from sqlmodel import col, select
 
 from bwc import cli_audit, cli_devices, cli_store
 from bwc.cli_common import (
@@ -33,7 +33,6 @@ from bwc.cli_common import (
     out,
     print_json,
 )
-from bwc.config import keys as keyfiles
 from bwc.config.settings import resolve_home
 from bwc.errors import (
     INTERNAL_ERROR,
@@ -44,19 +43,18 @@ from bwc.errors import (
     VerificationError,
     first_line,
 )
-from bwc.evidence import custody, note
 from bwc.evidence.manifest import parse_manifest
-from bwc.evidence.models import Checkpoint, Event, Item, SigningKey
-from bwc.evidence.signing import public_pem
-from bwc.evidence.station import Station, init_home, register_key
 from bwc.evidence.timefmt import format_utc, parse_utc
-from bwc.evidence.verify import (
-    ItemReport,
-    LogReport,
-    resolve_id,
-    verify_items,
-    verify_log,
-)
+
+if TYPE_CHECKING:
+    from bwc.evidence.models import Event, Item
+    from bwc.evidence.station import Station
+    from bwc.evidence.verify import ItemReport, LogReport
+    from bwc.ingest.pipeline import FileResult
+
+# The catalog (SQLModel/SQLAlchemy, ~0.4 s to load), the store, rich tables and progress bars
+# are imported inside the commands that use them: `--help` and `--version` stay instant, and
+# `bwc ingest` starts copying footage while they load.
 
 app = typer.Typer(
     name="bwc",
@@ -136,6 +134,9 @@ def init(
     ] = None,
 ) -> None:
     """Create the home: bwc.toml, the catalog, the local store and a station signing key."""
+    from bwc.config import keys as keyfiles
+    from bwc.evidence.station import init_home
+
     c = ctx()
     passphrase = keyfiles.passphrase_from_env()
     station, created = init_home(
@@ -159,22 +160,7 @@ def init(
 # ---------------------------------------------------------------------------- ingest
 
 
-@app.command()
-def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
-    officer: Annotated[str | None, typer.Option(help="Officer id the footage belongs to.")] = None,
-    device: Annotated[str | None, typer.Option(help="Device (camera) id.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
-) -> None:
-    """Copy files into the store (hashed in the same pass), sign, verify, log."""
-    from bwc.ingest.pipeline import Attribution, FileResult, Ingester, clean_stale_spool
-    from bwc.ingest.probe import FFprobe
-
-    station = ctx().station()
-    clean_stale_spool(station.settings.spool_dir)
-    if not FFprobe.available():
-        err.print("[yellow]warning:[/] ffprobe not found: media summaries will be missing")
-
+def _shower(as_json: bool) -> Callable[[FileResult], None]:
     def show(r: FileResult) -> None:
         if as_json:
             return
@@ -186,8 +172,43 @@ def ingest(
             flags = f" [yellow]({', '.join(r.flags)})[/]" if r.flags else ""
             out.print(f"{r.status:<10} {r.sha256[:16] if r.sha256 else ''}  {esc(r.path)}{flags}")
 
-    ing = Ingester(station, FFprobe(), Attribution(officer, device), progress=show)
-    report = ing.run(paths)
+    return show
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
+    officer: Annotated[str | None, typer.Option(help="Officer id the footage belongs to.")] = None,
+    device: Annotated[str | None, typer.Option(help="Device (camera) id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+) -> None:
+    """Copy files into the store (hashed in the same pass), sign, verify, log."""
+    from bwc.config.settings import load_settings
+    from bwc.ingest.discover import discover
+    from bwc.ingest.probe import FFprobe
+    from bwc.ingest.stage import ForkedStager, Stager, clean_stale_spool
+
+    c = ctx()
+    settings = load_settings(c.home)  # no home or a bad setting: stop before copying anything
+    found = discover(paths, settings.ignore)
+    clean_stale_spool(settings.spool_dir)
+    if not FFprobe.available():
+        err.print("[yellow]warning:[/] ffprobe not found: media summaries will be missing")
+    probe = FFprobe()
+    # Copying into the spool starts now, in a child process, while this one loads the catalog
+    # code and opens the station (~0.5 s of pure Python); nothing staged is stored before the
+    # store, the key and the catalog have been checked, and the spool is removed in any case.
+    staging = (
+        ForkedStager
+        if found.files and hasattr(os, "fork") and not os.environ.get("NOFORK")
+        else Stager
+    )
+    with staging(found.files, settings.spool_dir, probe) as stager:
+        from bwc.ingest.pipeline import Attribution, Ingester
+
+        station = c.station()
+        ing = Ingester(station, probe, Attribution(officer, device), progress=_shower(as_json))
+        report = ing.run_staged(found, stager)
     if as_json:
         print_json(
             {
@@ -253,6 +274,11 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List evidence items."""
+    from rich.table import Table
+    from sqlmodel import col, select
+
+    from bwc.evidence.models import Item
+
     station = ctx().station()
     stmt = select(Item).order_by(col(Item.ingested_at), col(Item.sha256))
     if officer:
@@ -284,6 +310,8 @@ def list_(
 
 
 def _event_json(ev: Event) -> dict[str, Any]:
+    from bwc.evidence import custody
+
     try:
         details: Any = custody.decode_leaf(ev.leaf).details
     except ValueError as e:
@@ -300,6 +328,8 @@ def _event_json(ev: Event) -> dict[str, Any]:
 
 
 def _verify_one(station: Station, item: Item) -> tuple[ItemReport, LogReport]:
+    from bwc.evidence.verify import verify_items, verify_log
+
     with station.session(snapshot=True) as s:
         log = verify_log(s, station.store)
         (rep,) = verify_items(s, station.store, [item], log, workers=1)
@@ -314,6 +344,9 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Show an item, its manifest, its chain of custody and whether each check passes."""
+    from bwc.evidence import custody
+    from bwc.evidence.verify import resolve_id
+
     station = ctx().station()
     with station.session() as s:
         item = resolve_id(s, item_id)
@@ -386,6 +419,19 @@ def verify(
     Exit 0 only when every check of every item passes (exit 1 otherwise)."""
     if not ids and not all_:
         raise UsageError("name the items to verify, or pass --all")
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from sqlmodel import col, select
+
+    from bwc.evidence import custody
+    from bwc.evidence.models import Item
+    from bwc.evidence.verify import resolve_id, verify_items, verify_log
+
     station = ctx().station()
     if record:
         station.signer()  # fail early on a wrong passphrase
@@ -467,6 +513,13 @@ def verify(
 @keys_app.command("list")
 def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List every signing key this catalog knows (retired keys still verify what they signed)."""
+    from rich.table import Table
+    from sqlmodel import col, select
+
+    from bwc.config import keys as keyfiles
+    from bwc.evidence import note
+    from bwc.evidence.models import SigningKey
+
     station = ctx().station()
     active = keyfiles.active_key_id(station.settings.keys_dir)
     with station.session() as s:
@@ -501,6 +554,9 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Make a new signing key; it signs from now on, old keys stay valid for what they signed."""
+    from bwc.config import keys as keyfiles
+    from bwc.evidence.station import register_key
+
     station = ctx().station()
     old = station.signer()
     new = keyfiles.generate_key(station.settings.keys_dir, station.passphrase)
@@ -518,6 +574,10 @@ def keys_export_public(
     key_id: Annotated[str | None, typer.Argument(help="Key id (default: the active key).")] = None,
 ) -> None:
     """Print a public key as PEM (for openssl and court bundles)."""
+    from bwc.config import keys as keyfiles
+    from bwc.evidence.models import SigningKey
+    from bwc.evidence.signing import public_pem
+
     station = ctx().station()
     kid = key_id or keyfiles.active_key_id(station.settings.keys_dir)
     with station.session() as s:
@@ -540,6 +600,8 @@ def log_checkpoint() -> None:
 @log_app.command("verify")
 def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Recompute the tree from all events; check every checkpoint's signature and consistency."""
+    from bwc.evidence.verify import verify_log
+
     station = ctx().station()
     with station.session(snapshot=True) as s:
         rep = verify_log(s, station.store)
@@ -570,6 +632,8 @@ def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 @log_app.command("events")
 def log_events(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Print every event with its exact leaf bytes (base64), so anyone can recompute the root."""
+    from bwc.evidence import custody
+
     station = ctx().station()
     with station.session() as s:
         events = list(custody.iter_events(s))
@@ -591,6 +655,12 @@ def log_proof(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Print inclusion proofs of an item's events against the latest signed checkpoint."""
+    from sqlmodel import col, select
+
+    from bwc.evidence import custody
+    from bwc.evidence.models import Checkpoint
+    from bwc.evidence.verify import resolve_id
+
     station = ctx().station()
     with station.session() as s:
         item = resolve_id(s, item_id)
@@ -655,6 +725,38 @@ def main(argv: list[str] | None = None) -> None:
             INTERNAL_ERROR,
             e,
         )
+
+
+def entry() -> None:
+    """The `bwc` console script: ``main``, then a quick exit. Tearing down the interpreter
+    (freeing every module of SQLAlchemy and friends) takes ~0.2 s and does nothing for us:
+    by then every file is closed and fsynced, every catalog connection closed, every child
+    process reaped. So flush the output and leave, unless a non-daemon thread still runs
+    (then exit normally, which waits for it)."""
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or 0
+        else:
+            sys.stderr.write(f"{e.code}\n")
+            code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            pass  # the reader stopped reading (`bwc log events | head`): its choice
+        except (OSError, ValueError):
+            code = code or INTERNAL_ERROR  # the output did not all go out (a full disk?)
+    if any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+    ):
+        sys.exit(code)
+    os._exit(code)
 
 
 def _fail(message: str, code: int, exc: BaseException | None) -> None:

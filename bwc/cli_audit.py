@@ -12,35 +12,24 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from bwc.audit import catalog
-from bwc.audit.config import load_rules
-from bwc.audit.engine import ClockTable, Ledger, audit_case, place_clips, run_audit
-from bwc.audit.html import render_html
+# Only light modules (no third-party imports) at the top: the options need Kind and SCHEMAS,
+# the helpers rules and time zones. The catalog (SQLAlchemy), the audit engine, its report
+# and HTML are imported by the commands that use them, so `bwc --help` never loads them.
 from bwc.audit.model import SECOND_MS, Period, Rules, from_ms, zone
 from bwc.audit.parse import SCHEMAS, AssignmentIn, CaseIn, Kind, OfficerIn, load_rows
-from bwc.audit.report import (
-    By,
-    Report,
-    build_report,
-    hours,
-    rate,
-    table_rows,
-    to_csv,
-    to_json,
-)
 from bwc.cli_common import ctx, err, esc, out, print_json
 from bwc.errors import InputError, UsageError
-from bwc.evidence import custody
-from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
-from bwc.fsutil import write_atomic
+
+if TYPE_CHECKING:
+    from bwc.audit.report import By, Report
+    from bwc.evidence.station import Station
 
 audit_app = typer.Typer(
     help="Monthly coverage audit: was every enforcement case recorded, start to end, by "
@@ -150,6 +139,8 @@ def _read(path: Path) -> bytes:
 def _rules(
     station: Station, max_gap: float | None, start_grace: float | None, end_grace: float | None
 ) -> Rules:
+    from bwc.audit.config import load_rules
+
     base = load_rules(station.settings.home)
     for name, v in (
         ("--max-gap", max_gap),
@@ -180,6 +171,8 @@ def _import(
     tz: str | None,
     as_json: bool,
 ) -> None:
+    from bwc.audit import catalog
+
     station = ctx().station()
     rows = load_rows(
         kind,
@@ -268,6 +261,9 @@ def explain(
     """Record an officer's written explanation for a case not fully recorded.
 
     The pair stays partial or none, and is counted as explained."""
+    from bwc.audit import catalog
+    from bwc.evidence import custody
+
     station = ctx().station()
     at = station.clock.now()
     with station.session() as s:
@@ -346,6 +342,12 @@ def report(
     end_grace: EndGraceOpt = None,
 ) -> None:
     """The monthly coverage report per officer, unit, county and the whole city."""
+    from bwc.audit import catalog
+    from bwc.audit.engine import run_audit
+    from bwc.audit.html import render_html
+    from bwc.audit.report import build_report, to_csv, to_json
+    from bwc.fsutil import write_atomic
+
     if fmt is ReportFormat.table and out_file is not None:
         raise UsageError("--out needs --format csv, json or html")
     station = ctx().station()
@@ -401,6 +403,10 @@ def _no_gc() -> Iterator[None]:
 
 
 def _print_table(rep: Report, by: By, top: int) -> None:
+    from rich.table import Table
+
+    from bwc.audit.report import hours, rate, table_rows
+
     r = rep.result
     sm = rep.summary
     scope = ", ".join(
@@ -468,6 +474,10 @@ def case_(
     as_json: JsonOpt = False,
 ) -> None:
     """One case: its officers, their clips (clock offsets applied), the gaps and the verdict."""
+    from bwc.audit import catalog
+    from bwc.audit.engine import ClockTable, Ledger, audit_case, place_clips
+    from bwc.audit.report import rate
+
     station = ctx().station()
     z = _tz(station, tz)
     rules = _rules(station, max_gap, start_grace, end_grace)

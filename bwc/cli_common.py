@@ -9,13 +9,15 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape as esc
 
-from bwc.config import keys as keyfiles
-from bwc.evidence.station import Station
+if TYPE_CHECKING:
+    # Commands import the catalog (SQLAlchemy, ~0.4 s) only when they use it: `bwc ingest`
+    # starts copying while it loads, and `--help` / `--version` never load it.
+    from bwc.evidence.station import Station
 
 __all__ = ["Ctx", "ctx", "err", "esc", "os_user", "out", "print_json"]
 
@@ -30,6 +32,9 @@ class Ctx:
     verbose: bool
 
     def station(self) -> Station:
+        from bwc.config import keys as keyfiles
+        from bwc.evidence.station import Station
+
         st = Station.open(self.home, actor=self.actor, passphrase=keyfiles.passphrase_from_env())
         opened.append(st)
         return st

@@ -11,18 +11,18 @@ import subprocess
 import sys
 from datetime import datetime
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
-from sqlmodel import Session, col, func, select
 
 from bwc.cli_common import ctx, err, esc, out, print_json
 from bwc.errors import NotFoundError, UsageError
-from bwc.evidence import custody
-from bwc.evidence.models import Assignment, DeviceClock, DockSession, IngestJob, Item
 from bwc.evidence.timefmt import format_utc, parse_local, parse_offset_ms
-from bwc.evidence.verify import resolve_id
+
+if TYPE_CHECKING:
+    # The catalog (SQLModel/SQLAlchemy) and rich tables are imported by the commands that use
+    # them, so `bwc --help` and the other commands never load them.
+    from rich.table import Table
 
 devices_app = typer.Typer(
     help="Devices: the checkout ledger and clock checks.", no_args_is_help=True
@@ -135,6 +135,8 @@ def daemon(
 
 
 def _live_table(s: Any) -> Table:
+    from rich.table import Table
+
     t = Table("docked cameras", "backlog", "committed", "seen again", "failed", "spool free")
     if s is None:
         t.add_row("starting…", "", "", "", "", "")
@@ -175,7 +177,10 @@ def _clock_synchronized() -> bool | None:
 
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """Docks, dock sessions, backlog per state, spool use, last error, store and clock."""
+    from sqlmodel import Session, col, func, select
+
     from bwc.errors import StoreError
+    from bwc.evidence.models import DockSession, IngestJob
     from bwc.ingest.daemon import heartbeat_age, read_status
 
     station = ctx().station()
@@ -295,6 +300,10 @@ def devices_assign(
     ] = None,
 ) -> None:
     """Record that OFFICER held DEVICE from --from to --to (the checkout ledger)."""
+    from sqlmodel import select
+
+    from bwc.evidence.models import Assignment
+
     station = ctx().station()
     t0 = parse_local_or_usage(start, station.settings.tz, "--from")
     t1 = parse_local_or_usage(end, station.settings.tz, "--to") if end else None
@@ -331,6 +340,11 @@ def devices_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The checkout ledger and clock checks."""
+    from rich.table import Table
+    from sqlmodel import Session, col, select
+
+    from bwc.evidence.models import Assignment, DeviceClock
+
     station = ctx().station()
     with Session(station.engine) as s:
         q = select(Assignment).order_by(col(Assignment.device_id), col(Assignment.start))
@@ -383,6 +397,8 @@ def devices_clock(
     ] = None,
 ) -> None:
     """Record a measured device clock offset (the audit corrects recorded times with it)."""
+    from bwc.evidence.models import DeviceClock
+
     station = ctx().station()
     try:
         ms = parse_offset_ms(offset)
@@ -407,6 +423,10 @@ def attribute(
     reason: Annotated[str, typer.Option(help="Why (recorded in the custody log).")],
 ) -> None:
     """Attribute an item to an officer (a custody event; the signed manifest is unchanged)."""
+    from bwc.evidence import custody
+    from bwc.evidence.models import Item
+    from bwc.evidence.verify import resolve_id
+
     if not reason.strip():
         raise UsageError("--reason must say why")
     if not officer.strip():

@@ -2,20 +2,54 @@
 
 ``copy_and_hash`` copies a source into an open destination and hashes in the same pass; the
 hash runs on its own thread (hashlib releases the GIL for large buffers), so copying is bound
-by the disk, not the hash. ``hash_file`` re-reads a stored file for verification after dropping
-its cached pages, so the check reads the disk rather than the page cache.
+by the disk, not the hash. ``hash_file`` re-reads a stored file for verification from the
+medium rather than the page cache.
+
+Both use direct I/O (``O_DIRECT``) where the file system offers it: the copy is written to the
+device without passing through the page cache (no second copy in memory, far less kernel
+time, and nothing left dirty for a later flush), and a verification read cannot be served
+from cached pages, so it really reads what the medium holds. Where direct I/O is refused
+(tmpfs, some FUSE and network file systems) they fall back to buffered I/O, and verification
+drops the file's cached pages first (``posix_fadvise(DONTNEED)``, after fsync they are clean).
+Buffers are page-aligned anonymous maps, as direct I/O requires.
 """
 
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import queue
+import stat
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-CHUNK = 4 << 20  # 4 MiB: full hashlib and disk speed; with 4 buffers, 16 MiB in flight
-_BUFFERS = 4  # buffers rotating between read, write and hash
+CHUNK = 4 << 20  # 4 MiB: full hashlib and disk speed
+_COPY_BUFFERS = 4  # rotating between read, write and hash: 16 MiB in flight
+_READ_BUFFERS = 2  # verification: read one while the other is hashed
+_ALIGN = 4096  # direct I/O needs offsets and lengths aligned to the logical block size
+
+try:
+    import fcntl
+
+    _O_DIRECT: int = getattr(os, "O_DIRECT", 0)
+except ImportError:  # pragma: no cover - not POSIX
+    _O_DIRECT = 0
+
+
+class Cancelled(Exception):
+    """A copy was stopped on request (see ``copy_and_hash``'s ``cancel``)."""
+
+
+class WriteFailed(Exception):
+    """Writing the copy failed (its ``__cause__`` is the OSError): the destination's fault,
+    not the source's."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror or str(error))
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -24,24 +58,81 @@ class Digest:
     size: int
 
 
-class _HashThread:
-    """Hashes buffers handed to it, in order, on its own thread. Buffers are reused by the
-    copier only after ``wait`` says the hash of that buffer is done."""
+def set_direct(fd: int, on: bool) -> bool:
+    """Turn direct I/O on or off for an open file; False where the file system refuses it."""
+    if not _O_DIRECT:
+        return False
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, (flags | _O_DIRECT) if on else (flags & ~_O_DIRECT))
+    except OSError:
+        return False
+    return on
 
-    def __init__(self) -> None:
-        self._h = hashlib.sha256()
-        self._q: queue.Queue[tuple[int, memoryview] | None] = queue.Queue()
-        self._done = [threading.Event() for _ in range(_BUFFERS)]
+
+def _aligned_buffers(count: int, length: int = CHUNK) -> list[mmap.mmap]:
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
+    return [mmap.mmap(-1, length, flags=flags) for _ in range(count)]
+
+
+def _small(fd: int) -> int | None:
+    """A buffer length that holds all of a regular file smaller than one chunk (with room to
+    notice it grew), else None. Small files are copied and hashed on the calling thread: for
+    them, threads and 16 MiB of buffers would cost more than the copy."""
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size >= CHUNK - _ALIGN:
+        return None
+    return (st.st_size // _ALIGN + 1) * _ALIGN
+
+
+def _copy_inline(src_fd: int, dst_fd: int, length: int, direct: bool) -> Digest:
+    (buf,) = _aligned_buffers(1, length)
+    view = memoryview(buf)
+    h = hashlib.sha256()
+    size = 0
+    try:
+        while n := _fill(src_fd, view, False)[0]:
+            h.update(view[:n])
+            try:
+                direct = _write_all(dst_fd, view[:n], direct)
+            except OSError as e:
+                raise WriteFailed(e) from e
+            size += n
+    finally:
+        if direct:
+            set_direct(dst_fd, False)
+    return Digest(h.hexdigest(), size)
+
+
+class _BufferWorker:
+    """Applies ``fn`` to the buffers handed to it, in order, on a thread of its own. A buffer
+    is reused only after ``wait`` says this worker is done with what it held. The first
+    exception from ``fn`` stops the work and is raised by the next ``wait`` or ``finish``."""
+
+    def __init__(self, slots: int, fn: Callable[[memoryview], None], name: str) -> None:
+        self._fn = fn
+        self._q: queue.SimpleQueue[tuple[int, memoryview] | None] = queue.SimpleQueue()
+        self._done = [threading.Event() for _ in range(slots)]
         for ev in self._done:
             ev.set()
-        self._t = threading.Thread(target=self._run, name="bwc-hash", daemon=True)
+        self.error: BaseException | None = None
+        self._t = threading.Thread(target=self._run, name=name, daemon=True)
         self._t.start()
 
     def _run(self) -> None:
         while (job := self._q.get()) is not None:
             slot, view = job
-            self._h.update(view)
-            self._done[slot].set()
+            try:
+                if self.error is None:
+                    self._fn(view)
+            except BaseException as e:
+                self.error = e
+            finally:
+                del view, job
+                self._done[slot].set()
 
     def submit(self, slot: int, view: memoryview) -> None:
         self._done[slot].clear()
@@ -49,44 +140,101 @@ class _HashThread:
 
     def wait(self, slot: int) -> None:
         self._done[slot].wait()
+        if self.error is not None:
+            raise self.error
 
-    def hexdigest(self) -> str:
+    def finish(self) -> None:
         self._q.put(None)
         self._t.join()
-        return self._h.hexdigest()
-
-    def abort(self) -> None:
-        self._q.put(None)
-        self._t.join()
+        if self.error is not None:
+            raise self.error
 
 
-def copy_and_hash(src_fd: int, dst_fd: int) -> Digest:
-    """Copy ``src_fd`` to ``dst_fd`` while hashing; one read of the source.
+def _hasher(slots: int) -> tuple[_BufferWorker, Any]:
+    h = hashlib.sha256()
+    return _BufferWorker(slots, h.update, "bwc-hash"), h
 
-    A few fixed buffers rotate between reading, writing and hashing, so memory stays flat
-    and no buffer is allocated (and page-faulted) per chunk."""
-    bufs = [bytearray(CHUNK) for _ in range(_BUFFERS)]
+
+def _fill(fd: int, view: memoryview, direct: bool) -> tuple[int, bool]:
+    """Read until ``view`` is full or the file ends; returns (bytes read, still direct).
+
+    A short direct read is taken as the end of the file, but confirmed with a plain read:
+    direct reads must start at aligned offsets, which the file's end is not."""
+    got = 0
+    while got < len(view):
+        n = os.readv(fd, [view[got:]])
+        if n == 0:
+            break
+        got += n
+        if direct and got % _ALIGN:
+            direct = set_direct(fd, False)
+    return got, direct
+
+
+def _write_all(fd: int, view: memoryview, direct: bool) -> bool:
+    """Write all of ``view``; returns whether the file is still in direct mode. The tail of a
+    file (not a multiple of the block size) is written through the page cache."""
+    if direct and len(view) % _ALIGN:
+        direct = set_direct(fd, False)
+    while view:
+        w = os.write(fd, view)
+        view = view[w:]
+        if direct and view:  # a short write leaves the rest unaligned
+            direct = set_direct(fd, False)
+    return direct
+
+
+def copy_and_hash(
+    src_fd: int, dst_fd: int, *, direct: bool = True, cancel: threading.Event | None = None
+) -> Digest:
+    """Copy ``src_fd`` to ``dst_fd`` (a new, empty file) while hashing; one read of the source.
+
+    With ``direct``, the destination is written with direct I/O where its file system allows.
+    A few fixed buffers rotate between reading (this thread), hashing and writing (a thread
+    each), so the source is read while earlier buffers are hashed and written, and memory
+    stays flat. When ``cancel`` is set, the copy stops at the next buffer (``Cancelled``)."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled
+    small = _small(src_fd)
+    if small is not None:
+        return _copy_inline(src_fd, dst_fd, small, direct and set_direct(dst_fd, True))
+    bufs = _aligned_buffers(_COPY_BUFFERS)
     views = [memoryview(b) for b in bufs]
-    hasher = _HashThread()
+    out_direct = [direct and set_direct(dst_fd, True)]
+
+    def write(view: memoryview) -> None:
+        try:
+            out_direct[0] = _write_all(dst_fd, view, out_direct[0])
+        except OSError as e:
+            raise WriteFailed(e) from e
+
+    hasher, h = _hasher(len(bufs))
+    writer = _BufferWorker(len(bufs), write, "bwc-write")
     size = 0
     slot = 0
     try:
         while True:
-            hasher.wait(slot)  # the hash of what this buffer held last time is done
-            n = os.readv(src_fd, [bufs[slot]])
+            hasher.wait(slot)  # both are done with what this buffer held last time
+            writer.wait(slot)
+            if cancel is not None and cancel.is_set():
+                raise Cancelled
+            n, _ = _fill(src_fd, views[slot], False)
             if n == 0:
                 break
-            chunk = views[slot][:n]
-            hasher.submit(slot, chunk)
-            while chunk:
-                w = os.write(dst_fd, chunk)
-                chunk = chunk[w:]
+            hasher.submit(slot, views[slot][:n])
+            writer.submit(slot, views[slot][:n])
             size += n
-            slot = (slot + 1) % _BUFFERS
-    except BaseException:
-        hasher.abort()
-        raise
-    return Digest(hasher.hexdigest(), size)
+            slot = (slot + 1) % len(bufs)
+    finally:
+        try:
+            writer.finish()
+        finally:
+            hasher.finish()
+            if out_direct[0]:
+                set_direct(dst_fd, False)
+    # The buffers are unmapped when the last view of them goes (no explicit close: a slice
+    # still held by a caller's traceback would make close() fail).
+    return Digest(h.hexdigest(), size)
 
 
 def drop_cache(fd: int) -> None:
@@ -95,26 +243,50 @@ def drop_cache(fd: int) -> None:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
-def hash_fd(fd: int) -> Digest:
-    h = hashlib.sha256()
+def hash_fd(fd: int, *, direct: bool = False) -> Digest:
+    """Hash an open file from its current position, reading one buffer while hashing the
+    other. With ``direct``, the file is in direct-I/O mode (see ``set_direct``)."""
+    small = _small(fd)
+    if small is not None:
+        (buf,) = _aligned_buffers(1, small)
+        view = memoryview(buf)
+        h = hashlib.sha256()
+        size = 0
+        while n := (got := _fill(fd, view, direct))[0]:
+            direct = got[1]
+            h.update(view[:n])
+            size += n
+        return Digest(h.hexdigest(), size)
+    bufs = _aligned_buffers(_READ_BUFFERS)
+    views = [memoryview(b) for b in bufs]
+    hasher, h = _hasher(len(bufs))
     size = 0
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    while n := os.readv(fd, [buf]):
-        h.update(view[:n])
-        size += n
+    slot = 0
+    try:
+        while True:
+            hasher.wait(slot)
+            n, direct = _fill(fd, views[slot], direct)
+            if n == 0:
+                break
+            hasher.submit(slot, views[slot][:n])
+            size += n
+            slot = (slot + 1) % len(bufs)
+    finally:
+        hasher.finish()
     return Digest(h.hexdigest(), size)
 
 
 def hash_file(path: os.PathLike[str] | str, *, from_disk: bool = True) -> Digest:
-    """Hash a file with a fixed buffer; with ``from_disk`` its cached pages are dropped first."""
-    fd = os.open(path, os.O_RDONLY)
+    """Hash a file. With ``from_disk`` the bytes come from the medium: direct I/O where the
+    file system has it, else after dropping the file's cached pages."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        if from_disk:
+        direct = from_disk and set_direct(fd, True)
+        if from_disk and not direct:
             drop_cache(fd)
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        digest = hash_fd(fd)
+        digest = hash_fd(fd, direct=direct)
         if from_disk:
             drop_cache(fd)  # verification reads should not evict the working set
         return digest

@@ -41,17 +41,10 @@ from bwc.evidence.models import DockSession, IngestJob, Item
 from bwc.evidence.station import Station
 from bwc.ingest.describe import LedgerLookup, describe
 from bwc.ingest.discover import Candidate, display
-from bwc.ingest.pipeline import (
-    SourceChanged,
-    Staged,
-    build_manifest,
-    ingested_event,
-    item_row,
-    read_id_file,
-    stage,
-)
+from bwc.ingest.pipeline import build_manifest, ingested_event, item_row, read_id_file
 from bwc.ingest.probe import MediaProbe
 from bwc.ingest.profiles import IdFile, Profile
+from bwc.ingest.stage import SourceChanged, Staged, stage
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +194,8 @@ class JobRunner:
         try:
             staged: Staged = stage(cand, self.spool, dest=self.spool_path(_id(job)), durable=True)
         except SourceChanged as e:
+            raise RetryLater(str(e)) from e
+        except StoreError as e:  # the spool could not be written (full disk?): try again later
             raise RetryLater(str(e)) from e
         except InputError as e:
             if not os.path.isdir(sess.mount) or not os.path.lexists(job.path):

@@ -2,8 +2,10 @@
 
 Per file: staged (copied to the spool while hashing; source re-checked for change) → signed →
 stored → verified (read back from the medium) → committed (item row + custody event in one
-transaction). The copy of file N+1 overlaps the fsync, ffprobe, signing and read-back of file N
-(a small worker pool); catalog commits are batched on the calling thread.
+transaction). Staging runs on its own thread (``stage.Stager``) a bounded distance ahead, so
+the copy of file N+1 overlaps the ffprobe, signing, store and read-back of file N (a small
+worker pool); catalog commits are batched on the calling thread. `bwc ingest` starts the
+Stager before this module (and SQLAlchemy) is even loaded.
 """
 
 from __future__ import annotations
@@ -11,9 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
-import stat
-import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,9 +25,9 @@ from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bwc.errors import BwcError, InputError, StoreError
+from bwc.errors import BwcError, StoreError
 from bwc.evidence import custody
-from bwc.evidence.fingerprint import Digest, copy_and_hash
+from bwc.evidence.fingerprint import Digest
 from bwc.evidence.manifest import (
     FLAG_NO_RECORDED_TIME,
     FLAG_NON_UTF8_NAME,
@@ -44,10 +43,10 @@ from bwc.ingest.describe import Description, LedgerLookup, describe
 from bwc.ingest.discover import Candidate, Discovery, discover, display
 from bwc.ingest.probe import MediaProbe, MediaSummary
 from bwc.ingest.profiles import ID_FILE_NAMES, IdFile, all_profiles, parse_id_file
+from bwc.ingest.stage import Staged, Stager
 
 logger = logging.getLogger(__name__)
 
-_MAX_RESTAGE = 3
 _BATCH = 64
 
 
@@ -75,84 +74,12 @@ class IngestReport:
 
 
 @dataclass(frozen=True)
-class Staged:
-    candidate: Candidate
-    spool: Path
-    digest: Digest
-    attempts: int = 1
-    mtime_ns: int = 0  # the source's mtime when copied
-
-
-@dataclass(frozen=True)
 class Prepared:
     staged: Staged
     manifest: bytes
     signature: bytes
     parsed: Manifest
     version: str | None
-
-
-class SourceChanged(InputError):
-    pass
-
-
-def _same(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_size, a.st_mtime_ns, a.st_ino, a.st_dev) == (
-        b.st_size,
-        b.st_mtime_ns,
-        b.st_ino,
-        b.st_dev,
-    )
-
-
-def stage(
-    candidate: Candidate, spool_dir: Path, *, dest: Path | None = None, durable: bool = False
-) -> Staged:
-    """Copy a source file into the spool, hashing it in the same pass. The source is opened
-    read-only without following symlinks and never modified; if it changes while copied
-    (size, mtime or identity), it is copied again. ``dest``: a fixed spool file name
-    (overwritten); ``durable``: fsync it before returning."""
-    for attempt in range(1, _MAX_RESTAGE + 1):
-        try:
-            src_fd = os.open(candidate.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError as e:
-            raise InputError(f"cannot open {display(candidate.path)}: {e.strerror}") from e
-        spool = dest or spool_dir / f"{uuid.uuid4().hex}.part"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if dest else os.O_EXCL)
-        try:
-            before = os.fstat(src_fd)
-            if not stat.S_ISREG(before.st_mode):
-                raise InputError(f"{display(candidate.path)} is not a regular file")
-            out_fd = os.open(spool, flags, 0o600)
-            try:
-                if hasattr(os, "posix_fadvise"):
-                    os.posix_fadvise(src_fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-                digest = copy_and_hash(src_fd, out_fd)
-                if durable:
-                    os.fsync(out_fd)
-            finally:
-                os.close(out_fd)
-            after = os.fstat(src_fd)
-            try:
-                now = os.stat(candidate.path, follow_symlinks=False)
-            except OSError as e:
-                raise SourceChanged(f"{display(candidate.path)} vanished during copy") from e
-            if _same(before, after) and _same(before, now) and digest.size == before.st_size:
-                return Staged(candidate, spool, digest, attempt, before.st_mtime_ns)
-            logger.info("source changed during copy, copying again: %s", display(candidate.path))
-        except OSError as e:
-            spool.unlink(missing_ok=True)
-            raise InputError(f"cannot read {display(candidate.path)}: {e.strerror}") from e
-        except BaseException:
-            spool.unlink(missing_ok=True)
-            raise
-        finally:
-            os.close(src_fd)
-        spool.unlink(missing_ok=True)
-    raise SourceChanged(
-        f"{display(candidate.path)} kept changing while being copied",
-        hint="wait until the device has finished writing, then ingest again",
-    )
 
 
 def _fsync_path(path: Path) -> None:
@@ -300,7 +227,6 @@ class Ingester:
         self.attribution = attribution
         self.workers = max(1, workers)
         self.progress = progress or (lambda _r: None)
-        self.spool = station.settings.spool_dir / f"ingest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.profiles = all_profiles(station.settings.profiles, station.settings.timezone)
         self.ledger = ledger_lookup(station.engine)
         self._id_files: dict[bytes, IdFile | None] = {}
@@ -311,16 +237,16 @@ class Ingester:
         return self._id_files[root]
 
     # -- worker side: everything after the copy, for one file
-    def _probe_source(self, cand: Candidate) -> MediaSummary | None:
-        return self.probe.probe(Path(os.fsdecode(cand.path)))
-
-    def _prepare(self, staged: Staged, probed: Future[MediaSummary | None]) -> Prepared:
+    def _prepare(self, staged: Staged, probed: Future[MediaSummary | None] | None) -> Prepared:
         st = self.station
         _fsync_path(staged.spool)
-        # ffprobe ran on the source while it was being copied (it costs ~0.15 s a file, so it
+        # ffprobe ran on the source while it was being copied (it costs ~0.1 s a file, so it
         # must not run after the copy). If the source changed and was copied again, the
         # earlier probe may describe other bytes: probe the staged copy instead.
-        media = probed.result() if staged.attempts == 1 else self.probe.probe(staged.spool)
+        if probed is not None and staged.attempts == 1:
+            media = probed.result()
+        else:
+            media = self.probe.probe(staged.spool)
         if staged.digest.size == 0:
             media = None
         signer = st.signer()
@@ -351,11 +277,17 @@ class Ingester:
 
     # -- calling thread
     def run(self, paths: Sequence[str | Path]) -> IngestReport:
+        """Discover ``paths`` and ingest every file found."""
+        found = discover(paths, self.station.settings.ignore)
+        with Stager(found.files, self.station.settings.spool_dir, self.probe) as stager:
+            return self.run_staged(found, stager)
+
+    def run_staged(self, found: Discovery, stager: Stager) -> IngestReport:
+        """Ingest what ``stager`` (already started on ``found.files``) stages. Nothing is
+        stored before the store and the signing key have been checked."""
         st = self.station
-        found: Discovery = discover(paths, st.settings.ignore)
         st.store.check()
-        st.signer()  # a wrong passphrase fails before anything is copied
-        self.spool.mkdir(parents=True, exist_ok=True)
+        st.signer()  # a wrong passphrase fails before anything is stored
         report = IngestReport()
         for n in found.not_taken:
             r = FileResult(
@@ -365,38 +297,31 @@ class Ingester:
             )
             report.results.append(r)
             self.progress(r)
-        try:
-            self._run_files(found.files, report)
-        finally:
-            shutil.rmtree(self.spool, ignore_errors=True)
+        self._run_files(stager, report)
         if report.count("ingested") or report.count("seen-again"):
             report.checkpoint = st.checkpoint()
         return report
 
-    def _run_files(self, files: Sequence[Candidate], report: IngestReport) -> None:
+    def _run_files(self, stager: Stager, report: IngestReport) -> None:
         pending: deque[tuple[Candidate, Future[Prepared] | None, Digest | None]] = deque()
         in_run: set[str] = set()
         batch: list[tuple[Candidate, Prepared | None, Digest | None]] = []
-        with (
-            ThreadPoolExecutor(self.workers, thread_name_prefix="bwc-ingest") as pool,
-            ThreadPoolExecutor(self.workers, thread_name_prefix="bwc-probe") as probes,
-        ):
-            for cand in files:
-                probed = probes.submit(self._probe_source, cand)
-                try:
-                    staged = stage(cand, self.spool)
-                except BwcError as e:
-                    probed.cancel()
-                    self._error(report, cand, str(e))
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="bwc-ingest") as pool:
+            for res in stager:
+                cand, staged = res.candidate, res.staged
+                if staged is None:
+                    self._error(report, cand, res.error or "not staged")
                     continue
                 sha = staged.digest.sha256
                 if sha in in_run or self._known(sha):
+                    if res.probed is not None:
+                        res.probed.cancel()
                     staged.spool.unlink(missing_ok=True)
                     pending.append((cand, None, staged.digest))
                 else:
                     in_run.add(sha)
-                    pending.append((cand, pool.submit(self._prepare, staged, probed), None))
-                # Keep the pool fed but bounded: at most workers+1 files staged ahead.
+                    pending.append((cand, pool.submit(self._prepare, staged, res.probed), None))
+                # Keep the pool fed but bounded: at most workers+1 files in its hands.
                 while len(pending) > self.workers + 1 or (pending and pending[0][1] is None):
                     self._collect(pending.popleft(), batch, report)
                     if len(batch) >= _BATCH:
@@ -491,20 +416,3 @@ class Ingester:
         for r in results:
             report.results.append(r)
             self.progress(r)
-
-
-def clean_stale_spool(spool_dir: Path) -> None:
-    """Remove spool folders of `bwc ingest` runs whose process is gone."""
-    if not spool_dir.is_dir():
-        return
-    for d in spool_dir.glob("ingest-*"):
-        try:
-            pid = int(d.name.split("-")[1])
-        except (IndexError, ValueError):
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(d, ignore_errors=True)
-        except PermissionError:
-            continue

@@ -1,0 +1,387 @@
+"""Staging: copy a source file into the spool, hashing it in the same pass.
+
+``stage`` copies one file; ``Stager`` copies a list of files on its own thread, a bounded
+amount ahead of the rest of the pipeline, and starts each file's media probe as its copy
+begins. Standard library only (no catalog, no store): `bwc ingest` starts staging while the
+catalog code is still loading, and nothing staged counts for anything until the pipeline has
+stored, read back and committed it. The spool is removed when the Stager is closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import shutil
+import signal
+import stat
+import threading
+import uuid
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bwc.errors import BwcError, InputError, StoreError
+from bwc.evidence.fingerprint import Cancelled, Digest, WriteFailed, copy_and_hash
+from bwc.ingest.discover import Candidate, display
+
+if TYPE_CHECKING:
+    from bwc.ingest.probe import MediaProbe, MediaSummary
+
+logger = logging.getLogger(__name__)
+
+_MAX_RESTAGE = 3
+
+
+@dataclass(frozen=True)
+class Staged:
+    candidate: Candidate
+    spool: Path
+    digest: Digest
+    attempts: int = 1
+    mtime_ns: int = 0  # the source's mtime when copied
+
+
+class SourceChanged(InputError):
+    pass
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_size, a.st_mtime_ns, a.st_ino, a.st_dev) == (
+        b.st_size,
+        b.st_mtime_ns,
+        b.st_ino,
+        b.st_dev,
+    )
+
+
+def stage(
+    candidate: Candidate,
+    spool_dir: Path,
+    *,
+    dest: Path | None = None,
+    durable: bool = False,
+    cancel: threading.Event | None = None,
+) -> Staged:
+    """Copy a source file into the spool, hashing it in the same pass. The source is opened
+    read-only without following symlinks and never modified; if it changes while copied
+    (size, mtime or identity), it is copied again. ``dest``: a fixed spool file name
+    (overwritten); ``durable``: fsync it before returning; ``cancel``: when set, the copy
+    stops (``Cancelled``) and its spool file is removed."""
+    for attempt in range(1, _MAX_RESTAGE + 1):
+        try:
+            src_fd = os.open(candidate.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            raise InputError(f"cannot open {display(candidate.path)}: {e.strerror}") from e
+        spool = dest or spool_dir / f"{uuid.uuid4().hex}.part"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if dest else os.O_EXCL)
+        try:
+            before = os.fstat(src_fd)
+            if not stat.S_ISREG(before.st_mode):
+                raise InputError(f"{display(candidate.path)} is not a regular file")
+            out_fd = os.open(spool, flags, 0o600)
+            try:
+                if hasattr(os, "posix_fadvise"):
+                    os.posix_fadvise(src_fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+                digest = copy_and_hash(src_fd, out_fd, cancel=cancel)
+                if durable:
+                    os.fsync(out_fd)
+            finally:
+                os.close(out_fd)
+            after = os.fstat(src_fd)
+            try:
+                now = os.stat(candidate.path, follow_symlinks=False)
+            except OSError as e:
+                raise SourceChanged(f"{display(candidate.path)} vanished during copy") from e
+            if _same(before, after) and _same(before, now) and digest.size == before.st_size:
+                return Staged(candidate, spool, digest, attempt, before.st_mtime_ns)
+            logger.info("source changed during copy, copying again: %s", display(candidate.path))
+        except WriteFailed as e:
+            spool.unlink(missing_ok=True)
+            raise StoreError(
+                f"cannot write the spool copy of {display(candidate.path)} in {spool.parent}: {e}",
+                hint="check the free space and permissions of the bwc home",
+            ) from e
+        except OSError as e:
+            spool.unlink(missing_ok=True)
+            raise InputError(f"cannot read {display(candidate.path)}: {e.strerror}") from e
+        except BaseException:
+            spool.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(src_fd)
+        spool.unlink(missing_ok=True)
+    raise SourceChanged(
+        f"{display(candidate.path)} kept changing while being copied",
+        hint="wait until the device has finished writing, then ingest again",
+    )
+
+
+@dataclass
+class StageResult:
+    """One file from a stager: staged, or the reason it could not be."""
+
+    index: int  # in the list of files given to the stager
+    candidate: Candidate
+    staged: Staged | None = None
+    error: str | None = None
+    probed: Future[MediaSummary | None] | None = None  # set as the consumer takes it
+
+
+class Stager:
+    """Copies ``files`` into a fresh spool folder under ``spool_root``, in order, ahead of the
+    consumer, which iterates over the results as they are done; each file's media probe runs
+    beside its copy (``probers`` at a time).
+
+    Staging runs at most ``ahead_files`` files and, once a file waits, ``ahead_bytes`` bytes
+    ahead of the consumer, so the spool stays bounded. ``close`` stops it and removes the
+    spool. This class stages on a thread; ``ForkedStager`` in a child process."""
+
+    def __init__(
+        self,
+        files: Sequence[Candidate],
+        spool_root: Path,
+        probe: MediaProbe | None = None,
+        *,
+        ahead_files: int = 8,
+        ahead_bytes: int = 512 << 20,
+        probers: int = 1,
+    ) -> None:
+        self.spool = spool_root / f"ingest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.spool.mkdir(parents=True, exist_ok=True)
+        self._files = list(files)
+        self._ahead_files = max(1, ahead_files)
+        self._ahead_bytes = ahead_bytes
+        self._ready: queue.SimpleQueue[StageResult | BaseException | None] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._probers = ThreadPoolExecutor(max(1, probers), thread_name_prefix="bwc-probe")
+        self._probed: list[Future[MediaSummary | None] | None] = [None] * len(self._files)
+        self._closed = False
+        self._probe = probe
+        self._start()  # before any thread of ours exists (ForkedStager forks here)
+        self._start_probes()
+
+    # -- the producer (overridden by ForkedStager)
+    def _start(self) -> None:
+        self._room = threading.Condition()
+        self._waiting = (0, 0)  # files, bytes staged and not yet taken by the consumer
+        self._thread = threading.Thread(target=self._run, name="bwc-stage", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for n, cand in enumerate(self._files):
+                with self._room:
+                    while not self._stop.is_set() and _full(
+                        *self._waiting, self._ahead_files, self._ahead_bytes
+                    ):
+                        self._room.wait()
+                if self._stop.is_set():
+                    return
+                try:
+                    staged = stage(cand, self.spool, cancel=self._stop)
+                except BwcError as e:
+                    self._ready.put(StageResult(n, cand, error=str(e)))
+                    continue
+                with self._room:
+                    files, size = self._waiting
+                    self._waiting = (files + 1, size + staged.digest.size)
+                self._ready.put(StageResult(n, cand, staged=staged))
+        except Cancelled:
+            return
+        except BaseException as e:  # handed to the consumer, which raises it
+            self._ready.put(e)
+        finally:
+            self._ready.put(None)
+
+    def _taken(self, size: int) -> None:
+        with self._room:
+            files, waiting = self._waiting
+            self._waiting = (files - 1, waiting - size)
+            self._room.notify()
+
+    def _stop_producer(self) -> None:
+        self._stop.set()
+        with self._room:
+            self._room.notify_all()
+        self._thread.join()
+
+    # -- the consumer
+    def _start_probes(self) -> None:
+        # ffprobe costs ~0.06 s of CPU a file, mostly its own start-up. One at a time (by
+        # default), from the start and ahead of the copies: they use the CPU that the copy,
+        # waiting on the disk, leaves idle, and are done before the pipeline needs them.
+        if self._probe is None:
+            return
+        for n, cand in enumerate(self._files):
+            self._probed[n] = self._probers.submit(self._probe.probe, Path(os.fsdecode(cand.path)))
+
+    def __iter__(self) -> Iterator[StageResult]:
+        while (item := self._ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            item.probed = self._probed[item.index]
+            if item.staged is not None:
+                self._taken(item.staged.digest.size)
+            elif item.probed is not None:
+                item.probed.cancel()
+            yield item
+
+    def close(self) -> None:
+        """Stop staging (a copy under way stops at its next buffer), then remove the spool."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_producer()
+        self._probers.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.spool, ignore_errors=True)
+
+    def __enter__(self) -> Stager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _full(files: int, size: int, max_files: int, max_bytes: int) -> bool:
+    return files >= max_files or (files > 0 and size >= max_bytes)
+
+
+class ForkedStager(Stager):
+    """A Stager whose copying runs in a forked child process, so that it neither waits for
+    nor slows the parent's interpreter: `bwc ingest` forks it before loading the catalog
+    code (~0.5 s of pure Python that holds the GIL), and the copy runs at disk speed
+    meanwhile. Fork before starting any thread. The child only copies into the spool and
+    reports on a pipe (one JSON line a file); it never touches the catalog or the store, and
+    dies with the pipe if the parent does."""
+
+    def _start(self) -> None:
+        results_r, results_w = os.pipe()
+        credits_r, credits_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: stage, report, exit without running any parent code
+            code = 1
+            try:
+                os.close(results_r)
+                os.close(credits_w)
+                _child_stage(
+                    self._files,
+                    self.spool,
+                    results_w,
+                    credits_r,
+                    self._ahead_files,
+                    self._ahead_bytes,
+                )
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(results_w)
+        os.close(credits_r)
+        self._pid = pid
+        self._credits = credits_w
+        self._reader = threading.Thread(
+            target=self._read_results, args=(results_r,), name="bwc-stage-reader", daemon=True
+        )
+        self._reader.start()
+
+    def _read_results(self, fd: int) -> None:
+        try:
+            with os.fdopen(fd, "rb") as f:
+                for line in f:
+                    msg = json.loads(line)
+                    if "fatal" in msg:
+                        self._ready.put(InputError(f"staging failed: {msg['fatal']}"))
+                        return
+                    n = int(msg["n"])
+                    cand = self._files[n]
+                    if "error" in msg:
+                        self._ready.put(StageResult(n, cand, error=str(msg["error"])))
+                        continue
+                    staged = Staged(
+                        cand,
+                        Path(msg["spool"]),
+                        Digest(str(msg["sha256"]), int(msg["size"])),
+                        int(msg["attempts"]),
+                        int(msg["mtime_ns"]),
+                    )
+                    self._ready.put(StageResult(n, cand, staged=staged))
+        except BaseException as e:
+            self._ready.put(e)
+        finally:
+            self._ready.put(None)
+
+    def _taken(self, size: int) -> None:
+        if self._closed:  # the descriptor is closed (its number may be reused)
+            return
+        with contextlib.suppress(OSError):  # the child has finished: no one reads
+            os.write(self._credits, b"%d\n" % size)
+
+    def _stop_producer(self) -> None:
+        # The child only ever writes into the spool, which is removed next: stop it now.
+        os.close(self._credits)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)
+        os.waitpid(self._pid, 0)
+        self._reader.join()
+
+
+def _child_stage(
+    files: Sequence[Candidate],
+    spool: Path,
+    results: int,
+    credits: int,
+    max_files: int,
+    max_bytes: int,
+) -> None:
+    """The forked child's work: stage each file, one JSON line each on ``results``."""
+    credit_lines = os.fdopen(credits, "rb")
+    out = os.fdopen(results, "wb", buffering=0)
+    waiting: deque[int] = deque()
+    try:
+        for n, cand in enumerate(files):
+            while _full(len(waiting), sum(waiting), max_files, max_bytes):
+                line = credit_lines.readline()
+                if not line:
+                    return  # the parent is gone or stopping
+                waiting.popleft()
+            try:
+                staged = stage(cand, spool)
+            except BwcError as e:
+                msg: dict[str, object] = {"n": n, "error": str(e)}
+            else:
+                waiting.append(staged.digest.size)
+                msg = {
+                    "n": n,
+                    "spool": str(staged.spool),
+                    "sha256": staged.digest.sha256,
+                    "size": staged.digest.size,
+                    "attempts": staged.attempts,
+                    "mtime_ns": staged.mtime_ns,
+                }
+            out.write(json.dumps(msg).encode() + b"\n")
+    except BaseException as e:  # reported to the parent, which stops with an error
+        with contextlib.suppress(OSError):
+            out.write(json.dumps({"fatal": f"{type(e).__name__}: {e}"}).encode() + b"\n")
+        raise
+
+
+def clean_stale_spool(spool_dir: Path) -> None:
+    """Remove spool folders of `bwc ingest` runs whose process is gone."""
+    if not spool_dir.is_dir():
+        return
+    for d in spool_dir.glob("ingest-*"):
+        try:
+            pid = int(d.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            continue
