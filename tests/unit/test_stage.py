@@ -147,7 +147,7 @@ def test_a_spool_that_cannot_be_written_is_named_not_the_source(
     monkeypatch.setattr(os, "write", full)
     spool = tmp_path / "spool"
     spool.mkdir()
-    with pytest.raises(StoreError, match="cannot write the spool copy .* No space left"):
+    with pytest.raises(StoreError, match=r"cannot write the spool copy .* No space left"):
         stage(cand, spool)
     assert list(spool.iterdir()) == []  # the partial copy is removed
     assert (tmp_path / "src" / "clip000.mp4").stat().st_size == (4 << 20) + 10
