@@ -6,39 +6,47 @@ import os
 import statistics
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BWC = ROOT / ".venv" / "bin" / "bwc"
 # bwc loads its modules per command (`--version` loads almost nothing): load them all, and
-# run ffprobe once, as a station that has run before has them cached.
+# botocore's S3 model, and run ffprobe once, as on a station that has run before.
 WARM_BWC = [
     str(ROOT / ".venv" / "bin" / "python"),
     "-c",
     "import bwc.cli, bwc.ingest.pipeline, bwc.ingest.probe, bwc.evidence.verify, "
-    "bwc.evidence.store_s3, bwc.cli_store, bwc.ingest.daemon",
+    "bwc.evidence.store_s3, bwc.cli_store, bwc.ingest.daemon, boto3; "
+    "boto3.session.Session().client('s3', region_name='us-east-1')",
 ]
 
 
-def drop_caches() -> bool:
+def drop_caches(warm: Sequence[list[str]] = (), warm_env: dict[str, str] | None = None) -> bool:
     """Drop the page cache so every tool reads its data from disk (root only; False when not
     allowed). Then load each tool's own code again (bwc's Python modules and ffprobe, openssl,
-    cp): the comparison is about reading footage, not about loading programs from a cold
-    disk."""
+    cp, and any ``warm`` commands): the comparison is about moving footage, not about loading
+    programs from a cold disk."""
     try:
         os.sync()
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
         dropped = True
     except OSError:
         dropped = False
-    for cmd in (WARM_BWC, ["ffprobe", "-version"], ["openssl", "version"], ["cp", "--version"]):
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    base = [WARM_BWC, ["ffprobe", "-version"], ["openssl", "version"], ["cp", "--version"]]
+    for cmd in [*base, *warm]:
+        subprocess.run(
+            cmd, env=warm_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+        )
     return dropped
 
 
+LAST_CPU: list[float] = [0.0]  # CPU seconds (user + system) of the last `run`, children included
+
+
 def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Run a command; return (wall seconds, peak RSS in KiB of that process)."""
+    """Run a command; return (wall seconds, peak RSS in KiB of that process). Its CPU time
+    is left in ``LAST_CPU[0]``."""
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(p.pid, 0)
@@ -47,6 +55,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     if p.returncode != 0:
         err = p.stderr.read().decode() if p.stderr else ""
         raise SystemExit(f"{cmd[0]} failed ({p.returncode}): {err[-500:]}")
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
     return wall, usage.ru_maxrss
 
 

@@ -198,11 +198,7 @@ def ingest(
     # Copying into the spool starts now, in a child process, while this one loads the catalog
     # code and opens the station (~0.5 s of pure Python); nothing staged is stored before the
     # store, the key and the catalog have been checked, and the spool is removed in any case.
-    staging = (
-        ForkedStager
-        if found.files and hasattr(os, "fork") and not os.environ.get("NOFORK")
-        else Stager
-    )
+    staging = ForkedStager if found.files and hasattr(os, "fork") else Stager
     with staging(found.files, settings.spool_dir, probe) as stager:
         from bwc.ingest.pipeline import Attribution, Ingester
 
@@ -707,8 +703,8 @@ def log_proof(
 
 
 def main(argv: list[str] | None = None) -> None:
-    # typer/click handle their own usage errors (exit 2), --help and Ctrl-C; everything else
-    # arrives here: our errors as one line with their exit code, anything unexpected too.
+    # typer/click handle their own usage errors (exit 2) and --help; everything else arrives
+    # here: our errors as one line with their exit code, anything unexpected too.
     try:
         try:
             app(args=argv, prog_name="bwc")
@@ -717,7 +713,11 @@ def main(argv: list[str] | None = None) -> None:
     except BwcError as e:
         _fail(str(e), e.exit_code, e)
     except KeyboardInterrupt:
-        _fail("interrupted", 130, None)
+        _fail(_INTERRUPTED, 130, None)
+    except SystemExit as e:
+        if e.code == 130:  # typer turns Ctrl-C into a silent exit 130: say what happened
+            _fail(_INTERRUPTED, 130, None)
+        raise
     except Exception as e:  # the one place a bug becomes a message instead of a traceback
         _fail(
             f"internal error: {e.__class__.__name__}: {first_line(e)} "
@@ -725,6 +725,9 @@ def main(argv: list[str] | None = None) -> None:
             INTERNAL_ERROR,
             e,
         )
+
+
+_INTERRUPTED = "interrupted: what was not committed was discarded; run the command again"
 
 
 def entry() -> None:

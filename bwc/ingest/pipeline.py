@@ -15,7 +15,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +43,7 @@ from bwc.ingest.describe import Description, LedgerLookup, describe
 from bwc.ingest.discover import Candidate, Discovery, discover, display
 from bwc.ingest.probe import MediaProbe, MediaSummary
 from bwc.ingest.profiles import ID_FILE_NAMES, IdFile, all_profiles, parse_id_file
-from bwc.ingest.stage import Staged, Stager
+from bwc.ingest.stage import ProbeNotRun, Staged, Stager
 
 logger = logging.getLogger(__name__)
 
@@ -243,9 +243,11 @@ class Ingester:
         # ffprobe ran on the source while it was being copied (it costs ~0.1 s a file, so it
         # must not run after the copy). If the source changed and was copied again, the
         # earlier probe may describe other bytes: probe the staged copy instead.
-        if probed is not None and staged.attempts == 1:
+        try:
+            if probed is None or staged.attempts != 1:
+                raise ProbeNotRun
             media = probed.result()
-        else:
+        except (ProbeNotRun, CancelledError):
             media = self.probe.probe(staged.spool)
         if staged.digest.size == 0:
             media = None

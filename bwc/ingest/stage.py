@@ -248,19 +248,36 @@ class Stager:
         self.close()
 
 
+def _yield_cpu(niceness: int) -> None:
+    """Lower this thread's CPU priority (on Linux, a thread's own; the processes it starts
+    inherit it). The copy and the probes run ahead of the pipeline and can wait; what the
+    pipeline does next (loading, opening the store, uploading, reading back) cannot."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+
+
 def _full(files: int, size: int, max_files: int, max_bytes: int) -> bool:
     return files >= max_files or (files > 0 and size >= max_bytes)
 
 
+class ProbeNotRun(Exception):
+    """The staging child ended before it probed this file (the pipeline probes it itself)."""
+
+
 class ForkedStager(Stager):
-    """A Stager whose copying runs in a forked child process, so that it neither waits for
-    nor slows the parent's interpreter: `bwc ingest` forks it before loading the catalog
-    code (~0.5 s of pure Python that holds the GIL), and the copy runs at disk speed
-    meanwhile. Fork before starting any thread. The child only copies into the spool and
-    reports on a pipe (one JSON line a file); it never touches the catalog or the store, and
-    dies with the pipe if the parent does."""
+    """A Stager whose copying and probing run in a forked child process, so that they neither
+    wait for nor slow the parent's interpreter: `bwc ingest` forks it before loading the
+    catalog code (~0.5 s of pure Python that holds the GIL, which would starve a copy or a
+    probe on a thread of this process), and the copy runs at disk speed meanwhile. Fork before
+    starting any thread. The child only copies into the spool, runs ffprobe and reports on a
+    pipe (one JSON line a result); it never touches the catalog or the store, and dies with the
+    pipe if the parent does."""
 
     def _start(self) -> None:
+        # the child probes; its results arrive through these (made before the reader starts,
+        # which may see the child's last line before this constructor returns)
+        if self._probe is not None:
+            self._probed = [Future() for _ in self._files]
         results_r, results_w = os.pipe()
         credits_r, credits_w = os.pipe()
         pid = os.fork()
@@ -269,6 +286,10 @@ class ForkedStager(Stager):
             try:
                 os.close(results_r)
                 os.close(credits_w)
+                # Ctrl-C reaches the whole process group: the parent handles it (and stops
+                # this child); the child must not die first and look like a staging failure.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                _yield_cpu(5)
                 _child_stage(
                     self._files,
                     self.spool,
@@ -276,6 +297,7 @@ class ForkedStager(Stager):
                     credits_r,
                     self._ahead_files,
                     self._ahead_bytes,
+                    self._probe,
                 )
                 code = 0
             finally:
@@ -289,6 +311,9 @@ class ForkedStager(Stager):
         )
         self._reader.start()
 
+    def _start_probes(self) -> None:
+        pass  # the child probes (see _start)
+
     def _read_results(self, fd: int) -> None:
         try:
             with os.fdopen(fd, "rb") as f:
@@ -298,6 +323,11 @@ class ForkedStager(Stager):
                         self._ready.put(InputError(f"staging failed: {msg['fatal']}"))
                         return
                     n = int(msg["n"])
+                    if "media" in msg:
+                        fut = self._probed[n]
+                        if fut is not None and fut.set_running_or_notify_cancel():
+                            fut.set_result(msg["media"])
+                        continue
                     cand = self._files[n]
                     if "error" in msg:
                         self._ready.put(StageResult(n, cand, error=str(msg["error"])))
@@ -313,6 +343,9 @@ class ForkedStager(Stager):
         except BaseException as e:
             self._ready.put(e)
         finally:
+            for fut in self._probed:
+                if fut is not None and not fut.done() and fut.set_running_or_notify_cancel():
+                    fut.set_exception(ProbeNotRun())
             self._ready.put(None)
 
     def _taken(self, size: int) -> None:
@@ -337,10 +370,32 @@ def _child_stage(
     credits: int,
     max_files: int,
     max_bytes: int,
+    probe: MediaProbe | None,
 ) -> None:
-    """The forked child's work: stage each file, one JSON line each on ``results``."""
+    """The forked child's work: stage each file, and probe each on a thread beside, one JSON
+    line a result on ``results``."""
     credit_lines = os.fdopen(credits, "rb")
     out = os.fdopen(results, "wb", buffering=0)
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def send(msg: dict[str, object]) -> None:
+        with lock:  # one whole line at a time (a media summary can be longer than PIPE_BUF)
+            out.write(json.dumps(msg).encode() + b"\n")
+
+    def probe_all() -> None:
+        assert probe is not None
+        try:
+            for n, cand in enumerate(files):
+                if stop.is_set():
+                    return
+                send({"n": n, "media": probe.probe(Path(os.fsdecode(cand.path)))})
+        except OSError:
+            return  # the parent is gone: the pipe is closed
+
+    prober = threading.Thread(target=probe_all, name="bwc-probe", daemon=True)
+    if probe is not None:
+        prober.start()
     waiting: deque[int] = deque()
     try:
         for n, cand in enumerate(files):
@@ -352,10 +407,11 @@ def _child_stage(
             try:
                 staged = stage(cand, spool)
             except BwcError as e:
-                msg: dict[str, object] = {"n": n, "error": str(e)}
-            else:
-                waiting.append(staged.digest.size)
-                msg = {
+                send({"n": n, "error": str(e)})
+                continue
+            waiting.append(staged.digest.size)
+            send(
+                {
                     "n": n,
                     "spool": str(staged.spool),
                     "sha256": staged.digest.sha256,
@@ -363,10 +419,13 @@ def _child_stage(
                     "attempts": staged.attempts,
                     "mtime_ns": staged.mtime_ns,
                 }
-            out.write(json.dumps(msg).encode() + b"\n")
+            )
+        if probe is not None:
+            prober.join()  # every probe reported before the child exits
     except BaseException as e:  # reported to the parent, which stops with an error
+        stop.set()
         with contextlib.suppress(OSError):
-            out.write(json.dumps({"fatal": f"{type(e).__name__}: {e}"}).encode() + b"\n")
+            send({"fatal": f"{type(e).__name__}: {e}"})
         raise
 
 

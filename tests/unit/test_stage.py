@@ -151,3 +151,16 @@ def test_a_spool_that_cannot_be_written_is_named_not_the_source(
         stage(cand, spool)
     assert list(spool.iterdir()) == []  # the partial copy is removed
     assert (tmp_path / "src" / "clip000.mp4").stat().st_size == (4 << 20) + 10
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_probes_resolve_even_when_staging_ends_first(tmp_path: Path, kind: type[Stager]) -> None:
+    """A child that stages and probes everything before the constructor has returned (tiny
+    files) still resolves every probe: a consumer must never wait on a probe forever."""
+    files = _files(tmp_path / "src", [10] * 5)
+    for _ in range(5):
+        with kind(files, tmp_path / "spool", FakeProbe()) as st:
+            time.sleep(0.2)
+            for r in st:
+                assert r.probed is not None
+                assert r.probed.result(timeout=10) == {"probed": os.fsdecode(r.candidate.rel)}
