@@ -61,7 +61,7 @@ test-fast: setup
 
 torture: SYSPKGS = chromium
 torture: setup postgres
-	BWC_FAULT_TRIALS=200 $(PY) -m pytest -m fault -p no:cacheprovider $(PYTEST_ARGS)
+	BWC_FAULT_TRIALS=200 $(PY) -m pytest -m fault -p no:cacheprovider --timeout=0 $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check bwc tests bench
