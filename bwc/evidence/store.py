@@ -166,7 +166,13 @@ class LocalStore:
                 return None
             self._quarantine(final)
         try:
-            # Same file system (the spool lives in the home): a rename, no second copy.
+            # Same file system (the spool lives in the home): a rename, no second copy; the
+            # staged bytes are made durable first (a no-op when staging already did).
+            fd = os.open(staged, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(staged, final)
         except OSError as e:
             if e.errno != errno.EXDEV:
@@ -282,6 +288,12 @@ class LocalStore:
         if deleted:
             fsync_dir(paths[0].parent)
         return deleted
+
+
+def is_local(url: str) -> bool:
+    """Whether the store at ``url`` is on this machine's file system (a spool file on the same
+    file system becomes the stored object by a rename)."""
+    return urlparse(url).scheme == "file"
 
 
 def open_store(

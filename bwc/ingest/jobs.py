@@ -39,6 +39,7 @@ from bwc.evidence.fingerprint import Digest
 from bwc.evidence.manifest import encode_path, parse_manifest
 from bwc.evidence.models import DockSession, IngestJob, Item
 from bwc.evidence.station import Station
+from bwc.evidence.store import is_local
 from bwc.ingest.describe import LedgerLookup, describe
 from bwc.ingest.discover import Candidate, display
 from bwc.ingest.pipeline import build_manifest, ingested_event, item_row, read_id_file
@@ -192,7 +193,13 @@ class JobRunner:
         self.spool_full = False
         cand = Candidate(path=job.path, rel=job.rel, root=sess.mount)
         try:
-            staged: Staged = stage(cand, self.spool, dest=self.spool_path(_id(job)), durable=True)
+            staged: Staged = stage(
+                cand,
+                self.spool,
+                dest=self.spool_path(_id(job)),
+                durable=True,
+                direct=is_local(self.st.store.url),
+            )
         except SourceChanged as e:
             raise RetryLater(str(e)) from e
         except StoreError as e:  # the spool could not be written (full disk?): try again later

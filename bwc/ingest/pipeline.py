@@ -39,6 +39,7 @@ from bwc.evidence.manifest import (
 )
 from bwc.evidence.models import Assignment, Item
 from bwc.evidence.station import Station
+from bwc.evidence.store import is_local
 from bwc.ingest.describe import Description, LedgerLookup, describe
 from bwc.ingest.discover import Candidate, Discovery, discover, display
 from bwc.ingest.probe import MediaProbe, MediaSummary
@@ -80,14 +81,6 @@ class Prepared:
     signature: bytes
     parsed: Manifest
     version: str | None
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -239,7 +232,6 @@ class Ingester:
     # -- worker side: everything after the copy, for one file
     def _prepare(self, staged: Staged, probed: Future[MediaSummary | None] | None) -> Prepared:
         st = self.station
-        _fsync_path(staged.spool)
         # ffprobe ran on the source while it was being copied (it costs ~0.1 s a file, so it
         # must not run after the copy). If the source changed and was copied again, the
         # earlier probe may describe other bytes: probe the staged copy instead.
@@ -281,7 +273,8 @@ class Ingester:
     def run(self, paths: Sequence[str | Path]) -> IngestReport:
         """Discover ``paths`` and ingest every file found."""
         found = discover(paths, self.station.settings.ignore)
-        with Stager(found.files, self.station.settings.spool_dir, self.probe) as stager:
+        spool, url = self.station.settings.spool_dir, self.station.store.url
+        with Stager(found.files, spool, self.probe, direct=is_local(url)) as stager:
             return self.run_staged(found, stager)
 
     def run_staged(self, found: Discovery, stager: Stager) -> IngestReport:

@@ -67,12 +67,15 @@ def stage(
     dest: Path | None = None,
     durable: bool = False,
     cancel: threading.Event | None = None,
+    direct: bool = True,
 ) -> Staged:
     """Copy a source file into the spool, hashing it in the same pass. The source is opened
     read-only without following symlinks and never modified; if it changes while copied
     (size, mtime or identity), it is copied again. ``dest``: a fixed spool file name
     (overwritten); ``durable``: fsync it before returning; ``cancel``: when set, the copy
-    stops (``Cancelled``) and its spool file is removed."""
+    stops (``Cancelled``) and its spool file is removed; ``direct``: write the copy with
+    direct I/O (right when the spool file becomes the stored object; for a remote store,
+    whose upload reads the copy straight back, the page cache serves that read)."""
     for attempt in range(1, _MAX_RESTAGE + 1):
         try:
             src_fd = os.open(candidate.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -88,7 +91,7 @@ def stage(
             try:
                 if hasattr(os, "posix_fadvise"):
                     os.posix_fadvise(src_fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-                digest = copy_and_hash(src_fd, out_fd, cancel=cancel)
+                digest = copy_and_hash(src_fd, out_fd, cancel=cancel, direct=direct)
                 if durable:
                     os.fsync(out_fd)
             finally:
@@ -151,12 +154,14 @@ class Stager:
         ahead_files: int = 8,
         ahead_bytes: int = 512 << 20,
         probers: int = 1,
+        direct: bool = True,
     ) -> None:
         self.spool = spool_root / f"ingest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.spool.mkdir(parents=True, exist_ok=True)
         self._files = list(files)
         self._ahead_files = max(1, ahead_files)
         self._ahead_bytes = ahead_bytes
+        self._direct = direct
         self._ready: queue.SimpleQueue[StageResult | BaseException | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._probers = ThreadPoolExecutor(max(1, probers), thread_name_prefix="bwc-probe")
@@ -184,7 +189,7 @@ class Stager:
                 if self._stop.is_set():
                     return
                 try:
-                    staged = stage(cand, self.spool, cancel=self._stop)
+                    staged = stage(cand, self.spool, cancel=self._stop, direct=self._direct)
                 except BwcError as e:
                     self._ready.put(StageResult(n, cand, error=str(e)))
                     continue
@@ -298,6 +303,7 @@ class ForkedStager(Stager):
                     self._ahead_files,
                     self._ahead_bytes,
                     self._probe,
+                    self._direct,
                 )
                 code = 0
             finally:
@@ -371,6 +377,7 @@ def _child_stage(
     max_files: int,
     max_bytes: int,
     probe: MediaProbe | None,
+    direct: bool,
 ) -> None:
     """The forked child's work: stage each file, and probe each on a thread beside, one JSON
     line a result on ``results``."""
@@ -405,7 +412,7 @@ def _child_stage(
                     return  # the parent is gone or stopping
                 waiting.popleft()
             try:
-                staged = stage(cand, spool)
+                staged = stage(cand, spool, direct=direct)
             except BwcError as e:
                 send({"n": n, "error": str(e)})
                 continue
