@@ -252,11 +252,12 @@ def hash_fd(fd: int, *, direct: bool = False) -> Digest:
         view = memoryview(buf)
         h = hashlib.sha256()
         size = 0
-        while n := (got := _fill(fd, view, direct))[0]:
-            direct = got[1]
+        while True:
+            n, direct = _fill(fd, view, direct)
+            if n == 0:
+                return Digest(h.hexdigest(), size)
             h.update(view[:n])
             size += n
-        return Digest(h.hexdigest(), size)
     bufs = _aligned_buffers(_READ_BUFFERS)
     views = [memoryview(b) for b in bufs]
     hasher, h = _hasher(len(bufs))

@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlparse
 
 from bwc.errors import StoreError
 from bwc.evidence.fingerprint import Digest, hash_file
-from bwc.fsutil import fsync_dir, write_atomic
+from bwc.fsutil import fsync_dir, fsync_path, write_atomic
 
 if TYPE_CHECKING:
     from bwc.config.settings import Settings
@@ -168,11 +168,7 @@ class LocalStore:
         try:
             # Same file system (the spool lives in the home): a rename, no second copy; the
             # staged bytes are made durable first (a no-op when staging already did).
-            fd = os.open(staged, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(staged)
             os.replace(staged, final)
         except OSError as e:
             if e.errno != errno.EXDEV:

@@ -164,12 +164,17 @@ class Stager:
         self._direct = direct
         self._ready: queue.SimpleQueue[StageResult | BaseException | None] = queue.SimpleQueue()
         self._stop = threading.Event()
-        self._probers = ThreadPoolExecutor(max(1, probers), thread_name_prefix="bwc-probe")
+        self._probers_count = max(1, probers)
+        self._probers: ThreadPoolExecutor | None = None  # the probes' threads (this class)
         self._probed: list[Future[MediaSummary | None] | None] = [None] * len(self._files)
         self._closed = False
         self._probe = probe
-        self._start()  # before any thread of ours exists (ForkedStager forks here)
-        self._start_probes()
+        try:
+            self._start()  # before any thread of ours exists (ForkedStager forks here)
+            self._start_probes()
+        except BaseException:  # Ctrl-C included: no child, thread or spool left behind
+            self.close()
+            raise
 
     # -- the producer (overridden by ForkedStager)
     def _start(self) -> None:
@@ -212,6 +217,8 @@ class Stager:
 
     def _stop_producer(self) -> None:
         self._stop.set()
+        if not hasattr(self, "_thread"):
+            return  # never started
         with self._room:
             self._room.notify_all()
         self._thread.join()
@@ -223,8 +230,10 @@ class Stager:
         # waiting on the disk, leaves idle, and are done before the pipeline needs them.
         if self._probe is None:
             return
+        pool = ThreadPoolExecutor(self._probers_count, thread_name_prefix="bwc-probe")
+        self._probers = pool
         for n, cand in enumerate(self._files):
-            self._probed[n] = self._probers.submit(self._probe.probe, Path(os.fsdecode(cand.path)))
+            self._probed[n] = pool.submit(self._probe.probe, Path(os.fsdecode(cand.path)))
 
     def __iter__(self) -> Iterator[StageResult]:
         while (item := self._ready.get()) is not None:
@@ -243,7 +252,8 @@ class Stager:
             return
         self._closed = True
         self._stop_producer()
-        self._probers.shutdown(wait=True, cancel_futures=True)
+        if self._probers is not None:
+            self._probers.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self.spool, ignore_errors=True)
 
     def __enter__(self) -> Stager:
@@ -285,7 +295,16 @@ class ForkedStager(Stager):
             self._probed = [Future() for _ in self._files]
         results_r, results_w = os.pipe()
         credits_r, credits_w = os.pipe()
-        pid = os.fork()
+        # Ctrl-C is held back until the child is known (its pid saved, its reader started),
+        # so that close() can always stop it; it is raised as soon as this returns.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            for fd in (results_r, results_w, credits_r, credits_w):
+                os.close(fd)
+            raise
         if pid == 0:  # the child: stage, report, exit without running any parent code
             code = 1
             try:
@@ -294,6 +313,7 @@ class ForkedStager(Stager):
                 # Ctrl-C reaches the whole process group: the parent handles it (and stops
                 # this child); the child must not die first and look like a staging failure.
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
                 _yield_cpu(5)
                 _child_stage(
                     self._files,
@@ -308,14 +328,17 @@ class ForkedStager(Stager):
                 code = 0
             finally:
                 os._exit(code)
-        os.close(results_w)
-        os.close(credits_r)
-        self._pid = pid
-        self._credits = credits_w
-        self._reader = threading.Thread(
-            target=self._read_results, args=(results_r,), name="bwc-stage-reader", daemon=True
-        )
-        self._reader.start()
+        try:
+            os.close(results_w)
+            os.close(credits_r)
+            self._pid = pid
+            self._credits = credits_w
+            self._reader = threading.Thread(
+                target=self._read_results, args=(results_r,), name="bwc-stage-reader", daemon=True
+            )
+            self._reader.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def _start_probes(self) -> None:
         pass  # the child probes (see _start)
