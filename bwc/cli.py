@@ -204,7 +204,7 @@ def ingest(
     with staging(found.files, settings.spool_dir, probe, direct=direct) as stager:
         from bwc.ingest.pipeline import Attribution, Ingester
 
-        station = c.station()
+        station = c.station(settings)
         ing = Ingester(station, probe, Attribution(officer, device), progress=_shower(as_json))
         report = ing.run_staged(found, stager)
     if as_json:

@@ -17,6 +17,7 @@ from rich.markup import escape as esc
 if TYPE_CHECKING:
     # Commands import the catalog (SQLAlchemy, ~0.4 s) only when they use it: `bwc ingest`
     # starts copying while it loads, and `--help` / `--version` never load it.
+    from bwc.config.settings import Settings
     from bwc.evidence.station import Station
 
 __all__ = ["Ctx", "ctx", "err", "esc", "os_user", "out", "print_json"]
@@ -31,11 +32,17 @@ class Ctx:
     actor: str
     verbose: bool
 
-    def station(self) -> Station:
+    def station(self, settings: Settings | None = None) -> Station:
+        """The station at this home; ``settings``: already loaded from it."""
         from bwc.config import keys as keyfiles
         from bwc.evidence.station import Station
 
-        st = Station.open(self.home, actor=self.actor, passphrase=keyfiles.passphrase_from_env())
+        st = Station.open(
+            self.home,
+            actor=self.actor,
+            passphrase=keyfiles.passphrase_from_env(),
+            settings=settings,
+        )
         opened.append(st)
         return st
 

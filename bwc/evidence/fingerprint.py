@@ -96,10 +96,7 @@ def _copy_inline(src_fd: int, dst_fd: int, length: int, direct: bool) -> Digest:
     try:
         while n := _fill(src_fd, view, False)[0]:
             h.update(view[:n])
-            try:
-                direct = _write_all(dst_fd, view[:n], direct)
-            except OSError as e:
-                raise WriteFailed(e) from e
+            direct = _write_all(dst_fd, view[:n], direct)
             size += n
     finally:
         if direct:
@@ -173,14 +170,18 @@ def _fill(fd: int, view: memoryview, direct: bool) -> tuple[int, bool]:
 
 def _write_all(fd: int, view: memoryview, direct: bool) -> bool:
     """Write all of ``view``; returns whether the file is still in direct mode. The tail of a
-    file (not a multiple of the block size) is written through the page cache."""
+    file (not a multiple of the block size) is written through the page cache. A failure is
+    raised as ``WriteFailed``: the destination's fault, not the source's."""
     if direct and len(view) % _ALIGN:
         direct = set_direct(fd, False)
-    while view:
-        w = os.write(fd, view)
-        view = view[w:]
-        if direct and view:  # a short write leaves the rest unaligned
-            direct = set_direct(fd, False)
+    try:
+        while view:
+            w = os.write(fd, view)
+            view = view[w:]
+            if direct and view:  # a short write leaves the rest unaligned
+                direct = set_direct(fd, False)
+    except OSError as e:
+        raise WriteFailed(e) from e
     return direct
 
 
@@ -195,18 +196,15 @@ def copy_and_hash(
     stays flat. When ``cancel`` is set, the copy stops at the next buffer (``Cancelled``)."""
     if cancel is not None and cancel.is_set():
         raise Cancelled
+    out_direct = [direct and set_direct(dst_fd, True)]
     small = _small(src_fd)
     if small is not None:
-        return _copy_inline(src_fd, dst_fd, small, direct and set_direct(dst_fd, True))
+        return _copy_inline(src_fd, dst_fd, small, out_direct[0])
     bufs = _aligned_buffers(_COPY_BUFFERS)
     views = [memoryview(b) for b in bufs]
-    out_direct = [direct and set_direct(dst_fd, True)]
 
     def write(view: memoryview) -> None:
-        try:
-            out_direct[0] = _write_all(dst_fd, view, out_direct[0])
-        except OSError as e:
-            raise WriteFailed(e) from e
+        out_direct[0] = _write_all(dst_fd, view, out_direct[0])
 
     hasher, h = _hasher(len(bufs))
     writer = _BufferWorker(len(bufs), write, "bwc-write")

@@ -49,8 +49,10 @@ class Station:
         actor: str,
         passphrase: bytes | None,
         clock: Clock | None = None,
+        settings: Settings | None = None,
     ) -> Station:
-        settings = load_settings(home)
+        """Open the station at ``home``; ``settings``: already loaded from it (else loaded)."""
+        settings = settings or load_settings(home)
         engine = make_engine(settings.catalog)
         check_schema(engine)
         clock = clock or SystemClock()
