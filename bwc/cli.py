@@ -184,7 +184,6 @@ def ingest(
 ) -> None:
     """Copy files into the store (hashed in the same pass), sign, verify, log."""
     from bwc.config.settings import load_settings
-    from bwc.evidence.store import is_local
     from bwc.ingest.discover import discover
     from bwc.ingest.probe import FFprobe
     from bwc.ingest.stage import ForkedStager, Stager, clean_stale_spool
@@ -200,8 +199,7 @@ def ingest(
     # code and opens the station (~0.5 s of pure Python); nothing staged is stored before the
     # store, the key and the catalog have been checked, and the spool is removed in any case.
     staging = ForkedStager if found.files and hasattr(os, "fork") else Stager
-    direct = is_local(settings.store)
-    with staging(found.files, settings.spool_dir, probe, direct=direct) as stager:
+    with staging(found.files, settings.spool_dir, probe) as stager:
         from bwc.ingest.pipeline import Attribution, Ingester
 
         station = c.station(settings)

@@ -11,11 +11,19 @@ time, and nothing left dirty for a later flush), and a verification read cannot 
 from cached pages, so it really reads what the medium holds. Where direct I/O is refused
 (tmpfs, some FUSE and network file systems) they fall back to buffered I/O, and verification
 drops the file's cached pages first (``posix_fadvise(DONTNEED)``, after fsync they are clean).
-Buffers are page-aligned anonymous maps, as direct I/O requires.
+Buffers are page-aligned anonymous maps, as direct I/O requires, and are reused from a small
+pool: memory touched for the first time is far dearer than memory reused (page faults, and
+in a virtual machine the host's as well), and a station copies thousands of files a day.
+
+``RangeReader`` reads ranges of a copy the same way, from the medium into pooled buffers: the
+S3 upload reads the spool copy once, and reading it through the page cache would fill memory
+with pages used once and dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import mmap
 import os
@@ -30,6 +38,7 @@ CHUNK = 4 << 20  # 4 MiB: full hashlib and disk speed
 _COPY_BUFFERS = 4  # rotating between read, write and hash: 16 MiB in flight
 _READ_BUFFERS = 2  # verification: read one while the other is hashed
 _ALIGN = 4096  # direct I/O needs offsets and lengths aligned to the logical block size
+_POOL_MAX = 8  # CHUNK buffers kept for reuse (32 MiB): a copy and a read-back at once
 
 try:
     import fcntl
@@ -75,6 +84,23 @@ def _aligned_buffers(count: int, length: int = CHUNK) -> list[mmap.mmap]:
     return [mmap.mmap(-1, length, flags=flags) for _ in range(count)]
 
 
+_pool: list[mmap.mmap] = []
+_pool_lock = threading.Lock()
+
+
+def _take(count: int) -> list[mmap.mmap]:
+    """``count`` CHUNK-sized aligned buffers, reused where the pool has them. Hand them back
+    with ``_give`` once no thread uses them any more."""
+    with _pool_lock:
+        got = [_pool.pop() for _ in range(min(count, len(_pool)))]
+    return got + _aligned_buffers(count - len(got))
+
+
+def _give(bufs: list[mmap.mmap]) -> None:
+    with _pool_lock:
+        _pool.extend(bufs[: max(0, _POOL_MAX - len(_pool))])
+
+
 def _small(fd: int) -> int | None:
     """A buffer length that holds all of a regular file smaller than one chunk (with room to
     notice it grew), else None. Small files are copied and hashed on the calling thread: for
@@ -89,8 +115,8 @@ def _small(fd: int) -> int | None:
 
 
 def _copy_inline(src_fd: int, dst_fd: int, length: int, direct: bool) -> Digest:
-    (buf,) = _aligned_buffers(1, length)
-    view = memoryview(buf)
+    bufs = _take(1)
+    view = memoryview(bufs[0])[:length]
     h = hashlib.sha256()
     size = 0
     try:
@@ -101,6 +127,7 @@ def _copy_inline(src_fd: int, dst_fd: int, length: int, direct: bool) -> Digest:
     finally:
         if direct:
             set_direct(dst_fd, False)
+    _give(bufs)
     return Digest(h.hexdigest(), size)
 
 
@@ -200,7 +227,7 @@ def copy_and_hash(
     small = _small(src_fd)
     if small is not None:
         return _copy_inline(src_fd, dst_fd, small, out_direct[0])
-    bufs = _aligned_buffers(_COPY_BUFFERS)
+    bufs = _take(_COPY_BUFFERS)
     views = [memoryview(b) for b in bufs]
 
     def write(view: memoryview) -> None:
@@ -230,8 +257,9 @@ def copy_and_hash(
             hasher.finish()
             if out_direct[0]:
                 set_direct(dst_fd, False)
-    # The buffers are unmapped when the last view of them goes (no explicit close: a slice
-    # still held by a caller's traceback would make close() fail).
+    # Both threads have ended: the buffers are free again. (After a failure they are left to
+    # be unmapped when the last view of them goes: a slice still held by a traceback.)
+    _give(bufs)
     return Digest(h.hexdigest(), size)
 
 
@@ -246,17 +274,18 @@ def hash_fd(fd: int, *, direct: bool = False) -> Digest:
     other. With ``direct``, the file is in direct-I/O mode (see ``set_direct``)."""
     small = _small(fd)
     if small is not None:
-        (buf,) = _aligned_buffers(1, small)
-        view = memoryview(buf)
+        bufs = _take(1)
+        view = memoryview(bufs[0])[:small]
         h = hashlib.sha256()
         size = 0
         while True:
             n, direct = _fill(fd, view, direct)
             if n == 0:
+                _give(bufs)
                 return Digest(h.hexdigest(), size)
             h.update(view[:n])
             size += n
-    bufs = _aligned_buffers(_READ_BUFFERS)
+    bufs = _take(_READ_BUFFERS)
     views = [memoryview(b) for b in bufs]
     hasher, h = _hasher(len(bufs))
     size = 0
@@ -272,6 +301,7 @@ def hash_fd(fd: int, *, direct: bool = False) -> Digest:
             slot = (slot + 1) % len(bufs)
     finally:
         hasher.finish()
+    _give(bufs)
     return Digest(h.hexdigest(), size)
 
 
@@ -291,3 +321,54 @@ def hash_file(path: os.PathLike[str] | str, *, from_disk: bool = True) -> Digest
         return digest
     finally:
         os.close(fd)
+
+
+class RangeReader:
+    """Reads byte ranges of one file from the medium: direct I/O into pooled buffers where the
+    file system allows it, plain reads elsewhere (tmpfs) and at unaligned offsets. Safe to
+    share between threads (every read names its offset)."""
+
+    def __init__(self, path: os.PathLike[str] | str) -> None:
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self._direct_fd = -1
+        if _O_DIRECT:
+            with contextlib.suppress(OSError):  # no direct I/O here (tmpfs): plain reads
+                self._direct_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | _O_DIRECT)
+        self._direct = self._direct_fd >= 0
+
+    def __enter__(self) -> RangeReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for fd in (self._fd, self._direct_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._direct_fd = -1
+
+    def size(self) -> int:
+        return os.fstat(self._fd).st_size
+
+    def pread(self, length: int, offset: int) -> bytes:
+        """Up to ``length`` bytes (at most one CHUNK) at ``offset``; fewer only at the end of
+        the file."""
+        length = min(length, CHUNK)
+        if self._direct and offset % _ALIGN == 0 and length > 0:
+            bufs = _take(1)
+            view = memoryview(bufs[0])
+            try:
+                want = -(-length // _ALIGN) * _ALIGN  # direct reads take whole blocks
+                n = os.preadv(self._direct_fd, [view[:want]], offset)
+                data = bytes(view[: min(n, length)])
+            except OSError as e:
+                if e.errno != errno.EINVAL:
+                    raise
+                self._direct = False  # refused after all (accepted at open): read plainly
+            else:
+                _give(bufs)
+                return data
+            finally:
+                view.release()
+        return os.pread(self._fd, length, offset)

@@ -286,12 +286,6 @@ class LocalStore:
         return deleted
 
 
-def is_local(url: str) -> bool:
-    """Whether the store at ``url`` is on this machine's file system (a spool file on the same
-    file system becomes the stored object by a rename)."""
-    return urlparse(url).scheme == "file"
-
-
 def open_store(
     url: str, settings: Settings | None = None, clock: Clock | None = None
 ) -> ObjectStore:

@@ -39,7 +39,6 @@ from bwc.evidence.fingerprint import Digest
 from bwc.evidence.manifest import encode_path, parse_manifest
 from bwc.evidence.models import DockSession, IngestJob, Item
 from bwc.evidence.station import Station
-from bwc.evidence.store import is_local
 from bwc.ingest.describe import LedgerLookup, describe
 from bwc.ingest.discover import Candidate, display
 from bwc.ingest.pipeline import build_manifest, ingested_event, item_row, read_id_file
@@ -198,7 +197,6 @@ class JobRunner:
                 self.spool,
                 dest=self.spool_path(_id(job)),
                 durable=True,
-                direct=is_local(self.st.store.url),
             )
         except SourceChanged as e:
             raise RetryLater(str(e)) from e

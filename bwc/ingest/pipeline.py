@@ -39,7 +39,6 @@ from bwc.evidence.manifest import (
 )
 from bwc.evidence.models import Assignment, Item
 from bwc.evidence.station import Station
-from bwc.evidence.store import is_local
 from bwc.ingest.describe import Description, LedgerLookup, describe
 from bwc.ingest.discover import Candidate, Discovery, discover, display
 from bwc.ingest.probe import MediaProbe, MediaSummary
@@ -273,8 +272,7 @@ class Ingester:
     def run(self, paths: Sequence[str | Path]) -> IngestReport:
         """Discover ``paths`` and ingest every file found."""
         found = discover(paths, self.station.settings.ignore)
-        spool, url = self.station.settings.spool_dir, self.station.store.url
-        with Stager(found.files, spool, self.probe, direct=is_local(url)) as stager:
+        with Stager(found.files, self.station.settings.spool_dir, self.probe) as stager:
             return self.run_staged(found, stager)
 
     def run_staged(self, found: Discovery, stager: Stager) -> IngestReport:

@@ -67,15 +67,14 @@ def stage(
     dest: Path | None = None,
     durable: bool = False,
     cancel: threading.Event | None = None,
-    direct: bool = True,
 ) -> Staged:
     """Copy a source file into the spool, hashing it in the same pass. The source is opened
     read-only without following symlinks and never modified; if it changes while copied
     (size, mtime or identity), it is copied again. ``dest``: a fixed spool file name
     (overwritten); ``durable``: fsync it before returning; ``cancel``: when set, the copy
-    stops (``Cancelled``) and its spool file is removed; ``direct``: write the copy with
-    direct I/O (right when the spool file becomes the stored object; for a remote store,
-    whose upload reads the copy straight back, the page cache serves that read)."""
+    stops (``Cancelled``) and its spool file is removed. The copy is written with direct I/O
+    where the file system has it: a local store keeps it by a rename, and an S3 upload reads
+    it from the medium (``RangeReader``), so it need not sit in the page cache."""
     for attempt in range(1, _MAX_RESTAGE + 1):
         try:
             src_fd = os.open(candidate.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -91,7 +90,7 @@ def stage(
             try:
                 if hasattr(os, "posix_fadvise"):
                     os.posix_fadvise(src_fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-                digest = copy_and_hash(src_fd, out_fd, cancel=cancel, direct=direct)
+                digest = copy_and_hash(src_fd, out_fd, cancel=cancel)
                 if durable:
                     os.fsync(out_fd)
             finally:
@@ -154,14 +153,12 @@ class Stager:
         ahead_files: int = 8,
         ahead_bytes: int = 512 << 20,
         probers: int = 1,
-        direct: bool = True,
     ) -> None:
         self.spool = spool_root / f"ingest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.spool.mkdir(parents=True, exist_ok=True)
         self._files = list(files)
         self._ahead_files = max(1, ahead_files)
         self._ahead_bytes = ahead_bytes
-        self._direct = direct
         self._ready: queue.SimpleQueue[StageResult | BaseException | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._probers_count = max(1, probers)
@@ -194,7 +191,7 @@ class Stager:
                 if self._stop.is_set():
                     return
                 try:
-                    staged = stage(cand, self.spool, cancel=self._stop, direct=self._direct)
+                    staged = stage(cand, self.spool, cancel=self._stop)
                 except BwcError as e:
                     self._ready.put(StageResult(n, cand, error=str(e)))
                     continue
@@ -323,7 +320,6 @@ class ForkedStager(Stager):
                     self._ahead_files,
                     self._ahead_bytes,
                     self._probe,
-                    self._direct,
                 )
                 code = 0
             finally:
@@ -400,7 +396,6 @@ def _child_stage(
     max_files: int,
     max_bytes: int,
     probe: MediaProbe | None,
-    direct: bool,
 ) -> None:
     """The forked child's work: stage each file, and probe each on a thread beside, one JSON
     line a result on ``results``."""
@@ -435,7 +430,7 @@ def _child_stage(
                     return  # the parent is gone or stopping
                 waiting.popleft()
             try:
-                staged = stage(cand, spool, direct=direct)
+                staged = stage(cand, spool)
             except BwcError as e:
                 send({"n": n, "error": str(e)})
                 continue

@@ -1,5 +1,6 @@
-"""copy_and_hash / hash_file: the bytes and digests are right for every size around the buffer
-and block boundaries, with direct I/O and without (tmpfs refuses it), and from short reads."""
+"""copy_and_hash / hash_file / RangeReader: the bytes and digests are right for every size
+around the buffer and block boundaries, with direct I/O and without (tmpfs refuses it), from
+short reads, and from several threads at once sharing the buffer pool."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bwc.evidence.fingerprint import CHUNK, copy_and_hash, hash_file, set_direct
+from bwc.evidence import fingerprint
+from bwc.evidence.fingerprint import CHUNK, RangeReader, copy_and_hash, hash_file, set_direct
 
 SIZES = [
     0,
@@ -138,3 +140,96 @@ def test_direct_io_is_used_where_the_file_system_has_it(tmp_path: Path) -> None:
         assert not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT
     finally:
         os.close(fd)
+
+
+def _copy(src: Path, dst: Path) -> str:
+    s = os.open(src, os.O_RDONLY)
+    o = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        return copy_and_hash(s, o).sha256
+    finally:
+        os.close(s)
+        os.close(o)
+
+
+def test_copies_on_several_threads_at_once(tmp_path: Path) -> None:
+    """The daemon copies several cameras at once: the shared buffer pool never hands one
+    buffer to two copies."""
+    sizes = [3 * CHUNK + 11, 2 * CHUNK, 100_000, CHUNK + 4096, 5 * CHUNK - 1, 7]
+    datas = [_data(n) for n in sizes]
+    for i, data in enumerate(datas):
+        (tmp_path / f"src{i}").write_bytes(data)
+    results: dict[int, str] = {}
+
+    def run(i: int) -> None:
+        for round_ in range(3):
+            results[i * 10 + round_] = _copy(tmp_path / f"src{i}", tmp_path / f"dst{i}-{round_}")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(sizes))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, data in enumerate(datas):
+        for round_ in range(3):
+            assert results[i * 10 + round_] == hashlib.sha256(data).hexdigest()
+            assert (tmp_path / f"dst{i}-{round_}").read_bytes() == data
+
+
+def test_buffers_are_reused_and_the_pool_is_bounded() -> None:
+    first = fingerprint._take(2)
+    fingerprint._give(first)
+    again = fingerprint._take(2)
+    assert {id(b) for b in again} == {id(b) for b in first}
+    many = fingerprint._take(fingerprint._POOL_MAX + 3)
+    fingerprint._give(many + again)
+    assert len(fingerprint._pool) == fingerprint._POOL_MAX
+    assert all(len(b) == CHUNK for b in fingerprint._pool)
+
+
+RANGES = [
+    (0, 1),
+    (0, 4096),
+    (0, CHUNK),
+    (0, CHUNK + 1),  # capped at one CHUNK
+    (1, 4096),  # unaligned: a plain read
+    (4095, 2),
+    (4096, 4096),
+    (4096, 100_000),
+    (CHUNK, CHUNK),
+    (CHUNK - 1, 3),
+]
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, CHUNK - 1, CHUNK + 1, 2 * CHUNK + 5])
+def test_range_reader(dirs: list[Path], size: int) -> None:
+    data = _data(size)
+    for d in dirs:
+        p = d / "staged"
+        p.write_bytes(data)
+        with RangeReader(p) as r:
+            assert r.size() == size
+            for off, length in [*RANGES, (size, 10), (size + 4096, 10), (max(0, size - 3), 4096)]:
+                want = data[off : off + min(length, CHUNK)]
+                assert r.pread(length, off) == want, (d, off, length)
+            # read whole, as an upload does: from wherever the last read ended
+            got, off = bytearray(), 0
+            while chunk := r.pread(CHUNK, off):
+                got += chunk
+                off += len(chunk)
+            assert bytes(got) == data
+        p.unlink()
+
+
+def test_range_reader_reads_what_the_medium_holds(tmp_path: Path) -> None:
+    """A change written to the file after the reader opened it is what the reader returns
+    (direct reads and cached pages agree)."""
+    p = tmp_path / "staged"
+    data = _data(2 * CHUNK)
+    p.write_bytes(data)
+    with RangeReader(p) as r:
+        assert r.pread(4096, CHUNK) == data[CHUNK : CHUNK + 4096]
+        with open(p, "r+b") as f:
+            f.seek(CHUNK + 10)
+            f.write(b"changed")
+        assert r.pread(4096, CHUNK)[10:17] == b"changed"
