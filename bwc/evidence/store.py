@@ -2,7 +2,7 @@
 
 ``ObjectStore`` is the contract; ``LocalStore`` is the file-system implementation
 (``file:///path``). The S3 implementation (``s3://bucket/prefix``) lives in ``store_s3`` and is
-the only module that imports boto3.
+the only module that imports the AWS SDK.
 
 Layout (local): ``objects/<aa>/<sha256>`` (the bytes), ``objects/<aa>/<sha256>.manifest.json``
 and ``.manifest.sig`` beside it; ``log/checkpoint`` holds the latest signed checkpoint as a
@@ -52,6 +52,9 @@ class StoreInfo:
 
 class ObjectStore(Protocol):
     url: str
+    # Files an ingest keeps in flight: enough to keep the store busy between one file's
+    # requests (its read-back, its manifest) and the next file's upload.
+    in_flight: int
 
     def check(self) -> None:
         """Raise StoreError when the store cannot be reached or written."""
@@ -102,6 +105,8 @@ def _check_sha(sha256: str) -> None:
 
 
 class LocalStore:
+    in_flight = 2  # a rename and a read-back from the same disk: more would only queue there
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.url = root.as_uri()
@@ -295,7 +300,7 @@ def open_store(
     if parsed.scheme == "file":
         return LocalStore(Path(unquote(parsed.path)))
     if parsed.scheme == "s3":
-        from bwc.evidence.store_s3 import S3Store  # the only module that imports boto3
+        from bwc.evidence.store_s3 import S3Store  # the only module that imports the AWS SDK
 
         return S3Store.from_url(url, settings=settings, clock=clock)
     raise StoreError(f"unknown store URL scheme {parsed.scheme!r}", hint="use file:/// or s3://")

@@ -211,13 +211,13 @@ class Ingester:
         probe: MediaProbe,
         attribution: Attribution,
         *,
-        workers: int = 2,
+        workers: int | None = None,
         progress: Callable[[FileResult], None] | None = None,
     ) -> None:
         self.station = station
         self.probe = probe
         self.attribution = attribution
-        self.workers = max(1, workers)
+        self.workers = max(1, station.store.in_flight if workers is None else workers)
         self.progress = progress or (lambda _r: None)
         self.profiles = all_profiles(station.settings.profiles, station.settings.timezone)
         self.ledger = ledger_lookup(station.engine)
