@@ -38,7 +38,7 @@ CHUNK = 4 << 20  # 4 MiB: full hashlib and disk speed
 _COPY_BUFFERS = 4  # rotating between read, write and hash: 16 MiB in flight
 _READ_BUFFERS = 2  # verification: read one while the other is hashed
 _ALIGN = 4096  # direct I/O needs offsets and lengths aligned to the logical block size
-_POOL_MAX = 8  # CHUNK buffers kept for reuse (32 MiB): a copy and a read-back at once
+_POOL_MAX = 6  # CHUNK buffers kept for reuse (24 MiB): one copy (4) and one read-back (2)
 
 try:
     import fcntl
