@@ -348,9 +348,6 @@ class RangeReader:
                 os.close(fd)
         self._fd = self._direct_fd = -1
 
-    def size(self) -> int:
-        return os.fstat(self._fd).st_size
-
     def pread(self, length: int, offset: int) -> bytes:
         """Up to ``length`` bytes (at most one CHUNK) at ``offset``; fewer only at the end of
         the file."""
