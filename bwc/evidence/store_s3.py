@@ -128,7 +128,7 @@ class _Window(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
+        data = self._next(min(len(view), self._len - self._pos))
         view[: len(data)] = data
         return len(data)
 
@@ -137,6 +137,10 @@ class _Window(io.RawIOBase):
         # whatever it gets) cuts the read and send calls of an upload 64-fold. (4 MiB saves
         # no time and costs ~18 MB more memory with three uploads at once.)
         n = self._len - self._pos if size < 0 else min(max(size, _READ), self._len - self._pos)
+        return self._next(n)
+
+    def _next(self, n: int) -> bytes:
+        """Up to ``n`` bytes from the current position (b"" at the window's end)."""
         if n <= 0:
             return b""
         data = self._reader.pread(n, self._off + self._pos)
