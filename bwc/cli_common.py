@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape as esc
 
+from bwc import launch
+
 if TYPE_CHECKING:
     # Commands import the catalog (SQLAlchemy, ~0.4 s) only when they use it: `bwc ingest`
     # starts copying while it loads, and `--help` / `--version` never load it.
@@ -44,6 +46,7 @@ class Ctx:
             settings=settings,
         )
         opened.append(st)
+        launch.loaded()
         return st
 
 

@@ -27,6 +27,7 @@ CLI_MODULES = [
     "bwc.cli_audit",
     "bwc.cli_devices",
     "bwc.cli_store",
+    "bwc.launch",
 ]
 
 _PROBE = """

@@ -1,6 +1,7 @@
 """copy_and_hash / hash_file / RangeReader: the bytes and digests are right for every size
 around the buffer and block boundaries, with direct I/O and without (tmpfs refuses it), from
-short reads, and from several threads at once sharing the buffer pool."""
+short reads, and from several threads at once sharing the buffer pool; the source is read
+past the page cache, and a late refusal of direct reads is survived."""
 
 from __future__ import annotations
 
@@ -140,6 +141,82 @@ def test_direct_io_is_used_where_the_file_system_has_it(tmp_path: Path) -> None:
         assert not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT
     finally:
         os.close(fd)
+
+
+def _cached_pages(path: Path) -> int:
+    """How many pages of ``path`` are in the page cache (mincore(2) on a private map of it,
+    which asks the cache without reading anything)."""
+    import ctypes
+    import mmap
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    size = path.stat().st_size
+    pages = -(-size // mmap.PAGESIZE)
+    vec = (ctypes.c_ubyte * pages)()
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) as m:
+        start = ctypes.c_char.from_buffer(m)
+        try:
+            rc = libc.mincore(ctypes.c_void_p(ctypes.addressof(start)), ctypes.c_size_t(size), vec)
+        finally:
+            del start
+    if rc != 0:
+        pytest.skip(f"mincore failed: {os.strerror(ctypes.get_errno())}")
+    return sum(b & 1 for b in vec)
+
+
+@pytest.mark.parametrize("size", [100_000, 3 * CHUNK + 5])
+def test_the_source_is_not_left_in_the_page_cache(tmp_path: Path, size: int) -> None:
+    """Footage is read once: the copy reads the source with direct I/O, so a docked camera's
+    files do not fill the station's memory."""
+    src = tmp_path / "src"
+    data = _data(size)
+    src.write_bytes(data)
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        if not set_direct(fd, True):
+            pytest.skip("this file system has no direct I/O")
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    if _cached_pages(src):
+        pytest.skip("cannot drop this file's cached pages here")
+    assert _copy(src, tmp_path / "dst") == hashlib.sha256(data).hexdigest()
+    assert (tmp_path / "dst").read_bytes() == data
+    # at most the last page: the end of the file is confirmed with a plain read there
+    assert _cached_pages(src) <= 1
+
+
+def test_a_late_refusal_of_direct_reads_falls_back_to_plain_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some file systems accept O_DIRECT from fcntl and then refuse the read itself (EINVAL):
+    the copy goes on with plain reads instead of failing the file."""
+    import errno
+    import fcntl
+
+    real = os.readv
+    refused: list[int] = []
+
+    def readv(fd: int, buffers: list[memoryview]) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & getattr(os, "O_DIRECT", 0):
+            refused.append(fd)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(fd, buffers)
+
+    monkeypatch.setattr(fingerprint.os, "readv", readv)
+    for size in (100, 2 * CHUNK + 7):
+        src = tmp_path / f"src{size}"
+        data = _data(size)
+        src.write_bytes(data)
+        assert _copy(src, tmp_path / f"dst{size}") == hashlib.sha256(data).hexdigest()
+        assert (tmp_path / f"dst{size}").read_bytes() == data
+    probe = os.open(tmp_path / "src100", os.O_RDONLY)
+    try:
+        direct_here = set_direct(probe, True)
+    finally:
+        os.close(probe)
+    assert bool(refused) == direct_here  # the refusal was met (where direct I/O exists)
 
 
 def _copy(src: Path, dst: Path) -> str:
