@@ -267,10 +267,18 @@ def list_(
             help="Only items ingested at or after this time (ISO 8601 with zone, or a date in UTC)."
         ),
     ] = None,
+    flag: Annotated[
+        str | None,
+        typer.Option(
+            help="Only items with this flag (device-mismatch, unattributed, not-media, "
+            "zero-byte, non-utf8-name, no-recorded-time)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List evidence items."""
     from rich.table import Table
+    from sqlalchemy import literal
     from sqlmodel import col, select
 
     from bwc.evidence.models import Item
@@ -285,6 +293,9 @@ def list_(
         stmt = stmt.where(col(Item.officer_id).is_(None))
     if since:
         stmt = stmt.where(col(Item.ingested_at) >= _parse_since(since))
+    if flag:  # flags are stored comma-joined: match one whole flag
+        joined = literal(",") + col(Item.flags) + literal(",")
+        stmt = stmt.where(joined.contains(f",{flag},", autoescape=True))
     with station.session() as s:
         items = list(s.exec(stmt))
     if as_json:

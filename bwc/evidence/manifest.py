@@ -23,6 +23,8 @@ FLAG_NOT_MEDIA = "not-media"
 FLAG_NO_RECORDED_TIME = "no-recorded-time"
 FLAG_NON_UTF8_NAME = "non-utf8-name"
 FLAG_UNATTRIBUTED = "unattributed"
+# the device id claimed disagrees with the camera's USB serial (bwc.ingest.identity)
+FLAG_DEVICE_MISMATCH = "device-mismatch"
 
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 

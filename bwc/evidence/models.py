@@ -156,6 +156,20 @@ class DockSession(SQLModel, table=True):
     closed_at: datetime | None = _utc(nullable=True)
 
 
+class DeviceSerial(SQLModel, table=True):
+    """The device id a camera's USB serial was first seen with (trust on first use): the
+    serial is the hardware's own identity, the device id what its files and id file claim.
+    A later claim of another device id for the same serial is flagged (``device-mismatch``)."""
+
+    __tablename__ = "device_serial"
+
+    usb_serial: str = Field(sa_column=Column(String(128), primary_key=True))
+    device_id: str = Field(sa_column=Column(String(128), nullable=False, index=True))
+    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    dock_session: int | None = None
+    first_seen: datetime = _utc()
+
+
 class IngestJob(SQLModel, table=True):
     """One file found on a docked camera and how far it got. Every step is persisted before
     the next, so a restart resumes each file from its last step (DESIGN.md, the ingest

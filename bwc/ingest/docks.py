@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from bwc.evidence import custody
 from bwc.evidence.manifest import encode_path
 from bwc.evidence.models import DockSession, IngestJob
 from bwc.evidence.station import Station
+from bwc.ingest import identity
 from bwc.ingest.discover import discover, display
 from bwc.ingest.pipeline import read_id_file
 from bwc.ingest.profiles import Profile, match_path
@@ -124,6 +125,7 @@ class OpenSession:
     mount: bytes
     known: dict[bytes, tuple[int | None, int | None]]  # rel -> (size, mtime) of its job
     device_id: str | None = None
+    usb_serial: str | None = None
 
 
 class DockScanner:
@@ -137,8 +139,10 @@ class DockScanner:
         ignore: Sequence[str],
         stable_seconds: float,
         profiles: Sequence[Profile],
+        serial_of: Callable[[bytes], str | None] = usb_serial,
     ) -> None:
         self.st = station
+        self.serial_of = serial_of
         self.docks = [os.fsencode(os.path.abspath(d)) for d in docks]
         self.ignore = tuple(ignore)
         self.tracker = StabilityTracker(stable_seconds)
@@ -162,14 +166,17 @@ class DockScanner:
                     j.rel: (j.size, j.mtime_ns)
                     for j in s.exec(select(IngestJob).where(IngestJob.session_id == row.id))
                 }
-                self.sessions[row.mount] = OpenSession(row.id, row.mount, known, row.device_id)
+                self.sessions[row.mount] = OpenSession(
+                    row.id, row.mount, known, row.device_id, row.usb_serial
+                )
 
     # ------------------------------------------------------------------ sessions
 
     def _open(self, mount: bytes, now: datetime) -> OpenSession:
         id_file = read_id_file(mount)
-        serial = usb_serial(mount)
+        serial = self.serial_of(mount)
         device = id_file.device_id if id_file else None
+        wrong: str | None = None
         with self.st.session() as s:
             row = DockSession(
                 station_id=self.st.station_id,
@@ -182,6 +189,12 @@ class DockScanner:
             s.add(row)
             s.flush()
             assert row.id is not None
+            if serial is not None and device is not None:
+                known = identity.remember(
+                    s, serial, device, station_id=self.st.station_id, dock_session=row.id, now=now
+                )
+                wrong = identity.mismatch(serial, known, {"id-file": device})
+            mismatch = {"device_mismatch": wrong} if wrong else {}
             custody.append_events(
                 s,
                 [
@@ -192,11 +205,14 @@ class DockScanner:
                         mount=encode_path(mount)[0],
                         device_id=device,
                         usb_serial=serial,
+                        **mismatch,
                     )
                 ],
             )
         logger.info("docked: %s (session %d, device %s)", display(mount), row.id, device or "?")
-        sess = OpenSession(row.id, mount, {}, device)
+        if wrong:
+            logger.warning("%s: %s; its files are flagged device-mismatch", display(mount), wrong)
+        sess = OpenSession(row.id, mount, {}, device, serial)
         self.sessions[mount] = sess
         return sess
 
@@ -291,6 +307,15 @@ class DockScanner:
                 row.last_seen = now
                 if row.device_id is None and sess.device_id:
                     row.device_id = sess.device_id
+                    if sess.usb_serial is not None:  # no id file: the first file name says
+                        identity.remember(
+                            s,
+                            sess.usb_serial,
+                            sess.device_id,
+                            station_id=self.st.station_id,
+                            dock_session=sess.id,
+                            now=now,
+                        )
                 s.add(row)
             s.flush()
             return [r.id for r in rows if r.state == "discovered" and r.id is not None]

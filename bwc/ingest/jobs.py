@@ -36,9 +36,10 @@ from sqlmodel import Session, col, select
 from bwc.errors import BwcError, InputError, StoreError
 from bwc.evidence import custody
 from bwc.evidence.fingerprint import Digest
-from bwc.evidence.manifest import encode_path, parse_manifest
+from bwc.evidence.manifest import FLAG_DEVICE_MISMATCH, encode_path, parse_manifest
 from bwc.evidence.models import DockSession, IngestJob, Item
 from bwc.evidence.station import Station
+from bwc.ingest import identity
 from bwc.ingest.describe import LedgerLookup, describe
 from bwc.ingest.discover import Candidate, display
 from bwc.ingest.pipeline import build_manifest, ingested_event, item_row, read_id_file
@@ -231,6 +232,8 @@ class JobRunner:
         assert sha is not None and job.size is not None
         with Session(self.st.engine) as s:
             known = s.get(Item, sha) is not None
+            serial = sess.usb_serial
+            seen_as = identity.first_seen_as(s, serial) if serial is not None else None
             twin = s.exec(
                 select(IngestJob.id)
                 .where(IngestJob.station_id == self.st.station_id)
@@ -249,17 +252,27 @@ class JobRunner:
             return
         spool = self.spool_path(_id(job))
         media = self.probe.probe(spool) if job.size else None
+        id_file = self._id_file(sess.mount)
         desc = describe(
             os.fsdecode(job.rel),
             profiles=self.profiles,
-            id_file=self._id_file(sess.mount),
+            id_file=id_file,
             media=media,
             ledger=self.ledger,
         )
+        flags: list[str] = []
+        if serial is not None and seen_as is not None:
+            claims = {"id-file": id_file.device_id if id_file else None}
+            if desc.device_source is not None:
+                claims[desc.device_source] = desc.device_id
+            wrong = identity.mismatch(serial, seen_as, claims)
+            if wrong:
+                logger.warning("%s: %s: flagged %s", display(job.path), wrong, FLAG_DEVICE_MISMATCH)
+                flags.append(FLAG_DEVICE_MISMATCH)
         signer = self.st.signer()
         staged = Staged(Candidate(job.path, job.rel, sess.mount), spool, Digest(sha, job.size))
         m = build_manifest(
-            staged, media, desc, self.st.station_id, signer.key_id, self.st.clock.now()
+            staged, media, desc, self.st.station_id, signer.key_id, self.st.clock.now(), flags
         )
         data = m.canonical()
         self._save(job, state="signed", manifest=data, signature=signer.sign(data))

@@ -97,9 +97,10 @@ def build_manifest(
     station_id: str,
     key_id: str,
     ingested_at: datetime,
+    extra_flags: Sequence[str] = (),
 ) -> Manifest:
     path_text, encoding = encode_path(staged.candidate.rel)
-    flags: list[str] = []
+    flags: list[str] = list(extra_flags)
     if encoding != "utf-8":
         flags.append(FLAG_NON_UTF8_NAME)
     if staged.digest.size == 0:
