@@ -7,6 +7,7 @@ and the error's exit code (README, "Exit codes"); tracebacks only with ``-v``.
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from bwc.cli_common import (
 )
 from bwc.config.settings import resolve_home
 from bwc.errors import (
+    BROKEN_PIPE,
     INTERNAL_ERROR,
     BwcError,
     InputError,
@@ -728,6 +730,8 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit as e:
         if e.code == 130:  # typer turns Ctrl-C into a silent exit 130: say what happened
             _fail(_INTERRUPTED, 130, None)
+        if _broken_pipe(e):
+            raise SystemExit(BROKEN_PIPE) from None
         raise
     except Exception as e:  # the one place a bug becomes a message instead of a traceback
         _fail(
@@ -739,6 +743,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 _INTERRUPTED = "interrupted: what was not committed was discarded; run the command again"
+
+
+def _broken_pipe(e: SystemExit) -> bool:
+    """Whether this is click's exit 1 for a write to a closed pipe (`bwc verify | head`),
+    which would read as "verification failed" (exit 1): it becomes BROKEN_PIPE, quietly."""
+    cause = e.__context__
+    return e.code == 1 and isinstance(cause, OSError) and cause.errno == errno.EPIPE
 
 
 def entry() -> None:

@@ -8,6 +8,9 @@ evidence rooms branch on them.
 from __future__ import annotations
 
 INTERNAL_ERROR = 10  # an unexpected error (a bug): reported in one line, traceback with -v
+# the reader of the output stopped reading (`bwc list | head`): 128 + SIGPIPE, as a command
+# killed by the signal would end; never 1, which says that a verification failed
+BROKEN_PIPE = 141
 
 
 class BwcError(Exception):

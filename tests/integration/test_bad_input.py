@@ -581,3 +581,32 @@ def test_catalog_missing_a_table(bwc: Runner, home: Path) -> None:
     con.close()
     r = bwc("log", "verify")
     assert_clean_error(r, 8, "checkpoint", only_line=True)
+
+
+@pytest.mark.parametrize(
+    "args", [("--version",), ("list",), ("log", "events"), ("verify", "--all")]
+)
+def test_output_to_a_closed_pipe_exits_141_not_1(
+    args: tuple[str, ...], camera: Path, bwc: Runner, home: Path
+) -> None:
+    """`bwc verify --all | head -1`: the reader stops reading. Exit 1 would say "verification
+    failed"; the command ends quietly with 141 (128 + SIGPIPE), as `yes | head` does."""
+    import subprocess
+    import sys
+
+    assert bwc("ingest", str(camera)).code == 0
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before bwc writes a byte
+    try:
+        proc = subprocess.run(
+            [str(Path(sys.executable).with_name("bwc")), *args],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(w)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == ""
