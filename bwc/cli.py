@@ -49,8 +49,10 @@ from bwc.evidence.manifest import parse_manifest
 from bwc.evidence.timefmt import format_utc, parse_utc
 
 if TYPE_CHECKING:
+    from bwc.config.settings import Settings
     from bwc.evidence.models import Event, Item
     from bwc.evidence.station import Station
+    from bwc.evidence.store import ReadAhead
     from bwc.evidence.verify import ItemReport, LogReport
     from bwc.ingest.pipeline import FileResult
 
@@ -428,6 +430,38 @@ def verify(
     Exit 0 only when every check of every item passes (exit 1 otherwise)."""
     if not ids and not all_:
         raise UsageError("name the items to verify, or pass --all")
+    from bwc.config.settings import load_settings
+
+    cx = ctx()
+    settings = load_settings(cx.home)
+    ahead = _read_ahead(settings) if all_ else None
+    try:
+        _verify(cx, settings, ids, all_=all_, as_json=as_json, record=record, ahead=ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def _read_ahead(settings: Settings) -> ReadAhead | None:
+    """A local store's objects, re-hashed from now on while the catalog code loads."""
+    from bwc.evidence.store import LocalStore, ReadAhead, open_store
+
+    store = open_store(settings.store) if settings.store.startswith("file:") else None
+    if not isinstance(store, LocalStore):
+        return None  # S3: read back as each item is checked
+    return ReadAhead(store, store.object_ids(), settings.verify_workers)
+
+
+def _verify(
+    cx: Ctx,
+    settings: Settings,
+    ids: list[str] | None,
+    *,
+    all_: bool,
+    as_json: bool,
+    record: bool,
+    ahead: ReadAhead | None,
+) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -441,7 +475,7 @@ def verify(
     from bwc.evidence.models import Item
     from bwc.evidence.verify import resolve_id, verify_items, verify_log
 
-    station = ctx().station()
+    station = cx.station(settings)
     if record:
         station.signer()  # fail early on a wrong passphrase
     with station.session(snapshot=True) as s:
@@ -469,6 +503,7 @@ def verify(
                 log,
                 workers=station.settings.verify_workers,
                 on_done=lambda _r: bar.advance(task),
+                ahead=ahead,
             )
     bad = [r for r in reports if not r.ok]
     if as_json:

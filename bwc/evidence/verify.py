@@ -21,7 +21,7 @@ from bwc.evidence.manifest import Manifest, parse_manifest
 from bwc.evidence.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from bwc.evidence.models import Checkpoint, Event, Item, LogHead, SigningKey
 from bwc.evidence.signing import verify_signature
-from bwc.evidence.store import ObjectStore
+from bwc.evidence.store import ObjectStore, ReadAhead
 from bwc.evidence.timefmt import format_utc
 
 
@@ -496,16 +496,18 @@ def verify_items(
     *,
     workers: int,
     on_done: Callable[[ItemReport], None] | None = None,
+    ahead: ReadAhead | None = None,
 ) -> list[ItemReport]:
     """Re-hash stored objects in parallel (I/O and hashing release the GIL) while the
-    catalog-side checks run on this thread."""
+    catalog-side checks run on this thread. ``ahead``: read-backs already started."""
     keys = {k.key_id: k for k in session.exec(select(SigningKey))}
 
     def read(sha: str) -> Digest | BwcError:
         if sha in log.deleted:
             return VerificationError("deleted by policy")  # not read; reported as such
+        started = ahead.take(sha) if ahead is not None else None
         try:
-            return store.read_back(sha)
+            return started.result() if started is not None else store.read_back(sha)
         except BwcError as e:
             return e
         except OSError as e:
