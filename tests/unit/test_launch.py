@@ -40,24 +40,21 @@ launch.entry()
 @pytest.mark.integration
 def test_the_console_script_collects_as_usual_once_the_station_is_open(tmp_path: Path) -> None:
     env = os.environ | {"BWC_HOME": str(tmp_path / "home")}
-    init = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, "init", "--station-id", "st-gc"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert init.returncode == 0, init.stderr
-    r = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, "list", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert r.returncode == 0, r.stderr
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", _SCRIPT, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
+    run("init", "--station-id", "st-gc")
+    r = run("list", "--json")
     assert f"LOADING {launch._LOADING}" in r.stdout
     # the usual thresholds, and the loaded code frozen (tens of thousands of objects)
     assert f"LOADED {gc.get_threshold()} True" in r.stdout
