@@ -189,19 +189,25 @@ def _hasher(slots: int) -> tuple[_BufferWorker, Any]:
     return _BufferWorker(slots, h.update, "bwc-hash"), h
 
 
-def _fill(fd: int, view: memoryview, direct: bool) -> tuple[int, bool]:
+def _fill(fd: int, view: memoryview, direct: bool, offset: int | None = None) -> tuple[int, bool]:
     """Read until ``view`` is full or the file ends; returns (bytes read, still direct).
+    ``offset``: read there (positional reads, several threads at once) instead of at the
+    file's position.
 
     A short direct read is taken as the end of the file, but confirmed with a plain read:
-    direct reads must start at aligned offsets, which the file's end is not."""
+    direct reads must start at aligned offsets, which the file's end is not. A late refusal
+    of direct reads (EINVAL) turns direct mode off and reads plainly."""
     got = 0
     while got < len(view):
         try:
-            n = os.readv(fd, [view[got:]])
+            if offset is None:
+                n = os.readv(fd, [view[got:]])
+            else:
+                n = os.preadv(fd, [view[got:]], offset + got)
         except OSError as e:
             if not (direct and e.errno == errno.EINVAL):
                 raise
-            direct = set_direct(fd, False)  # accepted by fcntl, refused by the read: plainly
+            direct = set_direct(fd, False)
             continue
         if n == 0:
             break
@@ -226,34 +232,6 @@ def _sequential(
         slot = (slot + 1) % len(views)
 
 
-def _direct_now(fd: int) -> bool:
-    return bool(_O_DIRECT and fcntl.fcntl(fd, fcntl.F_GETFL) & _O_DIRECT)
-
-
-def _pfill(fd: int, view: memoryview, offset: int) -> int:
-    """Fill ``view`` from ``offset`` (less only at the end of the file); the bytes read. Like
-    ``_fill`` with positional reads: a read that leaves the next one unaligned, or a late
-    refusal (EINVAL), turns the file's direct mode off, and the rest is read plainly."""
-    got = 0
-    refused = False
-    while got < len(view):
-        try:
-            n = os.preadv(fd, [view[got:]], offset + got)
-        except OSError as e:
-            # (the other reader may have turned direct mode off already: retry once plainly)
-            if e.errno != errno.EINVAL or refused:
-                raise
-            refused = True
-            set_direct(fd, False)
-            continue
-        if n == 0:
-            break
-        got += n
-        if got % _ALIGN and got < len(view) and _direct_now(fd):
-            set_direct(fd, False)
-    return got
-
-
 class _Prefetch:
     """Reads a regular file in direct mode into rotating buffers, ``_AHEAD`` reads in flight.
 
@@ -271,13 +249,14 @@ class _Prefetch:
         self._free = free
         self.start = self._offset = os.lseek(fd, 0, os.SEEK_CUR)
         self._next = 0  # the buffer the next read goes into
-        self._pending: deque[tuple[int, Future[int]]] = deque()
+        self._pending: deque[tuple[int, Future[tuple[int, bool]]]] = deque()
         self._pool = ThreadPoolExecutor(_AHEAD, thread_name_prefix="bwc-read")
 
     def _issue(self) -> None:
         i = self._next
         self._free(i)
-        self._pending.append((i, self._pool.submit(_pfill, self._fd, self._views[i], self._offset)))
+        reading = self._pool.submit(_fill, self._fd, self._views[i], True, self._offset)
+        self._pending.append((i, reading))
         self._offset += len(self._views[i])
         self._next = (i + 1) % len(self._views)
 
@@ -286,7 +265,7 @@ class _Prefetch:
             self._issue()
         while self._pending:
             i, done = self._pending.popleft()
-            n = done.result()
+            n, _ = done.result()
             if n < len(self._views[i]):
                 if n:
                     yield i, n
