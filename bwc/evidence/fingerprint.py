@@ -218,14 +218,16 @@ def _fill(fd: int, view: memoryview, direct: bool, offset: int | None = None) ->
 
 
 def _sequential(
-    fd: int, views: list[memoryview], free: Callable[[int], None]
+    fd: int, views: list[memoryview], free: Callable[[int], None], direct: bool = False
 ) -> Iterator[tuple[int, int]]:
-    """(buffer index, bytes read) of plain sequential reads, for what ``_Prefetch`` does not
-    read: pipes, and files where direct I/O is refused (the kernel reads ahead for these)."""
+    """(buffer index, bytes read) of sequential reads into rotating buffers, one at a time:
+    for what ``_Prefetch`` does not read (pipes, files where direct I/O is refused: the
+    kernel reads ahead for these) and for verification reads. ``direct``: the file is in
+    direct-I/O mode (see ``_fill``)."""
     slot = 0
     while True:
         free(slot)
-        n, _ = _fill(fd, views[slot], False)
+        n, direct = _fill(fd, views[slot], direct)
         if n == 0:
             return
         yield slot, n
@@ -383,16 +385,10 @@ def hash_fd(fd: int, *, direct: bool = False) -> Digest:
     views = [memoryview(b) for b in bufs]
     hasher, h = _hasher(len(bufs))
     size = 0
-    slot = 0
     try:
-        while True:
-            hasher.wait(slot)
-            n, direct = _fill(fd, views[slot], direct)
-            if n == 0:
-                break
+        for slot, n in _sequential(fd, views, hasher.wait, direct):
             hasher.submit(slot, views[slot][:n])
             size += n
-            slot = (slot + 1) % len(bufs)
     finally:
         hasher.finish()
     _give(bufs)
