@@ -14,7 +14,7 @@ import pytest
 
 from bwc import cli
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
 @pytest.fixture(autouse=True)

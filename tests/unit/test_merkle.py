@@ -30,7 +30,7 @@ pytestmark = pytest.mark.unit
 # ---------------------------------------------------------------------------------------------
 # Shared vectors (transparency-dev/merkle testdata), read in place: never copied into the repo.
 
-VECTORS_DIR = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "merkle-rfc9162"
+VECTORS_DIR = Path(__file__).resolve().parents[1] / "vectors" / "merkle-rfc9162"
 VECTOR_FILES = sorted(VECTORS_DIR.rglob("*.json")) if VECTORS_DIR.is_dir() else []
 MIN_VECTOR_FILES = 100  # 196 at the time of writing; guards against a wrong or emptied path
 

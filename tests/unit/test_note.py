@@ -37,7 +37,7 @@ from bwc.evidence.note import (
 
 pytestmark = pytest.mark.unit
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "signed-note"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "signed-note"
 
 
 def _load_vector() -> dict[str, Any]:
