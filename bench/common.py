@@ -17,7 +17,7 @@ WARM_BWC = [
     str(ROOT / ".venv" / "bin" / "python"),
     "-c",
     "import bwc.cli, bwc.ingest.pipeline, bwc.ingest.probe, bwc.evidence.verify, "
-    "bwc.evidence.store_s3, bwc.cli_store, bwc.ingest.daemon, boto3; "
+    "bwc.evidence.stores.s3, bwc.cli_store, bwc.ingest.daemon, boto3; "
     "boto3.session.Session().client('s3', region_name='us-east-1')",
 ]
 

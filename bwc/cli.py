@@ -34,7 +34,7 @@ from bwc.cli_common import (
     out,
     print_json,
 )
-from bwc.config.settings import resolve_home
+from bwc.config.home import resolve_home
 from bwc.errors import (
     BROKEN_PIPE,
     INTERNAL_ERROR,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from bwc.config.settings import Settings
     from bwc.evidence.models import Event, Item
     from bwc.evidence.station import Station
-    from bwc.evidence.store import ReadAhead
+    from bwc.evidence.stores import ReadAhead
     from bwc.evidence.verify import ItemReport, LogReport
     from bwc.ingest.pipeline import FileResult
 
@@ -138,11 +138,11 @@ def init(
     ] = None,
 ) -> None:
     """Create the home: bwc.toml, the catalog, the local store and a station signing key."""
-    from bwc.config import keys as keyfiles
+    from bwc.config import secrets
     from bwc.evidence.station import init_home
 
     c = ctx()
-    passphrase = keyfiles.passphrase_from_env()
+    passphrase = secrets.passphrase_from_env()
     station, created = init_home(
         c.home, station_id=station_id, passphrase=passphrase, actor=c.actor
     )
@@ -443,13 +443,13 @@ def verify(
 
 
 def _read_ahead(settings: Settings) -> ReadAhead | None:
-    """A local store's objects, re-hashed from now on while the catalog code loads."""
-    from bwc.evidence.store import LocalStore, ReadAhead, open_store
+    """The store's objects, re-hashed from now on while the catalog code loads, where the
+    store can list them cheaply (a local folder; S3 reads each as it is checked)."""
+    from bwc.evidence.stores import ReadAhead, open_store
 
-    store = open_store(settings.store) if settings.store.startswith("file:") else None
-    if not isinstance(store, LocalStore):
-        return None  # S3: read back as each item is checked
-    return ReadAhead(store, store.object_ids(), settings.verify_workers)
+    store = open_store(settings.store, settings)
+    ids = store.prefetch_ids()
+    return ReadAhead(store, ids, settings.verify_workers) if ids else None
 
 
 def _verify(
@@ -560,7 +560,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     from rich.table import Table
     from sqlmodel import col, select
 
-    from bwc.config import keys as keyfiles
+    from bwc.evidence import keys as keyfiles
     from bwc.evidence import note
     from bwc.evidence.models import SigningKey
 
@@ -598,7 +598,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Make a new signing key; it signs from now on, old keys stay valid for what they signed."""
-    from bwc.config import keys as keyfiles
+    from bwc.evidence import keys as keyfiles
     from bwc.evidence.station import register_key
 
     station = ctx().station()
@@ -618,7 +618,7 @@ def keys_export_public(
     key_id: Annotated[str | None, typer.Argument(help="Key id (default: the active key).")] = None,
 ) -> None:
     """Print a public key as PEM (for openssl and court bundles)."""
-    from bwc.config import keys as keyfiles
+    from bwc.evidence import keys as keyfiles
     from bwc.evidence.models import SigningKey
     from bwc.evidence.signing import public_pem
 

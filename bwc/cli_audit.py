@@ -139,9 +139,9 @@ def _read(path: Path) -> bytes:
 def _rules(
     station: Station, max_gap: float | None, start_grace: float | None, end_grace: float | None
 ) -> Rules:
-    from bwc.audit.config import load_rules
+    from bwc.audit.config import rules_of
 
-    base = load_rules(station.settings.home)
+    base = rules_of(station.settings.audit)
     for name, v in (
         ("--max-gap", max_gap),
         ("--start-grace", start_grace),

@@ -36,13 +36,13 @@ class Ctx:
 
     def station(self, settings: Settings | None = None) -> Station:
         """The station at this home; ``settings``: already loaded from it."""
-        from bwc.config import keys as keyfiles
+        from bwc.config import secrets
         from bwc.evidence.station import Station
 
         st = Station.open(
             self.home,
             actor=self.actor,
-            passphrase=keyfiles.passphrase_from_env(),
+            passphrase=secrets.passphrase_from_env(),
             settings=settings,
         )
         opened.append(st)

@@ -1,7 +1,14 @@
 """Settings: the home's ``bwc.toml`` plus ``BWC_*`` environment overrides, validated once.
 
-The result is a frozen :class:`Settings`; everything downstream takes values from it and
-never reads the environment again.
+The tables are pydantic models (strict types, unknown keys refused); the environment is read
+by pydantic-settings: ``BWC_<SETTING>`` for a top-level setting, ``BWC_<TABLE>_<SETTING>`` for
+one in a table (``BWC_DAEMON_WORKERS``, ``BWC_AUDIT_MAX_GAP_S``), lists as ``:``-separated
+text (``BWC_IGNORE``, ``BWC_DAEMON_DOCKS``). Every invalid setting is reported at once, by
+its dotted name. The result is a frozen :class:`Settings`; everything downstream takes values
+from it and never reads the environment again.
+
+Recorder profiles (``[[profiles]]``) are kept here as tables: the ingest part, which knows
+what a profile means, validates them when it compiles them.
 """
 
 from __future__ import annotations
@@ -12,17 +19,35 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
+
+from bwc.config.home import (
+    CONFIG_NAME,
+    DEFAULT_HOME,
+    default_catalog_url,
+    default_store_url,
+    resolve_home,
+)
+from bwc.config.stores import store_url_problem
 from bwc.errors import HomeError
 
-CONFIG_NAME = "bwc.toml"
-DEFAULT_HOME = "~/.bwc"
-_STATION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-# Every setting, its type and its default. The default bwc.toml written by `bwc init` is
-# rendered from this table so that the file documents every setting.
 _DEFAULT_IGNORE = (
     "System Volume Information",
     "$RECYCLE.BIN",
@@ -35,117 +60,65 @@ _DEFAULT_IGNORE = (
     "._*",
 )
 
-
-@dataclass(frozen=True)
-class DaemonSettings:
-    """The docking-station daemon's `[daemon]` table."""
-
-    docks: tuple[str, ...] = ()
-    stable_seconds: float = 5.0  # size and mtime unchanged this long: the file is complete
-    rescan_seconds: float = 2.0  # periodic rescan, whether or not the file system sends events
-    workers: int = 2
-    spool_min_free_mb: int = 1024  # below this, stop taking new files (never drop any)
-    wipe_after_verify: bool = False
-    retry_max_seconds: float = 300.0  # cap of the exponential backoff for store errors
-    checkpoint_seconds: float = 300.0  # sign a checkpoint this often while there is news
+# Each table refuses unknown keys and converts nothing implicitly (no "yes" for true, no 2.5
+# for a whole number). A field's description is what it must be: error messages say it.
+_TABLE = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
-_DAEMON_FIELDS: dict[str, type] = {
-    "docks": list,
-    "stable_seconds": float,
-    "rescan_seconds": float,
-    "workers": int,
-    "spool_min_free_mb": int,
-    "wipe_after_verify": bool,
-    "retry_max_seconds": float,
-    "checkpoint_seconds": float,
-}
+def _must(default: Any, description: str, **constraints: Any) -> Any:
+    return Field(default, description=description, **constraints)
 
 
-def _daemon_settings(raw: Any, problems: list[str]) -> DaemonSettings:
-    if raw is None:
-        return DaemonSettings()
-    if not isinstance(raw, dict):
-        problems.append("daemon: must be a table")
-        return DaemonSettings()
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        kind = _DAEMON_FIELDS.get(key)
-        if kind is None:
-            problems.append(f"daemon.{key}: unknown setting")
-            continue
-        if kind is list:
-            if not isinstance(value, list) or not all(isinstance(d, str) and d for d in value):
-                problems.append(f"daemon.{key}: must be a list of folders")
-                continue
-            values[key] = tuple(value)
-        elif kind is bool:
-            if not isinstance(value, bool):
-                problems.append(f"daemon.{key}: must be true or false")
-                continue
-            values[key] = value
-        else:
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            if not ok or value < 0 or (kind is int and not isinstance(value, int)):
-                problems.append(f"daemon.{key}: must be a number >= 0 (got {value!r})")
-                continue
-            values[key] = kind(value)
-    if values.get("workers") == 0:
-        problems.append("daemon.workers: must be at least 1")
-    return DaemonSettings(**values)
+def _problems(*named: tuple[str, str]) -> PydanticCustomError:
+    """Several problems from one validator, each under its own name below the field's
+    (``retention.classes.<name>``)."""
+    return PydanticCustomError(
+        "bwc_problems", "; ".join(f"{n}: {m}" for n, m in named), {"problems": list(named)}
+    )
 
 
-def _profiles(raw: Any, problems: list[str]) -> tuple[dict[str, Any], ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(p, dict) for p in raw):
-        problems.append("profiles: must be a list of [[profiles]] tables")
-        return ()
-    return tuple(dict(p) for p in raw)
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
-@dataclass(frozen=True)
-class S3Settings:
-    """The `[s3]` table: how evidence is uploaded to an s3:// store. Credentials, region and
+class DaemonSettings(BaseModel):
+    """The docking-station daemon's ``[daemon]`` table."""
+
+    model_config = _TABLE
+
+    docks: Annotated[tuple[NonEmpty, ...], NoDecode, Field(strict=False)] = _must(
+        (), "a list of folders"
+    )
+    # size and mtime unchanged this long: the file is complete
+    stable_seconds: Seconds = _must(5.0, "a number >= 0")
+    # periodic rescan, whether or not the file system sends events
+    rescan_seconds: Seconds = _must(2.0, "a number >= 0")
+    workers: int = _must(2, "at least 1", ge=1)
+    # below this, stop taking new files (never drop any)
+    spool_min_free_mb: int = _must(1024, "a whole number >= 0", ge=0)
+    wipe_after_verify: bool = _must(False, "true or false")
+    # cap of the exponential backoff for store errors
+    retry_max_seconds: Seconds = _must(300.0, "a number >= 0")
+    # sign a checkpoint this often while there is news
+    checkpoint_seconds: Seconds = _must(300.0, "a number >= 0")
+
+
+class S3Settings(BaseModel):
+    """The ``[s3]`` table: how evidence is uploaded to an s3:// store. Credentials, region and
     endpoint come from the standard AWS chain, never from bwc's settings."""
 
+    model_config = _TABLE
+
     # files up to this size (MiB) go in one PUT carrying the file's own SHA-256, which the
-    # server can check end to end; larger ones in parts of part_size_mb
-    multipart_threshold_mb: int = 100
-    part_size_mb: int = 16  # multipart part size (MiB)
-    concurrency: int = 4  # parts of one file uploaded in parallel
-    retry_seconds: float = 60.0  # keep retrying an unreachable store this long, then fail
-
-
-_S3_LIMITS: dict[str, tuple[float, float]] = {
-    "multipart_threshold_mb": (5, 5120),  # S3 takes at most 5 GiB in one PUT
-    "part_size_mb": (5, 5120),  # S3's own limits for a part
-    "concurrency": (1, 64),
-    "retry_seconds": (0, 86400),
-}
-
-
-def _s3_settings(raw: Any, problems: list[str]) -> S3Settings:
-    if raw is None:
-        return S3Settings()
-    if not isinstance(raw, dict):
-        problems.append("s3: must be a table")
-        return S3Settings()
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        limits = _S3_LIMITS.get(key)
-        if limits is None:
-            problems.append(f"s3.{key}: unknown setting")
-            continue
-        lo, hi = limits
-        whole = key != "retry_seconds"
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or (whole and not isinstance(value, int)) or not lo <= value <= hi:
-            kind = "a whole number" if whole else "a number"
-            problems.append(f"s3.{key}: must be {kind} from {lo:g} to {hi:g} (got {value!r})")
-            continue
-        values[key] = value if whole else float(value)
-    return S3Settings(**values)
+    # server can check end to end; larger ones in parts of part_size_mb. S3 takes at most
+    # 5 GiB in one PUT; 5 MiB to 5 GiB are S3's own limits for a part.
+    multipart_threshold_mb: int = _must(100, "a whole number from 5 to 5120", ge=5, le=5120)
+    part_size_mb: int = _must(16, "a whole number from 5 to 5120", ge=5, le=5120)
+    concurrency: int = _must(4, "a whole number from 1 to 64", ge=1, le=64)
+    # keep retrying an unreachable store this long, then fail
+    retry_seconds: float = _must(
+        60.0, "a number from 0 to 86400", ge=0, le=86400, allow_inf_nan=False
+    )
 
 
 @dataclass(frozen=True)
@@ -183,25 +156,6 @@ _CLASS_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _PERIOD_RE = re.compile(r"(\d{1,5}) *(day|month|year)s?")
 
 
-@dataclass(frozen=True)
-class RetentionSettings:
-    """The `[retention]` table: the retention classes, the class of new footage, and how far
-    ahead permanent footage is locked in a store with Object Lock."""
-
-    default: str = "standard"
-    classes: tuple[RetentionClass, ...] = DEFAULT_CLASSES
-    permanent_lock_years: int = 10
-
-    def get(self, name: str) -> RetentionClass | None:
-        return next((c for c in self.classes if c.name == name), None)
-
-    @property
-    def default_class(self) -> RetentionClass:
-        cls = self.get(self.default)
-        assert cls is not None  # validated
-        return cls
-
-
 def parse_period(name: str, text: str) -> RetentionClass:
     """``"6 months"``, ``"1 year"``, ``"400 days"`` or ``"permanent"`` -> a class; ValueError."""
     t = text.strip().lower()
@@ -218,80 +172,193 @@ def parse_period(name: str, text: str) -> RetentionClass:
     return RetentionClass(name, months=n * 12 if unit == "year" else n)
 
 
-def _retention_settings(raw: Any, problems: list[str]) -> RetentionSettings:
-    if raw is None:
-        return RetentionSettings()
-    if not isinstance(raw, dict):
-        problems.append("retention: must be a table")
-        return RetentionSettings()
+def _retention_classes(value: Any) -> Any:
+    """A ``[retention.classes]`` table (name = period) -> the default classes with it laid
+    over them, every rule checked; a tuple of classes (built in code) is taken as it is."""
+    if not isinstance(value, dict):
+        return value  # a tuple passes; anything else fails the type check
     classes = {c.name: c for c in DEFAULT_CLASSES}
-    default = "standard"
-    lock_years = RetentionSettings.permanent_lock_years
-    for key, value in raw.items():
-        if key == "default":
-            if not isinstance(value, str):
-                problems.append("retention.default: must be a class name")
-            else:
-                default = value
-        elif key == "permanent_lock_years":
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
-                problems.append(
-                    f"retention.permanent_lock_years: must be a whole number from 1 to 100 "
-                    f"(got {value!r})"
-                )
-            else:
-                lock_years = value
-        elif key == "classes":
-            if not isinstance(value, dict):
-                problems.append("retention.classes: must be a table of class = period")
-                continue
-            for name, period in value.items():
-                label = f"retention.classes.{name}"
-                if not _CLASS_RE.fullmatch(name):
-                    problems.append(f"{label}: class names are 1-32 of a-z, 0-9 and '-'")
-                    continue
-                if not isinstance(period, str):
-                    problems.append(f'{label}: must be text like "6 months" or "permanent"')
-                    continue
-                try:
-                    cls = parse_period(name, period)
-                except ValueError as e:
-                    problems.append(f"{label}: {e}")
-                    continue
-                if name in PERMANENT_CLASSES and not cls.permanent:
-                    problems.append(f"{label}: must stay permanent (kept permanently by law)")
-                elif not cls.permanent and cls.months < MIN_MONTHS and cls.days < MIN_DAYS:
-                    problems.append(
-                        f"{label}: footage is kept at least {MIN_MONTHS} months (got {period!r})"
-                    )
-                else:
-                    classes[name] = cls
+    bad: list[tuple[str, str]] = []
+    for name, period in value.items():
+        if not isinstance(name, str) or not _CLASS_RE.fullmatch(name):
+            bad.append((str(name), "class names are 1-32 of a-z, 0-9 and '-'"))
+        elif not isinstance(period, str):
+            bad.append((name, 'must be text like "6 months" or "permanent"'))
         else:
-            problems.append(f"retention.{key}: unknown setting")
-    if default not in classes:
-        problems.append(
-            f"retention.default: unknown class {default!r} (known: {', '.join(classes)})"
-        )
-        default = "standard"
-    return RetentionSettings(
-        default=default, classes=tuple(classes.values()), permanent_lock_years=lock_years
+            try:
+                cls = parse_period(name, period)
+            except ValueError as e:
+                bad.append((name, str(e)))
+                continue
+            if name in PERMANENT_CLASSES and not cls.permanent:
+                bad.append((name, "must stay permanent (kept permanently by law)"))
+            elif not cls.permanent and cls.months < MIN_MONTHS and cls.days < MIN_DAYS:
+                bad.append((name, f"footage is kept at least {MIN_MONTHS} months (got {period!r})"))
+            else:
+                classes[name] = cls
+    if bad:
+        raise _problems(*bad)
+    return tuple(classes.values())
+
+
+class RetentionSettings(BaseModel):
+    """The ``[retention]`` table: the retention classes, the class of new footage, and how
+    far ahead permanent footage is locked in a store with Object Lock."""
+
+    model_config = _TABLE
+
+    default: str = _must("standard", "a class name")
+    classes: Annotated[
+        tuple[RetentionClass, ...], BeforeValidator(_retention_classes), Field(strict=False)
+    ] = _must(DEFAULT_CLASSES, "a table of class = period")
+    permanent_lock_years: int = _must(10, "a whole number from 1 to 100", ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _default_is_a_class(self) -> RetentionSettings:
+        if self.get(self.default) is None:
+            known = ", ".join(c.name for c in self.classes)
+            raise _problems(("default", f"unknown class {self.default!r} (known: {known})"))
+        return self
+
+    def get(self, name: str) -> RetentionClass | None:
+        return next((c for c in self.classes if c.name == name), None)
+
+    @property
+    def default_class(self) -> RetentionClass:
+        cls = self.get(self.default)
+        if cls is None:  # refused when the settings were made
+            raise HomeError(f"retention.default: unknown class {self.default!r}")
+        return cls
+
+
+class AuditSettings(BaseModel):
+    """The ``[audit]`` table: the coverage rules' defaults (docs/audit.md)."""
+
+    model_config = _TABLE
+
+    # clips this close are one recording (cameras split files)
+    max_gap_s: Seconds = _must(5.0, "a number >= 0")
+    # recording may start this late, and stop this early, and still be "full"
+    start_grace_s: Seconds = _must(60.0, "a number >= 0")
+    end_grace_s: Seconds = _must(60.0, "a number >= 0")
+    # footage ingested within this long after it ends is on time
+    upload_limit_h: Seconds = _must(24.0, "a number >= 0")
+
+
+def _station_id(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
+        raise ValueError(f"must be 1-64 letters, digits, '.', '_' or '-' (got {value!r})")
+    return value
+
+
+def _catalog(value: str) -> str:
+    if not (value.startswith("sqlite:///") or value.startswith("postgresql")):
+        raise ValueError(f"must be a sqlite:/// or postgresql+psycopg:// URL (got {value!r})")
+    return value
+
+
+def _store(value: str) -> str:
+    problem = store_url_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _one_line(value: str) -> str:
+    if not value or "\n" in value:
+        raise ValueError("must be a non-empty single line")
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+def _workers(value: Any) -> Any:
+    # 0 (the default) means one per CPU core; digits are accepted as text (the environment
+    # gives text), nothing else is converted (no 2.5, no true)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    return value
+
+
+def _per_core(value: int) -> int:
+    return value or os.cpu_count() or 1
+
+
+__all__ = [
+    "CONFIG_NAME",
+    "DEFAULT_HOME",
+    "AuditSettings",
+    "DaemonSettings",
+    "RetentionClass",
+    "RetentionSettings",
+    "S3Settings",
+    "Settings",
+    "default_catalog_url",
+    "default_store_url",
+    "load_settings",
+    "render_default_config",
+    "resolve_home",
+    "validate",
+    "validate_table",
+]
+
+
+class Settings(BaseSettings):
+    """Everything a station is configured with. ``home`` is where it was loaded from."""
+
+    model_config = SettingsConfigDict(
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        env_prefix="BWC_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        case_sensitive=False,
     )
 
-
-@dataclass(frozen=True)
-class Settings:
     home: Path
-    station_id: str
-    catalog: str
-    store: str
-    log_origin: str
-    timezone: str
-    ignore: tuple[str, ...]
-    verify_workers: int
-    daemon: DaemonSettings = DaemonSettings()
-    profiles: tuple[dict[str, Any], ...] = ()
-    s3: S3Settings = S3Settings()
-    retention: RetentionSettings = RetentionSettings()
+    station_id: Annotated[str, AfterValidator(_station_id)] = _must(
+        ..., "1-64 letters, digits, '.', '_' or '-'"
+    )
+    catalog: Annotated[str, AfterValidator(_catalog)] = _must(
+        "", "a sqlite:/// or postgresql+psycopg:// URL"
+    )
+    store: Annotated[str, AfterValidator(_store)] = _must("", "a file:/// or s3:// URL")
+    log_origin: Annotated[str, AfterValidator(_one_line)] = _must("", "a non-empty single line")
+    timezone: Annotated[str, AfterValidator(_timezone)] = _must("Asia/Shanghai", "a time zone")
+    ignore: Annotated[tuple[NonEmpty, ...], NoDecode, Field(strict=False)] = _must(
+        _DEFAULT_IGNORE, "a list of non-empty patterns"
+    )
+    verify_workers: Annotated[
+        int, BeforeValidator(_workers), AfterValidator(_per_core), Field(ge=0)
+    ] = _must(0, "a whole number >= 0")
+    daemon: DaemonSettings = _must(DaemonSettings(), "a table ([daemon])")
+    profiles: Annotated[tuple[dict[str, Any], ...], NoDecode, Field(strict=False)] = _must(
+        (), "a list of [[profiles]] tables"
+    )
+    s3: S3Settings = _must(S3Settings(), "a table ([s3])")
+    retention: RetentionSettings = _must(RetentionSettings(), "a table ([retention])")
+    audit: AuditSettings = _must(AuditSettings(), "a table ([audit])")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_from_home(cls, raw: Any) -> Any:
+        """The defaults that depend on the home and the station id."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("home"), Path):
+            return raw
+        home: Path = raw["home"]
+        raw = dict(raw)
+        raw.setdefault("catalog", default_catalog_url(home))
+        raw.setdefault("store", default_store_url(home))
+        sid = raw.get("station_id")
+        raw.setdefault("log_origin", f"bwc/{sid if isinstance(sid, str) else 'invalid'}")
+        return raw
 
     @property
     def tz(self) -> ZoneInfo:
@@ -306,27 +373,15 @@ class Settings:
         return self.home / "spool"
 
 
-def default_catalog_url(home: Path) -> str:
-    return f"sqlite:///{home / 'catalog.sqlite'}"
-
-
-def default_store_url(home: Path) -> str:
-    return (home / "store").as_uri()
-
-
-def resolve_home(home: str | Path | None, env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    raw = str(home) if home is not None else env.get("BWC_HOME", DEFAULT_HOME)
-    return Path(raw).expanduser().resolve()
-
-
 def render_default_config(station_id: str) -> str:
     """The documented bwc.toml that `bwc init` writes: every setting with its default."""
     ignore = ",\n".join(f'    "{p}"' for p in _DEFAULT_IGNORE)
     return f"""\
 # bwc configuration. Every setting is shown with its default.
-# Any setting can be overridden by an environment variable BWC_<NAME IN CAPITALS>,
-# e.g. BWC_STORE=s3://evidence/station-07 or BWC_CATALOG=postgresql+psycopg://...
+# Any setting can be overridden by an environment variable BWC_<NAME IN CAPITALS>, and one
+# in a table by BWC_<TABLE>_<NAME>: BWC_STORE=s3://evidence/station-07,
+# BWC_CATALOG=postgresql+psycopg://..., BWC_DAEMON_WORKERS=4, BWC_AUDIT_MAX_GAP_S=2.
+# Lists are ':'-separated there (BWC_IGNORE, BWC_DAEMON_DOCKS).
 
 # This docking station's id. It names the station in manifests and custody events and is the
 # name in the signed checkpoints' signature lines. Letters, digits, '.', '_' and '-'.
@@ -419,18 +474,110 @@ evidence = "permanent"
 obstruction = "permanent"
 major-incident = "permanent"
 mass-incident = "permanent"
+
+# The monthly coverage audit's rules (docs/audit.md); `bwc audit report` options override
+# them for one report.
+[audit]
+# Clips this close (seconds) are one recording: cameras split footage into files.
+max_gap_s = 5.0
+# Recording may start this many seconds late, and stop this many early, and still be "full".
+start_grace_s = 60.0
+end_grace_s = 60.0
+# Footage ingested within this many hours after it ends is on time.
+upload_limit_h = 24.0
 """
 
 
-def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+# ---------------------------------------------------------------------------- loading
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' reading of ``BWC_*`` variables, from a given mapping (the process
+    environment unless a caller, such as a test, passes its own)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        super().__init__(Settings)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._env, False, False, None)
+
+
+def _from_text(model: type[BaseModel], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Environment values are text: make numbers, booleans and ``:``-separated lists of
+    them where the setting is one, so they are then held to the same strict types as the
+    file's. Text that is not what the setting needs stays text and is reported as such."""
     out: dict[str, Any] = {}
-    for name in ("station_id", "catalog", "store", "log_origin", "timezone", "verify_workers"):
-        key = "BWC_" + name.upper()
-        if key in env:
-            out[name] = env[key]
-    if "BWC_IGNORE" in env:
-        out["ignore"] = [p for p in env["BWC_IGNORE"].split(":") if p]
+    for name, value in values.items():
+        field = model.model_fields.get(name)
+        if field is None or not isinstance(value, str | dict):
+            out[name] = value
+            continue
+        kind = field.annotation
+        if isinstance(value, dict):
+            is_table = isinstance(kind, type) and issubclass(kind, BaseModel)
+            out[name] = _from_text(kind, value) if is_table else value  # type: ignore[arg-type]
+        elif getattr(kind, "__origin__", None) is tuple:
+            out[name] = [p for p in value.split(":") if p]
+        elif kind in (int, float, bool):
+            try:
+                out[name] = TypeAdapter(kind).validate_python(value, strict=False)
+            except ValidationError:
+                out[name] = value
+        else:
+            out[name] = value
     return out
+
+
+def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``base``, tables merged key by key (the environment over the file)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _field(path: list[str]) -> FieldInfo | None:
+    model: Any = Settings
+    field: FieldInfo | None = None
+    for part in path:
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return field
+        field = fields[part]
+        model = field.annotation
+    return field
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _messages(error: ValidationError, within: tuple[str, ...] = ()) -> list[str]:
+    """One ``name: what is wrong`` per setting, in the order pydantic found them."""
+    found: dict[str, str] = {}
+    for e in error.errors(include_url=False):
+        path = [*within, *(str(p) for p in e["loc"] if not isinstance(p, int))]
+        if e["type"] == "bwc_problems":
+            for sub, msg in (e.get("ctx") or {})["problems"]:
+                found.setdefault(".".join([*path, sub]), msg)
+            continue
+        field = _field(path)
+        must = field.description if field is not None and field.description else "valid"
+        if e["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        elif e["type"] == "missing":
+            msg = f"must be set: {must}"
+        elif e["type"] == "value_error":
+            msg = str(e["msg"]).removeprefix("Value error, ")
+        else:
+            msg = f"must be {must} (got {_shown(e['input'])})"
+        found.setdefault(".".join(path) or "settings", msg)
+    return [f"{name}: {msg}" for name, msg in found.items()]
 
 
 def load_settings(home: Path, env: Mapping[str, str] | None = None) -> Settings:
@@ -446,113 +593,35 @@ def load_settings(home: Path, env: Mapping[str, str] | None = None) -> Settings:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise HomeError(f"cannot read {path}: {e}", hint="fix the file") from e
-    raw.update(_env_overrides(env))
-    return validate(home, raw)
+    overrides = _Environment(env)()
+    overrides.pop("home", None)  # BWC_HOME chose the home; it is not a setting
+    return validate(home, _merged(raw, _from_text(Settings, overrides)))
 
 
 def validate(home: Path, raw: Mapping[str, Any]) -> Settings:
-    problems: list[str] = []
-    known = {
-        "station_id",
-        "catalog",
-        "store",
-        "log_origin",
-        "timezone",
-        "ignore",
-        "verify_workers",
-        # Sections later issues add are tolerated here and validated by their owners.
-        "daemon",
-        "profiles",
-        "s3",
-        "retention",
-        "audit",
-    }
-    for key in raw:
-        if key not in known:
-            problems.append(f"{key}: unknown setting")
-
-    station_id = raw.get("station_id")
-    if not isinstance(station_id, str) or not _STATION_RE.fullmatch(station_id):
-        problems.append(
-            f"station_id: must be 1-64 letters, digits, '.', '_' or '-' (got {station_id!r})"
-        )
-        station_id = "invalid"
-
-    catalog = raw.get("catalog", default_catalog_url(home))
-    if not isinstance(catalog, str) or not (
-        catalog.startswith("sqlite:///") or catalog.startswith("postgresql")
-    ):
-        problems.append(
-            f"catalog: must be a sqlite:/// or postgresql+psycopg:// URL (got {catalog!r})"
-        )
-
-    store = raw.get("store", default_store_url(home))
-    if not isinstance(store, str) or not (
-        store.startswith("file:///") or store.startswith("s3://")
-    ):
-        problems.append(f"store: must be a file:/// or s3:// URL (got {store!r})")
-
-    log_origin = raw.get("log_origin", f"bwc/{station_id}")
-    if not isinstance(log_origin, str) or not log_origin or "\n" in log_origin:
-        problems.append("log_origin: must be a non-empty single line")
-
-    timezone = raw.get("timezone", "Asia/Shanghai")
+    """Settings from a parsed bwc.toml (with any overrides laid over it)."""
+    problems = ["home: unknown setting"] if "home" in raw else []
     try:
-        if not isinstance(timezone, str):
-            raise ZoneInfoNotFoundError(timezone)
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"timezone: unknown time zone {timezone!r}")
-
-    ignore = raw.get("ignore", list(_DEFAULT_IGNORE))
-    if not isinstance(ignore, list) or not all(isinstance(p, str) and p for p in ignore):
-        problems.append("ignore: must be a list of non-empty patterns")
-        ignore = []
-
-    workers_raw = raw.get("verify_workers", 0)
-    try:
-        # TOML gives an int; the environment gives text. Nothing else (no 2.5, no true).
-        if isinstance(workers_raw, bool) or not isinstance(workers_raw, int | str):
-            raise TypeError
-        verify_workers = int(workers_raw)
-        if verify_workers < 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        problems.append(f"verify_workers: must be a whole number >= 0 (got {workers_raw!r})")
-        verify_workers = 0
-    if verify_workers == 0:
-        verify_workers = os.cpu_count() or 1
-
-    daemon = _daemon_settings(raw.get("daemon"), problems)
-    profiles = _profiles(raw.get("profiles"), problems)
-    s3 = _s3_settings(raw.get("s3"), problems)
-    retention = _retention_settings(raw.get("retention"), problems)
-    if profiles:
-        # Compiled here only to report bad profiles at start-up, by name.
-        from bwc.ingest.profiles import compile_profile
-
-        for spec in profiles:
-            try:
-                compile_profile(spec, str(timezone))
-            except ValueError as e:
-                problems.append(f"profiles: {e}")
-
+        settings = Settings.model_validate({**raw, "home": home})
+    except ValidationError as e:
+        problems += _messages(e)
     if problems:
         raise HomeError(
             "invalid settings: " + "; ".join(problems),
             hint=f"fix {home / CONFIG_NAME} or the BWC_* environment",
         )
-    return Settings(
-        home=home,
-        station_id=str(station_id),
-        catalog=str(catalog),
-        store=str(store),
-        log_origin=str(log_origin),
-        timezone=str(timezone),
-        ignore=tuple(ignore),
-        verify_workers=verify_workers,
-        daemon=daemon,
-        profiles=profiles,
-        s3=s3,
-        retention=retention,
-    )
+    return settings
+
+
+def validate_table(name: str, raw: Mapping[str, Any]) -> Any:
+    """One table of the settings (``audit``, ``s3``...) on its own, its problems named as in a
+    whole file (``audit.max_gap_s: ...``)."""
+    model = Settings.model_fields[name].annotation
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise ValueError(f"{name} is not a table of the settings")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        raise HomeError(
+            "invalid settings: " + "; ".join(_messages(e, (name,))), hint=f"fix {CONFIG_NAME}"
+        ) from e

@@ -1,7 +1,7 @@
 """Ed25519 signing and verification of exact bytes (manifests, checkpoints).
 
 ``Signer`` is the protocol the core signs through; the real one wraps a private key loaded by
-``bwc.config.keys``. Key ids are derived from the public key, never chosen.
+``bwc.evidence.keys``. Key ids are derived from the public key, never chosen.
 """
 
 from __future__ import annotations

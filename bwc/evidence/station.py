@@ -17,14 +17,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
-from bwc.config import keys
 from bwc.config.settings import CONFIG_NAME, Settings, load_settings, render_default_config
 from bwc.errors import CatalogError, HomeError, first_line
-from bwc.evidence import custody
+from bwc.evidence import custody, keys
 from bwc.evidence.db import check_schema, make_engine, migrate
 from bwc.evidence.models import SigningKey
 from bwc.evidence.signing import Ed25519Signer
-from bwc.evidence.store import LocalStore, ObjectStore, open_store
+from bwc.evidence.stores import ObjectStore, open_store
 from bwc.evidence.timefmt import Clock, SystemClock
 from bwc.fsutil import write_atomic
 
@@ -143,8 +142,7 @@ def init_home(
     engine = make_engine(settings.catalog)
     migrate(engine)
     store = open_store(settings.store, settings, clock)
-    if isinstance(store, LocalStore):
-        store.create()
+    store.create()
     station = Station(
         settings=settings,
         engine=engine,

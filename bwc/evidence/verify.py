@@ -21,7 +21,7 @@ from bwc.evidence.manifest import Manifest, parse_manifest
 from bwc.evidence.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from bwc.evidence.models import Checkpoint, Event, Item, LogHead, SigningKey
 from bwc.evidence.signing import verify_signature
-from bwc.evidence.store import ObjectStore, ReadAhead
+from bwc.evidence.stores import ObjectStore, ReadAhead
 from bwc.evidence.timefmt import format_utc
 
 

@@ -34,7 +34,7 @@ from bwc.ingest.docks import DockScanner
 from bwc.ingest.jobs import ACTIVE_STATES, JobRunner, RunnerConfig, resumable_jobs
 from bwc.ingest.pipeline import ledger_lookup
 from bwc.ingest.probe import MediaProbe
-from bwc.ingest.profiles import all_profiles
+from bwc.ingest.profiles import station_profiles
 from bwc.ingest.stage import clean_stale_spool
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class Daemon:
         self.queued: set[int] = set()
         self._qlock = threading.Lock()
         self.on_update = on_update or (lambda _s: None)
-        profiles = all_profiles(station.settings.profiles, station.settings.timezone)
+        profiles = station_profiles(station.settings)
         self.runner = JobRunner(
             station,
             probe,

@@ -42,7 +42,7 @@ from bwc.evidence.station import Station
 from bwc.ingest.describe import Description, LedgerLookup, describe
 from bwc.ingest.discover import Candidate, Discovery, discover, display
 from bwc.ingest.probe import MediaProbe, MediaSummary
-from bwc.ingest.profiles import ID_FILE_NAMES, IdFile, all_profiles, parse_id_file
+from bwc.ingest.profiles import ID_FILE_NAMES, IdFile, parse_id_file, station_profiles
 from bwc.ingest.stage import ProbeNotRun, Staged, Stager
 
 logger = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ class Ingester:
         self.attribution = attribution
         self.workers = max(1, station.store.in_flight if workers is None else workers)
         self.progress = progress or (lambda _r: None)
-        self.profiles = all_profiles(station.settings.profiles, station.settings.timezone)
+        self.profiles = station_profiles(station.settings)
         self.ledger = ledger_lookup(station.engine)
         self._id_files: dict[bytes, IdFile | None] = {}
 

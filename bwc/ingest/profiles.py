@@ -13,8 +13,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+from bwc.config.home import CONFIG_NAME
+from bwc.errors import HomeError
+
+if TYPE_CHECKING:
+    from bwc.config.settings import Settings
 
 DEFAULT_TZ = "Asia/Shanghai"
 ID_FILE_NAMES = ("ID.TXT", "id.txt", "Id.txt")
@@ -99,7 +105,6 @@ def builtin_profiles(local_tz: str = DEFAULT_TZ) -> list[Profile]:
     ]
 
 
-REQUIRED_KEYS = ("name", "pattern")
 ALLOWED_GROUPS = {"device", "officer", "start", "seq"}
 
 
@@ -136,7 +141,25 @@ def compile_profile(spec: Mapping[str, Any], default_tz: str) -> Profile:
 
 
 def all_profiles(configured: Iterable[Mapping[str, Any]], default_tz: str) -> list[Profile]:
+    """The configured profiles (compiled) before the built-ins; ValueError for a bad one."""
     return [compile_profile(s, default_tz) for s in configured] + builtin_profiles(default_tz)
+
+
+def station_profiles(settings: Settings) -> list[Profile]:
+    """The profiles of a station's settings, every bad ``[[profiles]]`` table named (the
+    settings keep them as tables: what a profile means is this module's business)."""
+    problems: list[str] = []
+    for spec in settings.profiles:
+        try:
+            compile_profile(spec, settings.timezone)
+        except ValueError as e:
+            problems.append(f"profiles: {e}")
+    if problems:
+        raise HomeError(
+            "invalid settings: " + "; ".join(problems),
+            hint=f"fix the [[profiles]] tables in {settings.home / CONFIG_NAME}",
+        )
+    return all_profiles(settings.profiles, settings.timezone)
 
 
 def parse_start(text: str, fmt: str, tz: tzinfo) -> datetime | None:

@@ -254,7 +254,8 @@ def test_report_usage_errors(bwc, home: Path, tmp_path: Path) -> None:
     r = bwc("audit", "report", "--month", "2026-10", "--out", tmp_path / "x")
     assert r.code == 2
     (home / "bwc.toml").write_text(
-        (home / "bwc.toml").read_text() + "\n[audit]\nmax_gap_s = -1\n", encoding="utf-8"
+        (home / "bwc.toml").read_text().replace("max_gap_s = 5.0", "max_gap_s = -1"),
+        encoding="utf-8",
     )
     r = bwc("audit", "report", "--month", "2026-10")
     assert r.code == 4 and "audit.max_gap_s" in r.err
@@ -263,7 +264,10 @@ def test_report_usage_errors(bwc, home: Path, tmp_path: Path) -> None:
 def test_audit_rules_from_the_config(bwc, home: Path, tmp_path: Path) -> None:
     city(bwc, home, tmp_path)
     (home / "bwc.toml").write_text(
-        (home / "bwc.toml").read_text() + "\n[audit]\nmax_gap_s = 2\nupload_limit_h = 48\n",
+        (home / "bwc.toml")
+        .read_text()
+        .replace("max_gap_s = 5.0", "max_gap_s = 2")
+        .replace("upload_limit_h = 24.0", "upload_limit_h = 48"),
         encoding="utf-8",
     )
     data = json.loads(bwc("audit", "report", "--month", "2026-10", "--format", "json").out)

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from bwc.config.settings import S3Settings
 from bwc.evidence.models import Event, Item, ItemRetention
 from bwc.evidence.station import Station
-from bwc.evidence.store_s3 import S3Store
+from bwc.evidence.stores.s3 import S3Store
 from bwc.ingest.pipeline import Attribution, Ingester
 from bwc.ingest.probe import FFprobe
 from tests.integration.s3 import S3Env, s3_fixture, s3_plain_fixture  # noqa: F401

@@ -16,8 +16,9 @@ import pytest
 
 from bwc.config.settings import S3Settings
 from bwc.errors import StoreError
-from bwc.evidence.store import LocalStore, ObjectStore, open_store
-from bwc.evidence.store_s3 import S3Store
+from bwc.evidence.stores import ObjectStore, open_store
+from bwc.evidence.stores.local import LocalStore
+from bwc.evidence.stores.s3 import S3Store
 from bwc.evidence.timefmt import SystemClock
 from tests.integration import s3 as s3srv
 

@@ -31,9 +31,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bwc import cli
-from bwc.config import keys as keyfiles
 from bwc.config.settings import load_settings
 from bwc.evidence import custody, note
+from bwc.evidence import keys as keyfiles
 from bwc.evidence.canonical import canonical_json
 from bwc.evidence.merkle import MerkleTree, leaf_hash
 from bwc.evidence.signing import key_id_for, raw_public

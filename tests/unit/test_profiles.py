@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bwc.config.settings import validate
+from bwc.errors import HomeError
 from bwc.ingest.profiles import (
     IdFile,
     all_profiles,
@@ -14,6 +18,7 @@ from bwc.ingest.profiles import (
     match_path,
     parse_id_file,
     parse_start,
+    station_profiles,
 )
 
 pytestmark = pytest.mark.unit
@@ -251,3 +256,24 @@ def test_parse_id_file_partial_and_noise() -> None:
     assert parse_id_file("just text\nno equals here\n=value\nofficer=\n") == IdFile(None, None)
     assert parse_id_file("# officer=999\nmodel=DSJ-X1\ndevice=D1\n") == IdFile("D1", None)
     assert parse_id_file("  device  =  D 1  \n") == IdFile("D 1", None)
+
+
+@pytest.mark.parametrize(
+    ("profile", "named"),
+    [
+        ({"pattern": "x"}, "needs a name"),
+        ({"name": "p", "pattern": "("}, "does not compile"),
+        ({"name": "p", "pattern": "(?P<who>x)"}, "unknown named groups"),
+        ({"name": "p", "pattern": "x", "timezone": "Mars/Base"}, "unknown time zone"),
+        ({"name": "p", "pattern": "x", "colour": "red"}, "unknown keys"),
+    ],
+)
+def test_invalid_profiles_in_settings_are_named(
+    tmp_path: Path, profile: dict[str, Any], named: str
+) -> None:
+    """Ingest validates the profiles the settings keep, and names each bad one (exit 4)."""
+    settings = validate(tmp_path, {"station_id": "st-01", "profiles": [profile]})
+    with pytest.raises(HomeError, match=named) as info:
+        station_profiles(settings)
+    assert info.value.exit_code == 4
+    assert "profiles:" in str(info.value) and "bwc.toml" in str(info.value)

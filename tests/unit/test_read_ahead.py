@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bwc.evidence.fingerprint import Digest
-from bwc.evidence.store import LocalStore, ReadAhead
+from bwc.evidence.stores import ReadAhead
+from bwc.evidence.stores.local import LocalStore
 
 pytestmark = pytest.mark.unit
 

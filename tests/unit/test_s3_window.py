@@ -11,7 +11,7 @@ import pytest
 
 from bwc.errors import StoreError
 from bwc.evidence.fingerprint import RangeReader
-from bwc.evidence.store_s3 import _Window
+from bwc.evidence.stores.s3 import _Window
 
 pytestmark = pytest.mark.unit
 

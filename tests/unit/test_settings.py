@@ -88,18 +88,18 @@ def test_rendered_default_config_parses_and_validates(home: Path) -> None:
 
 def test_rendered_default_config_documents_every_setting() -> None:
     text = render_default_config("st-42")
-    for name in Settings.__dataclass_fields__:
+    for name in Settings.model_fields:
         if name == "home":
             continue
         if name == "daemon":
             assert re.search(r"^\[daemon\]$", text, re.MULTILINE)
-            for field in DaemonSettings.__dataclass_fields__:
+            for field in DaemonSettings.model_fields:
                 assert re.search(rf"^#? ?{field} = ", text, re.MULTILINE), field
             continue
         if name == "profiles":
             assert re.search(r"^# \[\[profiles\]\]$", text, re.MULTILINE)
             continue
-        if name in ("s3", "retention"):  # tables, tested in test_retention_settings.py
+        if name in ("s3", "retention", "audit"):  # tables, tested in their own tests
             assert re.search(rf"^\[{name}\]$", text, re.MULTILINE), name
             continue
         assert re.search(rf"^#? ?{name} = ", text, re.MULTILINE), name
@@ -282,19 +282,10 @@ def test_daemon_settings_parse(home: Path) -> None:
     assert s.daemon.wipe_after_verify is False
 
 
-@pytest.mark.parametrize(
-    ("profile", "named"),
-    [
-        ({"pattern": "x"}, "needs a name"),
-        ({"name": "p", "pattern": "("}, "does not compile"),
-        ({"name": "p", "pattern": "(?P<who>x)"}, "unknown named groups"),
-        ({"name": "p", "pattern": "x", "timezone": "Mars/Base"}, "unknown time zone"),
-        ({"name": "p", "pattern": "x", "colour": "red"}, "unknown keys"),
-    ],
-)
-def test_invalid_profiles_are_named(home: Path, profile: dict[str, Any], named: str) -> None:
-    with pytest.raises(HomeError, match=named):
-        validate(home, {"station_id": "st-01", "profiles": [profile]})
+def test_profiles_are_kept_as_tables_for_ingest(home: Path) -> None:
+    raw = {"name": "p", "pattern": "(?P<who>x)"}  # what a profile means is ingest's business
+    assert validate(home, {"station_id": "st-01", "profiles": [raw]}).profiles == (raw,)
+    assert "profiles:" in invalid(home, {"station_id": "st-01", "profiles": {"name": "p"}})
 
 
 @pytest.mark.parametrize("value", [0, 1, 64, "8"])
@@ -371,3 +362,57 @@ def test_resolve_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_home("flag", env={"BWC_HOME": "envhome"}) == tmp_path / "flag"
     assert resolve_home(None, env={}) == tmp_path / "user" / ".bwc"
     assert resolve_home(None, env={"BWC_HOME": "~/x"}) == tmp_path / "user" / "x"
+
+
+# ---------------------------------------------------------------------------- tables from env
+
+
+def test_table_settings_from_the_environment(home: Path) -> None:
+    write_config(home, render_default_config("st-file"))
+    env = {
+        "BWC_AUDIT_MAX_GAP_S": "2",
+        "BWC_AUDIT_UPLOAD_LIMIT_H": "48.5",
+        "BWC_DAEMON_WORKERS": "4",
+        "BWC_DAEMON_WIPE_AFTER_VERIFY": "true",
+        "BWC_DAEMON_DOCKS": "/media/bwc:/srv/dock:",
+        "BWC_S3_PART_SIZE_MB": "64",
+    }
+    s = load_settings(home, env=env)
+    assert (s.audit.max_gap_s, s.audit.upload_limit_h, s.audit.start_grace_s) == (2.0, 48.5, 60.0)
+    assert s.daemon.workers == 4 and s.daemon.wipe_after_verify is True
+    assert s.daemon.docks == ("/media/bwc", "/srv/dock")
+    assert s.daemon.stable_seconds == 5.0  # the file's value, where the environment is silent
+    assert s.s3.part_size_mb == 64
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "name"),
+    [
+        ("BWC_AUDIT_MAX_GAP_S", "soon", "audit.max_gap_s"),
+        ("BWC_AUDIT_MAX_GAP_S", "-1", "audit.max_gap_s"),
+        ("BWC_AUDIT_END_GRACE_S", "nan", "audit.end_grace_s"),
+        ("BWC_DAEMON_WORKERS", "0", "daemon.workers"),
+        ("BWC_DAEMON_WIPE_AFTER_VERIFY", "perhaps", "daemon.wipe_after_verify"),
+        ("BWC_S3_CONCURRENCY", "1000", "s3.concurrency"),
+    ],
+)
+def test_invalid_table_env_value_is_named(home: Path, var: str, value: str, name: str) -> None:
+    write_config(home, 'station_id = "st-file"\n')
+    with pytest.raises(HomeError) as info:
+        load_settings(home, env={var: value})
+    assert f"{name}:" in str(info.value)
+
+
+def test_home_is_not_a_setting(home: Path) -> None:
+    assert "home: unknown setting" in invalid(home, {"station_id": "st-01", "home": "/x"})
+    write_config(home, 'station_id = "st-01"\n')
+    other = home.parent / "elsewhere"
+    assert load_settings(home, env={"BWC_HOME": str(other)}).home == home
+
+
+def test_audit_table(home: Path) -> None:
+    s = validate(home, {"station_id": "st-01", "audit": {"max_gap_s": 2, "end_grace_s": 30.5}})
+    assert (s.audit.max_gap_s, s.audit.end_grace_s, s.audit.start_grace_s) == (2.0, 30.5, 60.0)
+    message = invalid(home, {"station_id": "st-01", "audit": {"max_gap_s": True, "x": 1}})
+    assert "audit.max_gap_s: must be a number >= 0 (got True)" in message
+    assert "audit.x: unknown setting" in message

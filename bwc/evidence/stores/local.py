@@ -1,12 +1,7 @@
-"""Evidence stores: content-addressed objects with their manifest and signature beside them.
+"""The local evidence store: a folder (``file:///path``), usually on the station's own disk.
 
-``ObjectStore`` is the contract; ``LocalStore`` is the file-system implementation
-(``file:///path``). The S3 implementation (``s3://bucket/prefix``) lives in ``store_s3`` and is
-the only module that imports the AWS SDK.
-
-Layout (local): ``objects/<aa>/<sha256>`` (the bytes), ``objects/<aa>/<sha256>.manifest.json``
-and ``.manifest.sig`` beside it; ``log/checkpoint`` holds the latest signed checkpoint as a
-second copy outside the catalog, so that a catalog rolled back is detected.
+Objects are written to a temp file, fsynced, renamed into place and made read-only; the
+read-back re-reads them from the medium (cached pages dropped). Layout: see ``base``.
 """
 
 from __future__ import annotations
@@ -14,95 +9,26 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import shutil
 import stat
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from bwc.errors import StoreError
 from bwc.evidence.fingerprint import Digest, hash_file
+from bwc.evidence.stores.base import META_NAMES, SHA_RE, StoreInfo, check_meta_name, check_sha
 from bwc.fsutil import fsync_dir, fsync_path, write_atomic
 
 if TYPE_CHECKING:
     from bwc.config.settings import Settings
     from bwc.evidence.timefmt import Clock
 
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-META_NAMES = ("manifest.json", "manifest.sig")
 
-
-@dataclass(frozen=True)
-class StoreInfo:
-    """What a store offers for evidence, for `bwc store check`: facts, and what they mean in
-    plain words (``notes``)."""
-
-    url: str
-    kind: str  # "local" or "s3"
-    versioning: str | None = None  # "Enabled", "Suspended", or None (never enabled / n.a.)
-    object_lock: bool = False  # retention and legal holds enforced by the store itself
-    default_retention: str | None = None  # e.g. "COMPLIANCE 30 days"
-    encryption: str | None = None  # e.g. "AES256", "aws:kms"
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-
-class ObjectStore(Protocol):
-    url: str
-    # Files an ingest keeps in flight: enough to keep the store busy between one file's
-    # requests (its read-back, its manifest) and the next file's upload.
-    in_flight: int
-
-    def check(self) -> None:
-        """Raise StoreError when the store cannot be reached or written."""
-
-    def has_object(self, sha256: str) -> bool: ...
-
-    def put_object(self, sha256: str, staged: Path) -> str | None:
-        """Store the staged file (already hashed to ``sha256``) under its digest. The staged
-        file may be consumed (moved). Returns a version id where the store has one."""
-
-    def read_back(self, sha256: str) -> Digest:
-        """Re-read the stored object from the medium and return its digest and size."""
-
-    def open_object(self, sha256: str) -> BinaryIO: ...
-
-    def put_meta(self, sha256: str, name: str, data: bytes) -> None: ...
-
-    def get_meta(self, sha256: str, name: str) -> bytes: ...
-
-    def put_checkpoint(self, note: str) -> None: ...
-
-    def get_checkpoint(self) -> str | None: ...
-
-    # -- retention and legal hold (stores without Object Lock: catalog-only, see StoreInfo)
-    def describe(self) -> StoreInfo:
-        """What the store offers (versioning, Object Lock, encryption) and what it means."""
-
-    def extend_retention(self, sha256: str, until: datetime) -> datetime | None:
-        """Make the store keep the item (object, manifest, signature) until at least
-        ``until``: COMPLIANCE retention where the store has Object Lock. Never shortens a
-        retention already set. Returns the date now enforced, None if the store has no lock."""
-
-    def set_legal_hold(self, sha256: str, on: bool) -> bool:
-        """Place or lift the store's legal hold on the item; False if the store has none."""
-
-    def delete_item(self, sha256: str) -> int:
-        """Delete the object, its manifest and signature, with every stored version; return
-        how many were deleted. Raise StoreError if the store refuses (e.g. still locked)."""
-
-    def protection(self, sha256: str) -> tuple[datetime | None, bool]:
-        """The store's own protection of the item: the latest Object Lock date over its
-        stored versions, and whether any is on legal hold ((None, False) without a lock)."""
-
-
-def _check_sha(sha256: str) -> None:
-    if not _SHA_RE.match(sha256):
-        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+def open_url(url: str, settings: Settings | None = None, clock: Clock | None = None) -> LocalStore:
+    """The registry's entry (``bwc.config.stores``): ``file:///path``."""
+    return LocalStore(Path(unquote(urlparse(url).path)))
 
 
 class LocalStore:
@@ -114,15 +40,14 @@ class LocalStore:
 
     # -- layout
     def _dir(self, sha256: str) -> Path:
-        _check_sha(sha256)
+        check_sha(sha256)
         return self.root / "objects" / sha256[:2]
 
     def object_path(self, sha256: str) -> Path:
         return self._dir(sha256) / sha256
 
     def _meta_path(self, sha256: str, name: str) -> Path:
-        if name not in META_NAMES:
-            raise ValueError(f"unknown meta name {name!r}")
+        check_meta_name(name)
         return self._dir(sha256) / f"{sha256}.{name}"
 
     # -- contract
@@ -194,6 +119,9 @@ class LocalStore:
         qdir.mkdir(exist_ok=True)
         os.replace(path, qdir / f"{path.name}.{os.getpid()}")
 
+    def prefetch_ids(self) -> list[str]:
+        return self.object_ids()
+
     def object_ids(self) -> list[str]:
         """The sha256 of every object file in the store (not its manifests), sorted."""
         found: list[str] = []
@@ -203,7 +131,7 @@ class LocalStore:
                     if not d.is_dir(follow_symlinks=False):
                         continue
                     with os.scandir(d.path) as files:
-                        found.extend(f.name for f in files if _SHA_RE.fullmatch(f.name))
+                        found.extend(f.name for f in files if SHA_RE.fullmatch(f.name))
         except OSError:
             return []  # no store here (yet): whoever reads an object says so
         return sorted(found)
@@ -256,12 +184,6 @@ class LocalStore:
         except FileNotFoundError:
             return None
 
-    def iter_objects(self) -> Iterator[str]:
-        for sub in sorted((self.root / "objects").iterdir()):
-            for p in sorted(sub.iterdir()):
-                if _SHA_RE.match(p.name):
-                    yield p.name
-
     # -- retention: the file system has no lock; the catalog and custody log carry it
     def describe(self) -> StoreInfo:
         self.check()
@@ -279,15 +201,15 @@ class LocalStore:
         )
 
     def extend_retention(self, sha256: str, until: datetime) -> datetime | None:
-        _check_sha(sha256)
+        check_sha(sha256)
         return None
 
     def set_legal_hold(self, sha256: str, on: bool) -> bool:
-        _check_sha(sha256)
+        check_sha(sha256)
         return False
 
     def protection(self, sha256: str) -> tuple[datetime | None, bool]:
-        _check_sha(sha256)
+        check_sha(sha256)
         return None, False
 
     def delete_item(self, sha256: str) -> int:
@@ -304,39 +226,3 @@ class LocalStore:
         if deleted:
             fsync_dir(paths[0].parent)
         return deleted
-
-
-class ReadAhead:
-    """Read-backs started before they are needed. `bwc verify --all` starts re-hashing a
-    local store's objects while it loads the catalog code (~half of its start), and each
-    item's check then takes its result. Every object is still read once, from the medium,
-    by ``read_back``; only the moment changes."""
-
-    def __init__(self, store: ObjectStore, ids: Iterable[str], workers: int) -> None:
-        self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="bwc-read-ahead")
-        self._started: dict[str, Future[Digest]] = {}
-        for sha in ids:
-            self._started[sha] = self._pool.submit(store.read_back, sha)
-
-    def take(self, sha256: str) -> Future[Digest] | None:
-        """The read-back of this object if it was started (each is taken once)."""
-        return self._started.pop(sha256, None)
-
-    def close(self) -> None:
-        """Cancel what has not started; wait for what has (no thread outlives the command)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def open_store(
-    url: str, settings: Settings | None = None, clock: Clock | None = None
-) -> ObjectStore:
-    """The store at ``url``. ``settings`` gives the S3 upload tuning and the default
-    retention class (whose Object Lock new objects get); ``clock`` dates those locks."""
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        return LocalStore(Path(unquote(parsed.path)))
-    if parsed.scheme == "s3":
-        from bwc.evidence.store_s3 import S3Store  # the only module that imports the AWS SDK
-
-        return S3Store.from_url(url, settings=settings, clock=clock)
-    raise StoreError(f"unknown store URL scheme {parsed.scheme!r}", hint="use file:/// or s3://")

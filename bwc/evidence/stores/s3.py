@@ -57,7 +57,7 @@ from bwc.config.settings import RetentionSettings, S3Settings
 from bwc.errors import StoreError, first_line
 from bwc.evidence import retention
 from bwc.evidence.fingerprint import Digest, RangeReader
-from bwc.evidence.store import META_NAMES, StoreInfo, _check_sha
+from bwc.evidence.stores.base import META_NAMES, StoreInfo, check_meta_name, check_sha
 from bwc.evidence.timefmt import Clock, SystemClock, format_utc
 
 if TYPE_CHECKING:
@@ -189,6 +189,11 @@ class _Version:
     key: str
     version_id: str | None  # None: unversioned bucket ("null")
     marker: bool  # a delete marker
+
+
+def open_url(url: str, settings: Settings | None = None, clock: Clock | None = None) -> S3Store:
+    """The registry's entry (``bwc.config.stores``): ``s3://bucket/prefix``."""
+    return S3Store.from_url(url, settings=settings, clock=clock)
 
 
 class S3Store:
@@ -380,12 +385,11 @@ class S3Store:
         return f"{self.prefix}/{rel}" if self.prefix else rel
 
     def object_key(self, sha256: str) -> str:
-        _check_sha(sha256)
+        check_sha(sha256)
         return self._key(f"objects/{sha256[:2]}/{sha256}")
 
     def meta_key(self, sha256: str, name: str) -> str:
-        if name not in META_NAMES:
-            raise ValueError(f"unknown meta name {name!r}")
+        check_meta_name(name)
         return f"{self.object_key(sha256)}.{name}"
 
     @property
@@ -427,6 +431,12 @@ class S3Store:
         return {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": lock}
 
     # ------------------------------------------------------------------ the contract
+
+    def create(self) -> None:
+        """Nothing: the bucket is made by its operator (with Object Lock, for evidence)."""
+
+    def prefetch_ids(self) -> list[str]:
+        return []  # listing a bucket costs requests: each object is read as it is checked
 
     def check(self) -> None:
         """Reach the bucket with the configured credentials (fails fast, clear message)."""

@@ -1,14 +1,11 @@
 """Station key material on disk: ``<home>/keys/<key_id>.pem`` (PKCS#8, encrypted when a
 passphrase is given) and ``<home>/keys/active`` naming the key that signs from now on.
 
-The passphrase comes from ``BWC_KEY_PASSPHRASE`` or a systemd credential file
-(``$CREDENTIALS_DIRECTORY/bwc-key-passphrase``); it is never logged or stored.
+The passphrase is found by ``bwc.config.secrets``; it is never logged or stored.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,20 +20,6 @@ from cryptography.hazmat.primitives.serialization import (
 from bwc.errors import KeyMaterialError
 from bwc.evidence.signing import Ed25519Signer
 from bwc.fsutil import write_atomic
-
-CREDENTIAL_NAME = "bwc-key-passphrase"
-
-
-def passphrase_from_env(env: Mapping[str, str] | None = None) -> bytes | None:
-    env = os.environ if env is None else env
-    if env.get("BWC_KEY_PASSPHRASE"):
-        return env["BWC_KEY_PASSPHRASE"].encode("utf-8")
-    cred_dir = env.get("CREDENTIALS_DIRECTORY")
-    if cred_dir:
-        path = Path(cred_dir) / CREDENTIAL_NAME
-        if path.is_file():
-            return path.read_bytes().rstrip(b"\r\n")
-    return None
 
 
 def generate_key(keys_dir: Path, passphrase: bytes | None) -> Ed25519Signer:
