@@ -21,9 +21,15 @@ from rich.console import Console
 # Only light modules (no third-party imports) at the top: the options need Kind and SCHEMAS,
 # the helpers rules and time zones. The catalog (SQLAlchemy), the audit engine, its report
 # and HTML are imported by the commands that use them, so `bwc --help` never loads them.
-from bwc.audit.model import SECOND_MS, Period, Rules, from_ms, zone
-from bwc.audit.parse import SCHEMAS, AssignmentIn, CaseIn, Kind, OfficerIn, load_rows
+from bwc.audit.model import SECOND_MS, Period, Rules, from_ms
 from bwc.cli_common import ctx, err, esc, out, print_json
+from bwc.cli_imports import (
+    JsonOpt,
+    import_assignments,
+    import_cases,
+    import_officers,
+    station_zone,
+)
 from bwc.errors import InputError, UsageError
 from bwc.evidence.timefmt import format_utc
 
@@ -42,11 +48,9 @@ import_app = typer.Typer(
     no_args_is_help=True,
 )
 audit_app.add_typer(import_app, name="import")
-
-
-class FileFormat(StrEnum):
-    csv = "csv"
-    json = "json"
+import_app.command("officers")(import_officers)
+import_app.command("assignments")(import_assignments)
+import_app.command("cases")(import_cases)
 
 
 class ReportFormat(StrEnum):
@@ -74,31 +78,6 @@ def register(app: typer.Typer) -> None:
 
 # ---------------------------------------------------------------------------- shared options
 
-FileArg = Annotated[
-    Path, typer.Argument(metavar="FILE", help="CSV or JSON file (docs/audit.md has the schemas).")
-]
-FormatOpt = Annotated[
-    FileFormat | None,
-    typer.Option("--format", help="File format (default: from the file name, else sniffed)."),
-]
-EncodingOpt = Annotated[
-    str, typer.Option(help="Text encoding of a CSV file, e.g. gbk (default UTF-8, BOM or not).")
-]
-ColumnOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--column",
-        metavar="SRC=FIELD",
-        help="Read column SRC as FIELD (for exports that name columns differently); repeat.",
-    ),
-]
-TzOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--tz", help="Time zone of times without an offset (default: the configured one)."
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 MaxGapOpt = Annotated[
     float | None,
     typer.Option("--max-gap", help="Merge clips separated by at most this many seconds."),
@@ -109,31 +88,6 @@ StartGraceOpt = Annotated[
 EndGraceOpt = Annotated[
     float | None, typer.Option("--end-grace", help="Seconds recording may stop early.")
 ]
-
-
-def _tz(station: Station, tz: str | None) -> ZoneInfo:
-    return zone(tz or station.settings.timezone)
-
-
-def _columns(kind: Kind, specs: list[str] | None) -> dict[str, str]:
-    required, optional = SCHEMAS[kind]
-    known = (*required, *optional)
-    mapping: dict[str, str] = {}
-    for spec in specs or []:
-        src, sep, field = spec.partition("=")
-        if not sep or not src.strip() or field.strip() not in known:
-            raise UsageError(
-                f"--column {spec!r}: expected SRC=FIELD with FIELD one of {', '.join(known)}"
-            )
-        mapping[src.strip()] = field.strip()
-    return mapping
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror or e}") from e
 
 
 def _rules(
@@ -157,93 +111,6 @@ def _rules(
         end_grace_ms=base.end_grace_ms if end_grace is None else round(end_grace * SECOND_MS),
         upload_limit_ms=base.upload_limit_ms,
     )
-
-
-# ---------------------------------------------------------------------------- import
-
-
-def _import(
-    kind: Kind,
-    path: Path,
-    fmt: FileFormat | None,
-    encoding: str,
-    column: list[str] | None,
-    tz: str | None,
-    as_json: bool,
-) -> None:
-    from bwc.audit import catalog
-
-    station = ctx().station()
-    rows = load_rows(
-        kind,
-        _read(path),
-        tz=_tz(station, tz),
-        fmt=None if fmt is None else fmt.value,
-        name=str(path),
-        encoding=encoding,
-        columns=_columns(kind, column),
-    )
-    with station.session() as s:
-        if kind == "officers":
-            counts = catalog.import_officers(s, [r for r in rows if isinstance(r, OfficerIn)])
-        elif kind == "cases":
-            counts = catalog.import_cases(s, [r for r in rows if isinstance(r, CaseIn)])
-        else:
-            counts = catalog.import_assignments(s, [r for r in rows if isinstance(r, AssignmentIn)])
-    if as_json:
-        print_json(
-            {
-                "file": str(path),
-                "kind": kind,
-                "rows": len(rows),
-                "new": counts.new,
-                "changed": counts.changed,
-                "unchanged": counts.unchanged,
-            }
-        )
-    else:
-        out.print(esc(counts.text(f"{path} ({kind})")))
-
-
-@import_app.command("officers")
-def import_officers(
-    path: FileArg,
-    fmt: FormatOpt = None,
-    encoding: EncodingOpt = "utf-8-sig",
-    column: ColumnOpt = None,
-    tz: TzOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """The roster: officer_id,name,unit,county,frontline (true/false/1/0/是/否)."""
-    _import("officers", path, fmt, encoding, column, tz, as_json)
-
-
-@import_app.command("assignments")
-def import_assignments(
-    path: FileArg,
-    fmt: FormatOpt = None,
-    encoding: EncodingOpt = "utf-8-sig",
-    column: ColumnOpt = None,
-    tz: TzOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """The device checkout ledger: officer_id,device_id,start,end (empty end: still held)."""
-    _import("assignments", path, fmt, encoding, column, tz, as_json)
-
-
-@import_app.command("cases")
-def import_cases(
-    path: FileArg,
-    fmt: FormatOpt = None,
-    encoding: EncodingOpt = "utf-8-sig",
-    column: ColumnOpt = None,
-    tz: TzOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Enforcement cases: case_id,category,unit,officers,start,end,location.
-
-    Officers separated by ';'. A column-name mapping (--column) reads other exports."""
-    _import("cases", path, fmt, encoding, column, tz, as_json)
 
 
 # ---------------------------------------------------------------------------- explain
@@ -479,7 +346,7 @@ def case_(
     from bwc.audit.report import rate
 
     station = ctx().station()
-    z = _tz(station, tz)
+    z = station_zone(station, tz)
     rules = _rules(station, max_gap, start_grace, end_grace)
     with station.session(snapshot=True) as s:
         ci = catalog.read_case(s, case_id, rules)

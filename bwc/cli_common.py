@@ -7,14 +7,13 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape as esc
-
-from bwc import launch
 
 if TYPE_CHECKING:
     # Commands import the catalog (SQLAlchemy, ~0.4 s) only when they use it: `bwc ingest`
@@ -46,11 +45,15 @@ class Ctx:
             settings=settings,
         )
         opened.append(st)
-        launch.loaded()
+        for hook in station_opened:
+            hook()
         return st
 
 
 _state: dict[str, Ctx] = {}
+# Called when a command's station is open, i.e. its code is loaded: the console script
+# (bwc.launch) tunes the garbage collector there.
+station_opened: list[Callable[[], None]] = []
 # Stations opened by this invocation; their catalog connections are closed when the command
 # ends (see close_stations), so nothing is left open that could write to the catalog later.
 opened: list[Station] = []

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bwc.cli_common import ctx, err, esc, out, print_json
+from bwc.cli_imports import import_assignments
 from bwc.errors import NotFoundError, UsageError
 from bwc.evidence.timefmt import format_utc, parse_local, parse_offset_ms
 
@@ -30,8 +31,6 @@ devices_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
-    from bwc.cli_audit import import_assignments
-
     # The checkout ledger is one ledger: `bwc devices import` is `bwc audit import assignments`.
     devices_app.command(
         "import", help="Import the checkout ledger (CSV/JSON): officer_id,device_id,start,end."

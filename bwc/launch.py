@@ -21,9 +21,10 @@ _state = {"loading": False}
 def entry() -> None:
     gc.set_threshold(*_LOADING)
     _state["loading"] = True
-    from bwc.cli import entry as cli_entry
+    from bwc import cli, cli_common
 
-    cli_entry()
+    cli_common.station_opened.append(lambda: loaded())  # looked up when called
+    cli.entry()
 
 
 def loaded() -> None:

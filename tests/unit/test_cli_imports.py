@@ -24,6 +24,7 @@ HEAVY_MODULES = frozenset({"rich.table", "rich.progress"})
 CLI_MODULES = [
     "bwc.cli",
     "bwc.cli_common",
+    "bwc.cli_imports",
     "bwc.cli_audit",
     "bwc.cli_devices",
     "bwc.cli_store",
