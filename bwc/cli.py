@@ -40,7 +40,6 @@ from bwc.errors import (
     INTERNAL_ERROR,
     BwcError,
     InputError,
-    NotFoundError,
     UsageError,
     VerificationError,
     first_line,
@@ -51,9 +50,8 @@ from bwc.evidence.timefmt import format_utc, parse_utc
 if TYPE_CHECKING:
     from bwc.config.settings import Settings
     from bwc.evidence.models import Event, Item
-    from bwc.evidence.station import Station
     from bwc.evidence.stores import ReadAhead
-    from bwc.evidence.verify import ItemReport, LogReport
+    from bwc.evidence.verify import ItemReport
     from bwc.ingest.pipeline import FileResult
 
 # The catalog (SQLModel/SQLAlchemy, ~0.4 s to load), the store, rich tables and progress bars
@@ -282,26 +280,11 @@ def list_(
 ) -> None:
     """List evidence items."""
     from rich.table import Table
-    from sqlalchemy import literal
-    from sqlmodel import col, select
 
-    from bwc.evidence.models import Item
+    from bwc.evidence.items import ItemFilter, find
 
-    station = ctx().station()
-    stmt = select(Item).order_by(col(Item.ingested_at), col(Item.sha256))
-    if officer:
-        stmt = stmt.where(Item.officer_id == officer)
-    if device:
-        stmt = stmt.where(Item.device_id == device)
-    if unattributed:
-        stmt = stmt.where(col(Item.officer_id).is_(None))
-    if since:
-        stmt = stmt.where(col(Item.ingested_at) >= _parse_since(since))
-    if flag:  # flags are stored comma-joined: match one whole flag
-        joined = literal(",") + col(Item.flags) + literal(",")
-        stmt = stmt.where(joined.contains(f",{flag},", autoescape=True))
-    with station.session() as s:
-        items = list(s.exec(stmt))
+    f = ItemFilter(officer, device, unattributed, _parse_since(since) if since else None, flag)
+    items = find(ctx().station(), f)
     if as_json:
         print_json([_item_json(i) for i in items])
         return
@@ -321,10 +304,10 @@ def list_(
 
 
 def _event_json(ev: Event) -> dict[str, Any]:
-    from bwc.evidence import custody
+    from bwc.evidence.events import decode_leaf
 
     try:
-        details: Any = custody.decode_leaf(ev.leaf).details
+        details: Any = decode_leaf(ev.leaf).details
     except ValueError as e:
         details = {"unreadable_leaf": str(e)}
     return {
@@ -338,15 +321,6 @@ def _event_json(ev: Event) -> dict[str, Any]:
     }
 
 
-def _verify_one(station: Station, item: Item) -> tuple[ItemReport, LogReport]:
-    from bwc.evidence.verify import verify_items, verify_log
-
-    with station.session(snapshot=True) as s:
-        log = verify_log(s, station.store)
-        (rep,) = verify_items(s, station.store, [item], log, workers=1)
-    return rep, log
-
-
 @app.command()
 def show(
     item_id: Annotated[
@@ -355,14 +329,10 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Show an item, its manifest, its chain of custody and whether each check passes."""
-    from bwc.evidence import custody
-    from bwc.evidence.verify import resolve_id
+    from bwc.evidence.verify import run
 
-    station = ctx().station()
-    with station.session() as s:
-        item = resolve_id(s, item_id)
-        events = list(custody.iter_events(s, item.sha256))
-    rep, _log = _verify_one(station, item)
+    shown = run.show(ctx().station(), item_id)
+    item, events, rep = shown.item, shown.events, shown.report
     if as_json:
         print_json(
             {
@@ -427,7 +397,9 @@ def verify(
 ) -> None:
     """Re-hash stored objects and check manifest, signature, catalog row and custody log.
 
-    Exit 0 only when every check of every item passes (exit 1 otherwise)."""
+    Items named by id are proven against the latest checkpoint (cost by item); --all checks
+    the whole log first, streamed. Exit 0 only when every check of every item passes (exit 1
+    otherwise)."""
     if not ids and not all_:
         raise UsageError("name the items to verify, or pass --all")
     from bwc.config.settings import load_settings
@@ -469,48 +441,36 @@ def _verify(
         TextColumn,
         TimeRemainingColumn,
     )
-    from sqlmodel import col, select
 
-    from bwc.evidence import custody
-    from bwc.evidence.models import Item
-    from bwc.evidence.verify import resolve_id, verify_items, verify_log
+    from bwc.evidence.verify import run
 
     station = cx.station(settings)
-    if record:
-        station.signer()  # fail early on a wrong passphrase
-    with station.session(snapshot=True) as s:
-        items = (
-            list(s.exec(select(Item).order_by(col(Item.sha256))))
-            if all_
-            else [resolve_id(s, i) for i in (ids or [])]
-        )
-        log = verify_log(s, station.store)
-        reports: list[ItemReport] = []
-        show_bar = all_ and not as_json and err.is_terminal
-        with Progress(
-            TextColumn("verifying"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=not show_bar,
-        ) as bar:
-            task = bar.add_task("verify", total=len(items))
-            reports = verify_items(
-                s,
-                station.store,
-                items,
-                log,
-                workers=station.settings.verify_workers,
+    show_bar = all_ and not as_json and err.is_terminal
+    with Progress(
+        TextColumn("verifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not show_bar,
+    ) as bar:
+        task = bar.add_task("verify", total=None)
+        if all_:
+            res = run.verify_everything(
+                station,
+                record=record,
+                on_start=lambda n: bar.update(task, total=n),
                 on_done=lambda _r: bar.advance(task),
                 ahead=ahead,
             )
-    bad = [r for r in reports if not r.ok]
+        else:
+            res = run.verify_ids(station, ids or [], record=record)
+    reports, bad = res.reports, res.failed
     if as_json:
         print_json(
             {
-                "ok": not bad and log.ok,
-                "log_problems": log.problems,
+                "ok": not bad and res.log_ok,
+                "log_problems": res.log_problems,
                 "items": [
                     {"sha256": r.sha256, "ok": r.ok, "checks": [c.__dict__ for c in r.checks]}
                     for r in reports
@@ -520,35 +480,18 @@ def _verify(
     else:
         for r in reports:
             if r.ok:
-                gone = " (deleted by policy; record kept)" if r.sha256 in log.deleted else ""
+                gone = " (deleted by policy; record kept)" if r.deleted else ""
                 out.print(f"[green]ok[/]   {r.sha256}{gone}")
             else:
                 for c in r.failures():
                     out.print(f"[red]FAIL[/] {r.sha256}: {c.name}: {esc(c.detail)}")
         out.print(f"{len(reports) - len(bad)} of {len(reports)} items verified")
-    if record and reports and log.ok:
-        # Only a log that verifies is extended: appending to a damaged one would bury the
-        # damage under new events and a fresh checkpoint.
-        with station.session() as s:
-            custody.append_events(
-                s,
-                [
-                    station.event(
-                        "verified",
-                        r.sha256,
-                        ok=r.ok,
-                        failed=[f"{c.name}: {c.detail}" for c in r.failures()],
-                    )
-                    for r in reports
-                ],
-            )
-        station.checkpoint()
-    elif record and reports and not as_json:
-        err.print("[yellow]not recorded:[/] the custody log fails verification")
+    if res.not_recorded and not as_json:
+        err.print(f"[yellow]not recorded:[/] {esc(res.not_recorded)}")
     if bad:
         raise VerificationError(f"{len(bad)} of {len(reports)} items failed verification")
-    if not log.ok:
-        raise VerificationError("the custody log fails verification: " + log.problems[0])
+    if not res.log_ok:
+        raise VerificationError("the custody log fails verification: " + res.log_problems[0])
 
 
 # ---------------------------------------------------------------------------- keys
@@ -558,26 +501,19 @@ def _verify(
 def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List every signing key this catalog knows (retired keys still verify what they signed)."""
     from rich.table import Table
-    from sqlmodel import col, select
 
-    from bwc.evidence import keys as keyfiles
     from bwc.evidence import note
-    from bwc.evidence.models import SigningKey
 
-    station = ctx().station()
-    active = keyfiles.active_key_id(station.settings.keys_dir)
-    with station.session() as s:
-        rows = list(s.exec(select(SigningKey).order_by(col(SigningKey.created_at))))
     data: list[dict[str, Any]] = [
         {
             "key_id": k.key_id,
             "station_id": k.station_id,
             "created_at": format_utc(k.created_at),
             "retired_at": format_utc(k.retired_at) if k.retired_at else None,
-            "active": k.key_id == active and k.station_id == station.station_id,
+            "active": k.active,
             "verifier_key": note.verifier_key(k.station_id, k.public_key),
         }
-        for k in rows
+        for k in ctx().station().key_list()
     ]
     if as_json:
         print_json(data)
@@ -598,17 +534,9 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Make a new signing key; it signs from now on, old keys stay valid for what they signed."""
-    from bwc.evidence import keys as keyfiles
-    from bwc.evidence.station import register_key
-
     station = ctx().station()
-    old = station.signer()
-    new = keyfiles.generate_key(station.settings.keys_dir, station.passphrase)
-    register_key(station, new, previous=old.key_id)
-    keyfiles.set_active(station.settings.keys_dir, new.key_id)
-    station._signer = new
-    station.checkpoint()
-    out.print(f"rotated: {old.key_id} -> {new.key_id}")
+    old, new = station.rotate_key()
+    out.print(f"rotated: {old} -> {new}")
     if station.passphrase is None:
         err.print("[yellow]warning:[/] BWC_KEY_PASSPHRASE is not set: the new key is unencrypted")
 
@@ -618,17 +546,9 @@ def keys_export_public(
     key_id: Annotated[str | None, typer.Argument(help="Key id (default: the active key).")] = None,
 ) -> None:
     """Print a public key as PEM (for openssl and court bundles)."""
-    from bwc.evidence import keys as keyfiles
-    from bwc.evidence.models import SigningKey
     from bwc.evidence.signing import public_pem
 
-    station = ctx().station()
-    kid = key_id or keyfiles.active_key_id(station.settings.keys_dir)
-    with station.session() as s:
-        row = s.get(SigningKey, kid)
-    if row is None:
-        raise NotFoundError(f"no signing key {kid}", hint="see `bwc keys list`")
-    sys.stdout.write(public_pem(row.public_key))
+    sys.stdout.write(public_pem(ctx().station().public_key(key_id)))
 
 
 # ---------------------------------------------------------------------------- log
@@ -643,19 +563,19 @@ def log_checkpoint() -> None:
 
 @log_app.command("verify")
 def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Recompute the tree from all events; check every checkpoint's signature and consistency."""
-    from bwc.evidence.verify import verify_log
+    """Re-hash every event, rebuild the tree and check every tile and checkpoint against it.
 
-    station = ctx().station()
-    with station.session(snapshot=True) as s:
-        rep = verify_log(s, station.store)
-    root = rep.tree.root()
+    Streamed: memory stays flat whatever the log's size."""
+    from bwc.evidence.verify import run
+
+    rep = run.verify_log(ctx().station())
+    root = base64.b64encode(rep.root).decode("ascii")
     if as_json:
         print_json(
             {
                 "ok": rep.ok,
                 "size": rep.size,
-                "root": base64.b64encode(root).decode("ascii"),
+                "root": root,
                 "checkpoints": rep.checkpoints,
                 "problems": rep.problems,
             }
@@ -667,7 +587,7 @@ def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
             latest = rep.latest.size if rep.latest else 0
             out.print(
                 f"[green]ok[/] {rep.size} events, {rep.checkpoints} checkpoints verified; "
-                f"latest checkpoint covers {latest} events; root {base64.b64encode(root).decode()}"
+                f"latest checkpoint covers {latest} events; root {root}"
             )
     if not rep.ok:
         raise VerificationError(f"custody log fails verification ({len(rep.problems)} problems)")
@@ -676,17 +596,17 @@ def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 @log_app.command("events")
 def log_events(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Print every event with its exact leaf bytes (base64), so anyone can recompute the root."""
-    from bwc.evidence import custody
-
     station = ctx().station()
-    with station.session() as s:
-        events = list(custody.iter_events(s))
     if as_json:
-        print_json(
-            [{**_event_json(e), "leaf": base64.b64encode(e.leaf).decode("ascii")} for e in events]
-        )
+        # one event at a time, never the whole log in memory
+        sys.stdout.write("[")
+        for n, e in enumerate(station.log_events()):
+            leaf = base64.b64encode(e.leaf).decode("ascii")
+            text = json.dumps({**_event_json(e), "leaf": leaf}, ensure_ascii=False, indent=2)
+            sys.stdout.write(("," if n else "") + "\n" + text)
+        sys.stdout.write("\n]\n")
         return
-    for e in events:
+    for e in station.log_events():
         out.print(
             f"#{e.idx:<6} {format_utc(e.at)}  {e.kind:<12} {e.actor:<12} {e.station_id}  "
             f"{e.item_sha256 or ''}"
@@ -699,52 +619,40 @@ def log_proof(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Print inclusion proofs of an item's events against the latest signed checkpoint."""
-    from sqlmodel import col, select
+    from bwc.evidence.verify import run
 
-    from bwc.evidence import custody
-    from bwc.evidence.models import Checkpoint
-    from bwc.evidence.verify import resolve_id
+    p = run.item_proofs(ctx().station(), item_id)
 
-    station = ctx().station()
-    with station.session() as s:
-        item = resolve_id(s, item_id)
-        events = list(custody.iter_events(s, item.sha256))
-        cp_row = s.exec(select(Checkpoint).order_by(col(Checkpoint.id).desc()).limit(1)).first()
-        if cp_row is None:
-            raise NotFoundError("the log has no checkpoint", hint="run `bwc log checkpoint`")
-        tree = custody.load_tree(s, cp_row.size)
-    proofs: list[dict[str, Any]] = []
-    for e in events:
-        if e.idx >= cp_row.size:
-            proofs.append({"index": e.idx, "kind": e.kind, "covered": False})
-            continue
-        proofs.append(
-            {
-                "index": e.idx,
-                "kind": e.kind,
-                "covered": True,
-                "leaf": base64.b64encode(e.leaf).decode("ascii"),
-                "proof": [
-                    base64.b64encode(h).decode("ascii")
-                    for h in tree.inclusion_proof(e.idx, cp_row.size)
-                ],
-            }
-        )
+    def b64(h: bytes) -> str:
+        return base64.b64encode(h).decode("ascii")
+
+    proofs: list[dict[str, Any]] = [
+        {"index": e.index, "kind": e.kind, "covered": False}
+        if e.proof is None
+        else {
+            "index": e.index,
+            "kind": e.kind,
+            "covered": True,
+            "leaf": b64(e.leaf),
+            "proof": [b64(h) for h in e.proof],
+        }
+        for e in p.events
+    ]
     data = {
-        "sha256": item.sha256,
-        "checkpoint": cp_row.note,
-        "tree_size": cp_row.size,
+        "sha256": p.sha256,
+        "checkpoint": p.checkpoint,
+        "tree_size": p.tree_size,
         "events": proofs,
     }
     if as_json:
         print_json(data)
         return
-    out.print(cp_row.note, end="")
-    for p in proofs:
-        if not p["covered"]:
-            out.print(f"#{p['index']} {p['kind']}: not yet covered by a checkpoint")
+    out.print(p.checkpoint, end="")
+    for e in proofs:
+        if not e["covered"]:
+            out.print(f"#{e['index']} {e['kind']}: not yet covered by a checkpoint")
         else:
-            out.print(f"#{p['index']} {p['kind']}: " + " ".join(p["proof"]))
+            out.print(f"#{e['index']} {e['kind']}: " + " ".join(e["proof"]))
 
 
 # ---------------------------------------------------------------------------- entry point

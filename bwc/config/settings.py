@@ -457,6 +457,17 @@ concurrency = 4
 # How long an upload keeps retrying while the store cannot be reached before it fails.
 retry_seconds = 60.0
 
+# The monthly coverage audit's rules (docs/audit.md); `bwc audit report` options override
+# them for one report.
+[audit]
+# Clips this close (seconds) are one recording: cameras split footage into files.
+max_gap_s = 5.0
+# Recording may start this many seconds late, and stop this many early, and still be "full".
+start_grace_s = 60.0
+end_grace_s = 60.0
+# Footage ingested within this many hours after it ends is on time.
+upload_limit_h = 24.0
+
 # Retention: how long footage is kept, counted from its ingest, and legal holds.
 [retention]
 # The class of new footage.
@@ -475,16 +486,6 @@ obstruction = "permanent"
 major-incident = "permanent"
 mass-incident = "permanent"
 
-# The monthly coverage audit's rules (docs/audit.md); `bwc audit report` options override
-# them for one report.
-[audit]
-# Clips this close (seconds) are one recording: cameras split footage into files.
-max_gap_s = 5.0
-# Recording may start this many seconds late, and stop this many early, and still be "full".
-start_grace_s = 60.0
-end_grace_s = 60.0
-# Footage ingested within this many hours after it ends is on time.
-upload_limit_h = 24.0
 """
 
 

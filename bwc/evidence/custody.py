@@ -1,149 +1,70 @@
-"""The custody log: events as RFC 9162 leaves, serialized appends, signed checkpoints.
+"""The custody log in the catalog: events as RFC 9162 leaves (``bwc.evidence.events``),
+serialized appends, the tree kept as C2SP tiles, signed checkpoints. Every function works in
+a caller's Session.
 
-Leaf bytes are the RFC 8785 canonical JSON of the event *including its index*, so a row moved
-to another index no longer matches its own bytes, and the Merkle root binds the order.
+Appends lock the log head (FOR UPDATE on PostgreSQL; SQLite's write lock) and, in the same
+transaction, insert the events and extend the stored tiles (levels 1 and up in ``log_tile``;
+level 0 is ``event.leaf_hash``). A root, a checkpoint or a proof then reads O(log n) tiles,
+whatever the log's age; the head lock is held for the append and the tile update only.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+from sqlalchemy import delete, insert
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
-from bwc.errors import CatalogError, NoteError
+from bwc.errors import CatalogError, NoteError, ProofError, UsageError
 from bwc.evidence import note
-from bwc.evidence.canonical import canonical_json, loads
-from bwc.evidence.merkle import MerkleTree, leaf_hash
-from bwc.evidence.models import Checkpoint, Event, LogHead, SigningKey
-from bwc.evidence.signing import Ed25519Signer
-from bwc.evidence.timefmt import format_utc, parse_utc
-
-EVENT_KINDS = frozenset(
-    {
-        "ingested",
-        "seen-again",
-        "verified",
-        "viewed",
-        "exported",
-        "hold-placed",
-        "hold-released",
-        "retention-changed",
-        "deleted-by-policy",
-        "attributed",
-        "key-rotated",
-        "checkpoint",
-        "docked",
-        "undocked",
-        "source-wiped",
-        "explained",
-    }
+from bwc.evidence.events import (
+    EVENT_KINDS,
+    LEAF_VERSION,
+    DecodedEvent,
+    NewEvent,
+    decode_leaf,
+    event_leaf,
+    row_matches_leaf,
 )
-LEAF_VERSION = 1
+from bwc.evidence.merkle import leaf_hash, verify_consistency
+from bwc.evidence.models import Checkpoint, Event, LogHead, LogTile, SigningKey
+from bwc.evidence.signing import Ed25519Signer
+from bwc.evidence.tlog import (
+    MAX_ENTRY_SIZE,
+    TILE_WIDTH,
+    StreamingTree,
+    TileAppender,
+    TiledTree,
+    TileError,
+)
+
+__all__ = [
+    "EVENT_KINDS",
+    "LEAF_VERSION",
+    "CatalogTiles",
+    "DecodedEvent",
+    "NewEvent",
+    "append_events",
+    "build_tiles",
+    "decode_leaf",
+    "event_leaf",
+    "row_matches_leaf",
+]
+
+_BATCH = 5000  # events read at a time by the streaming passes
 
 
-@dataclass(frozen=True)
-class NewEvent:
-    kind: str
-    at: datetime
-    actor: str
-    station_id: str
-    item_sha256: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.kind not in EVENT_KINDS:
-            raise ValueError(f"unknown custody event kind {self.kind!r}")
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
-@dataclass(frozen=True)
-class DecodedEvent:
-    index: int
-    kind: str
-    at: datetime
-    actor: str
-    station_id: str
-    item_sha256: str | None
-    details: dict[str, Any]
-
-
-def event_leaf(index: int, ev: NewEvent) -> bytes:
-    return canonical_json(
-        {
-            "v": LEAF_VERSION,
-            "index": index,
-            "kind": ev.kind,
-            "at": format_utc(ev.at),
-            "actor": ev.actor,
-            "station": ev.station_id,
-            "item": ev.item_sha256,
-            "details": ev.details,
-        }
-    )
-
-
-def decode_leaf(data: bytes) -> DecodedEvent:
-    """Decode logged leaf bytes; raise ValueError when they are not a bwc event leaf."""
-    try:
-        obj = loads(data)
-        if not isinstance(obj, dict) or obj.get("v") != LEAF_VERSION:
-            raise ValueError("unknown leaf version")
-        if canonical_json(obj) != data:
-            raise ValueError("leaf bytes are not canonical JSON")
-        return DecodedEvent(
-            index=int(obj["index"]),
-            kind=str(obj["kind"]),
-            at=parse_utc(obj["at"]),
-            actor=str(obj["actor"]),
-            station_id=str(obj["station"]),
-            item_sha256=obj["item"],
-            details=dict(obj["details"]),
-        )
-    except (KeyError, TypeError, UnicodeDecodeError) as e:
-        raise ValueError(f"malformed event leaf: {e}") from e
-
-
-def append_events(session: Session, events: Sequence[NewEvent]) -> list[Event]:
-    """Append events at the end of the log inside the caller's transaction.
-
-    The log head row is locked (FOR UPDATE on PostgreSQL; SQLite transactions already hold
-    the write lock), so concurrent appenders from several stations get consecutive indexes.
-    """
-    if not events:
-        return []
-    head = lock_head(session)
-    last = session.exec(select(func.max(Event.idx))).one()
-    stored = 0 if last is None else last + 1
-    if stored != head.size:
-        # Never append to a log that was cut or padded behind our back: the damage must stay
-        # visible to `bwc log verify`, not be papered over by new events and checkpoints.
-        raise CatalogError(
-            f"the custody log head says {head.size} events but the last stored is #{stored - 1}",
-            hint="run `bwc log verify`; the log was changed outside bwc",
-        )
-    rows: list[Event] = []
-    for i, ev in enumerate(events):
-        index = head.size + i
-        leaf = event_leaf(index, ev)
-        rows.append(
-            Event(
-                idx=index,
-                leaf=leaf,
-                leaf_hash=leaf_hash(leaf),
-                kind=ev.kind,
-                at=ev.at,
-                actor=ev.actor,
-                station_id=ev.station_id,
-                item_sha256=ev.item_sha256,
-            )
-        )
-    session.add_all(rows)
-    head.size += len(events)
-    session.add(head)
-    return rows
+# ---------------------------------------------------------------------------- the head
 
 
 def lock_head(session: Session) -> LogHead:
@@ -174,13 +95,118 @@ def log_size(session: Session) -> int:
     return head.size if head else 0
 
 
-def load_tree(session: Session, size: int | None = None) -> MerkleTree:
-    """The Merkle tree of the log as stored. Leaf hashes are recomputed from the leaf bytes,
-    never taken from the stored ``leaf_hash`` column."""
-    stmt = select(Event.leaf).order_by(col(Event.idx))
-    if size is not None:
-        stmt = stmt.where(col(Event.idx) < size)
-    return MerkleTree([leaf_hash(leaf) for leaf in session.exec(stmt)])
+# ---------------------------------------------------------------------------- tiles
+
+
+class CatalogTiles:
+    """The log's tiles as the catalog stores them (a ``tlog.TileSource``): level 0 from the
+    events' leaf hashes, levels 1 and up from ``log_tile``."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def read_tile(self, level: int, index: int, width: int) -> bytes:
+        if width <= 0:
+            return b""
+        if level == 0:
+            start = index * TILE_WIDTH
+            rows = list(
+                self.session.exec(
+                    select(Event.idx, Event.leaf_hash)
+                    .where(col(Event.idx) >= start, col(Event.idx) < start + width)
+                    .order_by(col(Event.idx))
+                )
+            )
+            if [r[0] for r in rows] != list(range(start, start + width)):
+                raise TileError(f"events #{start}..#{start + width - 1} are not all in the log")
+            return b"".join(r[1] for r in rows)
+        row = self.session.get(LogTile, (level, index))
+        if row is None or len(row.hashes) < width * 32:
+            raise TileError(f"tile {level}/{index} (width {width}) is missing from the catalog")
+        return bytes(row.hashes[: width * 32])
+
+
+def tree(session: Session, size: int) -> TiledTree:
+    """The log's tree at ``size`` events, from the catalog's tiles."""
+    return TiledTree(size, CatalogTiles(session))
+
+
+def _store_tiles(session: Session, changed: dict[tuple[int, int], bytes]) -> None:
+    for (level, index), data in changed.items():
+        row = session.get(LogTile, (level, index))
+        if row is None:
+            session.add(LogTile(level=level, idx=index, hashes=data))
+        else:
+            row.hashes = data
+            session.add(row)
+
+
+# ---------------------------------------------------------------------------- appending
+
+
+class Appended(NamedTuple):
+    idx: int
+    leaf: bytes
+
+
+def append_events(session: Session, events: Sequence[NewEvent]) -> list[Appended]:
+    """Append events at the end of the log inside the caller's transaction; where they went.
+
+    The log head row is locked, so concurrent appenders from several stations get
+    consecutive indexes; the tiles are extended in the same transaction.
+    """
+    if not events:
+        return []
+    head = lock_head(session)
+    if head.tiled_size != head.size:
+        raise CatalogError(
+            f"the custody log's tiles cover {head.tiled_size} of its {head.size} events",
+            hint="run `bwc init` to build them (once, after an upgrade)",
+        )
+    last = session.exec(select(func.max(Event.idx))).one()
+    stored = 0 if last is None else last + 1
+    if stored != head.size:
+        # Never append to a log that was cut or padded behind our back: the damage must stay
+        # visible to `bwc log verify`, not be papered over by new events and checkpoints.
+        raise CatalogError(
+            f"the custody log head says {head.size} events but the last stored is #{stored - 1}",
+            hint="run `bwc log verify`; the log was changed outside bwc",
+        )
+    rows: list[dict[str, Any]] = []
+    hashes: list[bytes] = []
+    for i, ev in enumerate(events):
+        index = head.size + i
+        leaf = event_leaf(index, ev)
+        if len(leaf) > MAX_ENTRY_SIZE:
+            raise UsageError(
+                f"a {ev.kind} custody event of {len(leaf)} bytes is too large "
+                f"(at most {MAX_ENTRY_SIZE})",
+                hint="shorten the reason or details given",
+            )
+        lh = leaf_hash(leaf)
+        hashes.append(lh)
+        rows.append(
+            {
+                "idx": index,
+                "leaf": leaf,
+                "leaf_hash": lh,
+                "kind": ev.kind,
+                "at": ev.at,
+                "actor": ev.actor,
+                "station_id": ev.station_id,
+                "item_sha256": ev.item_sha256,
+            }
+        )
+    changed = TileAppender(head.size, CatalogTiles(session).read_tile).append(hashes)
+    session.execute(insert(Event), rows)
+    _store_tiles(session, changed)
+    head.size += len(events)
+    head.tiled_size = head.size
+    session.add(head)
+    return [Appended(r["idx"], r["leaf"]) for r in rows]
+
+
+# ---------------------------------------------------------------------------- reading
 
 
 def iter_events(session: Session, item_sha256: str | None = None) -> Iterable[Event]:
@@ -188,6 +214,49 @@ def iter_events(session: Session, item_sha256: str | None = None) -> Iterable[Ev
     if item_sha256 is not None:
         stmt = stmt.where(Event.item_sha256 == item_sha256)
     return session.exec(stmt)
+
+
+def events_at(session: Session, indexes: Iterable[int]) -> list[Event]:
+    wanted = sorted(set(indexes))
+    if not wanted:
+        return []
+    return list(
+        session.exec(select(Event).where(col(Event.idx).in_(wanted)).order_by(col(Event.idx)))
+    )
+
+
+def stream_events(
+    session: Session, start: int = 0, end: int | None = None, batch: int = _BATCH
+) -> Iterator[list[tuple[int, bytes, bytes, str, datetime, str, str, str | None]]]:
+    """Every event from ``start`` (to ``end``) in index order, a batch of plain tuples at a
+    time (idx, leaf, leaf_hash, kind, at, actor, station, item): memory stays flat whatever
+    the log's size."""
+    pos = start
+    while end is None or pos < end:
+        stmt = (
+            sa_select(
+                col(Event.idx),
+                col(Event.leaf),
+                col(Event.leaf_hash),
+                col(Event.kind),
+                col(Event.at),
+                col(Event.actor),
+                col(Event.station_id),
+                col(Event.item_sha256),
+            )
+            .where(col(Event.idx) >= pos)
+            .order_by(col(Event.idx))
+            .limit(batch if end is None else min(batch, end - pos))
+        )
+        rows = [tuple(r) for r in session.execute(stmt)]
+        if not rows:
+            return
+        yield rows
+        pos = rows[-1][0] + 1
+
+
+def latest_checkpoint(session: Session) -> Checkpoint | None:
+    return session.exec(select(Checkpoint).order_by(col(Checkpoint.id).desc()).limit(1)).first()
 
 
 def verifiers(session: Session, problems: list[str] | None = None) -> list[note.Verifier]:
@@ -204,6 +273,9 @@ def verifiers(session: Session, problems: list[str] | None = None) -> list[note.
     return out
 
 
+# ---------------------------------------------------------------------------- checkpoints
+
+
 def note_signer(station_id: str, signer: Ed25519Signer) -> note.Signer:
     return note.Signer.from_private_key(station_id, signer.private_key)
 
@@ -212,24 +284,107 @@ def make_checkpoint(
     session: Session, signer: Ed25519Signer, station_id: str, now: datetime
 ) -> Checkpoint:
     """Sign the log as it stands and store the checkpoint. The head is locked first, so no
-    other station appends between reading the size and reading the leaves."""
+    other station appends between reading the size and reading the tiles."""
     head = lock_head(session)
     size = head.size
     if not head.origin:
         raise CatalogError("the custody log has no origin", hint="run `bwc init` to set it")
-    tree = load_tree(session, size)
-    if tree.size != size:
-        raise CatalogError(f"log head says {size} events but {tree.size} are stored")
-    cp = note.Checkpoint(origin=head.origin, size=size, root=tree.root())
+    if head.tiled_size != size:
+        raise CatalogError(
+            "the custody log's tiles are not built", hint="run `bwc init` to build them"
+        )
+    t = tree(session, size)
+    try:
+        root = t.root()
+    except TileError as e:
+        raise CatalogError(
+            f"cannot compute the log's root: {e}", hint="run `bwc log verify`"
+        ) from e
+    _extends_the_last(session, head.origin, t, root)
+    cp = note.Checkpoint(origin=head.origin, size=size, root=root)
     text = note.sign_checkpoint(cp, note_signer(station_id, signer))
-    row = Checkpoint(size=size, root=cp.root, note=text, key_id=signer.key_id, created_at=now)
+    row = Checkpoint(size=size, root=root, note=text, key_id=signer.key_id, created_at=now)
     session.add(row)
     return row
 
 
-def latest_checkpoint(session: Session) -> Checkpoint | None:
-    return session.exec(select(Checkpoint).order_by(col(Checkpoint.id).desc()).limit(1)).first()
+def _extends_the_last(session: Session, origin: str, t: TiledTree, root: bytes) -> None:
+    """Never sign over damage: the new root must extend the last signed checkpoint, by an
+    RFC 9162 consistency proof cut from the same tiles (O(log n)). Tiles or leaves edited
+    under it cannot produce one."""
+    last = latest_checkpoint(session)
+    if last is None:
+        return
+    hint = "run `bwc log verify`; nothing was signed"
+    try:
+        prev = note.open_checkpoint(last.note, verifiers(session), origin=origin)
+    except NoteError as e:
+        raise CatalogError(
+            f"the latest checkpoint in the catalog does not verify: {e}", hint=hint
+        ) from e
+    try:
+        if prev.size > t.size:
+            raise ProofError(f"the log holds {t.size} events, fewer than the {prev.size} signed")
+        if prev.size:
+            proof = t.consistency_proof(prev.size) if prev.size < t.size else []
+            verify_consistency(prev.size, t.size, proof, prev.root, root)
+    except (ProofError, TileError, ValueError) as e:
+        raise CatalogError(
+            f"the log as stored does not extend checkpoint {last.id} (size {prev.size}): {e}",
+            hint=hint,
+        ) from e
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+# ---------------------------------------------------------------------------- building tiles
+
+
+def build_tiles(session: Session, progress: Callable[[int, int], None] | None = None) -> int:
+    """Build the stored tiles of a log made before tiles (once, after an upgrade), and record
+    which event announced each signing key: one streaming pass over the events, in the
+    caller's transaction, with the head locked. Leaf hashes are recomputed from the leaf
+    bytes. Returns how many events are now tiled."""
+    head = lock_head(session)
+    if head.tiled_size == head.size:
+        return head.size
+    session.execute(delete(LogTile))
+    built: dict[tuple[int, int], bytes] = {}
+
+    def keep(level: int, index: int, data: bytes) -> None:
+        built[(level, index)] = data
+
+    streamed = StreamingTree(keep)
+    announced: dict[str, int] = {}
+    done = 0
+    for rows in stream_events(session, 0, head.size):
+        for idx, leaf, _lh, kind, *_rest in rows:
+            if idx != done:
+                raise CatalogError(
+                    f"custody event #{done} is missing, so the log's tiles cannot be built",
+                    hint="run `bwc log verify`; restore the catalog from a backup",
+                )
+            streamed.add(leaf_hash(leaf))
+            if kind == "key-rotated":
+                with contextlib.suppress(ValueError, KeyError):  # `bwc log verify` says so
+                    announced[str(decode_leaf(leaf).details["key_id"])] = idx
+            done += 1
+        _store_tiles(session, built)
+        built.clear()
+        if progress is not None:
+            progress(done, head.size)
+    if done != head.size:
+        raise CatalogError(
+            f"the log head says {head.size} events but {done} are stored",
+            hint="run `bwc log verify`; restore the catalog from a backup",
+        )
+    _store_tiles(session, {(lv, i): d for lv, i, d in streamed.partial_tiles()})
+    for key in session.exec(select(SigningKey)):
+        if key.key_id in announced and key.announced_idx is None:
+            key.announced_idx = announced[key.key_id]
+            session.add(key)
+    head.tiled_size = head.size
+    session.add(head)
+    return done
+
+
+def manifest_sha256(manifest: bytes) -> str:
+    return hashlib.sha256(manifest).hexdigest()

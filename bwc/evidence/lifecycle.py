@@ -21,11 +21,12 @@ from sqlmodel import Session, col, select
 
 from bwc.errors import BwcError, CatalogError, VerificationError
 from bwc.evidence import custody, retention
+from bwc.evidence.items import resolve_id
 from bwc.evidence.models import Item, ItemRetention, LegalHold
 from bwc.evidence.retention import ItemState, Logged
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
-from bwc.evidence.verify import resolve_id, verify_log
+from bwc.evidence.verify.catalog import verify_log
 
 logger = logging.getLogger(__name__)
 

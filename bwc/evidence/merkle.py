@@ -27,6 +27,7 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "MerkleTree",
+    "SubtreeHashes",
     "leaf_hash",
     "node_hash",
     "root_hash",
@@ -59,7 +60,102 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-class MerkleTree:
+class SubtreeHashes:
+    """The RFC 9162 algorithms over the hashes of complete, aligned subtrees: a root of any
+    prefix, inclusion and consistency proofs, each in O(log n) subtree lookups. Where those
+    hashes come from is the subclass's business: all in memory (:class:`MerkleTree`) or
+    read from C2SP tiles (``bwc.evidence.tlog.TiledTree``)."""
+
+    @property
+    def size(self) -> int:
+        """Number of leaves in the tree."""
+        raise NotImplementedError
+
+    def _node(self, height: int, index: int) -> bytes:
+        """The hash of the complete subtree of ``2**height`` leaves starting at leaf
+        ``index * 2**height`` (it must lie within the tree)."""
+        raise NotImplementedError
+
+    def root(self, size: int | None = None) -> bytes:
+        """MTH of the first ``size`` leaves (default: all); EMPTY_ROOT for size 0."""
+        n = self.size if size is None else size
+        if not 0 <= n <= self.size:
+            raise ValueError(f"size {n} is outside the tree (0..{self.size})")
+        if n == 0:
+            return EMPTY_ROOT
+        return self._range_hash(0, n)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """RFC 9162 §2.1.3.1 PATH(index, D[0:size]) (default size: the whole tree)."""
+        n = self.size if size is None else size
+        if not 0 <= n <= self.size:
+            raise ValueError(f"size {n} is outside the tree (0..{self.size})")
+        if not 0 <= index < n:
+            raise ValueError(f"index {index} is outside a tree of size {n}")
+        # Walk down from the root; at each split the proof needs the sibling of the side that
+        # holds the leaf. Collected top-down, returned bottom-up (the RFC's order).
+        proof: list[bytes] = []
+        start, end = 0, n
+        while end - start > 1:
+            mid = start + _split(end - start)
+            if index < mid:
+                proof.append(self._range_hash(mid, end))
+                end = mid
+            else:
+                proof.append(self._range_hash(start, mid))
+                start = mid
+        proof.reverse()
+        return proof
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
+        """RFC 9162 §2.1.4.1 PROOF(size1, D[0:size2]) (default size2: the whole tree)."""
+        n = self.size if size2 is None else size2
+        if not 0 <= n <= self.size:
+            raise ValueError(f"size2 {n} is outside the tree (0..{self.size})")
+        if size1 <= 0:
+            raise ValueError(f"size1 must be at least 1, got {size1}")
+        if size1 > n:
+            raise ValueError(f"size1 {size1} is greater than size2 {n}")
+        # Iterative SUBPROOF(m, D[start:end], b): m is relative to start; b says whether the
+        # current subtree is the old tree's own root (whose hash the verifier already has).
+        proof: list[bytes] = []
+        start, end, m, complete = 0, n, size1, True
+        while m != end - start:
+            mid = start + _split(end - start)
+            if m <= mid - start:
+                proof.append(self._range_hash(mid, end))
+                end = mid
+            else:
+                proof.append(self._range_hash(start, mid))
+                m -= mid - start
+                start = mid
+                complete = False
+        if not complete:
+            proof.append(self._range_hash(start, end))
+        proof.reverse()
+        return proof
+
+    def _range_hash(self, start: int, end: int) -> bytes:
+        """MTH(D[start:end]) for a range that is a node of the RFC 9162 tree shape.
+
+        Such a range starts at a multiple of a power of two >= its length, so greedily taking
+        the largest power of two that fits yields aligned, cached complete subtrees; the
+        node's hash is their right fold (the RFC's recursion always splits at the largest
+        power of two, so the ragged right edge nests to the right). O(log n).
+        """
+        parts: list[bytes] = []
+        pos = start
+        while pos < end:
+            height = (end - pos).bit_length() - 1
+            parts.append(self._node(height, pos >> height))
+            pos += 1 << height
+        result = parts.pop()
+        while parts:
+            result = node_hash(parts.pop(), result)
+        return result
+
+
+class MerkleTree(SubtreeHashes):
     """An append-only RFC 9162 Merkle tree over leaf hashes, with cached subtree hashes.
 
     ``_levels[h]`` holds, back to back in one ``bytearray``, the hashes of the complete subtrees
@@ -111,87 +207,9 @@ class MerkleTree:
             height += 1
             count //= 2
 
-    def root(self, size: int | None = None) -> bytes:
-        """MTH of the first ``size`` leaves (default: all); EMPTY_ROOT for size 0."""
-        n = self._size if size is None else size
-        if not 0 <= n <= self._size:
-            raise ValueError(f"size {n} is outside the tree (0..{self._size})")
-        if n == 0:
-            return EMPTY_ROOT
-        return self._range_hash(0, n)
-
-    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        """RFC 9162 §2.1.3.1 PATH(index, D[0:size]) (default size: the whole tree)."""
-        n = self._size if size is None else size
-        if not 0 <= n <= self._size:
-            raise ValueError(f"size {n} is outside the tree (0..{self._size})")
-        if not 0 <= index < n:
-            raise ValueError(f"index {index} is outside a tree of size {n}")
-        # Walk down from the root; at each split the proof needs the sibling of the side that
-        # holds the leaf. Collected top-down, returned bottom-up (the RFC's order).
-        proof: list[bytes] = []
-        start, end = 0, n
-        while end - start > 1:
-            mid = start + _split(end - start)
-            if index < mid:
-                proof.append(self._range_hash(mid, end))
-                end = mid
-            else:
-                proof.append(self._range_hash(start, mid))
-                start = mid
-        proof.reverse()
-        return proof
-
-    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
-        """RFC 9162 §2.1.4.1 PROOF(size1, D[0:size2]) (default size2: the whole tree)."""
-        n = self._size if size2 is None else size2
-        if not 0 <= n <= self._size:
-            raise ValueError(f"size2 {n} is outside the tree (0..{self._size})")
-        if size1 <= 0:
-            raise ValueError(f"size1 must be at least 1, got {size1}")
-        if size1 > n:
-            raise ValueError(f"size1 {size1} is greater than size2 {n}")
-        # Iterative SUBPROOF(m, D[start:end], b): m is relative to start; b says whether the
-        # current subtree is the old tree's own root (whose hash the verifier already has).
-        proof: list[bytes] = []
-        start, end, m, complete = 0, n, size1, True
-        while m != end - start:
-            mid = start + _split(end - start)
-            if m <= mid - start:
-                proof.append(self._range_hash(mid, end))
-                end = mid
-            else:
-                proof.append(self._range_hash(start, mid))
-                m -= mid - start
-                start = mid
-                complete = False
-        if not complete:
-            proof.append(self._range_hash(start, end))
-        proof.reverse()
-        return proof
-
     def _node(self, height: int, index: int) -> bytes:
         offset = index * HASH_SIZE
         return bytes(self._levels[height][offset : offset + HASH_SIZE])
-
-    def _range_hash(self, start: int, end: int) -> bytes:
-        """MTH(D[start:end]) for a range that is a node of the RFC 9162 tree shape.
-
-        Such a range starts at a multiple of a power of two >= its length, so greedily taking
-        the largest power of two that fits yields aligned, cached complete subtrees; the
-        node's hash is their right fold (the RFC's recursion always splits at the largest
-        power of two, so the ragged right edge nests to the right). O(log n).
-        """
-        parts: list[bytes] = []
-        pos = start
-        while pos < end:
-            height = (end - pos).bit_length() - 1
-            parts.append(self._node(height, pos >> height))
-            pos += 1 << height
-        result = parts.pop()
-        while parts:
-            result = node_hash(parts.pop(), result)
-        return result
 
 
 def root_hash(leaf_hashes: Sequence[bytes]) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -90,6 +90,23 @@ class LogHead(SQLModel, table=True):
     # The log's origin line (C2SP tlog-checkpoint): one per catalog, shared by every station
     # writing to it; set once, when the first station initialises the catalog.
     origin: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # How many events the stored tiles (log_tile) cover: equal to size, except in a catalog
+    # made before tiles, until `bwc init` has built them (appends wait for that).
+    tiled_size: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class LogTile(SQLModel, table=True):
+    """The custody log's Merkle tree as C2SP tlog-tiles, levels 1 and up: tile ``idx`` of
+    ``level`` holds the hashes of full tiles of the level below (each the root of ``256**level``
+    events), 1 to 256 of them; the rightmost tile of a level grows until it is full, then
+    never changes. Level 0 (the leaf hashes) is the ``event.leaf_hash`` column. Updated in the
+    same transaction as the events appended (bwc.evidence.custody)."""
+
+    __tablename__ = "log_tile"
+
+    level: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hashes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Checkpoint(SQLModel, table=True):
@@ -113,6 +130,9 @@ class SigningKey(SQLModel, table=True):
     public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = _utc()
     retired_at: datetime | None = _utc(nullable=True)
+    # the index of the `key-rotated` custody event that announced this key: a verifier reads
+    # that event (and its inclusion proof) instead of scanning the log for announcements
+    announced_idx: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class Assignment(SQLModel, table=True):

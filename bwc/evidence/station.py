@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bwc.config.settings import CONFIG_NAME, Settings, load_settings, render_default_config
-from bwc.errors import CatalogError, HomeError, first_line
+from bwc.errors import CatalogError, HomeError, NotFoundError, first_line
 from bwc.evidence import custody, keys
 from bwc.evidence.db import check_schema, make_engine, migrate
-from bwc.evidence.models import SigningKey
+from bwc.evidence.models import Event, SigningKey
 from bwc.evidence.signing import Ed25519Signer
 from bwc.evidence.stores import ObjectStore, open_store
 from bwc.evidence.timefmt import Clock, SystemClock
@@ -112,6 +113,75 @@ class Station:
         self.store.put_checkpoint(note_text)
         return note_text
 
+    # -- keys
+
+    def rotate_key(self) -> tuple[str, str]:
+        """Make a new signing key that signs from now on (old keys stay valid for what they
+        signed); announce it in the log and sign a checkpoint with it. (old id, new id)"""
+        old = self.signer()
+        new = keys.generate_key(self.settings.keys_dir, self.passphrase)
+        register_key(self, new, previous=old.key_id)
+        keys.set_active(self.settings.keys_dir, new.key_id)
+        self._signer = new
+        self.checkpoint()
+        return old.key_id, new.key_id
+
+    def key_list(self) -> list[KeyView]:
+        """Every signing key the catalog knows, oldest first."""
+        active = keys.active_key_id(self.settings.keys_dir)
+        with self.session() as s:
+            rows = list(s.exec(select(SigningKey).order_by(col(SigningKey.created_at))))
+        return [
+            KeyView(
+                key_id=k.key_id,
+                station_id=k.station_id,
+                public_key=k.public_key,
+                created_at=k.created_at,
+                retired_at=k.retired_at,
+                active=k.key_id == active and k.station_id == self.station_id,
+            )
+            for k in rows
+        ]
+
+    def public_key(self, key_id: str | None = None) -> bytes:
+        """A key's public half (default: the active key's), from the catalog."""
+        kid = key_id or keys.active_key_id(self.settings.keys_dir)
+        with self.session() as s:
+            row = s.get(SigningKey, kid)
+        if row is None:
+            raise NotFoundError(f"no signing key {kid}", hint="see `bwc keys list`")
+        return row.public_key
+
+    # -- the log
+
+    def log_events(self) -> Iterator[Event]:
+        """Every custody event in index order, read a batch at a time."""
+        last = -1
+        while True:
+            with self.session() as s:
+                rows = list(
+                    s.exec(
+                        select(Event)
+                        .where(col(Event.idx) > last)
+                        .order_by(col(Event.idx))
+                        .limit(5000)
+                    )
+                )
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].idx
+
+
+@dataclass(frozen=True)
+class KeyView:
+    key_id: str
+    station_id: str
+    public_key: bytes
+    created_at: datetime
+    retired_at: datetime | None
+    active: bool
+
 
 def init_home(
     home: Path,
@@ -120,9 +190,11 @@ def init_home(
     passphrase: bytes | None,
     actor: str,
     clock: Clock | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Station, bool]:
-    """Create (or finish creating) a home. Idempotent: an existing home is migrated, its key
-    kept. Returns the station and whether a new key was made."""
+    """Create (or finish creating) a home. Idempotent: an existing home is migrated (the
+    log's tiles built once, ``progress(done, total)`` on the way), its key kept. Returns the
+    station and whether a new key was made."""
     clock = clock or SystemClock()
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     cfg = home / CONFIG_NAME
@@ -153,6 +225,8 @@ def init_home(
     )
     with station.session() as s:
         custody.ensure_origin(s, settings.log_origin)
+    with station.session() as s:
+        custody.build_tiles(s, progress)
     created = False
     keys_dir = settings.keys_dir
     if not (keys_dir / "active").exists():
@@ -175,15 +249,7 @@ def register_key(station: Station, signer: Ed25519Signer, previous: str | None) 
             if old is not None and old.retired_at is None:
                 old.retired_at = now
                 s.add(old)
-        s.add(
-            SigningKey(
-                key_id=signer.key_id,
-                station_id=station.station_id,
-                public_key=signer.public_key,
-                created_at=now,
-            )
-        )
-        custody.append_events(
+        (announced,) = custody.append_events(
             s,
             [
                 station.event(
@@ -194,7 +260,12 @@ def register_key(station: Station, signer: Ed25519Signer, previous: str | None) 
                 )
             ],
         )
-
-
-def known_keys(session: Session) -> dict[str, SigningKey]:
-    return {k.key_id: k for k in session.exec(select(SigningKey))}
+        s.add(
+            SigningKey(
+                key_id=signer.key_id,
+                station_id=station.station_id,
+                public_key=signer.public_key,
+                created_at=now,
+                announced_idx=announced.idx,
+            )
+        )

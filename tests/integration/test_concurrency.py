@@ -24,7 +24,7 @@ from sqlmodel import col, select
 from bwc.evidence import custody
 from bwc.evidence.models import Checkpoint, Event, LogHead
 from bwc.evidence.station import Station
-from bwc.evidence.verify import verify_log
+from bwc.evidence.verify.catalog import verify_log
 from tests.integration import pg
 
 pytestmark = pytest.mark.integration

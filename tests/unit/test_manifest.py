@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bwc.errors import VerificationError
@@ -419,3 +419,47 @@ def test_recorded_end() -> None:
 def test_canonical_json_matches_the_manifest_bytes() -> None:
     m = sample()
     assert canonical_json(m.to_json()) == m.canonical()
+
+
+# ---------------------------------------------------------------------------- fast canonical form
+
+_json_leaf = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**60), max_value=2**60) | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json_leaf)
+@example(2**53 - 1)
+@example(2**53)
+@example(-(2**53))
+@example({"\U0001f600": None, "\ufffd": None})
+@example({"\x7f\u2028": '\x00\x1f\\"', "b": [True, False, None]})
+def test_fast_canonical_form_equals_rfc8785(value: object) -> None:
+    """The fast path (json with sorted keys) writes exactly what the RFC 8785 reference
+    writes, for every value without floats; what the reference refuses is refused."""
+    import rfc8785
+
+    try:
+        want = bytes(rfc8785.dumps(value))
+    except Exception as e:  # whatever the reference refuses
+        with pytest.raises(type(e)):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == want
+
+
+def test_fast_canonical_form_falls_back_where_it_would_differ() -> None:
+    import rfc8785
+
+    # keys ordered by UTF-16 code units differ from code point order above U+D800
+    value = {"\U0001f600": 1, "\ufb01": 2, "a": [2**53 - 1, -(2**53 - 1)]}
+    with pytest.raises(ValueError):
+        canonical_json({"n": 2**53})
+    assert canonical_json(value) == bytes(rfc8785.dumps(value))
+    with pytest.raises(TypeError):
+        canonical_json({"x": [1.5]})

@@ -1,0 +1,116 @@
+"""Custody events as log leaves. Pure: values in, bytes out, and back.
+
+A leaf is the RFC 8785 canonical JSON of the event *including its index*, so a row moved to
+another index no longer matches its own bytes, and the Merkle root binds the order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bwc.evidence.canonical import canonical_json, loads
+from bwc.evidence.timefmt import format_utc, parse_utc
+
+EVENT_KINDS = frozenset(
+    {
+        "ingested",
+        "seen-again",
+        "verified",
+        "verification-run",
+        "log-verified",
+        "viewed",
+        "exported",
+        "hold-placed",
+        "hold-released",
+        "retention-changed",
+        "deleted-by-policy",
+        "attributed",
+        "key-rotated",
+        "checkpoint",
+        "docked",
+        "undocked",
+        "source-wiped",
+        "explained",
+    }
+)
+LEAF_VERSION = 1
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    kind: str
+    at: datetime
+    actor: str
+    station_id: str
+    item_sha256: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f"unknown custody event kind {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class DecodedEvent:
+    index: int
+    kind: str
+    at: datetime
+    actor: str
+    station_id: str
+    item_sha256: str | None
+    details: dict[str, Any]
+
+
+def event_leaf(index: int, ev: NewEvent) -> bytes:
+    return canonical_json(
+        {
+            "v": LEAF_VERSION,
+            "index": index,
+            "kind": ev.kind,
+            "at": format_utc(ev.at),
+            "actor": ev.actor,
+            "station": ev.station_id,
+            "item": ev.item_sha256,
+            "details": ev.details,
+        }
+    )
+
+
+def decode_leaf(data: bytes) -> DecodedEvent:
+    """Decode logged leaf bytes; raise ValueError when they are not a bwc event leaf."""
+    try:
+        obj = loads(data)
+        if not isinstance(obj, dict) or obj.get("v") != LEAF_VERSION:
+            raise ValueError("unknown leaf version")
+        if canonical_json(obj) != data:
+            raise ValueError("leaf bytes are not canonical JSON")
+        return DecodedEvent(
+            index=int(obj["index"]),
+            kind=str(obj["kind"]),
+            at=parse_utc(obj["at"]),
+            actor=str(obj["actor"]),
+            station_id=str(obj["station"]),
+            item_sha256=obj["item"],
+            details=dict(obj["details"]),
+        )
+    except (KeyError, TypeError, UnicodeDecodeError) as e:
+        raise ValueError(f"malformed event leaf: {e}") from e
+
+
+def row_matches_leaf(
+    leaf: bytes, index: int, kind: str, at: str, actor: str, station: str, item: str | None
+) -> bool:
+    """Whether a catalog row's columns are exactly what its leaf says, without decoding the
+    leaf: the canonical form puts the event's own fields, sorted, around its details, so the
+    row determines the leaf's first and last bytes. (`bwc log verify` checks millions of rows
+    this way; item-level checks decode the leaf.)"""
+    dumps = json.dumps
+    head = f'{{"actor":{dumps(actor, ensure_ascii=False)},"at":"{at}","details":{{'
+    tail = (
+        f',"index":{index},"item":{dumps(item)},"kind":{dumps(kind, ensure_ascii=False)},'
+        f'"station":{dumps(station, ensure_ascii=False)},"v":{LEAF_VERSION}}}'
+    )
+    return leaf.startswith(head.encode("utf-8")) and leaf.endswith(tail.encode("utf-8"))

@@ -1,0 +1,62 @@
+"""Finding evidence items in the catalog: by id (a sha256 or a unique prefix) and by the
+filters `bwc list` offers. Every function takes a Session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import literal
+from sqlmodel import Session, col, select
+
+from bwc.errors import NotFoundError, UsageError
+from bwc.evidence.models import Item
+from bwc.evidence.station import Station
+
+
+def resolve_id(session: Session, prefix: str) -> Item:
+    """An item by its sha256 or a unique prefix of at least 8 hex digits."""
+    p = prefix.strip().lower()
+    if len(p) < 8 or any(c not in "0123456789abcdef" for c in p) or len(p) > 64:
+        raise UsageError(
+            f"{prefix!r} is not an evidence id",
+            hint="give the sha256 or 8+ of its first hex digits",
+        )
+    rows = list(session.exec(select(Item).where(col(Item.sha256).startswith(p)).limit(2)))
+    if not rows:
+        raise NotFoundError(f"no evidence item with id {p}", hint="see `bwc list`")
+    if len(rows) > 1:
+        raise NotFoundError(f"id prefix {p} is ambiguous", hint="give more hex digits")
+    return rows[0]
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    officer: str | None = None
+    device: str | None = None
+    unattributed: bool = False
+    since: datetime | None = None  # ingested at or after
+    flag: str | None = None
+
+
+def find(station: Station, f: ItemFilter) -> Sequence[Item]:
+    """The items matching ``f``, oldest ingest first (`bwc list`)."""
+    with station.session() as s:
+        return list_items(s, f)
+
+
+def list_items(session: Session, f: ItemFilter) -> Sequence[Item]:
+    stmt = select(Item).order_by(col(Item.ingested_at), col(Item.sha256))
+    if f.officer:
+        stmt = stmt.where(Item.officer_id == f.officer)
+    if f.device:
+        stmt = stmt.where(Item.device_id == f.device)
+    if f.unattributed:
+        stmt = stmt.where(col(Item.officer_id).is_(None))
+    if f.since:
+        stmt = stmt.where(col(Item.ingested_at) >= f.since)
+    if f.flag:  # flags are stored comma-joined: match one whole flag
+        joined = literal(",") + col(Item.flags) + literal(",")
+        stmt = stmt.where(joined.contains(f",{f.flag},", autoescape=True))
+    return list(session.exec(stmt))

@@ -1,0 +1,51 @@
+"""The newest checkpoint this station has verified, kept in its home (``trusted-checkpoint``):
+what a transparency-log client keeps so that a later checkpoint must prove it extends it.
+A shared catalog rolled back or forked behind this station's back then fails verification
+here, even where every other copy was changed too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+
+from bwc.errors import NoteError
+from bwc.evidence import note
+from bwc.fsutil import write_atomic
+
+NAME = "trusted-checkpoint"
+
+
+def load(home: Path) -> str | None:
+    try:
+        return (home / NAME).read_text("utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+
+
+def _size(text: str | None) -> int:
+    if text is None:
+        return -1
+    try:
+        return note.parse_checkpoint(text.split("\n\n", 1)[0] + "\n").size
+    except NoteError:
+        return -1
+
+
+def remember(home: Path, text: str) -> None:
+    """Keep ``text`` (a checkpoint just verified) unless a larger one is already kept."""
+    if not home.is_dir():
+        return
+    lock = home / f".{NAME}.lock"
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            if _size(text) >= _size(load(home)):
+                write_atomic(home / NAME, text.encode("utf-8"), mode=0o600)
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(f, fcntl.LOCK_UN)
+    with contextlib.suppress(OSError):
+        os.chmod(lock, 0o600)

@@ -1,0 +1,547 @@
+"""Verification against a catalog: thin loaders that read rows, tiles and stored objects and
+hand the values to the pure core (``bwc.evidence.verify.core``).
+
+Two ways, by what is asked:
+
+* items by id (`bwc verify ID…`, `bwc show`): cost by item, not by the log's age. The latest
+  checkpoint is checked (signed by an announced key, consistent with the previous one, the
+  store's copy and the checkpoint this station last trusted) with O(log n) tiles; each event
+  of the item carries an inclusion proof cut from the catalog's tiles.
+* everything (`bwc verify --all`, `bwc log verify`): one streaming pass over the log (every
+  leaf re-hashed, every row against its leaf, every tile and checkpoint against the rebuilt
+  tree), then the items merged with their events in sha order: memory stays flat.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from bwc.errors import BwcError, NoteError, ProofError, StoreError, VerificationError
+from bwc.evidence import custody, note
+from bwc.evidence.events import decode_leaf
+from bwc.evidence.fingerprint import Digest
+from bwc.evidence.merkle import leaf_hash, verify_inclusion
+from bwc.evidence.models import Checkpoint, Event, Item, LogHead, LogTile, SigningKey
+from bwc.evidence.stores import ObjectStore, ReadAhead
+from bwc.evidence.tlog import TiledTree, TileError
+from bwc.evidence.verify.core import (
+    CheckpointRow,
+    EventColumns,
+    ItemReport,
+    KeyInfo,
+    LogAuditor,
+    LoggedEvent,
+    LogReport,
+    LogTrust,
+    check_item,
+    consistency_problem,
+    decoded,
+    item_facts,
+    note_b64decode,
+    open_checkpoint,
+    verifiers_of,
+)
+
+_ITEM_BATCH = 500
+
+# ---------------------------------------------------------------------------- keys
+
+
+def catalog_keys(session: Session) -> dict[str, SigningKey]:
+    return {k.key_id: k for k in session.exec(select(SigningKey))}
+
+
+def _announcement(leaf: bytes, key_id: str) -> bytes | None:
+    """The public key a `key-rotated` leaf announces for ``key_id`` (None if it does not)."""
+    try:
+        d = decode_leaf(leaf)
+        if d.kind != "key-rotated" or d.details.get("key_id") != key_id:
+            return None
+        return note_b64decode(str(d.details["public_key"]))
+    except (ValueError, KeyError):
+        return None
+
+
+# ---------------------------------------------------------------------------- items by id
+
+
+@dataclass
+class Trust:
+    """A LogTrust and what it was built from (for the caller to remember and to cut proofs)."""
+
+    log: LogTrust
+    tree: TiledTree | None
+    latest_note: str | None = None
+    sizes_checked: list[int] = field(default_factory=list)
+
+
+def trust_latest(session: Session, store: ObjectStore, trusted_note: str | None) -> Trust:
+    """Check the catalog's latest checkpoint without reading the whole log: its signature
+    (by a key whose announcement is proven in it), its origin, and its consistency with the
+    previous catalog checkpoint, the store's copy and ``trusted_note`` (the newest this
+    station verified before), each by an RFC 9162 proof from the catalog's tiles."""
+    problems: list[str] = []
+    origin = custody.log_origin(session)
+    rows = catalog_keys(session)
+    latest_row = custody.latest_checkpoint(session)
+    keys: dict[str, KeyInfo] = {}
+    if latest_row is None:
+        problems.append("the log has no signed checkpoint")
+        for k in rows.values():
+            keys[k.key_id] = KeyInfo(k.station_id, k.public_key, None)
+        return Trust(LogTrust(None, keys, problems), None)
+    head = session.get(LogHead, 1)
+    size = latest_row.size
+    if head is not None and size > head.size:
+        problems.append(
+            f"checkpoint {latest_row.id} (size {size}): signed for {size} events but the "
+            f"log holds only {head.size} (events deleted)"
+        )
+        size = head.size
+    tree = custody.tree(session, size)
+    # keys: announced by a `key-rotated` event proven in the checkpoint being trusted
+    announcing = custody.events_at(
+        session, [k.announced_idx for k in rows.values() if k.announced_idx is not None]
+    )
+    by_idx = {e.idx: e for e in announcing}
+    proofs: dict[int, list[bytes] | None] = {}
+    for k in rows.values():
+        ev = by_idx.get(k.announced_idx) if k.announced_idx is not None else None
+        pub = _announcement(ev.leaf, k.key_id) if ev is not None else None
+        if ev is not None and pub is not None and ev.idx < size:
+            try:
+                proofs[ev.idx] = tree.inclusion_proof(ev.idx)
+            except (TileError, ValueError) as e:
+                problems.append(f"the catalog's tiles cannot prove key {k.key_id}: {e}")
+                proofs[ev.idx] = None
+        keys[k.key_id] = KeyInfo(k.station_id, k.public_key, pub)
+    if not any(k.announced for k in keys.values()) and keys:
+        problems.append("no signing key in the catalog is announced in the log")
+    cp, found = open_checkpoint(
+        f"checkpoint {latest_row.id} (size {latest_row.size})",
+        latest_row.note,
+        verifiers_of({i: k for i, k in keys.items() if k.announced is not None}, problems),
+        origin,
+    )
+    problems.extend(found)
+    if cp is not None and (cp.size != latest_row.size or cp.root != latest_row.root):
+        problems.append(
+            f"checkpoint {latest_row.id} (size {latest_row.size}): catalog size/root columns "
+            "differ from the signed note"
+        )
+    if cp is None:
+        return Trust(LogTrust(None, keys, problems), tree)
+    # the announcements themselves, proven against it
+    for k in rows.values():
+        ev = by_idx.get(k.announced_idx) if k.announced_idx is not None else None
+        proof = proofs.get(ev.idx) if ev is not None else None
+        if ev is None or proof is None or ev.idx >= cp.size:
+            continue
+        try:
+            verify_inclusion(leaf_hash(ev.leaf), ev.idx, cp.size, proof, cp.root)
+        except Exception as e:
+            problems.append(f"the announcement of signing key {k.key_id} is not in the log: {e}")
+            keys[k.key_id] = KeyInfo(k.station_id, k.public_key, None)
+    try:
+        root = tree.root(cp.size) if cp.size <= tree.size else None
+    except (TileError, ValueError) as e:
+        problems.append(f"the catalog's tiles do not give the log's root: {e}")
+        root = None
+    if root is not None and cp.size and not hmac.compare_digest(root, cp.root):
+        problems.append(
+            f"checkpoint {latest_row.id} (size {cp.size}): signed root differs from the log's "
+            "root (the log was rewritten, or the checkpoint comes from a forked log)"
+        )
+    verifiers = verifiers_of({i: k for i, k in keys.items() if k.announced is not None}, [])
+    earlier: list[tuple[str, str | None, bool]] = []  # label, note, in the catalog
+    previous = session.exec(
+        select(Checkpoint)
+        .where(col(Checkpoint.id) < latest_row.id)
+        .order_by(col(Checkpoint.id).desc())
+        .limit(1)
+    ).first()
+    if previous is not None:
+        label = f"checkpoint {previous.id} (size {previous.size})"
+        earlier.append((label, previous.note, True))
+    earlier.append(("checkpoint copy in the store", _store_checkpoint(store, problems), False))
+    earlier.append(("checkpoint this station verified last", trusted_note, False))
+    for label, text, in_catalog in earlier:
+        if text is None:
+            continue
+        older, found = open_checkpoint(label, text, verifiers, origin)
+        problems.extend(found)
+        if older is None:
+            continue
+        if older.size > cp.size:
+            problems.append(
+                f"checkpoint {latest_row.id}: log rolled back from size {older.size} to "
+                f"{cp.size} (a checkpoint was replaced by an older one)"
+                if in_catalog
+                else f"the {label} is of size {older.size}, newer than the catalog's latest "
+                f"({cp.size}): the catalog was rolled back"
+            )
+            continue
+        try:
+            proof = tree.consistency_proof(older.size, cp.size) if older.size else []
+        except (TileError, ValueError) as e:
+            problems.append(f"{label}: no consistency proof from the catalog's tiles: {e}")
+            continue
+        why = consistency_problem(label, older, cp, proof)
+        if why:
+            problems.append(why + " (a forked log?)")
+    return Trust(LogTrust(cp, keys, problems), tree, latest_row.note)
+
+
+def _store_checkpoint(store: ObjectStore, problems: list[str]) -> str | None:
+    try:
+        text = store.get_checkpoint()
+    except StoreError as e:
+        problems.append(f"cannot read the store's checkpoint copy: {e}")
+        return None
+    if text is None:
+        problems.append(
+            "the copy of the latest checkpoint is missing from the store (deleted?), so a "
+            "rolled-back catalog cannot be ruled out; if a crash interrupted `bwc log "
+            "checkpoint`, run it again"
+        )
+    return text
+
+
+def _columns(ev: Event) -> EventColumns:
+    return EventColumns(ev.kind, ev.at, ev.actor, ev.station_id, ev.item_sha256, ev.leaf_hash)
+
+
+def item_events(session: Session, sha256: str, trust: Trust) -> list[LoggedEvent]:
+    """The item's custody events, each with its inclusion proof in the trusted checkpoint
+    (cut from the catalog's tiles) when the checkpoint covers it."""
+    cp = trust.log.checkpoint
+    out = []
+    for ev in custody.iter_events(session, sha256):
+        proof: list[bytes] | None = None
+        if cp is not None and trust.tree is not None and ev.idx < min(cp.size, trust.tree.size):
+            try:
+                proof = trust.tree.inclusion_proof(ev.idx, cp.size)
+            except (TileError, ValueError):
+                proof = None  # reported as "no inclusion proof"
+        out.append(LoggedEvent(ev.idx, ev.leaf, proof, _columns(ev)))
+    return out
+
+
+def stored_meta(store: ObjectStore, sha256: str) -> tuple[bytes, bytes] | BwcError:
+    try:
+        return store.get_meta(sha256, "manifest.json"), store.get_meta(sha256, "manifest.sig")
+    except BwcError as e:
+        return e
+
+
+def _reader(
+    store: ObjectStore, ahead: ReadAhead | None, skip: Callable[[str], bool]
+) -> Callable[[str], Digest | BwcError | None]:
+    def read(sha: str) -> Digest | BwcError | None:
+        if skip(sha):
+            return None  # deleted by policy: not read, reported as such
+        started = ahead.take(sha) if ahead is not None else None
+        try:
+            return started.result() if started is not None else store.read_back(sha)
+        except BwcError as e:
+            return e
+        except OSError as e:
+            return VerificationError(f"cannot read stored object: {e.strerror or e}")
+
+    return read
+
+
+def _deleted(events: Sequence[LoggedEvent]) -> bool:
+    """Whether the item's logged events (the leaves, not the catalog's columns) say it was
+    deleted by policy: its object is then not read."""
+    return item_facts(decoded(events)).deleted is not None
+
+
+def verify_items(
+    session: Session,
+    store: ObjectStore,
+    items: Sequence[Item],
+    trust: Trust,
+    *,
+    workers: int,
+    on_done: Callable[[ItemReport], None] | None = None,
+) -> list[ItemReport]:
+    """Items by id: re-hash their stored objects in parallel while their events are proven."""
+    events = {i.sha256: item_events(session, i.sha256, trust) for i in items}
+    read = _reader(store, None, lambda sha: _deleted(events[sha]))
+    out: list[ItemReport] = []
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="bwc-verify") as pool:
+        digests = pool.map(read, [i.sha256 for i in items])
+        for item, digest in zip(items, digests, strict=True):
+            evs = events[item.sha256]
+            rep = check_item(
+                item.sha256,
+                item.manifest,
+                item.signature,
+                key_id=item.key_id,
+                events=evs,
+                log=trust.log,
+                digest=digest,
+                stored_meta=None if _deleted(evs) else stored_meta(store, item.sha256),
+                row=item,
+            )
+            out.append(rep)
+            if on_done:
+                on_done(rep)
+    return out
+
+
+# ---------------------------------------------------------------------------- the whole log
+
+
+def _checkpoint_rows(session: Session) -> Iterator[CheckpointRow]:
+    """Catalog checkpoints by size (then id), one at a time."""
+    last = (-1, -1)
+    while True:
+        rows = list(
+            session.exec(
+                select(Checkpoint)
+                .where(
+                    (col(Checkpoint.size) > last[0])
+                    | ((col(Checkpoint.size) == last[0]) & (col(Checkpoint.id) > last[1]))
+                )
+                .order_by(col(Checkpoint.size), col(Checkpoint.id))
+                .limit(1000)
+            )
+        )
+        if not rows:
+            return
+        for r in rows:
+            yield CheckpointRow(f"checkpoint {r.id} (size {r.size})", r.note, r.size, r.root)
+        last = (rows[-1].size, rows[-1].id or 0)
+
+
+def _rollbacks(session: Session) -> list[str]:
+    """Checkpoints in the order they were made never shrink (catalog ids)."""
+    out: list[str] = []
+    prev: int | None = None
+    last_id = 0
+    while True:
+        rows = list(
+            session.exec(
+                select(Checkpoint.id, Checkpoint.size)
+                .where(col(Checkpoint.id) > last_id)
+                .order_by(col(Checkpoint.id))
+                .limit(5000)
+            )
+        )
+        if not rows:
+            return out
+        for cid, size in rows:
+            if prev is not None and size < prev:
+                out.append(
+                    f"checkpoint {cid} (size {size}): log rolled back from size {prev} to "
+                    f"{size} (a checkpoint was replaced by an older one)"
+                )
+            prev = size
+        last_id = rows[-1][0] or last_id
+
+
+class _StoredTiles:
+    """Compares the tiles a streaming pass rebuilds with those the catalog stores."""
+
+    def __init__(self, session: Session, problems: list[str]) -> None:
+        self.session = session
+        self.problems = problems
+
+    def full(self, level: int, index: int, data: bytes) -> None:
+        row = self.session.get(LogTile, (level, index))
+        if row is None:
+            self.problems.append(f"tile {level}/{index} is missing from the catalog")
+        elif not hmac.compare_digest(bytes(row.hashes), data):
+            self.problems.append(
+                f"tile {level}/{index} in the catalog differs from the hashes of the events "
+                "below it (a tile hash was edited)"
+            )
+
+    def finish(self, size: int, partials: Iterable[tuple[int, int, bytes]]) -> None:
+        want = {(lv, i): d for lv, i, d in partials}
+        for (level, index), data in want.items():
+            row = self.session.get(LogTile, (level, index))
+            if row is None or bytes(row.hashes) != data:
+                self.problems.append(
+                    f"tile {level}/{index} in the catalog "
+                    + ("is missing" if row is None else "differs from the events below it")
+                )
+        for level, count, top in self.session.exec(
+            select(LogTile.level, func.count(), func.max(LogTile.idx)).group_by(col(LogTile.level))
+        ):
+            expected = -(-(size >> (8 * level)) // 256)
+            if count != expected or (top is not None and top >= expected):
+                self.problems.append(
+                    f"the catalog holds {count} tiles at level {level}, the log needs {expected}"
+                )
+
+
+def verify_log(session: Session, store: ObjectStore, roots_at: Iterable[int] = ()) -> LogReport:
+    """The whole log, streamed (see ``LogAuditor``); the store's checkpoint copy included.
+    Run it in a snapshot transaction so that appends by other stations do not show up
+    half-way."""
+    origin = custody.log_origin(session)
+    head = session.get(LogHead, 1)
+    head_size = head.size if head else 0
+    keys = {
+        k.key_id: KeyInfo(k.station_id, k.public_key, None) for k in catalog_keys(session).values()
+    }
+    problems: list[str] = []
+    stored = _store_checkpoint(store, [])
+    rows: Iterable[CheckpointRow] = _checkpoint_rows(session)
+    if stored is not None:
+        rows = _merge_by_size(rows, CheckpointRow("checkpoint copy in the store", stored))
+    tiles = _StoredTiles(session, problems)
+    auditor = LogAuditor(origin, keys, rows, on_tile=tiles.full, roots_at=roots_at)
+    for batch in custody.stream_events(session):
+        missing = _missing_items(session, batch)
+        for idx, leaf, lh, kind, at, actor, station, item in batch:
+            auditor.add(idx, leaf, lh, kind, at, actor, station, item)
+        for sha in missing:
+            problems.append(
+                f"item {sha} was logged as ingested but its catalog row is missing (deleted?)"
+            )
+    rep = auditor.finish(head_size)
+    tiles.finish(rep.size, auditor.tree.partial_tiles())
+    rep.problems.extend(problems)
+    rep.problems.extend(_rollbacks(session))
+    latest = custody.latest_checkpoint(session)
+    if latest is None:
+        rep.problems.append("the log has no signed checkpoint")
+    elif stored is None:
+        rep.problems.append(
+            "the copy of the latest checkpoint is missing from the store (deleted?), so a "
+            "rolled-back catalog cannot be ruled out; if a crash interrupted `bwc log "
+            "checkpoint`, run it again"
+        )
+    else:
+        _store_copy_problems(stored, latest, keys, origin, rep)
+    return rep
+
+
+def _store_copy_problems(
+    stored: str, latest: Checkpoint, keys: dict[str, KeyInfo], origin: str, rep: LogReport
+) -> None:
+    scp, found = open_checkpoint(
+        "checkpoint copy in the store", stored, verifiers_of(keys, []), origin
+    )
+    if scp is None:
+        rep.problems.extend(found)
+        return
+    if scp.size > latest.size:
+        rep.problems.append(
+            f"the store holds a checkpoint of size {scp.size}, newer than the catalog's latest "
+            f"({latest.size}): the catalog was rolled back"
+        )
+
+
+def _merge_by_size(rows: Iterable[CheckpointRow], extra: CheckpointRow) -> Iterator[CheckpointRow]:
+    placed = False
+    for r in rows:
+        if not placed and extra.size_hint() < r.size_hint():
+            yield extra
+            placed = True
+        yield r
+    if not placed:
+        yield extra
+
+
+def _missing_items(session: Session, batch: Sequence[tuple[object, ...]]) -> list[str]:
+    """Items this batch logs as ingested whose catalog row is gone (rows are never deleted:
+    an item deleted by policy keeps its record)."""
+    logged = sorted({str(r[7]) for r in batch if r[3] == "ingested" and r[7]})
+    if not logged:
+        return []
+    present = set(session.exec(select(Item.sha256).where(col(Item.sha256).in_(logged))))
+    return [s for s in logged if s not in present]
+
+
+def verify_all(
+    session: Session,
+    store: ObjectStore,
+    *,
+    workers: int,
+    on_start: Callable[[int], None] | None = None,
+    on_done: Callable[[ItemReport], None] | None = None,
+    ahead: ReadAhead | None = None,
+) -> tuple[LogReport, list[ItemReport]]:
+    """Everything: the log streamed (``verify_log``), then every item merged with its
+    events in sha order, objects re-hashed ``workers`` at a time. Reports are returned in
+    sha order; ``on_done`` sees each as it is made."""
+    latest = custody.latest_checkpoint(session)
+    cp: note.Checkpoint | None = None
+    if latest is not None:
+        try:
+            cp = note.parse_checkpoint(latest.note.split("\n\n", 1)[0] + "\n")
+        except NoteError:
+            cp = None
+    log = verify_log(session, store, roots_at=[cp.size] if cp else [])
+    root_ok = cp is not None and log.matched(cp)
+    keys = {
+        k.key_id: KeyInfo(k.station_id, k.public_key, log.announced.get(k.key_id))
+        for k in catalog_keys(session).values()
+    }
+    trust = LogTrust(cp, keys, log.problems, streamed=True, root_ok=root_ok)
+    total = session.exec(select(func.count()).select_from(Item)).one()
+    if on_start is not None:
+        on_start(int(total))
+    reports: list[ItemReport] = []
+    for chunk in _items_with_events(session):
+        deleted = {sha for sha, _item, evs in chunk if _deleted(evs)}
+        read = _reader(store, ahead, lambda sha, d=deleted: sha in d)  # type: ignore[misc]
+        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="bwc-verify") as pool:
+            digests = pool.map(read, [sha for sha, _i, _e in chunk])
+            for (sha, item, evs), digest in zip(chunk, digests, strict=True):
+                rep = check_item(
+                    sha,
+                    item.manifest,
+                    item.signature,
+                    key_id=item.key_id,
+                    events=evs,
+                    log=trust,
+                    digest=digest,
+                    stored_meta=None if sha in deleted else stored_meta(store, sha),
+                    row=item,
+                )
+                reports.append(rep)
+                if on_done:
+                    on_done(rep)
+    return log, reports
+
+
+def _items_with_events(
+    session: Session,
+) -> Iterator[list[tuple[str, Item, list[LoggedEvent]]]]:
+    """Items in sha order, a batch at a time, each with its events (a merge of the item
+    table and the events ordered by item): memory flat whatever the catalog's size."""
+    last = ""
+    while True:
+        items = list(
+            session.exec(
+                select(Item)
+                .where(col(Item.sha256) > last)
+                .order_by(col(Item.sha256))
+                .limit(_ITEM_BATCH)
+            )
+        )
+        if not items:
+            return
+        first, last = items[0].sha256, items[-1].sha256
+        events: dict[str, list[LoggedEvent]] = {i.sha256: [] for i in items}
+        for ev in session.exec(
+            select(Event)
+            .where(col(Event.item_sha256) >= first, col(Event.item_sha256) <= last)
+            .order_by(col(Event.item_sha256), col(Event.idx))
+        ):
+            target = events.get(ev.item_sha256 or "")
+            if target is not None:
+                target.append(LoggedEvent(ev.idx, ev.leaf, None, _columns(ev)))
+        yield [(i.sha256, i, events[i.sha256]) for i in items]
