@@ -145,7 +145,7 @@ def trust_latest(session: Session, store: ObjectStore, trusted_note: str | None)
             continue
         try:
             verify_inclusion(leaf_hash(ev.leaf), ev.idx, cp.size, proof, cp.root)
-        except Exception as e:
+        except ProofError as e:
             problems.append(f"the announcement of signing key {k.key_id} is not in the log: {e}")
             keys[k.key_id] = KeyInfo(k.station_id, k.public_key, None)
     try:
