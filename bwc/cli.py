@@ -135,15 +135,37 @@ def init(
         str | None, typer.Option("--station-id", help="This station's id (default: random).")
     ] = None,
 ) -> None:
-    """Create the home: bwc.toml, the catalog, the local store and a station signing key."""
+    """Create the home: bwc.toml, the catalog, the local store and a station signing key.
+
+    On an existing home: migrate the catalog to this version (building the custody log's
+    tiles once, with a progress bar, if it predates them)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     from bwc.config import secrets
     from bwc.evidence.station import init_home
 
     c = ctx()
     passphrase = secrets.passphrase_from_env()
-    station, created = init_home(
-        c.home, station_id=station_id, passphrase=passphrase, actor=c.actor
+    bar = Progress(
+        TextColumn("building the custody log's tiles"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        disable=not err.is_terminal,
+        transient=True,
     )
+    task = bar.add_task("tiles", total=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.start()  # only when there are tiles to build (once, after an upgrade)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        station, created = init_home(
+            c.home, station_id=station_id, passphrase=passphrase, actor=c.actor, progress=progress
+        )
+    finally:
+        bar.stop()
     opened.append(station)
     if created:
         out.print(f"initialised {esc(str(c.home))} as station [bold]{esc(station.station_id)}[/]")

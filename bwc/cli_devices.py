@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
-import subprocess
 import sys
 from datetime import datetime
 from types import FrameType
@@ -17,7 +15,7 @@ import typer
 
 from bwc.cli_common import ctx, err, esc, out, print_json
 from bwc.cli_imports import import_assignments
-from bwc.errors import NotFoundError, UsageError
+from bwc.errors import UsageError
 from bwc.evidence.timefmt import format_utc, parse_local, parse_offset_ms
 
 if TYPE_CHECKING:
@@ -156,131 +154,40 @@ def _live_table(s: Any) -> Table:
 # ---------------------------------------------------------------------------- status
 
 
-def _clock_synchronized() -> bool | None:
-    if shutil.which("timedatectl") is None:
-        return None
-    try:
-        r = subprocess.run(
-            ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
-            capture_output=True,
-            text=True,
-            timeout=3,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if r.returncode != 0:
-        return None
-    return r.stdout.strip() == "yes"
-
-
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """Docks, dock sessions, backlog per state, spool use, last error, store and clock."""
-    from sqlmodel import Session, col, func, select
+    from bwc.ingest.status import station_status
 
-    from bwc.errors import StoreError
-    from bwc.evidence.models import DockSession, IngestJob
-    from bwc.ingest.daemon import heartbeat_age, read_status
-
-    station = ctx().station()
-    settings = station.settings
-    hb = read_status(settings.home)
-    now = station.clock.now()
-    age = heartbeat_age(hb, now) if hb else None
-    running = (
-        hb is not None
-        and not hb.get("stopped")
-        and age is not None
-        and age < max(30.0, 5 * settings.daemon.rescan_seconds)
-    )
-    with Session(station.engine) as s:
-        backlog = {
-            state: int(n)
-            for state, n in s.exec(
-                select(IngestJob.state, func.count())
-                .where(IngestJob.station_id == station.station_id)
-                .group_by(IngestJob.state)
-            ).all()
-        }
-        open_sessions = list(
-            s.exec(
-                select(DockSession)
-                .where(DockSession.station_id == station.station_id)
-                .where(col(DockSession.closed_at).is_(None))
-            )
-        )
-        failures = list(
-            s.exec(
-                select(IngestJob)
-                .where(IngestJob.station_id == station.station_id)
-                .where(IngestJob.state == "failed")
-                .order_by(col(IngestJob.id).desc())
-                .limit(20)
-            )
-        )
-    try:
-        station.store.check()
-        store_ok, store_msg = True, "reachable"
-    except StoreError as e:
-        store_ok, store_msg = False, str(e)
-    spool = settings.spool_dir
-    spool_used = (
-        sum(p.stat().st_size for p in spool.rglob("*") if p.is_file()) if spool.exists() else 0
-    )
-    spool_free = shutil.disk_usage(spool if spool.exists() else settings.home).free
-    clock = _clock_synchronized()
-    data: dict[str, Any] = {
-        "station_id": station.station_id,
-        "daemon_running": running,
-        "heartbeat_age_seconds": age,
-        "docks": list(hb["docks"]) if hb else list(settings.daemon.docks),
-        "sessions": [
-            {
-                "session": x.id,
-                "mount": os.fsdecode(x.mount),
-                "device_id": x.device_id,
-                "usb_serial": x.usb_serial,
-                "first_seen": format_utc(x.first_seen),
-            }
-            for x in open_sessions
-        ],
-        "backlog": backlog,
-        "failed": [
-            {"path": os.fsdecode(j.rel), "reason": j.reason, "at": format_utc(j.updated_at)}
-            for j in failures
-        ],
-        "spool_used_mb": spool_used >> 20,
-        "spool_free_mb": spool_free >> 20,
-        "spool_full": bool(hb and hb.get("spool_full")),
-        "last_error": hb.get("last_error") if hb else None,
-        "store": {"url": station.store.url, "ok": store_ok, "detail": store_msg},
-        "clock_synchronized": clock,
-    }
+    st = station_status(ctx().station())
     if as_json:
-        print_json(data)
+        print_json(st.as_json())
         return
     out.print(
-        f"station {esc(station.station_id)}: daemon "
-        + ("[green]running[/]" if running else "[yellow]not running[/]")
+        f"station {esc(st.station_id)}: daemon "
+        + ("[green]running[/]" if st.daemon_running else "[yellow]not running[/]")
     )
-    out.print(f"docks: {esc(', '.join(data['docks']) or '-')}")
-    for x in data["sessions"]:
+    out.print(f"docks: {esc(', '.join(st.docks) or '-')}")
+    for x in st.sessions:
         out.print(
             f"  docked: {esc(x['mount'])} device {esc(x['device_id'] or '?')} "
             f"since {x['first_seen']}"
         )
-    out.print("backlog: " + (", ".join(f"{k} {v}" for k, v in sorted(backlog.items())) or "none"))
-    out.print(f"spool: {data['spool_used_mb']} MB used, {data['spool_free_mb']} MB free")
-    if data["spool_full"]:
+    backlog = ", ".join(f"{k} {v}" for k, v in sorted(st.backlog.items()))
+    out.print("backlog: " + (backlog or "none"))
+    out.print(f"spool: {st.spool_used_mb} MB used, {st.spool_free_mb} MB free")
+    if st.spool_full:
         out.print("[red bold]SPOOL FULL: not taking new files until space is freed[/]")
-    out.print("[green]store reachable[/]" if store_ok else f"[red]store: {esc(store_msg)}[/]")
-    if clock is False:
+    store = st.store
+    out.print(
+        "[green]store reachable[/]" if store["ok"] else f"[red]store: {esc(store['detail'])}[/]"
+    )
+    if st.clock_synchronized is False:
         out.print("[red]clock NOT synchronized (NTP): ingest times may be wrong[/]")
-    elif clock is None:
+    elif st.clock_synchronized is None:
         out.print("[yellow]clock synchronization unknown (no timedatectl)[/]")
-    if data["last_error"]:
-        out.print(f"last error: {esc(str(data['last_error']))}")
-    for f in data["failed"]:
+    if st.last_error:
+        out.print(f"last error: {esc(str(st.last_error))}")
+    for f in st.failed:
         out.print(f"  [red]failed[/] {esc(f['path'])}: {esc(str(f['reason']))}")
 
 
@@ -299,27 +206,12 @@ def devices_assign(
     ] = None,
 ) -> None:
     """Record that OFFICER held DEVICE from --from to --to (the checkout ledger)."""
-    from sqlmodel import select
-
-    from bwc.evidence.models import Assignment
+    from bwc.evidence.devices import assign
 
     station = ctx().station()
     t0 = parse_local_or_usage(start, station.settings.tz, "--from")
     t1 = parse_local_or_usage(end, station.settings.tz, "--to") if end else None
-    if t1 is not None and t1 <= t0:
-        raise UsageError("--to must be after --from")
-    with station.session() as s:
-        dup = s.exec(
-            select(Assignment)
-            .where(Assignment.officer_id == officer)
-            .where(Assignment.device_id == device)
-            .where(Assignment.start == t0)
-        ).first()
-        if dup is not None:
-            dup.end = t1
-            s.add(dup)
-        else:
-            s.add(Assignment(officer_id=officer, device_id=device, start=t0, end=t1, source="cli"))
+    assign(station, officer, device, t0, t1)
     out.print(
         f"{esc(officer)} holds {esc(device)} from {format_utc(t0)}"
         + (f" to {format_utc(t1)}" if t1 else " (still held)")
@@ -340,19 +232,11 @@ def devices_list(
 ) -> None:
     """The checkout ledger and clock checks."""
     from rich.table import Table
-    from sqlmodel import Session, col, select
 
-    from bwc.evidence.models import Assignment, DeviceClock
+    from bwc.evidence.devices import ledger
 
-    station = ctx().station()
-    with Session(station.engine) as s:
-        q = select(Assignment).order_by(col(Assignment.device_id), col(Assignment.start))
-        c = select(DeviceClock).order_by(col(DeviceClock.device_id), col(DeviceClock.measured_at))
-        if device:
-            q = q.where(Assignment.device_id == device)
-            c = c.where(DeviceClock.device_id == device)
-        rows = list(s.exec(q))
-        clocks = list(s.exec(c))
+    found = ledger(ctx().station(), device)
+    rows, clocks = found.assignments, found.clocks
     data: dict[str, list[dict[str, Any]]] = {
         "assignments": [
             {
@@ -396,7 +280,7 @@ def devices_clock(
     ] = None,
 ) -> None:
     """Record a measured device clock offset (the audit corrects recorded times with it)."""
-    from bwc.evidence.models import DeviceClock
+    from bwc.evidence.devices import record_clock
 
     station = ctx().station()
     try:
@@ -404,10 +288,7 @@ def devices_clock(
     except ValueError as e:
         raise UsageError(str(e)) from e
     when = parse_local_or_usage(at, station.settings.tz, "--at") if at else station.clock.now()
-    with station.session() as s:
-        s.add(
-            DeviceClock(device_id=device, offset_ms=ms, measured_at=when, recorded_by=station.actor)
-        )
+    record_clock(station, device, ms, when)
     out.print(f"{esc(device)}: clock offset {ms:+d} ms measured at {format_utc(when)}")
 
 
@@ -422,34 +303,7 @@ def attribute(
     reason: Annotated[str, typer.Option(help="Why (recorded in the custody log).")],
 ) -> None:
     """Attribute an item to an officer (a custody event; the signed manifest is unchanged)."""
-    from bwc.evidence import custody
-    from bwc.evidence.models import Item
-    from bwc.evidence.verify import resolve_id
+    from bwc.evidence.attribution import attribute as record
 
-    if not reason.strip():
-        raise UsageError("--reason must say why")
-    if not officer.strip():
-        raise UsageError("--officer must not be empty")
-    station = ctx().station()
-    with station.session() as s:
-        item = resolve_id(s, item_id)
-        row = s.get(Item, item.sha256)
-        if row is None:
-            raise NotFoundError(f"no evidence item {item.sha256}")
-        previous = row.officer_id
-        row.officer_id = officer
-        s.add(row)
-        custody.append_events(
-            s,
-            [
-                station.event(
-                    "attributed",
-                    row.sha256,
-                    officer_id=officer,
-                    previous_officer_id=previous,
-                    reason=reason,
-                )
-            ],
-        )
-    station.checkpoint()
-    out.print(f"{item.sha256[:16]} attributed to {esc(officer)}")
+    done = record(ctx().station(), item_id, officer, reason)
+    out.print(f"{done.sha256[:16]} attributed to {esc(officer)}")

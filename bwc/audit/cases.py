@@ -1,0 +1,83 @@
+"""One enforcement case audited on its own (`bwc audit case`): its officers, their clips
+with clock offsets applied, the gaps and the verdict per officer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bwc.audit import catalog
+from bwc.audit.engine import ClockTable, Ledger, OfficerOnCase, audit_case, place_clips
+from bwc.audit.model import Case, Officer, Rules, from_ms
+from bwc.evidence.models import Explanation
+from bwc.evidence.station import Station
+from bwc.evidence.timefmt import format_utc
+
+
+@dataclass(frozen=True)
+class CaseAudit:
+    case: Case
+    rules: Rules
+    verdicts: list[OfficerOnCase]
+    roster: dict[str, Officer]
+    explanations: list[Explanation]
+
+
+def case_audit(station: Station, case_id: str, rules: Rules) -> CaseAudit:
+    with station.session(snapshot=True) as s:
+        ci = catalog.read_case(s, case_id, rules)
+    placed = place_clips(ci.clips, ClockTable(ci.clocks), Ledger(ci.assignments))
+    explained = {(e.case_id, e.officer_id) for e in ci.explanations}
+    verdicts = audit_case(ci.case, rules, placed, explained)
+    return CaseAudit(ci.case, rules, verdicts, ci.roster, ci.explanations)
+
+
+def case_json(ca: CaseAudit) -> dict[str, Any]:
+    c, rules, verdicts, ci = ca.case, ca.rules, ca.verdicts, ca
+    return {
+        "case_id": c.case_id,
+        "category": c.category,
+        "unit": c.unit,
+        "location": c.location,
+        "start": format_utc(from_ms(c.start)),
+        "end": format_utc(from_ms(c.end)),
+        "rules": rules.as_dict(),
+        "officers": [
+            {
+                "officer_id": v.officer_id,
+                "in_roster": v.officer_id in ci.roster,
+                "verdict": v.verdict,
+                "coverage": round(v.covered / (c.end - c.start), 4),
+                "explained": v.explained,
+                "clips": [
+                    {
+                        "sha256": p.key,
+                        "device_id": p.device_id,
+                        "start": format_utc(from_ms(p.start)),
+                        "end": format_utc(from_ms(p.end)),
+                        "clock_offset_ms": p.offset_ms,
+                        "attributed_by": p.attributed_by,
+                    }
+                    for p in v.clips
+                ],
+                "gaps": [
+                    {
+                        "start": format_utc(from_ms(a)),
+                        "end": format_utc(from_ms(b)),
+                        "seconds": (b - a) / 1000,
+                    }
+                    for a, b in v.gaps
+                ],
+                "explanations": [
+                    {
+                        "reason": e.reason,
+                        "actor": e.actor,
+                        "at": format_utc(e.at),
+                    }
+                    for e in ci.explanations
+                    if e.officer_id == v.officer_id
+                ],
+            }
+            for v in verdicts
+        ],
+    }

@@ -1,0 +1,108 @@
+"""The audit for a terminal: the monthly report's summary and table, one case's timeline.
+(CSV and JSON are in ``report``, HTML in ``html``.) Lines carry rich markup; what is not
+bwc's own text is escaped."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from rich.markup import escape as esc
+from rich.table import Table
+
+from bwc.audit.cases import CaseAudit
+from bwc.audit.model import from_ms
+from bwc.audit.report import By, Report, hours, rate, table_rows
+from bwc.evidence.timefmt import format_utc
+
+
+def report_view(rep: Report, by: By, top: int) -> tuple[list[str], Table]:
+    """The summary lines and the table, worst first (``top``: only so many rows)."""
+    lines: list[str] = []
+    r = rep.result
+    sm = rep.summary
+    scope = ", ".join(
+        f"{k} {v}" for k, v in (("unit", rep.unit), ("county", rep.county)) if v is not None
+    )
+    lines.append(
+        f"[bold]coverage audit {r.period.label}[/] ({esc(r.period.tz)})"
+        + (f", {esc(scope)}" if scope else "")
+    )
+    rules = r.rules.as_dict()
+    lines.append(
+        f"rules: max gap {rules['max_gap_s']:g} s, start grace {rules['start_grace_s']:g} s, "
+        f"end grace {rules['end_grace_s']:g} s, on time within {rules['upload_limit_h']:g} h"
+    )
+    lines.append(
+        f"{sm.cases} case-officer pairs: {sm.full} full, {sm.partial} partial, {sm.none} none, "
+        f"{sm.explained} explained; full rate {rate(sm.full_rate) or '-'}, mean coverage "
+        f"{rate(sm.mean_coverage) or '-'}"
+    )
+    lines.append(
+        f"{sm.uploads} uploads, on-time rate {rate(sm.on_time_rate) or '-'}, p95 delay "
+        f"{hours(sm.p95_delay_ms) or '-'} h; equipage {rate(sm.equipage_rate) or '-'} "
+        f"({sm.equipped}/{sm.frontline} frontline); {sm.no_footage} officer(s) with cases "
+        f"but no footage; footage outside cases {hours(sm.outside_cases_ms)} h; "
+        f"unattributed {hours(r.unattributed_ms)} h ({r.unattributed_clips} clips)"
+    )
+    header, rows = table_rows(rep, by)
+    if top:
+        rows = rows[:top]
+    t = Table(*(h.replace("_", " ") for h in header), title=f"per {by}, worst first")
+    for row in rows:
+        t.add_row(*(esc(c) for c in row))
+    return lines, t
+
+
+def _fmt_local(ms: int, z: ZoneInfo) -> str:
+    dt: datetime = from_ms(ms).astimezone(z)
+    return dt.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def bar(start: int, end: int, spans: list[tuple[int, int]], width: int = 60) -> str:
+    """A text timeline of [start, end): '█' recorded, '·' not."""
+    cells = []
+    step = (end - start) / width
+    for i in range(width):
+        a, b = start + i * step, start + (i + 1) * step
+        covered = sum(max(0.0, min(b, hi) - max(a, lo)) for lo, hi in spans)
+        cells.append("█" if covered >= step / 2 else "·")
+    return "".join(cells)
+
+
+def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
+    c, verdicts = ca.case, ca.verdicts
+    lines: list[str] = []
+    lines.append(
+        f"[bold]case {esc(c.case_id)}[/] {esc(c.category)} · {esc(c.unit)} · {esc(c.location)}"
+    )
+    lines.append(
+        f"  {_fmt_local(c.start, z)} – {_fmt_local(c.end, z)} ({z.key}), "
+        f"{(c.end - c.start) / 1000:.0f} s"
+    )
+    colour = {"full": "green", "partial": "yellow", "none": "red"}
+    for v in verdicts:
+        o = ca.roster.get(v.officer_id)
+        who = f"{o.name} · {o.unit}" if o else "not in roster"
+        mark = " (explained)" if v.explained else ""
+        lines.append(
+            f"\n[bold]{esc(v.officer_id)}[/] {esc(who)}: [{colour[v.verdict]}]{v.verdict}[/]"
+            f"{mark}, coverage {rate(v.covered / (c.end - c.start))}"
+        )
+        lines.append(f"  {bar(c.start, c.end, [(p.start, p.end) for p in v.clips])}")
+        for p in v.clips:
+            off = f", clock {p.offset_ms / 1000:+g} s" if p.offset_ms else ""
+            lines.append(
+                f"  clip {p.key[:12]}  {_fmt_local(p.start, z)} – {_fmt_local(p.end, z)}  "
+                f"device {esc(p.device_id or '-')}{off}, by {p.attributed_by}"
+            )
+        for a, b in v.gaps:
+            lines.append(
+                f"  [red]gap[/]  {_fmt_local(a, z)} – {_fmt_local(b, z)}  ({(b - a) / 1000:.0f} s)"
+            )
+        for e in ca.explanations:
+            if e.officer_id == v.officer_id:
+                lines.append(
+                    f"  explained by {esc(e.actor)} at {format_utc(e.at)}: {esc(e.reason)}"
+                )
+    return lines

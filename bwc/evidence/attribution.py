@@ -1,0 +1,45 @@
+"""Attributing footage to an officer after ingest (an unattributed clip, a shared camera):
+a custody event (`attributed`) with the reason; the signed manifest is never changed, and
+verification reads the officer from the latest `attributed` event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bwc.errors import UsageError
+from bwc.evidence import custody
+from bwc.evidence.items import resolve_id
+from bwc.evidence.station import Station
+
+
+@dataclass(frozen=True)
+class Attributed:
+    sha256: str
+    officer_id: str
+    previous: str | None
+
+
+def attribute(station: Station, item_id: str, officer: str, reason: str) -> Attributed:
+    if not reason.strip():
+        raise UsageError("--reason must say why")
+    if not officer.strip():
+        raise UsageError("--officer must not be empty")
+    with station.session() as s:
+        item = resolve_id(s, item_id)
+        previous = item.officer_id
+        item.officer_id = officer
+        s.add(item)
+        custody.append_events(
+            s,
+            [
+                station.event(
+                    "attributed",
+                    item.sha256,
+                    officer_id=officer,
+                    previous_officer_id=previous,
+                    reason=reason,
+                )
+            ],
+        )
+    station.checkpoint()
+    return Attributed(item.sha256, officer, previous)

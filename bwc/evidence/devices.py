@@ -1,0 +1,66 @@
+"""The device checkout ledger (officer X held camera Y from t1 to t2: footage is counted per
+person, and cameras are shared) and measured device clock offsets. Every function takes a
+Station and works in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from bwc.errors import UsageError
+from bwc.evidence.models import Assignment, DeviceClock
+from bwc.evidence.station import Station
+
+
+def assign(
+    station: Station, officer: str, device: str, start: datetime, end: datetime | None
+) -> Assignment:
+    """Record that ``officer`` held ``device`` from ``start`` (to ``end``, None: still held);
+    the same officer, device and start again updates the end."""
+    if end is not None and end <= start:
+        raise UsageError("--to must be after --from")
+    with station.session() as s:
+        row = s.exec(
+            select(Assignment)
+            .where(Assignment.officer_id == officer)
+            .where(Assignment.device_id == device)
+            .where(Assignment.start == start)
+        ).first()
+        if row is not None:
+            row.end = end
+        else:
+            row = Assignment(
+                officer_id=officer, device_id=device, start=start, end=end, source="cli"
+            )
+        s.add(row)
+    return row
+
+
+@dataclass(frozen=True)
+class Ledger:
+    assignments: Sequence[Assignment]
+    clocks: Sequence[DeviceClock]
+
+
+def ledger(station: Station, device: str | None = None) -> Ledger:
+    """The checkout ledger and clock checks, of one device or all, by device and time."""
+    with station.session() as s:
+        q = select(Assignment).order_by(col(Assignment.device_id), col(Assignment.start))
+        c = select(DeviceClock).order_by(col(DeviceClock.device_id), col(DeviceClock.measured_at))
+        if device:
+            q = q.where(Assignment.device_id == device)
+            c = c.where(DeviceClock.device_id == device)
+        return Ledger(list(s.exec(q)), list(s.exec(c)))
+
+
+def record_clock(station: Station, device: str, offset_ms: int, at: datetime) -> DeviceClock:
+    """A measured clock offset of ``device`` (device time minus true time, in ms)."""
+    row = DeviceClock(
+        device_id=device, offset_ms=offset_ms, measured_at=at, recorded_by=station.actor
+    )
+    with station.session() as s:
+        s.add(row)
+    return row

@@ -1,0 +1,137 @@
+"""A docking station's state for `bwc status`: whether the daemon is alive (its heartbeat
+file), its dock sessions, the backlog per ingest state, recent failures, the spool, the store
+and the station clock. Reads only; the command line prints it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import col, func, select
+
+from bwc.errors import StoreError
+from bwc.evidence.models import DockSession, IngestJob
+from bwc.evidence.station import Station
+from bwc.evidence.timefmt import format_utc
+from bwc.ingest.daemon import heartbeat_age, read_status
+
+_FAILURES_SHOWN = 20
+
+
+def clock_synchronized() -> bool | None:
+    """Whether NTP keeps the station clock synchronized (None: cannot tell here)."""
+    if shutil.which("timedatectl") is None:
+        return None
+    try:
+        r = subprocess.run(
+            ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+            capture_output=True,
+            text=True,
+            timeout=3,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if r.returncode != 0:
+        return None
+    return r.stdout.strip() == "yes"
+
+
+@dataclass
+class StationStatus:
+    station_id: str
+    daemon_running: bool
+    heartbeat_age_seconds: float | None
+    docks: list[str]
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    backlog: dict[str, int] = field(default_factory=dict)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    spool_used_mb: int = 0
+    spool_free_mb: int = 0
+    spool_full: bool = False
+    last_error: str | None = None
+    store: dict[str, Any] = field(default_factory=dict)
+    clock_synchronized: bool | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def station_status(
+    station: Station, clock_check: Callable[[], bool | None] = clock_synchronized
+) -> StationStatus:
+    settings = station.settings
+    hb = read_status(settings.home)
+    age = heartbeat_age(hb, station.clock.now()) if hb else None
+    running = (
+        hb is not None
+        and not hb.get("stopped")
+        and age is not None
+        and age < max(30.0, 5 * settings.daemon.rescan_seconds)
+    )
+    with station.session() as s:
+        backlog = {
+            state: int(n)
+            for state, n in s.exec(
+                select(IngestJob.state, func.count())
+                .where(IngestJob.station_id == station.station_id)
+                .group_by(col(IngestJob.state))
+            ).all()
+        }
+        open_sessions = list(
+            s.exec(
+                select(DockSession)
+                .where(DockSession.station_id == station.station_id)
+                .where(col(DockSession.closed_at).is_(None))
+            )
+        )
+        failures = list(
+            s.exec(
+                select(IngestJob)
+                .where(IngestJob.station_id == station.station_id)
+                .where(IngestJob.state == "failed")
+                .order_by(col(IngestJob.id).desc())
+                .limit(_FAILURES_SHOWN)
+            )
+        )
+    try:
+        station.store.check()
+        store_ok, store_msg = True, "reachable"
+    except StoreError as e:
+        store_ok, store_msg = False, str(e)
+    spool = settings.spool_dir
+    spool_used = (
+        sum(p.stat().st_size for p in spool.rglob("*") if p.is_file()) if spool.exists() else 0
+    )
+    spool_free = shutil.disk_usage(spool if spool.exists() else settings.home).free
+    return StationStatus(
+        station_id=station.station_id,
+        daemon_running=running,
+        heartbeat_age_seconds=age,
+        docks=list(hb["docks"]) if hb else list(settings.daemon.docks),
+        sessions=[
+            {
+                "session": x.id,
+                "mount": os.fsdecode(x.mount),
+                "device_id": x.device_id,
+                "usb_serial": x.usb_serial,
+                "first_seen": format_utc(x.first_seen),
+            }
+            for x in open_sessions
+        ],
+        backlog=backlog,
+        failed=[
+            {"path": os.fsdecode(j.rel), "reason": j.reason, "at": format_utc(j.updated_at)}
+            for j in failures
+        ],
+        spool_used_mb=spool_used >> 20,
+        spool_free_mb=spool_free >> 20,
+        spool_full=bool(hb and hb.get("spool_full")),
+        last_error=hb.get("last_error") if hb else None,
+        store={"url": station.store.url, "ok": store_ok, "detail": store_msg},
+        clock_synchronized=clock_check(),
+    )
