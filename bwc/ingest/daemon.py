@@ -32,10 +32,10 @@ from bwc.evidence.timefmt import format_utc
 from bwc.fsutil import write_atomic
 from bwc.ingest.docks import DockScanner
 from bwc.ingest.jobs import ACTIVE_STATES, JobRunner, RunnerConfig, resumable_jobs
-from bwc.ingest.pipeline import ledger_lookup
 from bwc.ingest.probe import MediaProbe
 from bwc.ingest.profiles import station_profiles
 from bwc.ingest.stage import clean_stale_spool
+from bwc.ingest.steps import ledger_lookup
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from bwc.evidence.models import DockSession, IngestJob
 from bwc.evidence.station import Station
 from bwc.ingest import identity
 from bwc.ingest.discover import discover, display
-from bwc.ingest.pipeline import read_id_file
 from bwc.ingest.profiles import Profile, match_path
+from bwc.ingest.steps import read_id_file
 
 logger = logging.getLogger(__name__)
 

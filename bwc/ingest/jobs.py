@@ -33,16 +33,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from bwc.errors import BwcError, InputError, StoreError
+from bwc.errors import BwcError, CatalogError, InputError, StoreError
 from bwc.evidence import custody
-from bwc.evidence.fingerprint import Digest
 from bwc.evidence.manifest import FLAG_DEVICE_MISMATCH, encode_path, parse_manifest
 from bwc.evidence.models import DockSession, IngestJob, Item
 from bwc.evidence.station import Station
-from bwc.ingest import identity
-from bwc.ingest.describe import LedgerLookup, describe
+from bwc.ingest import identity, steps
+from bwc.ingest.describe import Description, LedgerLookup
 from bwc.ingest.discover import Candidate, display
-from bwc.ingest.pipeline import build_manifest, ingested_event, item_row, read_id_file
 from bwc.ingest.probe import MediaProbe
 from bwc.ingest.profiles import IdFile, Profile
 from bwc.ingest.stage import SourceChanged, Staged, stage
@@ -109,7 +107,12 @@ class JobRunner:
             if job is None:
                 raise BwcError(f"ingest job {job_id} does not exist")
             sess = s.get(DockSession, job.session_id)
-            assert sess is not None
+            if sess is None:
+                raise CatalogError(
+                    f"ingest job {job_id} belongs to dock session {job.session_id}, which is "
+                    "not in the catalog",
+                    hint="the catalog was changed outside bwc; restore it from a backup",
+                )
             return job, sess
 
     def _save(self, job: IngestJob, **changes: Any) -> None:
@@ -224,12 +227,11 @@ class JobRunner:
     def _id_file(self, mount: bytes) -> IdFile | None:
         with self._lock:
             if mount not in self._id_files:
-                self._id_files[mount] = read_id_file(mount)
+                self._id_files[mount] = steps.read_id_file(mount)
             return self._id_files[mount]
 
     def _sign(self, job: IngestJob, sess: DockSession) -> None:
-        sha = job.sha256
-        assert sha is not None and job.size is not None
+        sha, size = _staged(job)
         with Session(self.st.engine) as s:
             known = s.get(Item, sha) is not None
             serial = sess.usb_serial
@@ -251,39 +253,37 @@ class JobRunner:
             self._save(job, state="verified", outcome="seen-again")
             return
         spool = self.spool_path(_id(job))
-        media = self.probe.probe(spool) if job.size else None
         id_file = self._id_file(sess.mount)
-        desc = describe(
-            os.fsdecode(job.rel),
-            profiles=self.profiles,
-            id_file=id_file,
-            media=media,
-            ledger=self.ledger,
-        )
-        flags: list[str] = []
-        if serial is not None and seen_as is not None:
+
+        def mismatch(desc: Description) -> list[str]:
+            if serial is None or seen_as is None:
+                return []
             claims = {"id-file": id_file.device_id if id_file else None}
             if desc.device_source is not None:
                 claims[desc.device_source] = desc.device_id
             wrong = identity.mismatch(serial, seen_as, claims)
-            if wrong:
-                logger.warning("%s: %s: flagged %s", display(job.path), wrong, FLAG_DEVICE_MISMATCH)
-                flags.append(FLAG_DEVICE_MISMATCH)
-        signer = self.st.signer()
-        staged = Staged(Candidate(job.path, job.rel, sess.mount), spool, Digest(sha, job.size))
-        m = build_manifest(
-            staged, media, desc, self.st.station_id, signer.key_id, self.st.clock.now(), flags
+            if not wrong:
+                return []
+            logger.warning("%s: %s: flagged %s", display(job.path), wrong, FLAG_DEVICE_MISMATCH)
+            return [FLAG_DEVICE_MISMATCH]
+
+        signed = steps.sign(
+            self.st,
+            sha256=sha,
+            size=size,
+            rel=job.rel,
+            media=self.probe.probe(spool) if size else None,
+            profiles=self.profiles,
+            id_file=id_file,
+            ledger=self.ledger,
+            flags_for=mismatch,
         )
-        data = m.canonical()
-        self._save(job, state="signed", manifest=data, signature=signer.sign(data))
+        self._save(job, state="signed", manifest=signed.manifest, signature=signed.signature)
 
     def _store(self, job: IngestJob, sess: DockSession) -> None:
-        sha = job.sha256
-        assert sha is not None and job.manifest is not None and job.signature is not None
+        sha, _size = _staged(job)
         try:
-            version = self.st.store.put_object(sha, self.spool_path(_id(job)))
-            self.st.store.put_meta(sha, "manifest.json", job.manifest)
-            self.st.store.put_meta(sha, "manifest.sig", job.signature)
+            version = steps.put_object(self.st.store, sha, self.spool_path(_id(job)))
         except StoreError as e:
             raise RetryLater(f"store: {e}") from e
         except OSError as e:
@@ -296,38 +296,38 @@ class JobRunner:
         self._save(job, state="stored", store_version=version)
 
     def _verify(self, job: IngestJob, sess: DockSession) -> None:
-        sha = job.sha256
-        assert sha is not None
+        """Read the stored object back; then store its manifest and signature beside it."""
+        sha, size = _staged(job)
+        manifest, signature = _signed(job)
         try:
-            back = self.st.store.read_back(sha)
-        except (StoreError, OSError) as e:
-            raise RetryLater(f"read-back: {e}") from e
-        if back.sha256 != sha or back.size != job.size:
-            logger.error(
-                "read-back of %s does not match (%s, %d bytes): storing it again",
-                sha[:12],
-                back.sha256[:12],
-                back.size,
-            )
+            steps.read_back(self.st.store, sha, size)
+        except steps.ReadBackMismatch as e:
+            logger.error("%s: storing it again from the camera", e)
             self.on_event("read-back-mismatch", {"job": job.id, "sha256": sha})
-            # The spool copy may already be the stored object (local store renames): take
-            # the file from the camera again rather than trust anything written.
+            # Nothing written is trusted: the file is copied from the camera again.
+            self.spool_path(_id(job)).unlink(missing_ok=True)
             self._save(
                 job,
-                state="discovered" if not self.spool_path(_id(job)).exists() else "signed",
+                state="discovered",
                 attempts=job.attempts + 1,
                 reason="stored copy did not match on read-back",
             )
             return
+        except (StoreError, OSError) as e:
+            raise RetryLater(f"read-back: {e}") from e
+        try:
+            steps.put_meta(self.st.store, sha, manifest, signature)
+        except StoreError as e:
+            raise RetryLater(f"store: {e}") from e
         self._save(job, state="verified", outcome="ingested")
 
     def _commit(self, job: IngestJob, sess: DockSession) -> None:
-        sha = job.sha256
-        assert sha is not None
+        sha, _size = _staged(job)
         rel_text = encode_path(job.rel)[0]
         with self.st.session() as s:
             row = s.get(IngestJob, job.id)
-            assert row is not None
+            if row is None:
+                raise CatalogError(f"ingest job {job.id} vanished from the catalog")
             if row.state != "verified":  # another worker got here first
                 job.state = row.state
                 return
@@ -338,10 +338,10 @@ class JobRunner:
                 ev = self.st.event("seen-again", sha, path=rel_text, **extra)
             else:
                 outcome = "ingested"
-                m = parse_manifest(job.manifest)
-                assert job.signature is not None
-                s.add(item_row(m, job.manifest, job.signature, job.store_version))
-                ev = ingested_event(self.st, m, job.manifest, dock_session=sess.id)
+                manifest, signature = _signed(job)
+                m = parse_manifest(manifest)
+                s.add(steps.item_row(m, manifest, signature, job.store_version))
+                ev = steps.ingested_event(self.st, m, manifest, dock_session=sess.id)
             custody.append_events(s, [ev])
             row.state = "committed"
             row.outcome = outcome
@@ -381,8 +381,7 @@ class JobRunner:
     def _wipe_source(self, job: IngestJob) -> None:
         """Delete the camera's copy: only the file we copied (same size and mtime), only after
         the stored object was read back and matched, and logged."""
-        sha = job.sha256
-        assert sha is not None
+        sha, _size = _staged(job)
         try:
             st = os.stat(job.path, follow_symlinks=False)
         except FileNotFoundError:
@@ -405,8 +404,30 @@ class JobRunner:
 
 
 def _id(job: IngestJob) -> int:
-    assert job.id is not None
+    if job.id is None:
+        raise CatalogError("an ingest job without an id")
     return job.id
+
+
+def _broken(job: IngestJob, what: str) -> CatalogError:
+    return CatalogError(
+        f"ingest job {job.id} is in state {job.state} but has no {what}",
+        hint="the catalog was changed outside bwc; the file is taken again when the camera "
+        "is docked again",
+    )
+
+
+def _staged(job: IngestJob) -> tuple[str, int]:
+    """The staged copy's digest and size, which every state from `staged` on must have."""
+    if job.sha256 is None or job.size is None:
+        raise _broken(job, "digest")
+    return job.sha256, job.size
+
+
+def _signed(job: IngestJob) -> tuple[bytes, bytes]:
+    if job.manifest is None or job.signature is None:
+        raise _broken(job, "signed manifest")
+    return job.manifest, job.signature
 
 
 def resumable_jobs(session: Session, station_id: str) -> list[int]:

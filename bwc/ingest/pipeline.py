@@ -10,39 +10,28 @@ Stager before this module (and SQLAlchemy) is even loaded.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import or_
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bwc.errors import BwcError, StoreError
+from bwc.errors import BwcError
 from bwc.evidence import custody
 from bwc.evidence.fingerprint import Digest
 from bwc.evidence.manifest import (
-    FLAG_NO_RECORDED_TIME,
-    FLAG_NON_UTF8_NAME,
-    FLAG_NOT_MEDIA,
-    FLAG_UNATTRIBUTED,
-    FLAG_ZERO_BYTE,
     Manifest,
     encode_path,
 )
-from bwc.evidence.models import Assignment, Item
+from bwc.evidence.models import Item
 from bwc.evidence.station import Station
-from bwc.ingest.describe import Description, LedgerLookup, describe
+from bwc.ingest import steps
 from bwc.ingest.discover import Candidate, Discovery, discover, display
 from bwc.ingest.probe import MediaProbe, MediaSummary
-from bwc.ingest.profiles import ID_FILE_NAMES, IdFile, parse_id_file, station_profiles
+from bwc.ingest.profiles import IdFile, station_profiles
 from bwc.ingest.stage import ProbeNotRun, Staged, Stager
 
 logger = logging.getLogger(__name__)
@@ -90,119 +79,6 @@ class Attribution:
     device_id: str | None
 
 
-def build_manifest(
-    staged: Staged,
-    media: dict[str, Any] | None,
-    desc: Description,
-    station_id: str,
-    key_id: str,
-    ingested_at: datetime,
-    extra_flags: Sequence[str] = (),
-) -> Manifest:
-    path_text, encoding = encode_path(staged.candidate.rel)
-    flags: list[str] = list(extra_flags)
-    if encoding != "utf-8":
-        flags.append(FLAG_NON_UTF8_NAME)
-    if staged.digest.size == 0:
-        flags.append(FLAG_ZERO_BYTE)
-    elif media is None:
-        flags.append(FLAG_NOT_MEDIA)
-    if desc.recorded_start is None:
-        flags.append(FLAG_NO_RECORDED_TIME)
-    if desc.officer_id is None:
-        flags.append(FLAG_UNATTRIBUTED)
-    return Manifest(
-        sha256=staged.digest.sha256,
-        size=staged.digest.size,
-        path=path_text,
-        path_encoding=encoding,
-        device_id=desc.device_id,
-        officer_id=desc.officer_id,
-        recorded_start=desc.recorded_start,
-        recorded_end=desc.recorded_end,
-        start_source=desc.start_source,
-        media=media,
-        station_id=station_id,
-        ingested_at=ingested_at,
-        key_id=key_id,
-        flags=tuple(flags),
-        device_source=desc.device_source,
-        officer_source=desc.officer_source,
-        profile=desc.profile,
-    )
-
-
-def read_id_file(root: bytes) -> IdFile | None:
-    """The camera's id file (ID.TXT at the mount root), if any; never follows a symlink."""
-    for name in ID_FILE_NAMES:
-        path = os.path.join(root, os.fsencode(name))
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            data = os.read(fd, 64 * 1024)
-        finally:
-            os.close(fd)
-        return parse_id_file(data.decode("utf-8", "replace"))
-    return None
-
-
-def ledger_lookup(engine: Engine) -> LedgerLookup:
-    """The officer holding a device at a time, per the checkout ledger (latest start wins)."""
-
-    def lookup(device: str, at: datetime) -> str | None:
-        with Session(engine) as s:
-            row = s.exec(
-                select(Assignment)
-                .where(Assignment.device_id == device)
-                .where(col(Assignment.start) <= at)
-                .where(or_(col(Assignment.end).is_(None), col(Assignment.end) > at))
-                .order_by(col(Assignment.start).desc())
-                .limit(1)
-            ).first()
-            return row.officer_id if row else None
-
-    return lookup
-
-
-def item_row(m: Manifest, manifest: bytes, signature: bytes, version: str | None) -> Item:
-    """The catalog row of a new item: an index over its signed manifest."""
-    return Item(
-        sha256=m.sha256,
-        size=m.size,
-        manifest=manifest,
-        signature=signature,
-        key_id=m.key_id,
-        station_id=m.station_id,
-        original_path=m.path,
-        device_id=m.device_id,
-        officer_id=m.officer_id,
-        recorded_start=m.recorded_start,
-        recorded_end=m.recorded_end,
-        ingested_at=m.ingested_at,
-        flags=",".join(m.flags),
-        store_version=version,
-    )
-
-
-def ingested_event(st: Station, m: Manifest, manifest: bytes, **extra: object) -> custody.NewEvent:
-    """The `ingested` custody event; it logs the manifest's hash, so a manifest re-signed
-    later (even with the station's own key) no longer matches the log."""
-    return st.event(
-        "ingested",
-        m.sha256,
-        path=m.path,
-        size=m.size,
-        device_id=m.device_id,
-        officer_id=m.officer_id,
-        key_id=m.key_id,
-        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
-        store=st.store.url,
-        **extra,
-    )
-
-
 class Ingester:
     """Runs the per-file steps for one `bwc ingest` invocation."""
 
@@ -221,12 +97,12 @@ class Ingester:
         self.workers = max(1, station.store.in_flight if workers is None else workers)
         self.progress = progress or (lambda _r: None)
         self.profiles = station_profiles(station.settings)
-        self.ledger = ledger_lookup(station.engine)
+        self.ledger = steps.ledger_lookup(station.engine)
         self._id_files: dict[bytes, IdFile | None] = {}
 
     def _id_file(self, root: bytes) -> IdFile | None:
         if root not in self._id_files:
-            self._id_files[root] = read_id_file(root)
+            self._id_files[root] = steps.read_id_file(root)
         return self._id_files[root]
 
     # -- worker side: everything after the copy, for one file
@@ -241,33 +117,21 @@ class Ingester:
             media = probed.result()
         except (ProbeNotRun, CancelledError):
             media = self.probe.probe(staged.spool)
-        if staged.digest.size == 0:
-            media = None
-        signer = st.signer()
-        desc = describe(
-            os.fsdecode(staged.candidate.rel),
+        sha, size = staged.digest.sha256, staged.digest.size
+        signed = steps.sign(
+            st,
+            sha256=sha,
+            size=size,
+            rel=staged.candidate.rel,
+            media=media,
             profiles=self.profiles,
             id_file=self._id_file(staged.candidate.root),
-            media=media,
-            operator_officer=self.attribution.officer_id,
-            operator_device=self.attribution.device_id,
             ledger=self.ledger,
+            officer=self.attribution.officer_id,
+            device=self.attribution.device_id,
         )
-        m = build_manifest(staged, media, desc, st.station_id, signer.key_id, st.clock.now())
-        data = m.canonical()
-        sig = signer.sign(data)
-        sha = staged.digest.sha256
-        version = st.store.put_object(sha, staged.spool)
-        back = st.store.read_back(sha)
-        if back.sha256 != sha or back.size != staged.digest.size:
-            raise StoreError(
-                f"read-back of {sha[:12]} does not match: stored object has sha256 "
-                f"{back.sha256[:12]}, size {back.size}",
-                hint="check the storage medium; the source was left untouched",
-            )
-        st.store.put_meta(sha, "manifest.json", data)
-        st.store.put_meta(sha, "manifest.sig", sig)
-        return Prepared(staged, data, sig, m, version)
+        version = steps.store_verified(st.store, sha, size, staged.spool, signed)
+        return Prepared(staged, signed.manifest, signed.signature, signed.parsed, version)
 
     # -- calling thread
     def run(self, paths: Sequence[str | Path]) -> IngestReport:
@@ -367,9 +231,9 @@ class Ingester:
                 rel_text, _enc = encode_path(cand.rel)
                 if prep is not None:
                     m = prep.parsed
-                    s.add(item_row(m, prep.manifest, prep.signature, prep.version))
+                    s.add(steps.item_row(m, prep.manifest, prep.signature, prep.version))
                     committed.add(m.sha256)
-                    events.append(ingested_event(st, m, prep.manifest))
+                    events.append(steps.ingested_event(st, m, prep.manifest))
                     results.append(
                         FileResult(display(cand.path), "ingested", m.sha256, m.size, tuple(m.flags))
                     )

@@ -1,0 +1,243 @@
+"""The per-file ingest steps, one sequence for `bwc ingest` (``pipeline``) and the docking
+daemon's crash-safe jobs (``jobs``): describe and sign, store the object, read it back from
+the medium, store manifest and signature, commit the item row with its custody event.
+
+A read-back that does not match raises ``ReadBackMismatch``: nothing is committed and the
+file is taken again from its source (the daemon re-stages it on its own; `bwc ingest` lists
+the file as not ingested, and running it again takes it again). The source is untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import or_
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from bwc.errors import StoreError
+from bwc.evidence import custody
+from bwc.evidence.manifest import (
+    FLAG_NO_RECORDED_TIME,
+    FLAG_NON_UTF8_NAME,
+    FLAG_NOT_MEDIA,
+    FLAG_UNATTRIBUTED,
+    FLAG_ZERO_BYTE,
+    Manifest,
+    encode_path,
+)
+from bwc.evidence.models import Assignment, Item
+from bwc.evidence.station import Station
+from bwc.evidence.stores import ObjectStore
+from bwc.ingest.describe import Description, LedgerLookup, describe
+from bwc.ingest.profiles import ID_FILE_NAMES, IdFile, Profile, parse_id_file
+
+
+class ReadBackMismatch(StoreError):
+    """The stored object did not re-hash to the bytes that were staged."""
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A file's signed manifest: the parsed values, the exact signed bytes, the signature."""
+
+    parsed: Manifest
+    manifest: bytes
+    signature: bytes
+
+
+def sign(
+    station: Station,
+    *,
+    sha256: str,
+    size: int,
+    rel: bytes,
+    media: dict[str, Any] | None,
+    profiles: Sequence[Profile],
+    id_file: IdFile | None,
+    ledger: LedgerLookup | None,
+    officer: str | None = None,
+    device: str | None = None,
+    flags_for: Callable[[Description], Sequence[str]] | None = None,
+) -> Signed:
+    """Describe a staged file (its name by the recorder profiles, the id file, its media
+    summary, the operator's --officer/--device, the checkout ledger) and sign its manifest.
+    ``flags_for``: flags the caller adds once it sees the description (a device mismatch)."""
+    desc = describe(
+        os.fsdecode(rel),
+        profiles=profiles,
+        id_file=id_file,
+        media=media if size else None,
+        operator_officer=officer,
+        operator_device=device,
+        ledger=ledger,
+    )
+    signer = station.signer()
+    m = build_manifest(
+        sha256,
+        size,
+        rel,
+        media if size else None,
+        desc,
+        station.station_id,
+        signer.key_id,
+        station.clock.now(),
+        flags_for(desc) if flags_for is not None else (),
+    )
+    data = m.canonical()
+    return Signed(m, data, signer.sign(data))
+
+
+def put_object(store: ObjectStore, sha256: str, spool: Path) -> str | None:
+    """Write the staged copy to the store under its digest (it may be moved there)."""
+    return store.put_object(sha256, spool)
+
+
+def read_back(store: ObjectStore, sha256: str, size: int) -> None:
+    """Re-read the stored object from the medium; ReadBackMismatch unless it is the bytes
+    that were staged."""
+    back = store.read_back(sha256)
+    if back.sha256 != sha256 or back.size != size:
+        raise ReadBackMismatch(
+            f"read-back of {sha256[:12]} does not match: stored object has sha256 "
+            f"{back.sha256[:12]}, size {back.size}",
+            hint="check the storage medium; nothing was committed and the source was left "
+            "untouched, to be copied again (the daemon does so itself; run `bwc ingest` again)",
+        )
+
+
+def put_meta(store: ObjectStore, sha256: str, manifest: bytes, signature: bytes) -> None:
+    """Store the manifest and its signature beside the object (after its read-back)."""
+    store.put_meta(sha256, "manifest.json", manifest)
+    store.put_meta(sha256, "manifest.sig", signature)
+
+
+def store_verified(
+    store: ObjectStore, sha256: str, size: int, spool: Path, s: Signed
+) -> str | None:
+    """The storing steps in one go (`bwc ingest`): object, read-back, manifest."""
+    version = put_object(store, sha256, spool)
+    read_back(store, sha256, size)
+    put_meta(store, sha256, s.manifest, s.signature)
+    return version
+
+
+def build_manifest(
+    sha256: str,
+    size: int,
+    rel: bytes,
+    media: dict[str, Any] | None,
+    desc: Description,
+    station_id: str,
+    key_id: str,
+    ingested_at: datetime,
+    extra_flags: Sequence[str] = (),
+) -> Manifest:
+    path_text, encoding = encode_path(rel)
+    flags: list[str] = list(extra_flags)
+    if encoding != "utf-8":
+        flags.append(FLAG_NON_UTF8_NAME)
+    if size == 0:
+        flags.append(FLAG_ZERO_BYTE)
+    elif media is None:
+        flags.append(FLAG_NOT_MEDIA)
+    if desc.recorded_start is None:
+        flags.append(FLAG_NO_RECORDED_TIME)
+    if desc.officer_id is None:
+        flags.append(FLAG_UNATTRIBUTED)
+    return Manifest(
+        sha256=sha256,
+        size=size,
+        path=path_text,
+        path_encoding=encoding,
+        device_id=desc.device_id,
+        officer_id=desc.officer_id,
+        recorded_start=desc.recorded_start,
+        recorded_end=desc.recorded_end,
+        start_source=desc.start_source,
+        media=media,
+        station_id=station_id,
+        ingested_at=ingested_at,
+        key_id=key_id,
+        flags=tuple(flags),
+        device_source=desc.device_source,
+        officer_source=desc.officer_source,
+        profile=desc.profile,
+    )
+
+
+def read_id_file(root: bytes) -> IdFile | None:
+    """The camera's id file (ID.TXT at the mount root), if any; never follows a symlink."""
+    for name in ID_FILE_NAMES:
+        path = os.path.join(root, os.fsencode(name))
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            data = os.read(fd, 64 * 1024)
+        finally:
+            os.close(fd)
+        return parse_id_file(data.decode("utf-8", "replace"))
+    return None
+
+
+def ledger_lookup(engine: Engine) -> LedgerLookup:
+    """The officer holding a device at a time, per the checkout ledger (latest start wins)."""
+
+    def lookup(device: str, at: datetime) -> str | None:
+        with Session(engine) as s:
+            row = s.exec(
+                select(Assignment)
+                .where(Assignment.device_id == device)
+                .where(col(Assignment.start) <= at)
+                .where(or_(col(Assignment.end).is_(None), col(Assignment.end) > at))
+                .order_by(col(Assignment.start).desc())
+                .limit(1)
+            ).first()
+            return row.officer_id if row else None
+
+    return lookup
+
+
+def item_row(m: Manifest, manifest: bytes, signature: bytes, version: str | None) -> Item:
+    """The catalog row of a new item: an index over its signed manifest."""
+    return Item(
+        sha256=m.sha256,
+        size=m.size,
+        manifest=manifest,
+        signature=signature,
+        key_id=m.key_id,
+        station_id=m.station_id,
+        original_path=m.path,
+        device_id=m.device_id,
+        officer_id=m.officer_id,
+        recorded_start=m.recorded_start,
+        recorded_end=m.recorded_end,
+        ingested_at=m.ingested_at,
+        flags=",".join(m.flags),
+        store_version=version,
+    )
+
+
+def ingested_event(st: Station, m: Manifest, manifest: bytes, **extra: object) -> custody.NewEvent:
+    """The `ingested` custody event; it logs the manifest's hash, so a manifest re-signed
+    later (even with the station's own key) no longer matches the log."""
+    return st.event(
+        "ingested",
+        m.sha256,
+        path=m.path,
+        size=m.size,
+        device_id=m.device_id,
+        officer_id=m.officer_id,
+        key_id=m.key_id,
+        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+        store=st.store.url,
+        **extra,
+    )
