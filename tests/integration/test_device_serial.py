@@ -19,9 +19,9 @@ from bwc.evidence.models import DeviceSerial, Event, Item
 from bwc.evidence.station import Station
 from bwc.ingest.docks import DockScanner
 from bwc.ingest.jobs import JobRunner, RunnerConfig
-from bwc.ingest.steps import ledger_lookup
 from bwc.ingest.probe import MediaSummary
 from bwc.ingest.profiles import all_profiles
+from bwc.ingest.steps import ledger_lookup
 
 pytestmark = pytest.mark.integration
 
