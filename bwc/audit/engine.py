@@ -44,7 +44,6 @@ from bwc.audit.model import (
 )
 
 Verdict = Literal["full", "partial", "none"]
-VERDICTS: tuple[Verdict, ...] = ("full", "partial", "none")
 
 
 # ------------------------------------------------------------------------------ clocks

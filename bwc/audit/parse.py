@@ -28,7 +28,6 @@ from bwc.audit.model import AuditInputError
 
 Kind = Literal["officers", "assignments", "cases"]
 Format = Literal["csv", "json"]
-KINDS: tuple[Kind, ...] = ("officers", "assignments", "cases")
 
 # required columns, optional columns
 SCHEMAS: dict[Kind, tuple[tuple[str, ...], tuple[str, ...]]] = {

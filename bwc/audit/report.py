@@ -26,7 +26,6 @@ from bwc.audit.model import HOUR_MS, from_ms
 from bwc.evidence.timefmt import format_utc
 
 By = Literal["officer", "unit", "county"]
-BY: tuple[By, ...] = ("officer", "unit", "county")
 
 OFFICER_COLUMNS = (
     "officer_id",

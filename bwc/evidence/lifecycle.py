@@ -81,12 +81,6 @@ def logged_state(session: Session, sha256: str) -> Logged:
     return retention.replay(events)
 
 
-def deleted_by_policy(session: Session) -> dict[str, ItemRetention]:
-    """Items deleted by retention policy (their catalog rows are kept, with the sha256)."""
-    rows = session.exec(select(ItemRetention).where(ItemRetention.state == retention.DELETED))
-    return {r.sha256: r for r in rows}
-
-
 def _row(session: Session, sha: str, state: ItemState) -> ItemRetention:
     row = session.get(ItemRetention, sha)
     if row is None:

@@ -23,21 +23,6 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class FixedClock:
-    """A clock for tests: returns ``start`` and advances by ``step`` seconds per call."""
-
-    def __init__(self, start: datetime, step: float = 0.0) -> None:
-        self._t = start.astimezone(UTC)
-        self._step = step
-
-    def now(self) -> datetime:
-        from datetime import timedelta
-
-        t = self._t
-        self._t = t + timedelta(seconds=self._step)
-        return t
-
-
 def ensure_utc(dt: datetime) -> datetime:
     if dt.tzinfo is None:
         raise ValueError("naive datetime: all bwc times must carry a time zone")

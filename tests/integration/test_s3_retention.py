@@ -19,9 +19,10 @@ from bwc.evidence import lifecycle
 from bwc.evidence.models import Event, Item, ItemRetention
 from bwc.evidence.station import Station
 from bwc.evidence.stores.s3 import S3Store
-from bwc.evidence.timefmt import FixedClock, SystemClock
+from bwc.evidence.timefmt import SystemClock
 from bwc.ingest.pipeline import Attribution, Ingester
 from bwc.ingest.probe import FFprobe
+from tests.clocks import FixedClock
 from tests.integration.s3 import S3Env, s3_fixture  # noqa: F401
 
 pytestmark = pytest.mark.integration

@@ -52,6 +52,14 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
 
 from bwc.config.settings import RetentionSettings, S3Settings
 from bwc.errors import StoreError, first_line
@@ -81,6 +89,9 @@ _TRANSIENT = {
     "500",
 }
 _MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
+_QUICK_ATTEMPTS = 3  # an operation that is not patient: as the SDK's standard mode would
+_BACKOFF_START = 0.25  # seconds; full jitter over an exponentially growing window
+_BACKOFF_MAX = 5.0
 _NO_LOCK = {"ObjectLockConfigurationNotFoundError"}
 
 
@@ -257,7 +268,8 @@ class S3Store:
         with self._client_lock:
             if self._client is None:
                 cfg = Config(
-                    retries={"mode": "standard", "max_attempts": 3},
+                    # one retry layer, ours (_call), with jitter: none stacked in the SDK
+                    retries={"mode": "standard", "total_max_attempts": 1},
                     connect_timeout=10,
                     read_timeout=120,
                     max_pool_connections=max(32, 4 * self.options.concurrency),
@@ -344,7 +356,7 @@ class S3Store:
         return StoreError(f"S3 {what} of {self._where(key)} failed: {first_line(e)}")
 
     @staticmethod
-    def _transient(e: Exception) -> bool:
+    def _transient(e: BaseException) -> bool:
         if isinstance(e, BotoConnectionError | HTTPClientError):
             return True
         if isinstance(e, ClientError):
@@ -354,26 +366,39 @@ class S3Store:
         return False
 
     def _call(self, what: str, key: str | None, fn: Callable[[], T], *, patient: bool) -> T:
-        """Run one S3 operation; SDK errors become StoreError. ``patient``: while the store
-        cannot be reached (or answers 5xx), keep retrying for ``retry_seconds`` so that an
-        upload survives a restart of the store instead of failing the file."""
-        deadline = time.monotonic() + (self.options.retry_seconds if patient else 0.0)
-        delay = 0.25
-        while True:
-            try:
-                return fn()
-            except (BotoCoreError, ClientError) as e:
-                if not (self._transient(e) and time.monotonic() + delay <= deadline):
-                    raise self._error(e, what, key) from e
-                logger.warning(
-                    "S3 %s of %s failed (%s); retrying in %.1f s",
-                    what,
-                    self._where(key),
-                    first_line(e),
-                    delay,
-                )
-            self._sleep(delay)
-            delay = min(delay * 2, 5.0)
+        """Run one S3 operation; SDK errors become StoreError. The one retry layer (the SDK's
+        own is off): transient failures (unreachable, 5xx, throttling) are retried with
+        exponential backoff and full jitter, three attempts in all; ``patient``: for as long
+        as ``retry_seconds``, so that an upload survives a restart of the store instead of
+        failing the file."""
+        stop = (
+            stop_before_delay(self.options.retry_seconds)
+            if patient
+            else stop_after_attempt(_QUICK_ATTEMPTS)
+        )
+
+        def log(state: RetryCallState) -> None:
+            e = state.outcome.exception() if state.outcome else None
+            logger.warning(
+                "S3 %s of %s failed (%s); retrying in %.1f s",
+                what,
+                self._where(key),
+                first_line(e) if e else "?",
+                state.upcoming_sleep,
+            )
+
+        retrying = Retrying(
+            stop=stop,
+            wait=wait_random_exponential(multiplier=_BACKOFF_START, max=_BACKOFF_MAX),
+            retry=retry_if_exception(self._transient),
+            sleep=self._sleep,
+            before_sleep=log,
+            reraise=True,
+        )
+        try:
+            return retrying(fn)
+        except (BotoCoreError, ClientError) as e:
+            raise self._error(e, what, key) from e
 
     @staticmethod
     def _code(e: ClientError) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -78,7 +78,6 @@ class Trust:
     log: LogTrust
     tree: TiledTree | None
     latest_note: str | None = None
-    sizes_checked: list[int] = field(default_factory=list)
 
 
 def trust_latest(session: Session, store: ObjectStore, trusted_note: str | None) -> Trust:
