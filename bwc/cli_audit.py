@@ -4,11 +4,8 @@ case's timeline. Parsing and printing only: the audit itself is in bwc.audit."""
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -180,6 +177,7 @@ def report(
     end_grace: EndGraceOpt = None,
 ) -> None:
     """The monthly coverage report per officer, unit, county and the whole city."""
+    from bwc.audit.engine import gc_paused
     from bwc.audit.html import render_html
     from bwc.audit.monthly import monthly_report
     from bwc.audit.report import to_csv, to_json
@@ -192,7 +190,7 @@ def report(
     rules = _rules(station, max_gap, start_grace, end_grace)
     # A city-month is millions of small acyclic objects, alive until the report is out: the
     # cyclic garbage collector would only rescan them, again and again.
-    with _no_gc():
+    with gc_paused():
         rep = monthly_report(
             station, period, rules, unit=unit, county=county, keep_clips=fmt is ReportFormat.html
         )
@@ -215,17 +213,6 @@ def report(
         err.print(f"wrote {esc(str(out_file))}")
     for w in rep.warnings:
         err.print(f"[yellow]warning:[/] {esc(w)}")
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _print_table(rep: Report, by: By, top: int) -> None:

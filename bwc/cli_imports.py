@@ -5,6 +5,7 @@ Parsing and printing only: parsing files is ``bwc.audit.parse``, storing rows
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -117,39 +118,32 @@ def _import(
         out.print(esc(counts.text(f"{path} ({kind})")))
 
 
-def import_officers(
-    path: FileArg,
-    fmt: FormatOpt = None,
-    encoding: EncodingOpt = "utf-8-sig",
-    column: ColumnOpt = None,
-    tz: TzOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """The roster: officer_id,name,unit,county,frontline (true/false/1/0/是/否)."""
-    _import("officers", path, fmt, encoding, column, tz, as_json)
+def _command(kind: Kind, doc: str) -> Callable[..., None]:
+    def command(
+        path: FileArg,
+        fmt: FormatOpt = None,
+        encoding: EncodingOpt = "utf-8-sig",
+        column: ColumnOpt = None,
+        tz: TzOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        _import(kind, path, fmt, encoding, column, tz, as_json)
+
+    command.__doc__ = doc
+    command.__name__ = f"import_{kind}"
+    return command
 
 
-def import_assignments(
-    path: FileArg,
-    fmt: FormatOpt = None,
-    encoding: EncodingOpt = "utf-8-sig",
-    column: ColumnOpt = None,
-    tz: TzOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """The device checkout ledger: officer_id,device_id,start,end (empty end: still held)."""
-    _import("assignments", path, fmt, encoding, column, tz, as_json)
-
-
-def import_cases(
-    path: FileArg,
-    fmt: FormatOpt = None,
-    encoding: EncodingOpt = "utf-8-sig",
-    column: ColumnOpt = None,
-    tz: TzOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
+import_officers = _command(
+    "officers", "The roster: officer_id,name,unit,county,frontline (true/false/1/0/是/否)."
+)
+import_assignments = _command(
+    "assignments",
+    "The device checkout ledger: officer_id,device_id,start,end (empty end: still held).",
+)
+import_cases = _command(
+    "cases",
     """Enforcement cases: case_id,category,unit,officers,start,end,location.
 
-    Officers separated by ';'. A column-name mapping (--column) reads other exports."""
-    _import("cases", path, fmt, encoding, column, tz, as_json)
+    Officers separated by ';'. A column-name mapping (--column) reads other exports.""",
+)

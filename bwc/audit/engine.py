@@ -24,8 +24,9 @@ from __future__ import annotations
 import gc
 import heapq
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, pairwise
 from operator import itemgetter
@@ -359,6 +360,20 @@ def check_case(c: Case) -> None:
         raise AuditInputError(f"case {c.case_id}: no officers", hint="fix and re-import it")
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Millions of small tuples, none in a reference cycle: the cyclic collector would only
+    rescan them over and over (a third of the run time). Results do not depend on it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@gc_paused()
 def run_audit(
     period: Period,
     rules: Rules,
@@ -376,41 +391,6 @@ def run_audit(
     footage as "during a case"); pairs are made for cases starting in the month. ``clips``
     (or ``clip_batches``, lists of them: faster to loop over) is consumed once and may be a
     lazy iterator over millions of rows."""
-    # Millions of small tuples, none in a reference cycle: the cyclic collector would only
-    # rescan them over and over (a third of the run time). Results do not depend on it.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _run_audit(
-            period,
-            rules,
-            officers=officers,
-            cases=cases,
-            clips=clips,
-            clip_batches=clip_batches,
-            assignments=assignments,
-            clocks=clocks,
-            explanations=explanations,
-            keep_clips=keep_clips,
-        )
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _run_audit(
-    period: Period,
-    rules: Rules,
-    *,
-    officers: Iterable[Officer],
-    cases: Iterable[Case],
-    clips: Iterable[ClipRow] = (),
-    clip_batches: Iterable[Sequence[ClipRow]] = (),
-    assignments: Iterable[Assignment],
-    clocks: Iterable[ClockMeasurement],
-    explanations: AbstractSet[Pair] = frozenset(),
-    keep_clips: bool = False,
-) -> AuditResult:
     m0, m1 = period.bounds_ms()
     clock = ClockTable(clocks)
     ledger = Ledger(assignments)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 from bwc.audit.model import AuditInputError
@@ -430,23 +430,21 @@ def parse_rows(
     return rows, problems
 
 
+class ReadOptions(TypedDict, total=False):
+    fmt: Format | None
+    name: str
+    encoding: str
+    columns: Mapping[str, str] | None
+
+
 def load_rows(
-    kind: Kind,
-    data: bytes,
-    *,
-    tz: ZoneInfo,
-    fmt: Format | None = None,
-    name: str = "input",
-    encoding: str = "utf-8-sig",
-    columns: Mapping[str, str] | None = None,
+    kind: Kind, data: bytes, *, tz: ZoneInfo, **options: Unpack[ReadOptions]
 ) -> list[Row]:
     """``parse_rows``, raising AuditInputError (exit 6) on the first problem: one line that
     names the file and line, with the count and lines of any further problems."""
-    rows, problems = parse_rows(
-        kind, data, tz=tz, fmt=fmt, name=name, encoding=encoding, columns=columns
-    )
+    rows, problems = parse_rows(kind, data, tz=tz, **options)
     if problems:
-        raise AuditInputError(describe(name, problems))
+        raise AuditInputError(describe(options.get("name", "input"), problems))
     return rows
 
 

@@ -27,11 +27,8 @@ from bwc.evidence.timefmt import format_utc
 
 By = Literal["officer", "unit", "county"]
 
-OFFICER_COLUMNS = (
-    "officer_id",
-    "name",
-    "unit",
-    "county",
+# what every row counts, per officer or per group of them
+_COUNTS = (
     "cases",
     "full",
     "partial",
@@ -43,18 +40,10 @@ OFFICER_COLUMNS = (
     "on_time",
     "on_time_rate",
 )
+OFFICER_COLUMNS = ("officer_id", "name", "unit", "county", *_COUNTS)
 GROUP_COLUMNS = (
     "officers",
-    "cases",
-    "full",
-    "partial",
-    "none",
-    "explained",
-    "full_rate",
-    "mean_coverage",
-    "uploads",
-    "on_time",
-    "on_time_rate",
+    *_COUNTS,
     "p95_upload_delay_h",
     "frontline",
     "equipped",

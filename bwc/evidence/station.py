@@ -55,16 +55,22 @@ class Station:
         settings = settings or load_settings(home)
         engine = make_engine(settings.catalog)
         check_schema(engine)
+        return cls.wire(settings, engine, actor=actor, passphrase=passphrase, clock=clock)
+
+    @classmethod
+    def wire(
+        cls,
+        settings: Settings,
+        engine: Engine,
+        *,
+        actor: str,
+        passphrase: bytes | None,
+        clock: Clock | None,
+    ) -> Station:
+        """The parts put together: the store opened from the settings, the clock."""
         clock = clock or SystemClock()
         store = open_store(settings.store, settings, clock)
-        return cls(
-            settings=settings,
-            engine=engine,
-            store=store,
-            actor=actor,
-            clock=clock,
-            passphrase=passphrase,
-        )
+        return cls(settings, engine, store, actor, clock, passphrase)
 
     @property
     def station_id(self) -> str:
@@ -213,16 +219,8 @@ def init_home(
         (home / sub).mkdir(mode=0o700, exist_ok=True)
     engine = make_engine(settings.catalog)
     migrate(engine)
-    store = open_store(settings.store, settings, clock)
-    store.create()
-    station = Station(
-        settings=settings,
-        engine=engine,
-        store=store,
-        actor=actor,
-        clock=clock,
-        passphrase=passphrase,
-    )
+    station = Station.wire(settings, engine, actor=actor, passphrase=passphrase, clock=clock)
+    station.store.create()
     with station.session() as s:
         custody.ensure_origin(s, settings.log_origin)
     with station.session() as s:

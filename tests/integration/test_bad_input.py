@@ -175,7 +175,7 @@ def test_unopenable_file_is_reported_and_the_rest_ingested(
             raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(bad_b))
         return real_open(path, flags, mode, dir_fd=dir_fd)
 
-    monkeypatch.setattr("bwc.ingest.pipeline.os.open", fake_open)
+    monkeypatch.setattr(os, "open", fake_open)
     before = snapshot(home)
     r, data = ingest_json(bwc, dock)
     assert_clean_error(r, 6, "1 file(s) were not ingested", only_line=True)
@@ -203,7 +203,7 @@ def test_unopenable_file_is_listed_on_stderr(
             raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(bad_b))
         return real_open(path, flags, mode, dir_fd=dir_fd)
 
-    monkeypatch.setattr("bwc.ingest.pipeline.os.open", fake_open)
+    monkeypatch.setattr(os, "open", fake_open)
     r = bwc("ingest", dock)
     assert_clean_error(r, 6)
     assert any("LOCKED.MP4" in ln and "Permission denied" in ln for ln in r.err.splitlines())

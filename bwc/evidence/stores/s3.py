@@ -404,6 +404,18 @@ class S3Store:
     def _code(e: ClientError) -> str:
         return str(e.response.get("Error", {}).get("Code", ""))
 
+    def _or_missing(self, fn: Callable[[], T]) -> T | None:
+        """``fn()``, or None when the server says the key (or version) is not there."""
+        try:
+            return fn()
+        except ClientError as e:
+            if self._code(e) in _MISSING:
+                return None
+            raise
+
+    def _missing(self, sha256: str) -> StoreError:
+        return StoreError(f"object {sha256} is missing from the store")
+
     # ------------------------------------------------------------------ layout
 
     def _key(self, rel: str) -> str:
@@ -476,13 +488,8 @@ class S3Store:
         key = self.object_key(sha256)
 
         def head() -> bool:
-            try:
-                self.client.head_object(Bucket=self.bucket, Key=key)
-            except ClientError as e:
-                if self._code(e) in _MISSING:
-                    return False
-                raise
-            return True
+            found = self._or_missing(lambda: self.client.head_object(Bucket=self.bucket, Key=key))
+            return found is not None
 
         return self._call("HEAD", key, head, patient=False)
 
@@ -509,13 +516,8 @@ class S3Store:
         metadata ("" for an unversioned bucket), else None."""
 
         def head() -> str | None:
-            try:
-                h = self.client.head_object(Bucket=self.bucket, Key=key)
-            except ClientError as e:
-                if self._code(e) in _MISSING:
-                    return None
-                raise
-            if h.get("Metadata", {}).get("sha256") != sha256:
+            h = self._or_missing(lambda: self.client.head_object(Bucket=self.bucket, Key=key))
+            if h is None or h.get("Metadata", {}).get("sha256") != sha256:
                 return None
             return _version(h.get("VersionId")) or ""
 
@@ -637,12 +639,9 @@ class S3Store:
         key = self.object_key(sha256)
 
         def read() -> Digest:
-            try:
-                resp = self.client.get_object(Bucket=self.bucket, Key=key)
-            except ClientError as e:
-                if self._code(e) in _MISSING:
-                    raise StoreError(f"object {sha256} is missing from the store") from e
-                raise
+            resp = self._or_missing(lambda: self.client.get_object(Bucket=self.bucket, Key=key))
+            if resp is None:
+                raise self._missing(sha256)
             body = resp["Body"]
             h = hashlib.sha256()
             n = 0
@@ -660,20 +659,20 @@ class S3Store:
         key = self.object_key(sha256)
 
         def get() -> Any:
-            try:
-                return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-            except ClientError as e:
-                if self._code(e) in _MISSING:
-                    raise StoreError(f"object {sha256} is missing from the store") from e
-                raise
+            resp = self._or_missing(lambda: self.client.get_object(Bucket=self.bucket, Key=key))
+            if resp is None:
+                raise self._missing(sha256)
+            return resp["Body"]
 
         body = self._call("download", key, get, patient=True)
         return io.BufferedReader(_Body(body), buffer_size=_READ)
 
     def put_meta(self, sha256: str, name: str, data: bytes) -> None:
-        key = self.meta_key(sha256, name)
-        lock = self._new_lock()
         ctype = "application/json" if name.endswith(".json") else "application/octet-stream"
+        self._put_bytes(self.meta_key(sha256, name), data, ctype, self._new_lock())
+
+    def _put_bytes(self, key: str, data: bytes, ctype: str, lock: datetime | None) -> None:
+        """A small object in one PUT, with its SHA-256 (and Object Lock, if ``lock``)."""
         self._call(
             "upload",
             key,
@@ -691,12 +690,9 @@ class S3Store:
 
     def _get_bytes(self, key: str) -> bytes | None:
         def get() -> bytes | None:
-            try:
-                resp = self.client.get_object(Bucket=self.bucket, Key=key)
-            except ClientError as e:
-                if self._code(e) in _MISSING:
-                    return None
-                raise
+            resp = self._or_missing(lambda: self.client.get_object(Bucket=self.bucket, Key=key))
+            if resp is None:
+                return None
             body = resp["Body"]
             try:
                 return bytes(body.read())
@@ -712,20 +708,8 @@ class S3Store:
         return data
 
     def put_checkpoint(self, note: str) -> None:
-        data = note.encode("utf-8")
-        key = self.checkpoint_key
-        self._call(
-            "upload",
-            key,
-            lambda: self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType="text/plain; charset=utf-8",
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=_b64(hashlib.sha256(data).digest()),
-            ),
-            patient=True,
+        self._put_bytes(
+            self.checkpoint_key, note.encode("utf-8"), "text/plain; charset=utf-8", None
         )
 
     def get_checkpoint(self) -> str | None:
