@@ -67,6 +67,7 @@ lint: setup
 	$(VENV)/bin/ruff check bwc tests bench
 	$(VENV)/bin/ruff format --check bwc tests bench
 	$(VENV)/bin/mypy --strict
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) bench/ingest.py
