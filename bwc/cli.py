@@ -147,7 +147,7 @@ def init(
     c = ctx()
     passphrase = secrets.passphrase_from_env()
     bar = Progress(
-        TextColumn("building the custody log's tiles"),
+        TextColumn("bringing the custody log's tiles up to date"),
         BarColumn(),
         MofNCompleteColumn(),
         console=err,
@@ -584,13 +584,39 @@ def log_checkpoint() -> None:
 
 
 @log_app.command("verify")
-def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Re-hash every event, rebuild the tree and check every tile and checkpoint against it.
+def log_verify(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    from_store: Annotated[
+        str | None,
+        typer.Option(
+            "--from-store",
+            metavar="URL",
+            help="Check the log's published copy in this store (file:// or s3://) alone, "
+            "with no catalog: the disaster-recovery check.",
+        ),
+    ] = None,
+    key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            metavar="VERIFIER",
+            help="With --from-store: a note verifier key (`bwc keys list`) that must have "
+            "signed the store's checkpoint. Repeatable.",
+        ),
+    ] = None,
+) -> None:
+    """Re-hash every event, rebuild the tree and check every tile and checkpoint against it,
+    and the store's published copy (C2SP tlog-tiles) against the catalog's.
 
     Streamed: memory stays flat whatever the log's size."""
     from bwc.evidence.verify import run
 
-    rep = run.verify_log(ctx().station())
+    if key and not from_store:
+        raise UsageError("--key goes with --from-store")
+    if from_store is not None:
+        rep = run.verify_store_copy(from_store, _settings_if_any(), key or [])
+    else:
+        rep = run.verify_log(ctx().station())
     root = base64.b64encode(rep.root).decode("ascii")
     if as_json:
         print_json(
@@ -605,7 +631,12 @@ def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     else:
         for p in rep.problems:
             out.print(f"[red]FAIL[/] {esc(p)}")
-        if rep.ok:
+        if rep.ok and from_store is not None:
+            out.print(
+                f"[green]ok[/] the published log: {rep.size} entries, every tile and the "
+                f"signed checkpoint verified; root {root}"
+            )
+        elif rep.ok:
             latest = rep.latest.size if rep.latest else 0
             out.print(
                 f"[green]ok[/] {rep.size} events, {rep.checkpoints} checkpoints verified; "
@@ -613,6 +644,15 @@ def log_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
             )
     if not rep.ok:
         raise VerificationError(f"custody log fails verification ({len(rep.problems)} problems)")
+
+
+def _settings_if_any() -> Settings | None:
+    """This home's settings where there is a home (S3 tuning), else the defaults."""
+    from bwc.config.home import CONFIG_NAME
+    from bwc.config.settings import load_settings
+
+    home = ctx().home
+    return load_settings(home) if (home / CONFIG_NAME).is_file() else None
 
 
 @log_app.command("events")

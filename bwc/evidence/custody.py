@@ -39,9 +39,11 @@ from bwc.evidence.tlog import (
     MAX_ENTRY_SIZE,
     TILE_WIDTH,
     StreamingTree,
+    Tile,
     TileAppender,
     TiledTree,
     TileError,
+    encode_entries,
 )
 
 __all__ = [
@@ -333,6 +335,27 @@ def _extends_the_last(session: Session, origin: str, t: TiledTree, root: bytes) 
             f"the log as stored does not extend checkpoint {last.id} (size {prev.size}): {e}",
             hint=hint,
         ) from e
+
+
+# ---------------------------------------------------------------------------- publishing
+
+
+def tile_bytes(session: Session, tile: Tile) -> bytes:
+    """A tile (or entry bundle, level -1) of the log as the catalog holds it, in the form the
+    store publishes it (C2SP tlog-tiles)."""
+    if tile.level >= 0:
+        return CatalogTiles(session).read_tile(tile.level, tile.index, tile.width)
+    start = tile.index * TILE_WIDTH
+    rows = list(
+        session.exec(
+            select(Event.idx, Event.leaf)
+            .where(col(Event.idx) >= start, col(Event.idx) < start + tile.width)
+            .order_by(col(Event.idx))
+        )
+    )
+    if [r[0] for r in rows] != list(range(start, start + tile.width)):
+        raise TileError(f"events #{start}..#{start + tile.width - 1} are not all in the log")
+    return encode_entries(r[1] for r in rows)
 
 
 # ---------------------------------------------------------------------------- building tiles

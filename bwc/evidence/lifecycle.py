@@ -308,7 +308,7 @@ def apply(station: Station, *, dry_run: bool) -> ApplyReport:
     store_locks = station.store.describe().object_lock
     report = ApplyReport(now, dry_run, store_locks)
     with station.session(snapshot=True) as s:
-        log = verify_log(s, station.store)
+        log = verify_log(s, station.store, station_id=station.station_id)
         report.log_problems = list(log.problems)
         states = candidates(s, station, now)
     decisions = retention.decide(states, now, policy, store_locks=store_locks)

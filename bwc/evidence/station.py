@@ -19,13 +19,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from bwc.config.settings import CONFIG_NAME, Settings, load_settings, render_default_config
-from bwc.errors import CatalogError, HomeError, NotFoundError, first_line
-from bwc.evidence import custody, keys
+from bwc.errors import CatalogError, HomeError, NoteError, NotFoundError, first_line
+from bwc.evidence import custody, keys, note
 from bwc.evidence.db import check_schema, make_engine, migrate
 from bwc.evidence.models import Event, SigningKey
 from bwc.evidence.signing import Ed25519Signer
 from bwc.evidence.stores import ObjectStore, open_store
 from bwc.evidence.timefmt import Clock, SystemClock
+from bwc.evidence.tlog import TILE_WIDTH, Tile, superseded, tile_width, tiles_of
 from bwc.fsutil import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -111,13 +112,63 @@ class Station:
         )
 
     def checkpoint(self) -> str:
-        """Sign the log as it stands, store the note in the catalog and in the store."""
+        """Sign the log as it stands, store the note in the catalog, publish the log's new
+        tiles in the store, then the note beside them (readers fetch the note first)."""
         signer = self.signer()
         with self.session() as s:
             row = custody.make_checkpoint(s, signer, self.station_id, self.clock.now())
-            note_text = row.note
-        self.store.put_checkpoint(note_text)
+            note_text, size = row.note, row.size
+        self.publish(size, note_text)
         return note_text
+
+    def publish(
+        self,
+        size: int,
+        note_text: str,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Bring the store's copy of the log (C2SP tlog-tiles under log/) to ``size`` and
+        put ``note_text`` as its checkpoint, unless the store already holds a newer one
+        (another station's). Returns how many files were written."""
+        stored = self.store.get_checkpoint()
+        since = self._published_size(stored)
+        if since > size:
+            return 0
+        written = 0
+        with self.session(snapshot=True) as s:
+            todo = tiles_of(size, since=since, entries=True)
+            for n, tile in enumerate(todo, 1):
+                data = custody.tile_bytes(s, tile)
+                self.store.put_log(tile.path, data, final=tile.full)
+                written += 1
+                old = superseded(tile, since)
+                if old is not None:
+                    self.store.delete_log(old.path)
+                if progress is not None:
+                    progress(n, len(todo))
+        # Stations sharing a store race here: never leave an older checkpoint than ours in
+        # it (another's, written after we read it). A newer one stays: it covers ours.
+        for _ in range(5):
+            self.store.put_checkpoint(note_text)
+            if self._checkpoint_size(self.store.get_checkpoint()) >= size:
+                break
+        return written + 1
+
+    @staticmethod
+    def _checkpoint_size(text: str | None) -> int:
+        try:
+            return note.parse_checkpoint(text.split("\n\n", 1)[0] + "\n").size if text else 0
+        except NoteError:
+            return 0
+
+    def _published_size(self, stored: str | None) -> int:
+        """The size up to which the store holds the log: its checkpoint's, if the tiles for
+        it are there too (a store written before tiles were published holds none)."""
+        size = self._checkpoint_size(stored)
+        if size == 0:
+            return 0
+        last = Tile(0, (size - 1) // TILE_WIDTH, tile_width(size, 0, (size - 1) // TILE_WIDTH))
+        return size if self.store.get_log(last.path) is not None else 0
 
     # -- keys
 
@@ -234,6 +285,12 @@ def init_home(
         station._signer = signer
         station.checkpoint()
         created = True
+    else:
+        # a store written before tiles were published gets the whole log, once
+        with station.session() as s:
+            latest = custody.latest_checkpoint(s)
+        if latest is not None:
+            station.publish(latest.size, latest.note, progress)
     return station, created
 
 

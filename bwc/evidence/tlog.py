@@ -41,6 +41,7 @@ __all__ = [
     "encode_entries",
     "entries_path",
     "parse_tile_path",
+    "superseded",
     "tile_hash",
     "tile_path",
     "tile_width",
@@ -109,6 +110,13 @@ def tiles_of(size: int, *, since: int = 0, entries: bool = False) -> list[Tile]:
             if width:
                 out.append(Tile(lv, index, width))
     return out
+
+
+def superseded(tile: Tile, since: int) -> Tile | None:
+    """The partial version of ``tile`` a tree of ``since`` leaves had, which ``tile`` (grown
+    or full) replaces in a published copy; None if it had none."""
+    old = tile_width(since, max(tile.level, 0), tile.index)
+    return Tile(tile.level, tile.index, old) if 0 < old < TILE_WIDTH and old != tile.width else None
 
 
 # ---------------------------------------------------------------------------- paths

@@ -89,7 +89,7 @@ def _checkpoint_and_verify(home: Path) -> None:
     try:
         note = st.checkpoint()
         with st.session() as s:
-            rep = verify_log(s, st.store, st.settings.log_origin)
+            rep = verify_log(s, st.store, st.settings.log_origin, station_id=st.station_id)
             size = custody.log_size(s)
         assert rep.ok, rep.problems
         assert rep.size == size
@@ -168,7 +168,7 @@ def test_postgres_checkpoints_while_others_append(bwc, pg_home: Path, tmp_path: 
         try:
             with st.session() as s:
                 rows = list(s.exec(select(Checkpoint).order_by(col(Checkpoint.id))))
-                rep = verify_log(s, st.store, st.settings.log_origin)
+                rep = verify_log(s, st.store, st.settings.log_origin, station_id=st.station_id)
         finally:
             st.engine.dispose()
         sizes = [r.size for r in rows]

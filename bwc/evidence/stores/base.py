@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from bwc.evidence.fingerprint import Digest
+from bwc.evidence.tlog import parse_tile_path
 
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 META_NAMES = ("manifest.json", "manifest.sig")
@@ -27,6 +28,11 @@ def check_sha(sha256: str) -> None:
     path or an object key)."""
     if not SHA_RE.match(sha256):
         raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+
+
+def check_log_path(path: str) -> None:
+    """Only tile paths (the spec's exact form) name files of the log's published copy."""
+    parse_tile_path(path)
 
 
 def check_meta_name(name: str) -> None:
@@ -83,6 +89,19 @@ class ObjectStore(Protocol):
     def put_checkpoint(self, note: str) -> None: ...
 
     def get_checkpoint(self) -> str | None: ...
+
+    # -- the log's published copy (C2SP tlog-tiles under log/: tile/…, tile/entries/…)
+    def put_log(self, path: str, data: bytes, *, final: bool) -> None:
+        """Publish one file of the log's static copy. ``final`` (a full tile or bundle): it
+        never changes, so it is written once (an existing copy with other bytes is a
+        StoreError; with Object Lock it is locked like permanent evidence); otherwise (a
+        partial tile) it may later be deleted."""
+
+    def get_log(self, path: str) -> bytes | None:
+        """A file of the log's published copy, or None if it is not there."""
+
+    def delete_log(self, path: str) -> None:
+        """Remove a partial tile its full or wider version supersedes (missing is fine)."""
 
     # -- retention and legal hold (stores without Object Lock: catalog-only, see StoreInfo)
     def describe(self) -> StoreInfo:

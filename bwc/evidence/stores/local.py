@@ -18,7 +18,14 @@ from urllib.parse import unquote, urlparse
 
 from bwc.errors import StoreError
 from bwc.evidence.fingerprint import Digest, hash_file
-from bwc.evidence.stores.base import META_NAMES, SHA_RE, StoreInfo, check_meta_name, check_sha
+from bwc.evidence.stores.base import (
+    META_NAMES,
+    SHA_RE,
+    StoreInfo,
+    check_log_path,
+    check_meta_name,
+    check_sha,
+)
 from bwc.fsutil import fsync_dir, fsync_path, write_atomic
 
 if TYPE_CHECKING:
@@ -183,6 +190,40 @@ class LocalStore:
             return (self.root / "log" / "checkpoint").read_text("utf-8")
         except FileNotFoundError:
             return None
+
+    def put_log(self, path: str, data: bytes, *, final: bool) -> None:
+        check_log_path(path)
+        target = self.root / "log" / path
+        if not (self.root / "objects").is_dir():
+            raise StoreError(f"local store {self.root} is missing or not mounted")
+        try:
+            if final and target.exists():
+                if target.read_bytes() != data:
+                    raise StoreError(
+                        f"the store's copy of log/{path} differs from the catalog's log",
+                        hint="run `bwc log verify`",
+                    )
+                return
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                os.chmod(target, stat.S_IRUSR | stat.S_IWUSR)
+            write_atomic(target, data, mode=0o444 if final else 0o644)
+        except OSError as e:
+            raise StoreError(f"cannot publish log/{path} in the store: {e.strerror}") from e
+
+    def get_log(self, path: str) -> bytes | None:
+        check_log_path(path)
+        try:
+            return (self.root / "log" / path).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StoreError(f"cannot read log/{path} from the store: {e.strerror}") from e
+
+    def delete_log(self, path: str) -> None:
+        check_log_path(path)
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / "log" / path).unlink()
 
     # -- retention: the file system has no lock; the catalog and custody log carry it
     def describe(self) -> StoreInfo:

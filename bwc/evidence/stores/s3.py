@@ -65,7 +65,13 @@ from bwc.config.settings import RetentionSettings, S3Settings
 from bwc.errors import StoreError, first_line
 from bwc.evidence import retention
 from bwc.evidence.fingerprint import Digest, RangeReader
-from bwc.evidence.stores.base import META_NAMES, StoreInfo, check_meta_name, check_sha
+from bwc.evidence.stores.base import (
+    META_NAMES,
+    StoreInfo,
+    check_log_path,
+    check_meta_name,
+    check_sha,
+)
 from bwc.evidence.timefmt import Clock, SystemClock, format_utc
 
 if TYPE_CHECKING:
@@ -715,6 +721,40 @@ class S3Store:
     def get_checkpoint(self) -> str | None:
         data = self._get_bytes(self.checkpoint_key)
         return None if data is None else data.decode("utf-8", errors="replace")
+
+    def put_log(self, path: str, data: bytes, *, final: bool) -> None:
+        check_log_path(path)
+        key = self._key(f"log/{path}")
+        if final:
+            existing = self._get_bytes(key)
+            if existing is not None:
+                if existing != data:
+                    raise StoreError(
+                        f"the store's copy of log/{path} differs from the catalog's log",
+                        hint="run `bwc log verify`",
+                    )
+                return
+        lock = None
+        if final and self.lock_enabled():
+            now = self.clock.now()
+            lock = retention.lock_target(None, now, self.policy.permanent_lock_years)
+        self._put_bytes(key, data, "application/octet-stream", lock)
+
+    def get_log(self, path: str) -> bytes | None:
+        check_log_path(path)
+        return self._get_bytes(self._key(f"log/{path}"))
+
+    def delete_log(self, path: str) -> None:
+        check_log_path(path)
+        key = self._key(f"log/{path}")
+        self._call(
+            "delete",
+            key,
+            lambda: self._or_missing(
+                lambda: self.client.delete_object(Bucket=self.bucket, Key=key)
+            ),
+            patient=False,
+        )
 
     # ------------------------------------------------------------------ retention and holds
 

@@ -29,7 +29,7 @@ from bwc.evidence.fingerprint import Digest
 from bwc.evidence.merkle import leaf_hash, verify_inclusion
 from bwc.evidence.models import Checkpoint, Event, Item, LogHead, LogTile, SigningKey
 from bwc.evidence.stores import ObjectStore, ReadAhead
-from bwc.evidence.tlog import TiledTree, TileError
+from bwc.evidence.tlog import TILE_WIDTH, Tile, TiledTree, TileError, tile_width
 from bwc.evidence.verify.core import (
     CheckpointRow,
     EventColumns,
@@ -47,6 +47,7 @@ from bwc.evidence.verify.core import (
     open_checkpoint,
     verifiers_of,
 )
+from bwc.evidence.verify.published import Ahead, compare_tile
 
 _ITEM_BATCH = 500
 
@@ -348,24 +349,41 @@ def _rollbacks(session: Session) -> list[str]:
 
 
 class _StoredTiles:
-    """Compares the tiles a streaming pass rebuilds with those the catalog stores."""
+    """Compares the tiles a streaming pass rebuilds with those the catalog stores, and with
+    the store's published copy up to the store's checkpoint (``published``: its size)."""
 
-    def __init__(self, session: Session, problems: list[str]) -> None:
+    def __init__(
+        self, session: Session, store: ObjectStore, published: int, problems: list[str]
+    ) -> None:
         self.session = session
+        self.store = store
+        self.published = published
         self.problems = problems
+        full0 = published // TILE_WIDTH
+        self.ahead = Ahead(store, (Tile(0, k, TILE_WIDTH).path for k in range(full0)))
 
     def full(self, level: int, index: int, data: bytes) -> None:
-        row = self.session.get(LogTile, (level, index))
-        if row is None:
-            self.problems.append(f"tile {level}/{index} is missing from the catalog")
-        elif not hmac.compare_digest(bytes(row.hashes), data):
-            self.problems.append(
-                f"tile {level}/{index} in the catalog differs from the hashes of the events "
-                "below it (a tile hash was edited)"
-            )
+        if level > 0:
+            row = self.session.get(LogTile, (level, index))
+            if row is None:
+                self.problems.append(f"tile {level}/{index} is missing from the catalog")
+            elif not hmac.compare_digest(bytes(row.hashes), data):
+                self.problems.append(
+                    f"tile {level}/{index} in the catalog differs from the hashes of the events "
+                    "below it (a tile hash was edited)"
+                )
+        if tile_width(self.published, level, index) == TILE_WIDTH:
+            get = self.ahead.get if level == 0 else self.store.get_log
+            compare_tile(get, Tile(level, index, TILE_WIDTH), data, self.problems)
 
-    def finish(self, size: int, partials: Iterable[tuple[int, int, bytes]]) -> None:
-        want = {(lv, i): d for lv, i, d in partials}
+    def finish(
+        self,
+        size: int,
+        partials: Iterable[tuple[int, int, bytes]],
+        published_partials: Iterable[tuple[int, int, bytes]],
+    ) -> None:
+        self.ahead.close()
+        want = {(lv, i): d for lv, i, d in partials if lv > 0}
         for (level, index), data in want.items():
             row = self.session.get(LogTile, (level, index))
             if row is None or bytes(row.hashes) != data:
@@ -381,13 +399,26 @@ class _StoredTiles:
                 self.problems.append(
                     f"the catalog holds {count} tiles at level {level}, the log needs {expected}"
                 )
+        for level, index, data in published_partials:
+            tile = Tile(level, index, len(data) // 32)
+            compare_tile(self.store.get_log, tile, data, self.problems)
 
 
-def verify_log(session: Session, store: ObjectStore, roots_at: Iterable[int] = ()) -> LogReport:
+def verify_log(
+    session: Session,
+    store: ObjectStore,
+    origin: str | None = None,
+    *,
+    roots_at: Iterable[int] = (),
+    station_id: str | None = None,
+) -> LogReport:
     """The whole log, streamed (see ``LogAuditor``); the store's checkpoint copy included.
     Run it in a snapshot transaction so that appends by other stations do not show up
-    half-way."""
-    origin = custody.log_origin(session)
+    half-way. ``origin``: the log's (default: the catalog's). ``station_id``: the station
+    whose store this is (stations sharing a catalog may keep stores of their own: each
+    store must then hold at least its own station's latest checkpoint); None: the store
+    must hold at least the catalog's latest."""
+    origin = origin or custody.log_origin(session)
     head = session.get(LogHead, 1)
     head_size = head.size if head else 0
     keys = {
@@ -396,10 +427,20 @@ def verify_log(session: Session, store: ObjectStore, roots_at: Iterable[int] = (
     problems: list[str] = []
     stored = _store_checkpoint(store, [])
     rows: Iterable[CheckpointRow] = _checkpoint_rows(session)
+    published = 0
     if stored is not None:
-        rows = _merge_by_size(rows, CheckpointRow("checkpoint copy in the store", stored))
-    tiles = _StoredTiles(session, problems)
-    auditor = LogAuditor(origin, keys, rows, on_tile=tiles.full, roots_at=roots_at)
+        copy = CheckpointRow("checkpoint copy in the store", stored)
+        published = copy.size_hint()
+        rows = _merge_by_size(rows, copy)
+    tiles = _StoredTiles(session, store, published, problems)
+    auditor = LogAuditor(
+        origin,
+        keys,
+        rows,
+        on_tile=tiles.full,
+        keep_leaves=True,
+        roots_at={*roots_at, published},
+    )
     for batch in custody.stream_events(session):
         missing = _missing_items(session, batch)
         for idx, leaf, lh, kind, at, actor, station, item in batch:
@@ -409,10 +450,11 @@ def verify_log(session: Session, store: ObjectStore, roots_at: Iterable[int] = (
                 f"item {sha} was logged as ingested but its catalog row is missing (deleted?)"
             )
     rep = auditor.finish(head_size)
-    tiles.finish(rep.size, auditor.tree.partial_tiles())
+    tiles.finish(rep.size, auditor.tree.partial_tiles(), rep.partials.get(published, []))
     rep.problems.extend(problems)
     rep.problems.extend(_rollbacks(session))
     latest = custody.latest_checkpoint(session)
+    own = _latest_of(session, station_id) if station_id is not None else latest
     if latest is None:
         rep.problems.append("the log has no signed checkpoint")
     elif stored is None:
@@ -422,12 +464,28 @@ def verify_log(session: Session, store: ObjectStore, roots_at: Iterable[int] = (
             "checkpoint`, run it again"
         )
     else:
-        _store_copy_problems(stored, latest, keys, origin, rep)
+        _store_copy_problems(stored, latest, own, keys, origin, rep)
     return rep
 
 
+def _latest_of(session: Session, station_id: str) -> Checkpoint | None:
+    """The latest checkpoint signed by one of this station's keys."""
+    return session.exec(
+        select(Checkpoint)
+        .join(SigningKey, col(SigningKey.key_id) == col(Checkpoint.key_id))
+        .where(SigningKey.station_id == station_id)
+        .order_by(col(Checkpoint.id).desc())
+        .limit(1)
+    ).first()
+
+
 def _store_copy_problems(
-    stored: str, latest: Checkpoint, keys: dict[str, KeyInfo], origin: str, rep: LogReport
+    stored: str,
+    latest: Checkpoint,
+    own: Checkpoint | None,
+    keys: dict[str, KeyInfo],
+    origin: str,
+    rep: LogReport,
 ) -> None:
     scp, found = open_checkpoint(
         "checkpoint copy in the store", stored, verifiers_of(keys, []), origin
@@ -439,6 +497,12 @@ def _store_copy_problems(
         rep.problems.append(
             f"the store holds a checkpoint of size {scp.size}, newer than the catalog's latest "
             f"({latest.size}): the catalog was rolled back"
+        )
+    elif own is not None and scp.size < own.size:
+        rep.problems.append(
+            f"the store holds a checkpoint of size {scp.size}, older than the catalog's latest "
+            f"({own.size}): the store's copy of the log was rolled back, or a checkpoint "
+            "was not published (run `bwc log checkpoint`)"
         )
 
 
@@ -468,6 +532,7 @@ def verify_all(
     store: ObjectStore,
     *,
     workers: int,
+    station_id: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[ItemReport], None] | None = None,
     ahead: ReadAhead | None = None,
@@ -482,7 +547,7 @@ def verify_all(
             cp = note.parse_checkpoint(latest.note.split("\n\n", 1)[0] + "\n")
         except NoteError:
             cp = None
-    log = verify_log(session, store, roots_at=[cp.size] if cp else [])
+    log = verify_log(session, store, roots_at=[cp.size] if cp else [], station_id=station_id)
     root_ok = cp is not None and log.matched(cp)
     keys = {
         k.key_id: KeyInfo(k.station_id, k.public_key, log.announced.get(k.key_id))

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from bwc.errors import BwcError, NoteError, ProofError, VerificationError
 from bwc.evidence import note
-from bwc.evidence.events import DecodedEvent, decode_leaf, row_matches_leaf
+from bwc.evidence.events import LEAF_VERSION, DecodedEvent, decode_leaf, row_matches_leaf
 from bwc.evidence.fingerprint import Digest
 from bwc.evidence.manifest import Manifest, parse_manifest
 from bwc.evidence.merkle import leaf_hash, verify_consistency, verify_inclusion
@@ -529,6 +529,8 @@ class LogReport:
     latest: note.Checkpoint | None = None
     announced: dict[str, bytes] = field(default_factory=dict)
     roots: dict[int, bytes] = field(default_factory=dict)  # the rebuilt tree at asked sizes
+    # the rebuilt tree's partial tiles at asked sizes: size -> [(level, index, data)]
+    partials: dict[int, list[tuple[int, int, bytes]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -577,18 +579,22 @@ class LogAuditor:
         checkpoints: Iterable[CheckpointRow],
         *,
         on_tile: Callable[[int, int, bytes], None] | None = None,
+        keep_leaves: bool = False,
         roots_at: Iterable[int] = (),
         tree: StreamingTree | None = None,
         announced: Mapping[str, bytes] | None = None,
+        trust_announced: bool = False,
     ) -> None:
         self.origin = origin
         self.keys = dict(keys)
+        # no catalog to hold keys (a published copy): the keys the log announces are the
+        # keys, the first announcement of each
+        self._trust_announced = trust_announced
         self.report = LogReport()
-        self.tree = tree or StreamingTree(on_tile)
+        self.tree = tree or StreamingTree(on_tile, keep_leaves=keep_leaves)
         self.expected = self.tree.size
         self._roots_at = set(roots_at)
-        if self.tree.size in self._roots_at:
-            self.report.roots[self.tree.size] = self.tree.root()
+        self._note_size()
         self.report.announced = dict(announced or {})
         self._pending = iter(checkpoints)
         self._next: CheckpointRow | None = None
@@ -622,7 +628,7 @@ class LogAuditor:
         lh = hashlib.sha256(b"\x00" + leaf).digest()
         self.tree.add(lh)
         if self.tree.size in self._roots_at:
-            self.report.roots[self.tree.size] = self.tree.root()
+            self._note_size()
         fast = _eq(stored_hash, lh) and row_matches_leaf(
             leaf, idx, kind, format_utc(at), actor, station, item
         )
@@ -638,9 +644,37 @@ class LogAuditor:
             self._announcement(idx, leaf)
         self._catch_up()
 
+    def add_entry(self, idx: int, leaf: bytes) -> bytes:
+        """One entry of a published copy (no catalog row): re-hashed into the tree, its
+        index checked, a key announcement read. Returns its leaf hash."""
+        if idx != self.expected:
+            self.report.problems.append(f"entry #{idx} comes where #{self.expected} should")
+            self.expected = idx
+        self.expected += 1
+        lh = hashlib.sha256(b"\x00" + leaf).digest()
+        self.tree.add(lh)
+        if self.tree.size in self._roots_at:
+            self._note_size()
+        plain = leaf.endswith(f',"v":{LEAF_VERSION}}}'.encode()) and (
+            f',"index":{idx},"item":'.encode() in leaf[-160:]
+        )
+        problems = [] if plain else event_problems(LoggedEvent(idx, leaf))
+        self.report.problems.extend(problems)
+        if not problems and b'"kind":"key-rotated"' in leaf:
+            self._announcement(idx, leaf)
+        self._catch_up()
+        return lh
+
+    def _note_size(self) -> None:
+        size = self.tree.size
+        if size in self._roots_at:
+            self.report.roots[size] = self.tree.root()
+            self.report.partials[size] = list(self.tree.partial_tiles())
+
     def _announcement(self, idx: int, leaf: bytes) -> None:
         try:
-            d = decode_leaf(leaf).details
+            dec = decode_leaf(leaf)
+            d = dec.details
             key_id, pub = str(d["key_id"]), note_b64decode(str(d["public_key"]))
         except (ValueError, KeyError):
             self.report.problems.append(
@@ -648,6 +682,8 @@ class LogAuditor:
             )
             return
         self.report.announced[key_id] = pub
+        if self._trust_announced and key_id not in self.keys:
+            self.keys[key_id] = KeyInfo(dec.station_id, pub, pub)
 
     # -- checkpoints
     def _advance(self) -> None:
@@ -690,8 +726,9 @@ class LogAuditor:
             if why and not _eq(self._last[1].root, cp.root):
                 problems.append(why)
         self._last = (row.label, cp)
-        self.report.latest = cp
-        self.report.checkpoints += 1
+        if row.size is not None:  # a catalog's; a copy in a store is not counted
+            self.report.latest = cp
+            self.report.checkpoints += 1
 
     def finish(self, head_size: int) -> LogReport:
         """After the last event: what no event could show (missing tail, checkpoints beyond

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bwc.errors import NotFoundError
-from bwc.evidence import custody, trust
+from bwc.config.settings import Settings
+from bwc.errors import NoteError, NotFoundError, UsageError
+from bwc.evidence import custody, note, trust
 from bwc.evidence.items import resolve_id
 from bwc.evidence.models import Event, Item
 from bwc.evidence.station import Station
@@ -74,6 +75,7 @@ def verify_everything(
             s,
             station.store,
             workers=station.settings.verify_workers,
+            station_id=station.station_id,
             on_start=on_start,
             on_done=on_done,
             ahead=ahead,
@@ -112,11 +114,25 @@ def _record(station: Station, out: Outcome, record: bool) -> None:
 def verify_log(station: Station) -> LogReport:
     """The whole log, streamed (`bwc log verify`)."""
     with station.session(snapshot=True) as s:
-        rep = catalog.verify_log(s, station.store)
+        rep = catalog.verify_log(s, station.store, station_id=station.station_id)
         latest = custody.latest_checkpoint(s)
     if rep.ok and latest is not None:
         trust.remember(station.settings.home, latest.note)
     return rep
+
+
+def verify_store_copy(url: str, settings: Settings | None, pinned: Sequence[str] = ()) -> LogReport:
+    """The log's published copy in the store at ``url``, with no catalog (`bwc log verify
+    --from-store`). ``pinned``: note verifier keys (`name+hash+key`, as `bwc keys list`
+    prints them) that must have signed the store's checkpoint."""
+    from bwc.evidence.stores import open_store
+    from bwc.evidence.verify.published import verify_published
+
+    try:
+        verifiers = [note.parse_verifier_key(k) for k in pinned]
+    except NoteError as e:
+        raise UsageError(f"--key: {e}", hint="give a key as `bwc keys list` prints it") from e
+    return verify_published(open_store(url, settings), pinned=verifiers)
 
 
 @dataclass

@@ -1,0 +1,155 @@
+"""The log's published copy in a store (C2SP tlog-tiles under ``log/``), checked without a
+catalog: the disaster-recovery check (`bwc log verify --from-store URL`), and what anyone
+with read access to the bucket can do with any tlog-tiles client.
+
+Every entry bundle is read in order, every entry re-hashed into the tree, each level-0 tile
+compared with the hashes of its entries and each tile above with the tiles below it, and
+the store's checkpoint with the rebuilt tree. Keys are the ones the log itself announces
+(`key-rotated` entries); ``pinned`` verifier keys (as `bwc keys list` prints them) must
+also have signed the checkpoint, so a forged log with forged announcements fails too.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from bwc.errors import NoteError, StoreError
+from bwc.evidence import note
+from bwc.evidence.stores import ObjectStore
+from bwc.evidence.tlog import (
+    TILE_WIDTH,
+    Tile,
+    TileError,
+    decode_entries,
+    tile_width,
+)
+from bwc.evidence.verify.core import CheckpointRow, LogAuditor, LogReport
+
+_LOOKAHEAD = 8  # blocks of 256 entries fetched ahead (S3 answers one request at a time)
+
+
+class Ahead:
+    """Files of a store fetched a few ahead of their use, in a known order."""
+
+    def __init__(self, store: ObjectStore, paths: Iterator[str], workers: int = 4) -> None:
+        self._store = store
+        self._paths = paths
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="bwc-tiles")
+        self._queue: list[tuple[str, Future[bytes | None]]] = []
+        self._fill()
+
+    def _fill(self) -> None:
+        while len(self._queue) < 2 * _LOOKAHEAD:
+            path = next(self._paths, None)
+            if path is None:
+                return
+            self._queue.append((path, self._pool.submit(self._store.get_log, path)))
+
+    def get(self, path: str) -> bytes | None:
+        """The file at ``path``: the next in the order given, else read now."""
+        if self._queue and self._queue[0][0] == path:
+            _, fut = self._queue.pop(0)
+            self._fill()
+            return fut.result()
+        return self._store.get_log(path)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def compare_tile(
+    store_get: Callable[[str], bytes | None], tile: Tile, data: bytes, problems: list[str]
+) -> None:
+    """The store's copy of ``tile`` must be ``data`` (rebuilt from the entries below it)."""
+    try:
+        stored = store_get(tile.path)
+    except StoreError as e:
+        problems.append(f"log/{tile.path} cannot be read from the store: {e}")
+        return
+    if stored is None:
+        problems.append(f"log/{tile.path} is missing from the store")
+    elif not hmac.compare_digest(stored, data):
+        problems.append(
+            f"log/{tile.path} in the store differs from the hashes below it "
+            "(a published tile was changed)"
+        )
+
+
+def verify_published(
+    store: ObjectStore, *, pinned: Sequence[note.Verifier] = (), origin: str | None = None
+) -> LogReport:
+    try:
+        text = store.get_checkpoint()
+    except StoreError as e:
+        return LogReport(problems=[f"cannot read the store's checkpoint: {e}"])
+    if text is None:
+        return LogReport(problems=["the store holds no checkpoint: no log is published there"])
+    row = CheckpointRow("checkpoint in the store", text)
+    try:
+        shown = note.parse_checkpoint(text.split("\n\n", 1)[0] + "\n")
+    except NoteError as e:
+        return LogReport(problems=[f"checkpoint in the store: {e}"])
+    size = shown.size
+    problems: list[str] = []
+    auditor = LogAuditor(
+        origin or shown.origin,
+        {},
+        [row],
+        on_tile=lambda lv, i, d: compare_tile(store.get_log, Tile(lv, i, TILE_WIDTH), d, problems),
+        roots_at=[size],
+        trust_announced=True,
+    )
+    blocks = -(-size // TILE_WIDTH)
+
+    def paths() -> Iterator[str]:
+        for k in range(blocks):
+            w = tile_width(size, 0, k)
+            yield Tile(-1, k, w).path
+            yield Tile(0, k, w).path
+
+    ahead = Ahead(store, paths())
+    try:
+        for k in range(blocks):
+            width = tile_width(size, 0, k)
+            bundle = Tile(-1, k, width)
+            try:
+                data = ahead.get(bundle.path)
+                if data is None:
+                    raise TileError(f"log/{bundle.path} is missing from the store")
+                leaves = decode_entries(data, width)
+            except (TileError, StoreError) as e:
+                problems.append(f"{e}; the log cannot be checked past entry #{k * TILE_WIDTH}")
+                break
+            hashes = bytearray()
+            for n, leaf in enumerate(leaves):
+                idx = k * TILE_WIDTH + n
+                hashes += auditor.add_entry(idx, leaf)
+            level0 = Tile(0, k, width)
+            stored = ahead.get(level0.path)
+            if stored is None:
+                problems.append(f"log/{level0.path} is missing from the store")
+            elif not hmac.compare_digest(stored, bytes(hashes)):
+                problems.append(
+                    f"log/{level0.path} does not hold the hashes of the entries in "
+                    f"log/{bundle.path} (an entry or a tile was changed)"
+                )
+    finally:
+        ahead.close()
+    rep = auditor.finish(auditor.tree.size)
+    for level, index, data in rep.partials.get(size, []):
+        compare_tile(store.get_log, Tile(level, index, len(data) // 32), data, problems)
+    rep.problems.extend(problems)
+    if pinned:
+        try:
+            note.open_checkpoint(text, pinned)
+        except NoteError as e:
+            rep.problems.append(f"the store's checkpoint is not signed by a pinned key: {e}")
+    keys = auditor.keys.values()
+    try:
+        verifiers = [note.Verifier.from_public_key(k.station_id, k.public_key) for k in keys]
+        rep.latest = note.open_checkpoint(text, verifiers)
+    except NoteError:
+        rep.latest = None  # reported by the auditor
+    return rep
