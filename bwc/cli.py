@@ -355,6 +355,17 @@ def show(
 
     shown = run.show(ctx().station(), item_id)
     item, events, rep = shown.item, shown.events, shown.report
+    runs: list[dict[str, Any]] = [
+        {
+            "run": v.run_id,
+            "at": format_utc(v.at),
+            "actor": v.actor,
+            "station": v.station_id,
+            "scope": v.scope,
+            "ok": v.ok,
+        }
+        for v in shown.verifications
+    ]
     if as_json:
         print_json(
             {
@@ -362,12 +373,22 @@ def show(
                 "manifest": item.manifest.decode("utf-8"),
                 "signature": base64.b64encode(item.signature).decode("ascii"),
                 "events": [_event_json(e) for e in events],
+                "verifications": runs,
                 "checks": [c.__dict__ for c in rep.checks],
                 "verified": rep.ok,
             }
         )
     else:
         _print_item(item, events, rep)
+        if runs:
+            out.print("[bold]verified by[/]")
+        for v in runs:
+            mark = "[green]ok[/]  " if v["ok"] else "[red]FAIL[/]"
+            what = "every item" if v["scope"] == "all" else "by id"
+            out.print(
+                f"  {mark} run {v['run'][:12]} {v['at']} by {esc(str(v['actor']))} at "
+                f"{v['station']} ({what})"
+            )
     if not rep.ok:
         raise VerificationError(
             f"item {item.sha256[:16]} fails verification", hint="see the checks above"
@@ -468,6 +489,20 @@ def _verify(
 
     station = cx.station(settings)
     show_bar = all_ and not as_json and err.is_terminal
+    listing = _JsonList("items") if as_json else None
+
+    def shown(r: ItemReport) -> None:
+        # each result as it is made: nothing accumulates, whatever the number of items
+        if listing is not None:
+            checks = [c.__dict__ for c in r.checks]
+            listing.add({"sha256": r.sha256, "ok": r.ok, "checks": checks})
+        elif r.ok:
+            gone = " (deleted by policy; record kept)" if r.deleted else ""
+            out.print(f"[green]ok[/]   {r.sha256}{gone}")
+        else:
+            for c in r.failures():
+                out.print(f"[red]FAIL[/] {r.sha256}: {c.name}: {esc(c.detail)}")
+
     with Progress(
         TextColumn("verifying"),
         BarColumn(),
@@ -477,43 +512,57 @@ def _verify(
         disable=not show_bar,
     ) as bar:
         task = bar.add_task("verify", total=None)
+
+        def done(r: ItemReport) -> None:
+            shown(r)
+            bar.advance(task)
+
         if all_:
             res = run.verify_everything(
                 station,
                 record=record,
                 on_start=lambda n: bar.update(task, total=n),
-                on_done=lambda _r: bar.advance(task),
+                on_done=done,
                 ahead=ahead,
             )
         else:
-            res = run.verify_ids(station, ids or [], record=record)
-    reports, bad = res.reports, res.failed
-    if as_json:
-        print_json(
-            {
-                "ok": not bad and res.log_ok,
-                "log_problems": res.log_problems,
-                "items": [
-                    {"sha256": r.sha256, "ok": r.ok, "checks": [c.__dict__ for c in r.checks]}
-                    for r in reports
-                ],
-            }
+            res = run.verify_ids(station, ids or [], record=record, on_done=done)
+    total, bad = res.total, len(res.failed)
+    if listing is not None:
+        listing.close(
+            ok=not bad and res.log_ok,
+            log_problems=res.log_problems,
+            run=res.run_id if res.recorded else None,
         )
     else:
-        for r in reports:
-            if r.ok:
-                gone = " (deleted by policy; record kept)" if r.deleted else ""
-                out.print(f"[green]ok[/]   {r.sha256}{gone}")
-            else:
-                for c in r.failures():
-                    out.print(f"[red]FAIL[/] {r.sha256}: {c.name}: {esc(c.detail)}")
-        out.print(f"{len(reports) - len(bad)} of {len(reports)} items verified")
+        out.print(f"{total - bad} of {total} items verified")
     if res.not_recorded and not as_json:
         err.print(f"[yellow]not recorded:[/] {esc(res.not_recorded)}")
     if bad:
-        raise VerificationError(f"{len(bad)} of {len(reports)} items failed verification")
+        raise VerificationError(f"{bad} of {total} items failed verification")
     if not res.log_ok:
         raise VerificationError("the custody log fails verification: " + res.log_problems[0])
+
+
+class _JsonList:
+    """A JSON object whose list member ``name`` is written one element at a time, then the
+    other members: a result of millions of items never sits in memory."""
+
+    def __init__(self, name: str) -> None:
+        self.n = 0
+        sys.stdout.write("{\n  " + json.dumps(name) + ": [")
+
+    def add(self, value: Any) -> None:
+        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+        sys.stdout.write(("," if self.n else "") + "\n    " + text.replace("\n", "\n    "))
+        self.n += 1
+
+    def close(self, **members: Any) -> None:
+        sys.stdout.write("\n  ]")
+        for k, v in members.items():
+            text = json.dumps(v, indent=2, ensure_ascii=False, default=str)
+            sys.stdout.write(f",\n  {json.dumps(k)}: " + text.replace("\n", "\n  "))
+        sys.stdout.write("\n}\n")
 
 
 # ---------------------------------------------------------------------------- keys

@@ -301,3 +301,32 @@ class Explanation(SQLModel, table=True):
     actor: str = Field(sa_column=Column(Text, nullable=False))
     station_id: str = Field(sa_column=Column(String(64), nullable=False))
     at: datetime = _utc()
+
+
+class VerificationRun(SQLModel, table=True):
+    """One `bwc verify` run, as its `verification-run` custody event records it (this row is
+    a cache of the event, for `bwc show`'s history; the event and the signed statement in the
+    store are the authority). ``scope``: "all" (every item in the catalog when it started)
+    or "ids" (the items in verification_run_item)."""
+
+    __tablename__ = "verification_run"
+
+    event_idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    run_id: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    at: datetime = _utc()
+    actor: str = Field(sa_column=Column(Text, nullable=False))
+    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    scope: str = Field(sa_column=Column(String(8), nullable=False))
+    log_size: int = Field(sa_column=Column(BigInteger, nullable=False))  # when it started
+    items: int
+    failed: int
+    statement_sha256: str = Field(sa_column=Column(String(64), nullable=False))
+
+
+class VerificationRunItem(SQLModel, table=True):
+    """An item a run by id checked."""
+
+    __tablename__ = "verification_run_item"
+
+    event_idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    sha256: str = Field(sa_column=Column(String(64), primary_key=True, index=True))

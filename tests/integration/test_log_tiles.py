@@ -137,7 +137,7 @@ def test_catalog_made_before_tiles_is_brought_up_by_init(bwc, home: tuple[Path, 
     cfg = _alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0006")
+        command.downgrade(cfg, "0006")  # before tiles (and verification runs)
         conn.execute(text("SELECT 1"))
     engine.dispose()
     assert not sql(h, "SELECT name FROM sqlite_master WHERE name = 'log_tile'")

@@ -553,9 +553,10 @@ def test_event_rows_swapped_and_reencoded(bwc, h: Home) -> None:
 @pytest.mark.parametrize("older", ["previous", "oldest"])
 def test_newest_checkpoint_replaced_by_older(bwc, h: Home, older: str) -> None:
     if older == "oldest":
-        # A third checkpoint: `bwc verify` (recording) logs 4 events and signs size 9.
+        # A third checkpoint: `bwc verify` (recording) logs its run (one event) and signs
+        # size 6.
         assert verify(bwc, "--all").code == 0
-        assert [r[0] for r in h.rows("SELECT size FROM checkpoint ORDER BY id")] == [1, 5, 9]
+        assert [r[0] for r in h.rows("SELECT size FROM checkpoint ORDER BY id")] == [1, 5, 6]
     newest = h.one("SELECT max(id) FROM checkpoint")
     src = 1 if older == "oldest" else newest - 1
     size, root, text = h.rows("SELECT size, root, note FROM checkpoint WHERE id = ?", (src,))[0]
@@ -563,7 +564,7 @@ def test_newest_checkpoint_replaced_by_older(bwc, h: Home, older: str) -> None:
         "UPDATE checkpoint SET size = ?, root = ?, note = ? WHERE id = ?",
         (size, root, text, newest),
     )
-    stored_size = 9 if older == "oldest" else 5
+    stored_size = 6 if older == "oldest" else 5
     problems = assert_log_problem(bwc, f"checkpoint of size {stored_size}", "rolled back")
     if older == "oldest":
         assert any(
@@ -590,7 +591,7 @@ def test_catalog_rolled_back_as_a_whole(bwc, h: Home, tmp_path: Path, undone: st
         (cam / "NOTE0001.TXT").write_text("officer note, not in the rolled-back catalog\n")
         assert bwc("ingest", cam, "--officer", OFFICER, "--device", DEVICE).code == 0
     new_size = h.one("SELECT size FROM log_head")
-    assert new_size == (9 if undone == "verify" else 6)
+    assert new_size == 6  # the run's event, or the new item's
     newest = h.one("SELECT max(id) FROM checkpoint")
     assert_log_ok(bwc)
     h.sql(
@@ -848,7 +849,7 @@ def test_rollback_with_store_checkpoint_copy_deleted(bwc, h: Home) -> None:
     """The store's checkpoint copy is what exposes a catalog rolled back as a whole; deleting
     it must not make such a rollback pass unnoticed (the store always holds one after
     `bwc init`)."""
-    assert verify(bwc, "--all").code == 0  # events #5..#8, checkpoint 3 of size 9
+    assert verify(bwc, "--all").code == 0  # event #5 (the run), checkpoint 3 of size 6
     h.sql("DELETE FROM event WHERE idx >= 5")
     h.sql("DELETE FROM checkpoint WHERE id = 3")
     h.sql("UPDATE log_head SET size = 5")

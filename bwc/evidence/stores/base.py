@@ -35,6 +35,14 @@ def check_log_path(path: str) -> None:
     parse_tile_path(path)
 
 
+_RECORD_RE = re.compile(r"^verification/[0-9a-f]{32}\.(jsonl|json|sig)$")
+
+
+def check_record_name(name: str) -> None:
+    if not _RECORD_RE.match(name):
+        raise ValueError(f"not a record name: {name!r}")
+
+
 def check_meta_name(name: str) -> None:
     if name not in META_NAMES:
         raise ValueError(f"unknown meta name {name!r}")
@@ -89,6 +97,14 @@ class ObjectStore(Protocol):
     def put_checkpoint(self, note: str) -> None: ...
 
     def get_checkpoint(self) -> str | None: ...
+
+    # -- records: statements and reports of bwc's own runs (verification/<run>.…)
+    def put_record(self, name: str, source: Path, sha256: str) -> None:
+        """Store a record file (write-once; kept like permanent evidence where the store
+        locks objects). ``sha256``: the file's digest, checked on the way."""
+
+    def get_record(self, name: str) -> bytes | None:
+        """A record (small ones: statements, signatures), or None if it is not there."""
 
     # -- the log's published copy (C2SP tlog-tiles under log/: tile/…, tile/entries/…)
     def put_log(self, path: str, data: bytes, *, final: bool) -> None:

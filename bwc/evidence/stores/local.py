@@ -24,6 +24,7 @@ from bwc.evidence.stores.base import (
     StoreInfo,
     check_log_path,
     check_meta_name,
+    check_record_name,
     check_sha,
 )
 from bwc.fsutil import fsync_dir, fsync_path, write_atomic
@@ -188,6 +189,34 @@ class LocalStore:
     def get_checkpoint(self) -> str | None:
         try:
             return (self.root / "log" / "checkpoint").read_text("utf-8")
+        except FileNotFoundError:
+            return None
+
+    def put_record(self, name: str, source: Path, sha256: str) -> None:
+        check_record_name(name)
+        target = self.root / "records" / name
+        try:
+            if target.exists():
+                if hash_file(target).sha256 != sha256:
+                    raise StoreError(f"the store already holds another records/{name}")
+                return
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            shutil.copyfile(source, tmp)
+            fsync_path(tmp)
+            if hash_file(tmp).sha256 != sha256:
+                tmp.unlink()
+                raise StoreError(f"records/{name} did not read back as it was written")
+            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.replace(tmp, target)
+            fsync_dir(target.parent)
+        except OSError as e:
+            raise StoreError(f"cannot store records/{name}: {e.strerror}") from e
+
+    def get_record(self, name: str) -> bytes | None:
+        check_record_name(name)
+        try:
+            return (self.root / "records" / name).read_bytes()
         except FileNotFoundError:
             return None
 

@@ -70,6 +70,7 @@ from bwc.evidence.stores.base import (
     StoreInfo,
     check_log_path,
     check_meta_name,
+    check_record_name,
     check_sha,
 )
 from bwc.evidence.timefmt import Clock, SystemClock, format_utc
@@ -511,11 +512,31 @@ class S3Store:
             if found is not None:
                 return found or None
             raise
-        lock = self._new_lock()
+        return self._upload(key, staged, sha256, size, self._new_lock())
+
+    def _upload(
+        self, key: str, staged: Path, sha256: str, size: int, lock: datetime | None
+    ) -> str | None:
+        """A file in one PUT up to the threshold (with its SHA-256), else in parts."""
         meta = {"sha256": sha256, "size": str(size)}
         if size <= max(self.options.multipart_threshold_mb, self.options.part_size_mb) * MIB:
             return self._put_single(key, staged, sha256, size, meta, lock)
         return self._put_multipart(key, staged, size, meta, lock)
+
+    def put_record(self, name: str, source: Path, sha256: str) -> None:
+        check_record_name(name)
+        key = self._key(f"records/{name}")
+        if self._stored_version(key, sha256) is not None:
+            return
+        lock = None
+        if self.lock_enabled():
+            now = self.clock.now()
+            lock = retention.lock_target(None, now, self.policy.permanent_lock_years)
+        self._upload(key, source, sha256, os.stat(source).st_size, lock)
+
+    def get_record(self, name: str) -> bytes | None:
+        check_record_name(name)
+        return self._get_bytes(self._key(f"records/{name}"))
 
     def _stored_version(self, key: str, sha256: str) -> str | None:
         """The current version id of ``key`` if it is stored with this sha256 in its

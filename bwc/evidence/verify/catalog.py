@@ -536,10 +536,10 @@ def verify_all(
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[ItemReport], None] | None = None,
     ahead: ReadAhead | None = None,
-) -> tuple[LogReport, list[ItemReport]]:
+) -> LogReport:
     """Everything: the log streamed (``verify_log``), then every item merged with its
-    events in sha order, objects re-hashed ``workers`` at a time. Reports are returned in
-    sha order; ``on_done`` sees each as it is made."""
+    events in sha order, objects re-hashed ``workers`` at a time. ``on_done`` sees each
+    item's report as it is made, in sha order; none is kept here (memory stays flat)."""
     latest = custody.latest_checkpoint(session)
     cp: note.Checkpoint | None = None
     if latest is not None:
@@ -557,7 +557,6 @@ def verify_all(
     total = session.exec(select(func.count()).select_from(Item)).one()
     if on_start is not None:
         on_start(int(total))
-    reports: list[ItemReport] = []
     for chunk in _items_with_events(session):
         deleted = {sha for sha, _item, evs in chunk if _deleted(evs)}
         read = _reader(store, ahead, lambda sha, d=deleted: sha in d)  # type: ignore[misc]
@@ -575,10 +574,9 @@ def verify_all(
                     stored_meta=None if sha in deleted else stored_meta(store, sha),
                     row=item,
                 )
-                reports.append(rep)
                 if on_done:
                     on_done(rep)
-    return log, reports
+    return log
 
 
 def _items_with_events(

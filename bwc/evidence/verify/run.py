@@ -6,24 +6,41 @@ a damaged log would bury the damage under new events and a fresh checkpoint)."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO
+
+from sqlalchemy import ColumnElement, and_, or_
+from sqlmodel import Session, col, select
 
 from bwc.config.settings import Settings
 from bwc.errors import NoteError, NotFoundError, UsageError
 from bwc.evidence import custody, note, trust
+from bwc.evidence.canonical import canonical_json
+from bwc.evidence.events import decode_leaf
 from bwc.evidence.items import resolve_id
-from bwc.evidence.models import Event, Item
+from bwc.evidence.models import Event, Item, VerificationRun, VerificationRunItem
 from bwc.evidence.station import Station
 from bwc.evidence.stores import ReadAhead
+from bwc.evidence.timefmt import format_utc
 from bwc.evidence.verify import catalog
 from bwc.evidence.verify.core import ItemReport, LogReport
 
 
 @dataclass
 class Outcome:
-    reports: list[ItemReport]
-    log_problems: list[str]
+    """A run's result, kept small whatever the number of items: counts and the failures
+    (every item's result goes to ``on_done`` as it is made, and to the run's report)."""
+
+    total: int = 0
+    failed: list[ItemReport] = field(default_factory=list)
+    log_problems: list[str] = field(default_factory=list)
+    run_id: str | None = None
     recorded: bool = False
     not_recorded: str | None = None  # why a run asked to be recorded was not
 
@@ -31,9 +48,152 @@ class Outcome:
     def log_ok(self) -> bool:
         return not self.log_problems
 
-    @property
-    def failed(self) -> list[ItemReport]:
-        return [r for r in self.reports if not r.ok]
+
+class _Run:
+    """A verification run being recorded: every item's result written, as it comes, to a
+    JSON Lines report in the spool (hashed on the way), later stored with a signed
+    statement about it, and logged as one `verification-run` custody event."""
+
+    def __init__(self, station: Station, scope: str, record: bool) -> None:
+        self.station = station
+        self.scope = scope
+        self.id = secrets.token_hex(16)
+        self.started = station.clock.now()
+        self.out = Outcome(run_id=self.id)
+        self.ids: list[str] = []
+        self._file: BinaryIO | None = None
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self.path = station.settings.spool_dir / "runs" / f"{self.id}.jsonl"
+        if record:
+            station.signer()  # a wrong passphrase fails before anything is read
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "wb")  # noqa: SIM115 - closed in finish
+
+    def done(self, rep: ItemReport) -> None:
+        self.out.total += 1
+        if not rep.ok:
+            self.out.failed.append(rep)
+        if self.scope == "ids":
+            self.ids.append(rep.sha256)
+        if self._file is not None:
+            failed = [f"{c.name}: {c.detail}" for c in rep.failures()]
+            line = (
+                json.dumps(
+                    {"sha256": rep.sha256, "ok": rep.ok, "failed": failed},
+                    ensure_ascii=False,
+                    separators=(",", ":"),
+                ).encode("utf-8")
+                + b"\n"
+            )
+            self._file.write(line)
+            self._hash.update(line)
+            self._size += len(line)
+
+    def finish(self, log_problems: Sequence[str], log_size: int) -> Outcome:
+        out = self.out
+        out.log_problems = list(log_problems)
+        if self._file is None:
+            return out
+        self._file.close()
+        try:
+            if not out.total:
+                return out
+            if not out.log_ok:
+                # Appending to a damaged log would bury the damage under new events.
+                out.not_recorded = "the custody log fails verification"
+                return out
+            self._store_and_log(log_size)
+            out.recorded = True
+            return out
+        finally:
+            self.path.unlink(missing_ok=True)
+
+    def _store_and_log(self, log_size: int) -> None:
+        st = self.station
+        signer = st.signer()
+        report_sha = self._hash.hexdigest()
+        statement = canonical_json(
+            {
+                "v": 1,
+                "what": "bwc verification run",
+                "run": self.id,
+                "station": st.station_id,
+                "actor": st.actor,
+                "scope": self.scope,
+                "started": format_utc(self.started),
+                "finished": format_utc(st.clock.now()),
+                "log_size": log_size,
+                "items": self.out.total,
+                "failed": len(self.out.failed),
+                "report_sha256": report_sha,
+                "report_size": self._size,
+                "key_id": signer.key_id,
+            }
+        )
+        statement_sha = hashlib.sha256(statement).hexdigest()
+        spool = self.path.parent
+        for ext, data in (("json", statement), ("sig", signer.sign(statement))):
+            part = spool / f"{self.id}.{ext}"
+            part.write_bytes(data)
+            try:
+                st.store.put_record(
+                    f"verification/{self.id}.{ext}", part, hashlib.sha256(data).hexdigest()
+                )
+            finally:
+                part.unlink(missing_ok=True)
+        st.store.put_record(f"verification/{self.id}.jsonl", self.path, report_sha)
+        events = [
+            st.event(
+                "verification-run",
+                None,
+                run=self.id,
+                scope=self.scope,
+                items=self.out.total,
+                failed=len(self.out.failed),
+                log_size=log_size,
+                statement_sha256=statement_sha,
+                report_sha256=report_sha,
+            ),
+            *(
+                st.event(
+                    "verified",
+                    r.sha256,
+                    ok=False,
+                    run=self.id,
+                    failed=[f"{c.name}: {c.detail}" for c in r.failures()],
+                )
+                for r in self.out.failed
+            ),
+        ]
+        with st.session() as s:
+            run_event = custody.append_events(s, events)[0]
+            s.add(
+                VerificationRun(
+                    event_idx=run_event.idx,
+                    run_id=self.id,
+                    at=events[0].at,
+                    actor=st.actor,
+                    station_id=st.station_id,
+                    scope=self.scope,
+                    log_size=log_size,
+                    items=self.out.total,
+                    failed=len(self.out.failed),
+                    statement_sha256=statement_sha,
+                )
+            )
+            for sha in sorted(set(self.ids)):
+                s.add(VerificationRunItem(event_idx=run_event.idx, sha256=sha))
+        st.checkpoint()
+
+
+def _chain(*fns: Callable[[ItemReport], None] | None) -> Callable[[ItemReport], None]:
+    def call(rep: ItemReport) -> None:
+        for fn in fns:
+            if fn is not None:
+                fn(rep)
+
+    return call
 
 
 def verify_ids(
@@ -44,19 +204,22 @@ def verify_ids(
     on_done: Callable[[ItemReport], None] | None = None,
 ) -> Outcome:
     """Items by id, each proven against the latest checkpoint: cost by item."""
-    if record:
-        station.signer()  # a wrong passphrase fails before anything is read
+    run = _Run(station, "ids", record)
     with station.session(snapshot=True) as s:
         items = [resolve_id(s, i) for i in ids]
         t = catalog.trust_latest(s, station.store, trust.load(station.settings.home))
-        reports = catalog.verify_items(
-            s, station.store, items, t, workers=station.settings.verify_workers, on_done=on_done
+        catalog.verify_items(
+            s,
+            station.store,
+            items,
+            t,
+            workers=station.settings.verify_workers,
+            on_done=_chain(run.done, on_done),
         )
+        size = custody.log_size(s)
     if t.log.ok and t.latest_note is not None:
         trust.remember(station.settings.home, t.latest_note)
-    out = Outcome(reports, list(t.log.problems))
-    _record(station, out, record)
-    return out
+    return run.finish(t.log.problems, size)
 
 
 def verify_everything(
@@ -68,47 +231,59 @@ def verify_everything(
     ahead: ReadAhead | None = None,
 ) -> Outcome:
     """The whole log streamed, then every item: memory flat whatever the catalog's size."""
-    if record:
-        station.signer()
+    run = _Run(station, "all", record)
     with station.session(snapshot=True) as s:
-        log, reports = catalog.verify_all(
+        log = catalog.verify_all(
             s,
             station.store,
             workers=station.settings.verify_workers,
             station_id=station.station_id,
             on_start=on_start,
-            on_done=on_done,
+            on_done=_chain(run.done, on_done),
             ahead=ahead,
         )
         latest = custody.latest_checkpoint(s)
     if log.ok and latest is not None:
         trust.remember(station.settings.home, latest.note)
-    out = Outcome(reports, list(log.problems))
-    _record(station, out, record)
-    return out
+    return run.finish(log.problems, log.size)
 
 
-def _record(station: Station, out: Outcome, record: bool) -> None:
-    if not record or not out.reports:
-        return
-    if not out.log_ok:
-        out.not_recorded = "the custody log fails verification"
-        return
-    with station.session() as s:
-        custody.append_events(
-            s,
-            [
-                station.event(
-                    "verified",
-                    r.sha256,
-                    ok=r.ok,
-                    failed=[f"{c.name}: {c.detail}" for c in r.failures()],
-                )
-                for r in out.reports
-            ],
-        )
-    station.checkpoint()
-    out.recorded = True
+@dataclass(frozen=True)
+class RunSeen:
+    """A verification run that covered an item (`bwc show`)."""
+
+    run_id: str
+    at: datetime
+    actor: str
+    station_id: str
+    scope: str
+    ok: bool  # the item passed (a failure is also a `verified` event in its chain)
+
+
+def verification_history(session: Session, sha256: str, events: Sequence[Event]) -> list[RunSeen]:
+    """The runs that checked an item: every run by id that named it, every run of all
+    items that started after it was ingested; failed where its chain has a failure of that
+    run."""
+    ingested = next((e.idx for e in events if e.kind == "ingested"), None)
+    failed_runs = set()
+    for e in events:
+        if e.kind == "verified":
+            with contextlib.suppress(ValueError):
+                details = decode_leaf(e.leaf).details
+                if details.get("ok") is False and isinstance(details.get("run"), str):
+                    failed_runs.add(details["run"])
+    by_id = select(VerificationRunItem.event_idx).where(VerificationRunItem.sha256 == sha256)
+    cond: ColumnElement[bool] = col(VerificationRun.event_idx).in_(by_id)
+    if ingested is not None:
+        of_all = and_(col(VerificationRun.scope) == "all", col(VerificationRun.log_size) > ingested)
+        cond = or_(cond, of_all)
+    rows = session.exec(
+        select(VerificationRun).where(cond).order_by(col(VerificationRun.event_idx))
+    )
+    return [
+        RunSeen(r.run_id, r.at, r.actor, r.station_id, r.scope, r.run_id not in failed_runs)
+        for r in rows
+    ]
 
 
 def verify_log(station: Station) -> LogReport:
@@ -140,16 +315,18 @@ class Shown:
     item: Item
     events: list[Event]
     report: ItemReport
+    verifications: list[RunSeen]
 
 
 def show(station: Station, item_id: str) -> Shown:
-    """An item, its chain of custody and every check (`bwc show`)."""
+    """An item, its chain of custody, the runs that verified it, and every check now."""
     with station.session(snapshot=True) as s:
         item = resolve_id(s, item_id)
         events = list(custody.iter_events(s, item.sha256))
+        history = verification_history(s, item.sha256, events)
         t = catalog.trust_latest(s, station.store, trust.load(station.settings.home))
         (rep,) = catalog.verify_items(s, station.store, [item], t, workers=1)
-    return Shown(item, events, rep)
+    return Shown(item, events, rep, history)
 
 
 @dataclass
