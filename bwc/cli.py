@@ -653,6 +653,23 @@ def log_verify(
             "signed the store's checkpoint. Repeatable.",
         ),
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="last",
+            help="Check only what was appended after the last recorded full check "
+            "(`--since last`), from the tree that check verified.",
+        ),
+    ] = None,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Log a check that passes (a `log-verified` event with the size and root "
+            "it verified): where the next `--since last` starts.",
+        ),
+    ] = False,
 ) -> None:
     """Re-hash every event, rebuild the tree and check every tile and checkpoint against it,
     and the store's published copy (C2SP tlog-tiles) against the catalog's.
@@ -662,10 +679,15 @@ def log_verify(
 
     if key and not from_store:
         raise UsageError("--key goes with --from-store")
+    if since not in (None, "last"):
+        raise UsageError(f"--since takes `last`, not {since!r}")
+    if from_store is not None and (since or record):
+        raise UsageError("--from-store checks the store's copy alone: no --since, no --record")
+    start = 0
     if from_store is not None:
         rep = run.verify_store_copy(from_store, _settings_if_any(), key or [])
     else:
-        rep = run.verify_log(ctx().station())
+        rep, start = run.verify_log(ctx().station(), since_last=since == "last", record=record)
     root = base64.b64encode(rep.root).decode("ascii")
     if as_json:
         print_json(
@@ -674,6 +696,7 @@ def log_verify(
                 "size": rep.size,
                 "root": root,
                 "checkpoints": rep.checkpoints,
+                "since": start,
                 "problems": rep.problems,
             }
         )
@@ -687,9 +710,10 @@ def log_verify(
             )
         elif rep.ok:
             latest = rep.latest.size if rep.latest else 0
+            scope = f" (#{start}..#{rep.size - 1}, after the last full check)" if start else ""
             out.print(
-                f"[green]ok[/] {rep.size} events, {rep.checkpoints} checkpoints verified; "
-                f"latest checkpoint covers {latest} events; root {root}"
+                f"[green]ok[/] {rep.size} events{scope}, {rep.checkpoints} checkpoints "
+                f"verified; latest checkpoint covers {latest} events; root {root}"
             )
     if not rep.ok:
         raise VerificationError(f"custody log fails verification ({len(rep.problems)} problems)")

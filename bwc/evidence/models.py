@@ -93,6 +93,9 @@ class LogHead(SQLModel, table=True):
     # How many events the stored tiles (log_tile) cover: equal to size, except in a catalog
     # made before tiles, until `bwc init` has built them (appends wait for that).
     tiled_size: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    # The `log-verified` event of the latest recorded full check of the log (`bwc log verify
+    # --record`), where `--since last` starts from; a pointer, the event is the authority.
+    verified_idx: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class LogTile(SQLModel, table=True):

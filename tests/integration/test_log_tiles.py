@@ -277,3 +277,42 @@ def test_an_entry_changed_in_the_store_is_named(bwc, home: tuple[Path, str]) -> 
     assert r.code == 1
     assert "log/tile/0/001 does not hold the hashes of the entries" in r.out, r.out
     assert "signed root differs" in r.out, r.out
+
+
+# ---------------------------------------------------------------------------- incremental
+
+
+def test_since_last_checks_only_what_came_after(bwc, home: tuple[Path, str], camera: Path) -> None:
+    h, _sha = home
+    r = bwc("log", "verify", "--since", "last")
+    assert r.code == 3 and "--record" in r.err  # nothing recorded yet
+    assert bwc("log", "verify", "--record").code == 0
+    recorded = sql(h, "SELECT verified_idx, size FROM log_head")[0]
+    (leaf,) = sql(h, "SELECT leaf FROM event WHERE idx = ?", (recorded[0],))[0]
+    details = json.loads(leaf)["details"]
+    assert json.loads(leaf)["kind"] == "log-verified" and details["size"] == recorded[0]
+    assert bwc("ingest", camera, "--json").code == 0
+    r = bwc("log", "verify", "--since", "last", "--json")
+    assert r.code == 0, r.out + r.err
+    data = json.loads(r.out)
+    assert data["since"] == details["size"] and data["size"] > details["size"]
+    # damage after the recorded check is found ...
+    new = sql(h, "SELECT max(idx) FROM event")[0][0]
+    sql(h, "UPDATE event SET actor = 'mallory' WHERE idx = ?", (new,))
+    r = bwc("log", "verify", "--since", "last")
+    assert r.code == 1 and f"custody event #{new}" in r.out, r.out
+    sql(h, "UPDATE event SET actor = 'test-clerk' WHERE idx = ?", (new,))
+    # ... and tiles that no longer give the recorded root make it check everything
+    data_ = bytearray(sql(h, "SELECT hashes FROM log_tile WHERE level=1 AND idx=0")[0][0])
+    data_[0] ^= 1
+    sql(h, "UPDATE log_tile SET hashes = ? WHERE level = 1 AND idx = 0", (bytes(data_),))
+    r = bwc("log", "verify", "--since", "last")
+    assert r.code == 1 and "do not give the root the last full check recorded" in r.out, r.out
+
+
+def test_a_forged_record_of_a_full_check_is_refused(bwc, home: tuple[Path, str]) -> None:
+    h, _sha = home
+    assert bwc("log", "verify", "--record").code == 0
+    sql(h, "UPDATE log_head SET verified_idx = 5")  # a `viewed` event, not a log-verified one
+    r = bwc("log", "verify", "--since", "last")
+    assert r.code == 1 and "not a log-verified event" in r.err, r.err

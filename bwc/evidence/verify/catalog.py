@@ -22,14 +22,21 @@ from dataclasses import dataclass
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from bwc.errors import BwcError, NoteError, ProofError, StoreError, VerificationError
+from bwc.errors import (
+    BwcError,
+    NoteError,
+    NotFoundError,
+    ProofError,
+    StoreError,
+    VerificationError,
+)
 from bwc.evidence import custody, note
 from bwc.evidence.events import decode_leaf
 from bwc.evidence.fingerprint import Digest
 from bwc.evidence.merkle import leaf_hash, verify_inclusion
 from bwc.evidence.models import Checkpoint, Event, Item, LogHead, LogTile, SigningKey
 from bwc.evidence.stores import ObjectStore, ReadAhead
-from bwc.evidence.tlog import TILE_WIDTH, Tile, TiledTree, TileError, tile_width
+from bwc.evidence.tlog import TILE_WIDTH, StreamingTree, Tile, TiledTree, TileError, tile_width
 from bwc.evidence.verify.core import (
     CheckpointRow,
     EventColumns,
@@ -300,9 +307,9 @@ def verify_items(
 # ---------------------------------------------------------------------------- the whole log
 
 
-def _checkpoint_rows(session: Session) -> Iterator[CheckpointRow]:
-    """Catalog checkpoints by size (then id), one at a time."""
-    last = (-1, -1)
+def _checkpoint_rows(session: Session, min_size: int = 0) -> Iterator[CheckpointRow]:
+    """Catalog checkpoints of ``min_size`` and more, by size (then id), one at a time."""
+    last = (min_size - 1, -1)
     while True:
         rows = list(
             session.exec(
@@ -353,14 +360,19 @@ class _StoredTiles:
     the store's published copy up to the store's checkpoint (``published``: its size)."""
 
     def __init__(
-        self, session: Session, store: ObjectStore, published: int, problems: list[str]
+        self,
+        session: Session,
+        store: ObjectStore,
+        published: int,
+        problems: list[str],
+        start: int = 0,
     ) -> None:
         self.session = session
         self.store = store
         self.published = published
         self.problems = problems
-        full0 = published // TILE_WIDTH
-        self.ahead = Ahead(store, (Tile(0, k, TILE_WIDTH).path for k in range(full0)))
+        first, full0 = start // TILE_WIDTH, published // TILE_WIDTH
+        self.ahead = Ahead(store, (Tile(0, k, TILE_WIDTH).path for k in range(first, full0)))
 
     def full(self, level: int, index: int, data: bytes) -> None:
         if level > 0:
@@ -404,6 +416,65 @@ class _StoredTiles:
             compare_tile(self.store.get_log, tile, data, self.problems)
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where an incremental check starts: a size the whole log was verified at, and the root
+    that check found (from its `log-verified` custody event)."""
+
+    size: int
+    root: bytes
+    event_idx: int
+
+
+def last_full_check(session: Session) -> Resume:
+    """The latest recorded check of the whole log (`bwc log verify --record`)."""
+    head = session.get(LogHead, 1)
+    idx = head.verified_idx if head else None
+    hint = "run `bwc log verify --record` once, in full"
+    if idx is None:
+        raise NotFoundError("no check of the whole log was recorded yet", hint=hint)
+    (ev,) = custody.events_at(session, [idx]) or (None,)
+    try:
+        if ev is None:
+            raise ValueError("it is not in the log")
+        d = decode_leaf(ev.leaf)
+        if d.kind != "log-verified" or d.index != idx:
+            raise ValueError(f"event #{idx} is not a log-verified event")
+        size, root = int(d.details["size"]), note_b64decode(str(d.details["root"]))
+    except (ValueError, KeyError, TypeError) as e:
+        raise VerificationError(
+            f"the record of the last full check of the log (#{idx}) is unusable: {e}", hint=hint
+        ) from e
+    if not 0 < size <= idx or len(root) != 32:
+        raise VerificationError(f"the record of the last full check (#{idx}) is malformed")
+    return Resume(size, root, idx)
+
+
+def _resumed(
+    session: Session, since: Resume, on_tile: Callable[[int, int, bytes], None]
+) -> tuple[StreamingTree | None, str | None]:
+    """The tree at ``since.size`` from the catalog's tiles, if they give the recorded root."""
+    partials: dict[int, bytes] = {}
+    source = custody.CatalogTiles(session)
+    level = 0
+    try:
+        while since.size >> (8 * level):
+            count = since.size >> (8 * level)
+            width = count % TILE_WIDTH
+            if width:
+                partials[level] = source.read_tile(level, count // TILE_WIDTH, width)
+            level += 1
+        tree = StreamingTree.resume(since.size, partials, on_tile, keep_leaves=True)
+    except TileError as e:
+        return None, f"the catalog's tiles at size {since.size} are unreadable: {e}"
+    if not hmac.compare_digest(tree.root(), since.root):
+        return None, (
+            f"the catalog's tiles at size {since.size} do not give the root the last full "
+            "check recorded (the log was changed before it)"
+        )
+    return tree, None
+
+
 def verify_log(
     session: Session,
     store: ObjectStore,
@@ -411,13 +482,15 @@ def verify_log(
     *,
     roots_at: Iterable[int] = (),
     station_id: str | None = None,
+    since: Resume | None = None,
 ) -> LogReport:
     """The whole log, streamed (see ``LogAuditor``); the store's checkpoint copy included.
     Run it in a snapshot transaction so that appends by other stations do not show up
     half-way. ``origin``: the log's (default: the catalog's). ``station_id``: the station
     whose store this is (stations sharing a catalog may keep stores of their own: each
     store must then hold at least its own station's latest checkpoint); None: the store
-    must hold at least the catalog's latest."""
+    must hold at least the catalog's latest. ``since``: check only what was appended after
+    a recorded full check, from the tree it verified (the tiles must give its root)."""
     origin = origin or custody.log_origin(session)
     head = session.get(LogHead, 1)
     head_size = head.size if head else 0
@@ -426,13 +499,20 @@ def verify_log(
     }
     problems: list[str] = []
     stored = _store_checkpoint(store, [])
-    rows: Iterable[CheckpointRow] = _checkpoint_rows(session)
-    published = 0
-    if stored is not None:
-        copy = CheckpointRow("checkpoint copy in the store", stored)
-        published = copy.size_hint()
+    copy = CheckpointRow("checkpoint copy in the store", stored) if stored is not None else None
+    published = copy.size_hint() if copy is not None else 0
+    start = since.size if since is not None else 0
+    tiles = _StoredTiles(session, store, published, problems, start)
+    resumed: StreamingTree | None = None
+    if since is not None:
+        resumed, why = _resumed(session, since, tiles.full)
+        if resumed is None:  # the tree it starts from is not the one verified: check it all
+            problems.append(str(why))
+            start = 0
+            tiles = _StoredTiles(session, store, published, problems)
+    rows: Iterable[CheckpointRow] = _checkpoint_rows(session, start)
+    if copy is not None and copy.size_hint() >= start:
         rows = _merge_by_size(rows, copy)
-    tiles = _StoredTiles(session, store, published, problems)
     auditor = LogAuditor(
         origin,
         keys,
@@ -440,8 +520,10 @@ def verify_log(
         on_tile=tiles.full,
         keep_leaves=True,
         roots_at={*roots_at, published},
+        tree=resumed,
+        announced=_announced_before(session, start),
     )
-    for batch in custody.stream_events(session):
+    for batch in custody.stream_events(session, start):
         missing = _missing_items(session, batch)
         for idx, leaf, lh, kind, at, actor, station, item in batch:
             auditor.add(idx, leaf, lh, kind, at, actor, station, item)
@@ -477,6 +559,23 @@ def _latest_of(session: Session, station_id: str) -> Checkpoint | None:
         .order_by(col(Checkpoint.id).desc())
         .limit(1)
     ).first()
+
+
+def _announced_before(session: Session, size: int) -> dict[str, bytes]:
+    """Keys announced by events before ``size`` (an incremental check does not read them:
+    the full check it starts from did)."""
+    if size == 0:
+        return {}
+    rows = [k for k in catalog_keys(session).values() if k.announced_idx is not None]
+    out: dict[str, bytes] = {}
+    by_idx = {e.idx: e for e in custody.events_at(session, [k.announced_idx or 0 for k in rows])}
+    for k in rows:
+        ev = by_idx.get(k.announced_idx or 0)
+        if ev is not None and ev.idx < size:
+            pub = _announcement(ev.leaf, k.key_id)
+            if pub is not None:
+                out[k.key_id] = pub
+    return out
 
 
 def _store_copy_problems(

@@ -6,6 +6,7 @@ a damaged log would bury the damage under new events and a fresh checkpoint)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -286,14 +287,41 @@ def verification_history(session: Session, sha256: str, events: Sequence[Event])
     ]
 
 
-def verify_log(station: Station) -> LogReport:
-    """The whole log, streamed (`bwc log verify`)."""
+def verify_log(
+    station: Station, *, since_last: bool = False, record: bool = False
+) -> tuple[LogReport, int]:
+    """The whole log, streamed (`bwc log verify`); ``since_last``: only what was appended
+    after the last recorded full check (`--since last`); ``record``: a check that passes is
+    logged (`log-verified`, with the size and root it verified), for the next `--since
+    last` to start from. Returns the report and the size it started from."""
+    if record:
+        station.signer()
     with station.session(snapshot=True) as s:
-        rep = catalog.verify_log(s, station.store, station_id=station.station_id)
+        since = catalog.last_full_check(s) if since_last else None
+        rep = catalog.verify_log(s, station.store, station_id=station.station_id, since=since)
         latest = custody.latest_checkpoint(s)
     if rep.ok and latest is not None:
         trust.remember(station.settings.home, latest.note)
-    return rep
+    if record and rep.ok:
+        with station.session() as s:
+            (ev,) = custody.append_events(
+                s,
+                [
+                    station.event(
+                        "log-verified",
+                        None,
+                        size=rep.size,
+                        root=base64.b64encode(rep.root).decode("ascii"),
+                        checkpoints=rep.checkpoints,
+                        since=since.size if since else 0,
+                    )
+                ],
+            )
+            head = custody.lock_head(s)
+            head.verified_idx = ev.idx
+            s.add(head)
+        station.checkpoint()
+    return rep, since.size if since else 0
 
 
 def verify_store_copy(url: str, settings: Settings | None, pinned: Sequence[str] = ()) -> LogReport:

@@ -1,5 +1,6 @@
 """Verification runs: one `verification-run` custody event per `bwc verify` run (instead of
-one `verified` event per item and run), cached here for `bwc show`'s history.
+one `verified` event per item and run), cached here for `bwc show`'s history; and where the
+last recorded check of the whole log is (`bwc log verify --since last`).
 
 Revision ID: 0008
 Revises: 0007
@@ -38,9 +39,13 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(64), primary_key=True),
     )
     op.create_index("ix_verification_run_item_sha256", "verification_run_item", ["sha256"])
+    with op.batch_alter_table("log_head") as t:
+        t.add_column(sa.Column("verified_idx", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("log_head") as t:
+        t.drop_column("verified_idx")
     op.drop_index("ix_verification_run_item_sha256", "verification_run_item")
     op.drop_table("verification_run_item")
     op.drop_table("verification_run")
