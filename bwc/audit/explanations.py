@@ -8,9 +8,11 @@ from bwc.audit import catalog
 from bwc.evidence import custody
 from bwc.evidence.models import Explanation
 from bwc.evidence.station import Station
+from bwc.evidence.verify.run import require_proven
 
 
 def explain(station: Station, case_id: str, officer_id: str, reason: str) -> Explanation:
+    require_proven(station)  # never append to a log that does not verify
     with station.session() as s:
         row = catalog.add_explanation(
             s,

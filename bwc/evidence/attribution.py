@@ -10,6 +10,7 @@ from bwc.errors import UsageError
 from bwc.evidence import custody
 from bwc.evidence.items import resolve_id
 from bwc.evidence.station import Station
+from bwc.evidence.verify.run import require_proven
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,10 @@ def attribute(station: Station, item_id: str, officer: str, reason: str) -> Attr
     if not officer.strip():
         raise UsageError("--officer must not be empty")
     with station.session() as s:
-        item = resolve_id(s, item_id)
+        sha = resolve_id(s, item_id).sha256
+    require_proven(station, sha)  # the officer it had is what the log says
+    with station.session() as s:
+        item = resolve_id(s, sha)
         previous = item.officer_id
         item.officer_id = officer
         s.add(item)

@@ -27,6 +27,7 @@ from bwc.evidence.retention import ItemState, Logged
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
 from bwc.evidence.verify.catalog import verify_log
+from bwc.evidence.verify.run import require_proven
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ def classify(
     with station.session() as s:
         item = resolve_id(s, item_id)
         before = load_state(s, item, station)
+    require_proven(station, item.sha256)  # its retention history is what the log says
     change = retention.plan_change(
         before, class_name, policy, case_id=case_id, reason=reason, force=force
     )
@@ -208,6 +210,7 @@ def _hold(station: Station, item_id: str, reason: str, *, place: bool) -> Outcom
         item = resolve_id(s, item_id)
         before = load_state(s, item, station)
     retention.check_hold(before, reason, place=place)
+    require_proven(station, item.sha256)
     sha = item.sha256
     enforced = station.store.set_legal_hold(sha, place)
     with station.session() as s:

@@ -316,3 +316,40 @@ def test_a_forged_record_of_a_full_check_is_refused(bwc, home: tuple[Path, str])
     sql(h, "UPDATE log_head SET verified_idx = 5")  # a `viewed` event, not a log-verified one
     r = bwc("log", "verify", "--since", "last")
     assert r.code == 1 and "not a log-verified event" in r.err, r.err
+
+
+# ---------------------------------------------------------------------------- acting on the log
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("hold", "--reason", "court"),
+        ("classify", "--class", "evidence", "--reason", "court"),
+        ("attribute", "--officer", "110099", "--reason", "ledger"),
+    ],
+    ids=["hold", "classify", "attribute"],
+)
+def test_commands_check_the_item_against_the_log_before_acting(
+    bwc, home: tuple[Path, str], command: tuple[str, ...]
+) -> None:
+    """A command that acts on an item checks its custody events against the latest signed
+    checkpoint (proofs cut from tiles) first; on a damaged log it changes nothing."""
+    h, sha = home
+    verb, *rest = command
+    ok = bwc(verb, sha[:12], *rest)
+    assert ok.code == 0, ok.out + ok.err
+    size = sql(h, "SELECT size FROM log_head")[0][0]
+    # the item's ingested event rewritten (leaf and hash), as if its history were changed
+    idx = sql(h, "SELECT idx FROM event WHERE item_sha256 = ? AND kind='ingested'", (sha,))[0][0]
+    leaf = bytes(sql(h, "SELECT leaf FROM event WHERE idx = ?", (idx,))[0][0])
+    forged = leaf.replace(b'"size":', b'"size":1', 1)
+    sql(
+        h,
+        "UPDATE event SET leaf = ?, leaf_hash = ? WHERE idx = ?",
+        (forged, leaf_hash(forged), idx),
+    )
+    again = bwc(verb, sha[:12], *rest) if verb != "hold" else bwc("release", sha[:12], *rest)
+    assert again.code == 1, again.out + again.err
+    assert "nothing was changed" in again.err and "not in the signed log" in again.err
+    assert sql(h, "SELECT size FROM log_head")[0][0] == size

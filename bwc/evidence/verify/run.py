@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, select
 
 from bwc.config.settings import Settings
-from bwc.errors import NoteError, NotFoundError, UsageError
+from bwc.errors import NoteError, NotFoundError, UsageError, VerificationError
 from bwc.evidence import custody, note, trust
 from bwc.evidence.canonical import canonical_json
 from bwc.evidence.events import decode_leaf
@@ -30,7 +30,7 @@ from bwc.evidence.station import Station
 from bwc.evidence.stores import ReadAhead
 from bwc.evidence.timefmt import format_utc
 from bwc.evidence.verify import catalog
-from bwc.evidence.verify.core import ItemReport, LogReport
+from bwc.evidence.verify.core import ItemReport, LogReport, event_problems, inclusion_problem
 
 
 @dataclass
@@ -247,6 +247,35 @@ def verify_everything(
     if log.ok and latest is not None:
         trust.remember(station.settings.home, latest.note)
     return run.finish(log.problems, log.size)
+
+
+def require_proven(station: Station, sha256: str | None = None) -> None:
+    """Before a command acts on what the log says (a hold, a class, an attribution, an
+    explanation): the latest checkpoint must verify and extend the previous, the store's
+    copy and this station's last verified one; and the item's custody events (``sha256``)
+    must each be proven in it. O(log n), whatever the log's age. VerificationError
+    otherwise, before anything is changed."""
+    with station.session(snapshot=True) as s:
+        t = catalog.trust_latest(s, station.store, trust.load(station.settings.home))
+        problems: list[str] = []  # the item's own first, then the log's
+        if sha256 is not None and t.log.checkpoint is not None:
+            cp = t.log.checkpoint
+            for ev in catalog.item_events(s, sha256, t):
+                problems.extend(event_problems(ev))
+                if ev.index < cp.size:
+                    why = inclusion_problem(ev, cp, t.log)
+                    if why:
+                        problems.append(why)
+        problems.extend(t.log.problems)
+    if problems:
+        what = f"the custody events of {sha256[:16]}" if sha256 else "the custody log"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise VerificationError(
+            f"{what} do not verify, so nothing was changed: {problems[0]}{more}",
+            hint="run `bwc log verify` (and `bwc verify ID`) to see all",
+        )
+    if t.latest_note is not None:
+        trust.remember(station.settings.home, t.latest_note)
 
 
 @dataclass(frozen=True)
