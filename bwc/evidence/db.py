@@ -23,6 +23,9 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA_HEADS = frozenset({"0008"})
 
 
+READ_ONLY_SNAPSHOT = "bwc_read_only_snapshot"  # an execution option, see make_engine
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings evidence needs: SQLite in WAL mode, foreign keys on, every
     transaction taking the write lock up front (so log appends are serialized, no gaps)."""
@@ -43,7 +46,11 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only snapshot (READ_ONLY_SNAPSHOT) begins deferred: in WAL mode it reads
+            # one consistent state and never takes the write lock, so a long check or
+            # report does not hold up docking.
+            read_only = conn.get_execution_options().get(READ_ONLY_SNAPSHOT)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)

@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -98,18 +108,19 @@ class LogHead(SQLModel, table=True):
     verified_idx: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
-class LogTile(SQLModel, table=True):
-    """The custody log's Merkle tree as C2SP tlog-tiles, levels 1 and up: tile ``idx`` of
-    ``level`` holds the hashes of full tiles of the level below (each the root of ``256**level``
-    events), 1 to 256 of them; the rightmost tile of a level grows until it is full, then
-    never changes. Level 0 (the leaf hashes) is the ``event.leaf_hash`` column. Updated in the
-    same transaction as the events appended (bwc.evidence.custody)."""
-
-    __tablename__ = "log_tile"
-
-    level: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
-    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    hashes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+# The custody log's Merkle tree as C2SP tlog-tiles, levels 1 and up: tile ``idx`` of ``level``
+# holds the hashes of full tiles of the level below (each the root of ``256**level`` events),
+# 1 to 256 of them; the rightmost tile of a level grows until it is full, then never changes.
+# Level 0 (the leaf hashes) is the ``event.leaf_hash`` column. Updated in the same transaction
+# as the events appended (bwc.evidence.custody). A plain table, not a model class: it is read
+# and written a row at a time, and a model class costs ~20 ms of every command's start.
+log_tile = Table(
+    "log_tile",
+    SQLModel.metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hashes", LargeBinary, nullable=False),
+)
 
 
 class Checkpoint(SQLModel, table=True):
@@ -306,30 +317,29 @@ class Explanation(SQLModel, table=True):
     at: datetime = _utc()
 
 
-class VerificationRun(SQLModel, table=True):
-    """One `bwc verify` run, as its `verification-run` custody event records it (this row is
-    a cache of the event, for `bwc show`'s history; the event and the signed statement in the
-    store are the authority). ``scope``: "all" (every item in the catalog when it started)
-    or "ids" (the items in verification_run_item)."""
+# One `bwc verify` run, as its `verification-run` custody event records it (a cache of the
+# event, for `bwc show`'s history; the event and the signed statement in the store are the
+# authority). ``scope``: "all" (every item in the catalog when it started, i.e. ingested
+# before ``log_size``) or "ids" (the items in verification_run_item).
+verification_run = Table(
+    "verification_run",
+    SQLModel.metadata,
+    Column("event_idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("run_id", String(64), nullable=False, unique=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("station_id", String(64), nullable=False),
+    Column("scope", String(8), nullable=False),
+    Column("log_size", BigInteger, nullable=False),
+    Column("items", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("statement_sha256", String(64), nullable=False),
+)
 
-    __tablename__ = "verification_run"
-
-    event_idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    run_id: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
-    at: datetime = _utc()
-    actor: str = Field(sa_column=Column(Text, nullable=False))
-    station_id: str = Field(sa_column=Column(String(64), nullable=False))
-    scope: str = Field(sa_column=Column(String(8), nullable=False))
-    log_size: int = Field(sa_column=Column(BigInteger, nullable=False))  # when it started
-    items: int
-    failed: int
-    statement_sha256: str = Field(sa_column=Column(String(64), nullable=False))
-
-
-class VerificationRunItem(SQLModel, table=True):
-    """An item a run by id checked."""
-
-    __tablename__ = "verification_run_item"
-
-    event_idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    sha256: str = Field(sa_column=Column(String(64), primary_key=True, index=True))
+# An item a run by id checked.
+verification_run_item = Table(
+    "verification_run_item",
+    SQLModel.metadata,
+    Column("event_idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("sha256", String(64), primary_key=True, index=True),
+)

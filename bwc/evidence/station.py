@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from bwc.config.settings import CONFIG_NAME, Settings, load_settings, render_default_config
 from bwc.errors import CatalogError, HomeError, NoteError, NotFoundError, first_line
 from bwc.evidence import custody, keys, note
-from bwc.evidence.db import check_schema, make_engine, migrate
+from bwc.evidence.db import READ_ONLY_SNAPSHOT, check_schema, make_engine, migrate
 from bwc.evidence.models import Event, SigningKey
 from bwc.evidence.signing import Ed25519Signer
 from bwc.evidence.stores import ObjectStore, open_store
@@ -87,11 +87,14 @@ class Station:
     @contextmanager
     def session(self, *, snapshot: bool = False) -> Iterator[Session]:
         """One transaction: committed when the block ends normally, rolled back otherwise.
-        ``snapshot``: every read sees one consistent state of the catalog even while other
-        stations append (PostgreSQL REPEATABLE READ; SQLite transactions already are)."""
+        ``snapshot``: a read-only one in which every read sees one consistent state of the
+        catalog even while other stations append (PostgreSQL REPEATABLE READ; SQLite a
+        deferred transaction in WAL mode), and which never holds the write lock."""
         bind = self.engine
         if snapshot and self.engine.dialect.name == "postgresql":
             bind = self.engine.execution_options(isolation_level="REPEATABLE READ")
+        elif snapshot:
+            bind = self.engine.execution_options(**{READ_ONLY_SNAPSHOT: True})
         try:
             with Session(bind, expire_on_commit=False) as s, s.begin():
                 yield s

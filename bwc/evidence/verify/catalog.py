@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bwc.errors import (
@@ -34,7 +35,7 @@ from bwc.evidence import custody, note
 from bwc.evidence.events import decode_leaf
 from bwc.evidence.fingerprint import Digest
 from bwc.evidence.merkle import leaf_hash, verify_inclusion
-from bwc.evidence.models import Checkpoint, Event, Item, LogHead, LogTile, SigningKey
+from bwc.evidence.models import Checkpoint, Event, Item, LogHead, SigningKey, log_tile
 from bwc.evidence.stores import ObjectStore, ReadAhead
 from bwc.evidence.tlog import TILE_WIDTH, StreamingTree, Tile, TiledTree, TileError, tile_width
 from bwc.evidence.verify.core import (
@@ -376,10 +377,10 @@ class _StoredTiles:
 
     def full(self, level: int, index: int, data: bytes) -> None:
         if level > 0:
-            row = self.session.get(LogTile, (level, index))
-            if row is None:
+            stored = custody.stored_tile(self.session, level, index)
+            if stored is None:
                 self.problems.append(f"tile {level}/{index} is missing from the catalog")
-            elif not hmac.compare_digest(bytes(row.hashes), data):
+            elif not hmac.compare_digest(stored, data):
                 self.problems.append(
                     f"tile {level}/{index} in the catalog differs from the hashes of the events "
                     "below it (a tile hash was edited)"
@@ -397,14 +398,15 @@ class _StoredTiles:
         self.ahead.close()
         want = {(lv, i): d for lv, i, d in partials if lv > 0}
         for (level, index), data in want.items():
-            row = self.session.get(LogTile, (level, index))
-            if row is None or bytes(row.hashes) != data:
+            stored = custody.stored_tile(self.session, level, index)
+            if stored is None or stored != data:
                 self.problems.append(
                     f"tile {level}/{index} in the catalog "
-                    + ("is missing" if row is None else "differs from the events below it")
+                    + ("is missing" if stored is None else "differs from the events below it")
                 )
-        for level, count, top in self.session.exec(
-            select(LogTile.level, func.count(), func.max(LogTile.idx)).group_by(col(LogTile.level))
+        t = log_tile.c
+        for level, count, top in self.session.execute(
+            sa_select(t.level, func.count(), func.max(t.idx)).group_by(t.level)
         ):
             expected = -(-(size >> (8 * level)) // 256)
             if count != expected or (top is not None and top >= expected):
@@ -523,10 +525,9 @@ def verify_log(
         tree=resumed,
         announced=_announced_before(session, start),
     )
-    for batch in custody.stream_events(session, start):
+    for batch in custody.stream_rows(session, start):
         missing = _missing_items(session, batch)
-        for idx, leaf, lh, kind, at, actor, station, item in batch:
-            auditor.add(idx, leaf, lh, kind, at, actor, station, item)
+        auditor.add_rows(batch)
         for sha in missing:
             problems.append(
                 f"item {sha} was logged as ingested but its catalog row is missing (deleted?)"

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
 
-from sqlalchemy import ColumnElement, and_, or_
-from sqlmodel import Session, col, select
+from sqlalchemy import ColumnElement, and_, insert, or_
+from sqlalchemy import select as sa_select
+from sqlmodel import Session
 
 from bwc.config.settings import Settings
 from bwc.errors import NoteError, NotFoundError, UsageError, VerificationError
@@ -25,7 +26,7 @@ from bwc.evidence import custody, note, trust
 from bwc.evidence.canonical import canonical_json
 from bwc.evidence.events import decode_leaf
 from bwc.evidence.items import resolve_id
-from bwc.evidence.models import Event, Item, VerificationRun, VerificationRunItem
+from bwc.evidence.models import Event, Item, verification_run, verification_run_item
 from bwc.evidence.station import Station
 from bwc.evidence.stores import ReadAhead
 from bwc.evidence.timefmt import format_utc
@@ -169,8 +170,8 @@ class _Run:
         ]
         with st.session() as s:
             run_event = custody.append_events(s, events)[0]
-            s.add(
-                VerificationRun(
+            s.execute(
+                insert(verification_run).values(
                     event_idx=run_event.idx,
                     run_id=self.id,
                     at=events[0].at,
@@ -183,8 +184,9 @@ class _Run:
                     statement_sha256=statement_sha,
                 )
             )
-            for sha in sorted(set(self.ids)):
-                s.add(VerificationRunItem(event_idx=run_event.idx, sha256=sha))
+            named = [{"event_idx": run_event.idx, "sha256": h} for h in sorted(set(self.ids))]
+            if named:
+                s.execute(insert(verification_run_item), named)
         st.checkpoint()
 
 
@@ -302,14 +304,12 @@ def verification_history(session: Session, sha256: str, events: Sequence[Event])
                 details = decode_leaf(e.leaf).details
                 if details.get("ok") is False and isinstance(details.get("run"), str):
                     failed_runs.add(details["run"])
-    by_id = select(VerificationRunItem.event_idx).where(VerificationRunItem.sha256 == sha256)
-    cond: ColumnElement[bool] = col(VerificationRun.event_idx).in_(by_id)
+    runs, named = verification_run.c, verification_run_item.c
+    by_id = sa_select(named.event_idx).where(named.sha256 == sha256)
+    cond: ColumnElement[bool] = runs.event_idx.in_(by_id)
     if ingested is not None:
-        of_all = and_(col(VerificationRun.scope) == "all", col(VerificationRun.log_size) > ingested)
-        cond = or_(cond, of_all)
-    rows = session.exec(
-        select(VerificationRun).where(cond).order_by(col(VerificationRun.event_idx))
-    )
+        cond = or_(cond, and_(runs.scope == "all", runs.log_size > ingested))
+    rows = session.execute(sa_select(verification_run).where(cond).order_by(runs.event_idx))
     return [
         RunSeen(r.run_id, r.at, r.actor, r.station_id, r.scope, r.run_id not in failed_runs)
         for r in rows
