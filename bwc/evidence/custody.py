@@ -13,9 +13,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, insert, update
 from sqlalchemy import select as sa_select
@@ -278,13 +280,17 @@ def stream_events(
         pos = rows[-1][0] + 1
 
 
-def _leaf_time(value: object) -> str:
+def sqlite_leaf_time(value: object) -> str:
     """A catalog's `at` as the leaf writes it (RFC 3339, Z, microseconds when non-zero),
-    straight from the driver's value: SQLite's text, or PostgreSQL's datetime."""
-    if isinstance(value, str) and len(value) == 26 and value[10] == " ":
-        # SQLAlchemy's SQLite form, always with microseconds: "2026-10-15 01:30:00.000000"
-        micro = value[19:]
-        return value[:10] + "T" + value[11:19] + ("" if micro == ".000000" else micro) + "Z"
+    from SQLite's text ("2026-10-15 01:30:00.000000", as SQLAlchemy stores it)."""
+    if type(value) is str and len(value) == 26:
+        t = value.replace(" ", "T", 1)
+        return (t[:19] if t.endswith(".000000") else t) + "Z"
+    return leaf_time(value)
+
+
+def leaf_time(value: object) -> str:
+    """A catalog's `at` as the leaf writes it, from any driver's value."""
     if isinstance(value, datetime):
         return format_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
     if isinstance(value, str):
@@ -297,46 +303,55 @@ _ROWS_QMARK = _ROWS + "WHERE idx >= ? ORDER BY idx LIMIT ?"  # SQLite
 _ROWS_FORMAT = _ROWS + "WHERE idx >= %s ORDER BY idx LIMIT %s"  # psycopg
 
 
-def _bytes(value: object) -> bytes:
-    return value if type(value) is bytes else bytes(value)  # type: ignore[call-overload]
-
-
 def stream_rows(
     session: Session, start: int = 0, batch: int = _BATCH
-) -> Iterator[list[tuple[int, bytes, bytes, str, str, str, str, str | None]]]:
-    """Every event from ``start`` in index order, as plain driver values, a batch at a time
-    (idx, leaf, leaf_hash, kind, at as the leaf writes it, actor, station, item): the fast
-    read of `bwc log verify`, millions of rows with flat memory. Straight from the driver's
-    cursor, in the session's transaction (its snapshot)."""
+) -> tuple[Callable[[object], str], Iterator[list[Any]]]:
+    """Every event from ``start`` in index order, a batch at a time, as the driver gives
+    them (idx, leaf, leaf_hash, kind, at, actor, station, item), and how to write their
+    `at` as a leaf does: the fast read of `bwc log verify`, millions of rows with flat
+    memory. Straight from the driver's cursor, in the session's transaction (its snapshot)."""
     dbapi = session.connection().connection.dbapi_connection
     if dbapi is None:
         raise CatalogError("the catalog connection is closed")
-    sqlite_text = session.get_bind().dialect.name == "sqlite"
-    sql = _ROWS_QMARK if sqlite_text else _ROWS_FORMAT
-    cur = dbapi.cursor()
-    try:
-        pos = start
-        while True:
-            cur.execute(sql, (pos, batch))
-            raw = cur.fetchall()
-            if not raw:
-                return
-            yield [
-                (
-                    i,
-                    leaf if type(leaf) is bytes else bytes(leaf),
-                    lh if type(lh) is bytes else bytes(lh),
-                    k,
-                    _leaf_time(at),
-                    a,
-                    st,
-                    it,
-                )
-                for i, leaf, lh, k, at, a, st, it in raw
-            ]
-            pos = raw[-1][0] + 1
-    finally:
-        cur.close()
+    sqlite = session.get_bind().dialect.name == "sqlite"
+
+    def fetch(out: queue.Queue[list[Any] | BaseException | None], stop: threading.Event) -> None:
+        # The driver reads the next batch while the caller checks this one: the database's
+        # work (the driver releases the GIL) overlaps Python's. One cursor, this thread only.
+        cur = dbapi.cursor()
+        try:
+            pos = start
+            while not stop.is_set():
+                cur.execute(_ROWS_QMARK if sqlite else _ROWS_FORMAT, (pos, batch))
+                raw = list(cur.fetchall())
+                if not raw:
+                    break
+                out.put(raw)
+                pos = raw[-1][0] + 1
+            out.put(None)
+        except BaseException as e:  # handed to the reader, which raises it
+            out.put(e)
+        finally:
+            cur.close()
+
+    def rows() -> Iterator[list[Any]]:
+        out: queue.Queue[list[Any] | BaseException | None] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+        reader = threading.Thread(target=fetch, args=(out, stop), name="bwc-log-read")
+        reader.start()
+        try:
+            while (got := out.get()) is not None:
+                if isinstance(got, BaseException):
+                    raise got
+                yield got
+        finally:
+            stop.set()
+            while reader.is_alive():  # let it finish its batch and see the stop
+                with contextlib.suppress(queue.Empty):
+                    out.get(timeout=0.1)
+            reader.join()
+
+    return (sqlite_leaf_time if sqlite else leaf_time), rows()
 
 
 def latest_checkpoint(session: Session) -> Checkpoint | None:

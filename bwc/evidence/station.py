@@ -31,6 +31,10 @@ from bwc.fsutil import write_atomic
 
 logger = logging.getLogger(__name__)
 
+# Rounds of "publish, then publish the catalog's newer checkpoint if there is one": each round
+# follows another station's checkpoint signed meanwhile; stations sign a few a minute each.
+PUBLISH_ROUNDS = 10
+
 
 @dataclass
 class Station:
@@ -132,29 +136,44 @@ class Station:
     ) -> int:
         """Bring the store's copy of the log (C2SP tlog-tiles under log/) to ``size`` and
         put ``note_text`` as its checkpoint, unless the store already holds a newer one
-        (another station's). Returns how many files were written."""
-        stored = self.store.get_checkpoint()
-        since = self._published_size(stored)
-        if since > size:
+        (another station's). Returns how many files were written.
+
+        Stations sharing a store race here, and the store has no compare-and-swap: a slow
+        station can overwrite a newer checkpoint with its older one. So after each put the
+        station looks at the catalog's latest checkpoint and, if it is newer than what it
+        put, publishes that one too: whoever wrote last has then left the newest there."""
+        written = 0
+        for _ in range(PUBLISH_ROUNDS):
+            written += self._publish_one(size, note_text, progress)
+            with self.session(snapshot=True) as s:
+                latest = custody.latest_checkpoint(s)
+            if latest is None or latest.size <= size:
+                break
+            size, note_text, progress = latest.size, latest.note, None
+        return written
+
+    def _publish_one(
+        self, size: int, note_text: str, progress: Callable[[int, int], None] | None
+    ) -> int:
+        since = self._published_size(self.store.get_checkpoint())
+        if since >= size:
             return 0
         written = 0
+        stale = []
         with self.session(snapshot=True) as s:
             todo = tiles_of(size, since=since, entries=True)
             for n, tile in enumerate(todo, 1):
-                data = custody.tile_bytes(s, tile)
-                self.store.put_log(tile.path, data, final=tile.full)
+                self.store.put_log(tile.path, custody.tile_bytes(s, tile), final=tile.full)
                 written += 1
                 old = superseded(tile, since)
                 if old is not None:
-                    self.store.delete_log(old.path)
+                    stale.append(old.path)
                 if progress is not None:
                     progress(n, len(todo))
-        # Stations sharing a store race here: never leave an older checkpoint than ours in
-        # it (another's, written after we read it). A newer one stays: it covers ours.
-        for _ in range(5):
-            self.store.put_checkpoint(note_text)
-            if self._checkpoint_size(self.store.get_checkpoint()) >= size:
-                break
+        self.store.put_checkpoint(note_text)
+        # Only now: a reader holding the older checkpoint could still be fetching them.
+        for path in stale:
+            self.store.delete_log(path)
         return written + 1
 
     @staticmethod

@@ -525,9 +525,10 @@ def verify_log(
         tree=resumed,
         announced=_announced_before(session, start),
     )
-    for batch in custody.stream_rows(session, start):
+    leaf_time, batches = custody.stream_rows(session, start)
+    for batch in batches:
         missing = _missing_items(session, batch)
-        auditor.add_rows(batch)
+        auditor.add_rows(batch, leaf_time)
         for sha in missing:
             problems.append(
                 f"item {sha} was logged as ingested but its catalog row is missing (deleted?)"
@@ -696,11 +697,11 @@ def _items_with_events(
         )
         if not items:
             return
-        first, last = items[0].sha256, items[-1].sha256
+        last = items[-1].sha256
         events: dict[str, list[LoggedEvent]] = {i.sha256: [] for i in items}
         for ev in session.exec(
             select(Event)
-            .where(col(Event.item_sha256) >= first, col(Event.item_sha256) <= last)
+            .where(col(Event.item_sha256).in_(list(events)))
             .order_by(col(Event.item_sha256), col(Event.idx))
         ):
             target = events.get(ev.item_sha256 or "")

@@ -646,11 +646,10 @@ class LogAuditor:
             self._announcement(idx, leaf)
         self._catch_up()
 
-    def add_rows(
-        self, rows: Sequence[tuple[int, bytes, bytes, str, str, str, str, str | None]]
-    ) -> None:
-        """A batch of catalog rows (idx, leaf, stored leaf hash, kind, time as the leaf
-        writes it, actor, station, item): the fast path of ``add``, for millions of rows.
+    def add_rows(self, rows: Sequence[Any], leaf_time: Callable[[object], str]) -> None:
+        """A batch of catalog rows as a driver gives them (idx, leaf, stored leaf hash,
+        kind, at, actor, station, item; ``leaf_time`` writes an `at` as a leaf does): the
+        fast path of ``add``, for millions of rows.
         Each row's own fields must be exactly the leaf's first and last bytes (the
         canonical form puts them around the details); only a row that differs is decoded.
         Leaf hashes go into the tree a run at a time (whole tiles hashed at once)."""
@@ -660,7 +659,10 @@ class LogAuditor:
         roots_at = self._roots_at
         expected = self.expected
         pending: list[bytes] = []
-        for idx, leaf, stored_hash, kind, at, actor, station, item in rows:
+        for idx, leaf, stored_hash, kind, when, actor, station, item in rows:
+            at = leaf_time(when)
+            if type(leaf) is not bytes or type(stored_hash) is not bytes:
+                leaf, stored_hash = bytes(leaf), bytes(stored_hash)  # a driver's memoryview
             if idx != expected:
                 self._flush(pending, expected)
                 self.add(idx, leaf, stored_hash, kind, _parse_time(at), actor, station, item)
