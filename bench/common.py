@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,19 +45,48 @@ def drop_caches(warm: Sequence[list[str]] = (), warm_env: dict[str, str] | None 
 LAST_CPU: list[float] = [0.0]  # CPU seconds (user + system) of the last `run`, children included
 
 
+def _tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and all its descendants now, in KiB (Linux /proc;
+    pages shared between them counted once per process: an upper bound)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue  # it ended meanwhile
+    return total
+
+
 def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Run a command; return (wall seconds, peak RSS in KiB of that process). Its CPU time
-    is left in ``LAST_CPU[0]``."""
+    """Run a command; return (wall seconds, peak RSS in KiB: the larger of the process's
+    own peak and the sum over it and its worker processes, sampled every 20 ms). Its CPU
+    time is left in ``LAST_CPU[0]``."""
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], _tree_rss_kib(p.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(p.pid, 0)
+    done.set()
+    sampler.join()
     wall = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         err = p.stderr.read().decode() if p.stderr else ""
         raise SystemExit(f"{cmd[0]} failed ({p.returncode}): {err[-500:]}")
     LAST_CPU[0] = usage.ru_utime + usage.ru_stime
-    return wall, usage.ru_maxrss
+    return wall, max(usage.ru_maxrss, peak[0])
 
 
 def median_of(reps: int, fn: Callable[[], float]) -> float:

@@ -37,8 +37,8 @@ from bwc.evidence.events import (
 )
 from bwc.evidence.merkle import leaf_hash, verify_consistency
 from bwc.evidence.models import Checkpoint, Event, LogHead, SigningKey, log_tile
+from bwc.evidence.rowcheck import leaf_time, sqlite_leaf_time
 from bwc.evidence.signing import Ed25519Signer
-from bwc.evidence.timefmt import format_utc
 from bwc.evidence.tlog import (
     MAX_ENTRY_SIZE,
     TILE_WIDTH,
@@ -255,7 +255,8 @@ def stream_events(
 ) -> Iterator[list[tuple[int, bytes, bytes, str, datetime, str, str, str | None]]]:
     """Every event from ``start`` (to ``end``) in index order, a batch of plain tuples at a
     time (idx, leaf, leaf_hash, kind, at, actor, station, item): memory stays flat whatever
-    the log's size."""
+    the log's size. ``end`` is exclusive: rows past it are not read even where some below
+    it are missing."""
     pos = start
     while end is None or pos < end:
         stmt = (
@@ -273,6 +274,8 @@ def stream_events(
             .order_by(col(Event.idx))
             .limit(batch if end is None else min(batch, end - pos))
         )
+        if end is not None:
+            stmt = stmt.where(col(Event.idx) < end)
         rows = [tuple(r) for r in session.execute(stmt)]
         if not rows:
             return
@@ -280,27 +283,31 @@ def stream_events(
         pos = rows[-1][0] + 1
 
 
-def sqlite_leaf_time(value: object) -> str:
-    """A catalog's `at` as the leaf writes it (RFC 3339, Z, microseconds when non-zero),
-    from SQLite's text ("2026-10-15 01:30:00.000000", as SQLAlchemy stores it)."""
-    if type(value) is str and len(value) == 26:
-        t = value.replace(" ", "T", 1)
-        return (t[:19] if t.endswith(".000000") else t) + "Z"
-    return leaf_time(value)
-
-
-def leaf_time(value: object) -> str:
-    """A catalog's `at` as the leaf writes it, from any driver's value."""
-    if isinstance(value, datetime):
-        return format_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
-    if isinstance(value, str):
-        return format_utc(datetime.fromisoformat(value).replace(tzinfo=UTC))
-    raise CatalogError(f"an event time the catalog cannot have: {value!r}")
-
-
 _ROWS = "SELECT idx, leaf, leaf_hash, kind, at, actor, station_id, item_sha256 FROM event "
 _ROWS_QMARK = _ROWS + "WHERE idx >= ? ORDER BY idx LIMIT ?"  # SQLite
 _ROWS_FORMAT = _ROWS + "WHERE idx >= %s ORDER BY idx LIMIT %s"  # psycopg
+_RANGE = _ROWS + "WHERE idx >= {p} AND idx < {p} ORDER BY idx"
+
+
+def _driver(session: Session) -> tuple[Any, bool]:
+    """The session's DB-API connection (in its transaction), and whether it is SQLite."""
+    dbapi = session.connection().connection.dbapi_connection
+    if dbapi is None:
+        raise CatalogError("the catalog connection is closed")
+    return dbapi, session.get_bind().dialect.name == "sqlite"
+
+
+def rows_between(session: Session, lo: int, hi: int) -> tuple[Callable[[object], str], list[Any]]:
+    """Events [lo, hi) as ``stream_rows`` gives them (a batch a worker flagged, read again
+    to be looked at row by row), and how to write their `at` as a leaf does."""
+    dbapi, sqlite = _driver(session)
+    cur = dbapi.cursor()
+    try:
+        cur.execute(_RANGE.format(p="?" if sqlite else "%s"), (lo, hi))
+        rows = list(cur.fetchall())
+    finally:
+        cur.close()
+    return (sqlite_leaf_time if sqlite else leaf_time), rows
 
 
 def stream_rows(
@@ -310,10 +317,7 @@ def stream_rows(
     them (idx, leaf, leaf_hash, kind, at, actor, station, item), and how to write their
     `at` as a leaf does: the fast read of `bwc log verify`, millions of rows with flat
     memory. Straight from the driver's cursor, in the session's transaction (its snapshot)."""
-    dbapi = session.connection().connection.dbapi_connection
-    if dbapi is None:
-        raise CatalogError("the catalog connection is closed")
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    dbapi, sqlite = _driver(session)
 
     def fetch(out: queue.Queue[list[Any] | BaseException | None], stop: threading.Event) -> None:
         # The driver reads the next batch while the caller checks this one: the database's

@@ -15,9 +15,12 @@ Two ways, by what is asked:
 from __future__ import annotations
 
 import hmac
+import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
@@ -31,7 +34,7 @@ from bwc.errors import (
     StoreError,
     VerificationError,
 )
-from bwc.evidence import custody, note
+from bwc.evidence import custody, note, rowworkers
 from bwc.evidence.events import decode_leaf
 from bwc.evidence.fingerprint import Digest
 from bwc.evidence.merkle import leaf_hash, verify_inclusion
@@ -57,7 +60,12 @@ from bwc.evidence.verify.core import (
 )
 from bwc.evidence.verify.published import Ahead, compare_tile
 
+logger = logging.getLogger(__name__)
+
 _ITEM_BATCH = 500
+_BATCH = 5000  # rows a worker checks at a time (a frame: 160 KB of hashes)
+# Below this many rows, starting worker processes (~0.1 s each) costs more than it saves.
+PARALLEL_MIN = 100_000
 
 # ---------------------------------------------------------------------------- keys
 
@@ -485,6 +493,7 @@ def verify_log(
     roots_at: Iterable[int] = (),
     station_id: str | None = None,
     since: Resume | None = None,
+    workers: int | None = None,
 ) -> LogReport:
     """The whole log, streamed (see ``LogAuditor``); the store's checkpoint copy included.
     Run it in a snapshot transaction so that appends by other stations do not show up
@@ -492,7 +501,9 @@ def verify_log(
     whose store this is (stations sharing a catalog may keep stores of their own: each
     store must then hold at least its own station's latest checkpoint); None: the store
     must hold at least the catalog's latest. ``since``: check only what was appended after
-    a recorded full check, from the tree it verified (the tiles must give its root)."""
+    a recorded full check, from the tree it verified (the tiles must give its root).
+    ``workers``: processes that read and check rows beside this one (default: one per
+    core, for logs of more than ``PARALLEL_MIN`` rows; 0: none)."""
     origin = origin or custody.log_origin(session)
     head = session.get(LogHead, 1)
     head_size = head.size if head else 0
@@ -525,14 +536,13 @@ def verify_log(
         tree=resumed,
         announced=_announced_before(session, start),
     )
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if head_size - start >= PARALLEL_MIN else 0
+    if workers > 0:
+        start = _check_in_workers(session, auditor, start, head_size, workers, problems)
     leaf_time, batches = custody.stream_rows(session, start)
     for batch in batches:
-        missing = _missing_items(session, batch)
-        auditor.add_rows(batch, leaf_time)
-        for sha in missing:
-            problems.append(
-                f"item {sha} was logged as ingested but its catalog row is missing (deleted?)"
-            )
+        _add_batch(session, auditor, batch, leaf_time, problems)
     rep = auditor.finish(head_size)
     tiles.finish(rep.size, auditor.tree.partial_tiles(), rep.partials.get(published, []))
     rep.problems.extend(problems)
@@ -616,6 +626,58 @@ def _merge_by_size(rows: Iterable[CheckpointRow], extra: CheckpointRow) -> Itera
         yield r
     if not placed:
         yield extra
+
+
+def _check_in_workers(
+    session: Session, auditor: LogAuditor, start: int, stop: int, workers: int, out: list[str]
+) -> int:
+    """Rows [start, stop) read and checked by worker processes (``rowworkers``); a batch in
+    which a worker saw anything unusual is read and checked again here, row by row. Returns
+    where the caller's own pass begins: ``stop``, or where the workers stopped if they
+    failed (the rest is then checked here: slower, never less)."""
+    address = _address(session)
+    if address is None:
+        return start
+    try:
+        for lo, hi, frame in rowworkers.checked_batches(*address, start, stop, _BATCH, workers):
+            if frame.irregular or frame.count != hi - lo or auditor.expected != lo:
+                at_text, rows = custody.rows_between(session, lo, hi)
+                _add_batch(session, auditor, rows, at_text, out)
+                continue
+            auditor.add_hashes(frame.hashes)
+            out.extend(_missing_message(sha) for sha in frame.missing)
+    except rowworkers.WorkerError as e:
+        logger.warning("log verify: a worker failed (%s); checking the rest in one process", e)
+        return auditor.expected
+    return stop
+
+
+def _address(session: Session) -> tuple[str, str] | None:
+    """The catalog as a worker connects to it: (dialect, SQLite file or libpq URI); None
+    for one it cannot reach (an in-memory database)."""
+    url = session.get_bind().engine.url
+    if url.get_backend_name() == "sqlite":
+        db = url.database
+        return ("sqlite", db) if db and db != ":memory:" and not db.startswith("file:") else None
+    if url.get_backend_name() == "postgresql":
+        return "postgresql", url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return None
+
+
+def _add_batch(
+    session: Session,
+    auditor: LogAuditor,
+    batch: Sequence[Any],
+    leaf_time: Callable[[object], str],
+    out: list[str],
+) -> None:
+    missing = _missing_items(session, batch)
+    auditor.add_rows(batch, leaf_time)
+    out.extend(_missing_message(sha) for sha in missing)
+
+
+def _missing_message(sha: str) -> str:
+    return f"item {sha} was logged as ingested but its catalog row is missing (deleted?)"
 
 
 def _missing_items(session: Session, batch: Sequence[tuple[object, ...]]) -> list[str]:

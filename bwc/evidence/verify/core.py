@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bwc.errors import BwcError, NoteError, ProofError, VerificationError
@@ -33,6 +32,7 @@ from bwc.evidence.events import LEAF_VERSION, DecodedEvent, decode_leaf, row_mat
 from bwc.evidence.fingerprint import Digest
 from bwc.evidence.manifest import Manifest, parse_manifest
 from bwc.evidence.merkle import leaf_hash, verify_consistency, verify_inclusion
+from bwc.evidence.rowcheck import Quotes, check_batch
 from bwc.evidence.signing import verify_signature
 from bwc.evidence.timefmt import format_utc, parse_utc
 from bwc.evidence.tlog import StreamingTree
@@ -595,7 +595,7 @@ class LogAuditor:
         self.tree = tree or StreamingTree(on_tile, keep_leaves=keep_leaves)
         self.expected = self.tree.size
         self._roots_at = set(roots_at)
-        self._quotes: dict[str, bytes] = {}
+        self._quotes = Quotes()
         self._note_size()
         self.report.announced = dict(announced or {})
         self._pending = iter(checkpoints)
@@ -649,65 +649,36 @@ class LogAuditor:
     def add_rows(self, rows: Sequence[Any], leaf_time: Callable[[object], str]) -> None:
         """A batch of catalog rows as a driver gives them (idx, leaf, stored leaf hash,
         kind, at, actor, station, item; ``leaf_time`` writes an `at` as a leaf does): the
-        fast path of ``add``, for millions of rows.
-        Each row's own fields must be exactly the leaf's first and last bytes (the
-        canonical form puts them around the details); only a row that differs is decoded.
-        Leaf hashes go into the tree a run at a time (whole tiles hashed at once)."""
-        sha256 = hashlib.sha256
-        quotes = self._quotes
-        quoted = self._quoted
-        roots_at = self._roots_at
-        expected = self.expected
-        pending: list[bytes] = []
-        for idx, leaf, stored_hash, kind, when, actor, station, item in rows:
-            at = leaf_time(when)
-            if type(leaf) is not bytes or type(stored_hash) is not bytes:
-                leaf, stored_hash = bytes(leaf), bytes(stored_hash)  # a driver's memoryview
-            if idx != expected:
-                self._flush(pending, expected)
-                self.add(idx, leaf, stored_hash, kind, _parse_time(at), actor, station, item)
-                expected = self.expected
-                continue
-            expected += 1
-            lh = sha256(b"\x00" + leaf).digest()
-            pending.append(lh)
-            head = b'{"actor":%s,"at":"%s","details":{' % (
-                quotes.get(actor) or quoted(actor),
-                at.encode(),
-            )
-            tail = b',"index":%d,"item":%s,"kind":%s,"station":%s,"v":1}' % (
-                idx,
-                b"null" if item is None else b'"%s"' % item.encode(),
-                quotes.get(kind) or quoted(kind),
-                quotes.get(station) or quoted(station),
-            )
-            if not (stored_hash == lh and leaf.startswith(head) and leaf.endswith(tail)):
-                columns = EventColumns(kind, _parse_time(at), actor, station, item, stored_hash)
-                self.report.problems.extend(event_problems(LoggedEvent(idx, leaf, None, columns)))
-            if kind == "key-rotated":
-                self._announcement(idx, leaf)
-            if expected >= self._next_size or expected in roots_at:
-                self._flush(pending, expected)  # the tree is needed at this size
-        self._flush(pending, expected)
+        fast path of ``add``, for millions of rows. ``rowcheck.check_batch`` passes the rows
+        that are exactly what their leaf says; only the others go through ``add``."""
+        checked = check_batch(rows, self.expected, leaf_time, self._quotes)
+        done = 0
+        for pos in checked.irregular:
+            self.add_hashes(checked.hashes[done:pos])
+            idx, leaf, stored_hash, kind, when, actor, station, item = rows[pos]
+            try:
+                at = _parse_time(leaf_time(when))
+            except ValueError:
+                at = _UNREADABLE
+            self.add(idx, bytes(leaf), bytes(stored_hash), kind, at, actor, station, item)
+            done = pos + 1
+        self.add_hashes(checked.hashes[done:])
 
-    def _flush(self, pending: list[bytes], expected: int) -> None:
-        """The leaf hashes read so far into the tree, and what waits for its size."""
-        if pending:
-            self.tree.add_many(pending)
-            pending.clear()
-        self.expected = expected
-        if self.tree.size in self._roots_at:
-            self._note_size()
-        self._catch_up()
-
-    def _quoted(self, value: str) -> bytes:
-        """``value`` as canonical JSON writes it (cached: actors, kinds, stations repeat)."""
-        q = self._quotes.get(value)
-        if q is None:
-            q = json.dumps(value, ensure_ascii=False).encode("utf-8")
-            if len(self._quotes) < 100_000:
-                self._quotes[value] = q
-        return q
+    def add_hashes(self, hashes: Sequence[bytes]) -> None:
+        """The leaf hashes of the next rows, each already checked against its row
+        (``check_batch``, here or in a worker): into the tree a run at a time (whole tiles
+        hashed at once), stopping at each size where a checkpoint or a root waits."""
+        done = 0
+        while done < len(hashes):
+            size = self.tree.size
+            stop = min(self._next_size, *(r for r in self._roots_at if r > size), 1 << 62)
+            take = min(len(hashes) - done, max(stop - size, 1))
+            self.tree.add_many(hashes[done : done + take])
+            self.expected += take
+            done += take
+            if self.tree.size in self._roots_at:
+                self._note_size()
+            self._catch_up()
 
     def add_entry(self, idx: int, leaf: bytes) -> bytes:
         """One entry of a published copy (no catalog row): re-hashed into the tree, its
@@ -820,11 +791,15 @@ class LogAuditor:
         return rep
 
 
+# a catalog time that is no time: shown as differing from the leaf's
+_UNREADABLE = datetime.min.replace(tzinfo=UTC)
+
+
 def _parse_time(text: str) -> datetime:
     try:
         return parse_utc(text)
     except ValueError:
-        return datetime.min  # shown as differing from the leaf
+        return _UNREADABLE
 
 
 def note_b64decode(text: str) -> bytes:
