@@ -37,7 +37,7 @@ from bwc.evidence.events import (
 )
 from bwc.evidence.merkle import leaf_hash, verify_consistency
 from bwc.evidence.models import Checkpoint, Event, LogHead, SigningKey, log_tile
-from bwc.evidence.rowcheck import leaf_time, sqlite_leaf_time
+from bwc.evidence.rowcheck import rows_sql, text_leaf_time
 from bwc.evidence.signing import Ed25519Signer
 from bwc.evidence.tlog import (
     MAX_ENTRY_SIZE,
@@ -213,10 +213,16 @@ def append_events(session: Session, events: Sequence[NewEvent]) -> list[Appended
         rows.append((index, leaf, lh, ev.kind, when, ev.actor, ev.station_id, ev.item_sha256))
         out.append(Appended(index, leaf))
     changed = TileAppender(head.size, CatalogTiles(session).read_tile).append(hashes)
-    # straight to the driver: tens of thousands of rows a second, in the session's transaction
+    # straight to the driver (in the session's transaction): tens of thousands of rows a
+    # second; PostgreSQL's COPY, several times faster than INSERTs there
     cursor = session.connection().connection.cursor()
     try:
-        cursor.executemany(_INSERT_QMARK if sqlite_text else _INSERT_FORMAT, rows)
+        if sqlite_text:
+            cursor.executemany(_INSERT_QMARK, rows)
+        else:
+            with cursor.copy(_COPY) as copy:
+                for row in rows:
+                    copy.write_row(row)
     finally:
         cursor.close()
     _store_tiles(session, changed)
@@ -228,7 +234,7 @@ def append_events(session: Session, events: Sequence[NewEvent]) -> list[Appended
 
 _INSERT = "INSERT INTO event (idx, leaf, leaf_hash, kind, at, actor, station_id, item_sha256) "
 _INSERT_QMARK = _INSERT + "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # SQLite (at: SQLAlchemy's text)
-_INSERT_FORMAT = _INSERT + "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"  # psycopg
+_COPY = "COPY event (idx, leaf, leaf_hash, kind, at, actor, station_id, item_sha256) FROM STDIN"
 
 
 # ---------------------------------------------------------------------------- reading
@@ -283,12 +289,6 @@ def stream_events(
         pos = rows[-1][0] + 1
 
 
-_ROWS = "SELECT idx, leaf, leaf_hash, kind, at, actor, station_id, item_sha256 FROM event "
-_ROWS_QMARK = _ROWS + "WHERE idx >= ? ORDER BY idx LIMIT ?"  # SQLite
-_ROWS_FORMAT = _ROWS + "WHERE idx >= %s ORDER BY idx LIMIT %s"  # psycopg
-_RANGE = _ROWS + "WHERE idx >= {p} AND idx < {p} ORDER BY idx"
-
-
 def _driver(session: Session) -> tuple[Any, bool]:
     """The session's DB-API connection (in its transaction), and whether it is SQLite."""
     dbapi = session.connection().connection.dbapi_connection
@@ -297,17 +297,21 @@ def _driver(session: Session) -> tuple[Any, bool]:
     return dbapi, session.get_bind().dialect.name == "sqlite"
 
 
+def _dialect(sqlite: bool) -> str:
+    return "sqlite" if sqlite else "postgresql"
+
+
 def rows_between(session: Session, lo: int, hi: int) -> tuple[Callable[[object], str], list[Any]]:
     """Events [lo, hi) as ``stream_rows`` gives them (a batch a worker flagged, read again
     to be looked at row by row), and how to write their `at` as a leaf does."""
     dbapi, sqlite = _driver(session)
     cur = dbapi.cursor()
     try:
-        cur.execute(_RANGE.format(p="?" if sqlite else "%s"), (lo, hi))
+        cur.execute(rows_sql(_dialect(sqlite), upto=True), (lo, hi))
         rows = list(cur.fetchall())
     finally:
         cur.close()
-    return (sqlite_leaf_time if sqlite else leaf_time), rows
+    return text_leaf_time, rows
 
 
 def stream_rows(
@@ -319,6 +323,8 @@ def stream_rows(
     memory. Straight from the driver's cursor, in the session's transaction (its snapshot)."""
     dbapi, sqlite = _driver(session)
 
+    query = rows_sql(_dialect(sqlite), upto=False)
+
     def fetch(out: queue.Queue[list[Any] | BaseException | None], stop: threading.Event) -> None:
         # The driver reads the next batch while the caller checks this one: the database's
         # work (the driver releases the GIL) overlaps Python's. One cursor, this thread only.
@@ -326,7 +332,7 @@ def stream_rows(
         try:
             pos = start
             while not stop.is_set():
-                cur.execute(_ROWS_QMARK if sqlite else _ROWS_FORMAT, (pos, batch))
+                cur.execute(query, (pos, batch))
                 raw = list(cur.fetchall())
                 if not raw:
                     break
@@ -355,7 +361,7 @@ def stream_rows(
                     out.get(timeout=0.1)
             reader.join()
 
-    return (sqlite_leaf_time if sqlite else leaf_time), rows()
+    return text_leaf_time, rows()
 
 
 def latest_checkpoint(session: Session) -> Checkpoint | None:

@@ -30,9 +30,30 @@ LEAF_VERSION = 1
 _LOOK_AT_KINDS = frozenset({"key-rotated"})
 
 
-def sqlite_leaf_time(value: object) -> str:
+_AT = {  # `at` as text in UTC, as SQLite stores it
+    "sqlite": "at",
+    "postgresql": "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
+}
+_PARAM = {"sqlite": "?", "postgresql": "%s"}
+
+
+def rows_sql(dialect: str, *, upto: bool) -> str:
+    """The query for the rows ``check_batch`` reads, in index order, with two parameters:
+    rows [lo, hi) (``upto``), or from lo, at most n. `at` comes as text, "2026-10-15
+    01:30:00.000000": SQLite stores it so (SQLAlchemy's form), PostgreSQL is asked to write
+    it so (a driver making datetime objects of millions of rows costs more than reading
+    them)."""
+    p = _PARAM[dialect]
+    where = f"idx >= {p} AND idx < {p} ORDER BY idx" if upto else f"idx >= {p} ORDER BY idx "
+    where += "" if upto else f"LIMIT {p}"
+    columns = f"idx, leaf, leaf_hash, kind, {_AT[dialect]}, actor, station_id, item_sha256"
+    return f"SELECT {columns} FROM event WHERE {where}"  # noqa: S608 - constants only
+
+
+def text_leaf_time(value: object) -> str:
     """A catalog's `at` as the leaf writes it (RFC 3339, Z, microseconds when non-zero),
-    from SQLite's text ("2026-10-15 01:30:00.000000", as SQLAlchemy stores it)."""
+    from the text ``rows_sql`` reads ("2026-10-15 01:30:00.000000"); any other value as
+    ``leaf_time`` does."""
     if type(value) is str and len(value) == 26:
         t = value.replace(" ", "T", 1)
         return (t[:19] if t.endswith(".000000") else t) + "Z"
@@ -82,7 +103,7 @@ def check_batch(
     """Re-hash each row's leaf and pass the rows that are exactly what their leaf says:
     index one more than the row before (the first: ``start``), stored hash equal to the
     leaf's hash, columns equal to the leaf's first and last bytes. ``at_text``: the row's
-    `at` as the leaf writes it (``sqlite_leaf_time`` or ``leaf_time``)."""
+    `at` as the leaf writes it (``text_leaf_time`` for ``rows_sql``'s rows)."""
     sha256 = hashlib.sha256
     cache = quotes.cache
     hashes: list[bytes] = []

@@ -26,15 +26,11 @@ from bwc.evidence.rowcheck import (
     check_batch,
     encode_frame,
     end_frame,
-    leaf_time,
     read_frame,
-    sqlite_leaf_time,
+    rows_sql,
+    text_leaf_time,
 )
 
-_ROWS = (
-    "SELECT idx, leaf, leaf_hash, kind, at, actor, station_id, item_sha256 FROM event "
-    "WHERE idx >= {p} AND idx < {p} ORDER BY idx"
-)
 _ITEMS = "SELECT sha256 FROM item WHERE sha256 IN ({})"
 _SHA = re.compile(r"[0-9a-f]{64}")
 
@@ -98,14 +94,14 @@ def _missing(cur: Any, param: str, rows: Sequence[Sequence[Any]], flagged: set[i
 def work(dialect: str, address: str, share: Share, out: IO[bytes]) -> None:
     conn = _connect(dialect, address)
     param = "?" if dialect == "sqlite" else "%s"
-    at_text = sqlite_leaf_time if dialect == "sqlite" else leaf_time
+    query = rows_sql(dialect, upto=True)
     quotes = Quotes()
     try:
         cur = conn.cursor()
         for lo, hi in share.ranges():
-            cur.execute(_ROWS.format(p=param), (lo, hi))
+            cur.execute(query, (lo, hi))
             rows = cur.fetchall()
-            checked = check_batch(rows, lo, at_text, quotes)
+            checked = check_batch(rows, lo, text_leaf_time, quotes)
             flagged = set(checked.irregular)
             missing = _missing(cur, param, rows, flagged)
             checked.irregular = sorted(flagged)
