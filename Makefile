@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup sysdeps postgres demo test test-fast torture lint bench clean
+.PHONY: help setup sysdeps postgres demo test test-fast torture lint bench bench-city clean
 
 help:
 	@echo "make demo    - set up, then ingest, verify and show sample footage (offline)"
 	@echo "make test    - set up, then run the whole test suite"
 	@echo "make lint    - ruff + mypy --strict"
-	@echo "make bench   - benchmarks (ratios against stock tools)"
+	@echo "make bench   - benchmarks (ratios against stock tools; the log at 1M events)"
+	@echo "make bench-city - the custody log at 10M events (long)"
 	@echo "make torture - the full set of randomized fault trials"
 
 # System packages: ffmpeg (ffprobe) for media summaries and test footage; python3-venv;
@@ -69,11 +70,17 @@ lint: setup
 	$(VENV)/bin/mypy --strict
 	$(VENV)/bin/lint-imports
 
-bench: setup
+bench: setup postgres
 	$(PY) bench/ingest.py
 	$(PY) bench/dock.py
 	$(PY) bench/s3.py
 	$(PY) bench/audit.py
+	$(PY) bench/scale.py --events 10000,1000000
+	$(PY) bench/stations.py --seconds 120
+
+# The custody log at city scale: 10 million events on SQLite (about 40 minutes, 7 GB).
+bench-city: setup
+	$(PY) bench/scale.py --events 10000,10000000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -11,6 +11,8 @@ largest size to its time at the smallest.
   python bench/scale.py --events 10000,1000000 --home /tmp/scale
   python bench/scale.py --events 1000000 --catalog postgresql+psycopg://…/db --home /tmp/pg
 
+With a PostgreSQL catalog, give each size its own (empty) database.
+
 Targets (issue 13, on this 2-core machine): each per-item command at 10 M events <= 1.3 x
 its time at 10 k; peak RSS <= 150 MB; the head lock held <= 50 ms per append batch or
 checkpoint; appends >= 20,000 events/s; `log verify` >= 100,000 events/s with peak RSS
@@ -178,10 +180,15 @@ def sizes_of(home: Path, catalog: str | None, events: int) -> dict[str, float]:
     log_bytes = sum(p.stat().st_size for p in (store / "log").rglob("*") if p.is_file())
     out = {"store_log_bytes_per_event": log_bytes / events}
     if catalog is None:
-        db = home / "catalog.sqlite"
         total = sum(p.stat().st_size for p in home.glob("catalog.sqlite*"))
-        out["catalog_bytes_per_event"] = total / events
-        del db
+    else:  # the whole database: tables, indexes, TOAST
+        import psycopg
+
+        url = catalog.replace("postgresql+psycopg://", "postgresql://", 1)
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        total = int(row[0]) if row else 0
+    out["catalog_bytes_per_event"] = total / events
     return out
 
 
