@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import statistics
 import subprocess
 import threading
@@ -180,3 +181,24 @@ def make_files(folder: Path, count: int, size: int) -> list[Path]:
                     f.write(j.to_bytes(8, "little") + i.to_bytes(8, "little") + block[16:])
         out.append(p)
     return out
+
+
+# A fresh PostgreSQL database on the local server for one run (dropped by the caller).
+def fresh_database() -> tuple[str, str]:
+    import psycopg
+
+    name = f"bwc_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
+    ) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

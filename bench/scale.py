@@ -9,9 +9,10 @@ the same figures as JSON; with several sizes, the ratio of each command's time a
 largest size to its time at the smallest.
 
   python bench/scale.py --events 10000,1000000 --home /tmp/scale
-  python bench/scale.py --events 1000000 --catalog postgresql+psycopg://…/db --home /tmp/pg
+  python bench/scale.py --events 10000,1000000 --postgres --home /tmp/pg
 
-With a PostgreSQL catalog, give each size its own (empty) database.
+--postgres gives each size a fresh database on the local server (127.0.0.1:5432, user
+postgres), dropped at the end; --catalog URL uses one you made (one size per database).
 
 Targets (issue 13, on this 2-core machine): each per-item command at 10 M events <= 1.3 x
 its time at 10 k; peak RSS <= 150 MB; the head lock held <= 50 ms per append batch or
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BWC, run
+from common import BWC, drop_database, fresh_database, run
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = ROOT / ".venv" / "bin" / "python"
@@ -247,18 +248,42 @@ def main() -> None:
     ap.add_argument("--events", default="10000,1000000", help="sizes, comma-separated")
     ap.add_argument("--items", type=int, default=100)
     ap.add_argument("--catalog", default=None, help="catalog URL (default: SQLite in the home)")
+    ap.add_argument("--postgres", action="store_true", help="a fresh local database per size")
     ap.add_argument("--home", type=Path, default=ROOT / "bench" / "out" / "scale")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--fresh", action="store_true", help="build the homes anew")
     args = ap.parse_args()
+    sizes = [int(x) for x in args.events.split(",")]
+    if args.catalog and len(sizes) > 1:
+        ap.error("--catalog takes one size (each size needs its own empty database)")
+    made: list[str] = []
+    try:
+        results = run_sizes(args, sizes, made)
+    finally:
+        for name in made:
+            drop_database(name)
+    ns = sorted(results)
+    if len(ns) > 1:
+        lo, hi = results[ns[0]]["commands"], results[ns[-1]]["commands"]
+        print(f"== time at {ns[-1]:,} / time at {ns[0]:,} events (target <= 1.3 per item)")
+        for name in lo:
+            print(f"  {name:<16} {hi[name]['seconds'] / lo[name]['seconds']:5.2f}")
+    print("JSON " + json.dumps(results))
+
+
+def run_sizes(args: argparse.Namespace, sizes: list[int], made: list[str]) -> dict[int, Any]:
     results: dict[int, Any] = {}
-    for n in [int(x) for x in args.events.split(",")]:
+    for n in sizes:
+        catalog = args.catalog
+        if args.postgres:
+            name, catalog = fresh_database()
+            made.append(name)
         home = args.home / f"home-{n}"
-        if args.fresh and home.parent.exists():
+        if (args.fresh or args.postgres) and home.parent.exists():  # a new db: a new home
             for p in home.parent.glob(f"home-{n}*"):
                 shutil.rmtree(p)
         print(f"== {n:,} events", flush=True)
-        built = build(home, n, args.items, args.catalog)
+        built = build(home, n, args.items, catalog)
         rate = built["appended"] / built["seconds"] if built["appended"] else 0
         print(
             f"  built: {built['appended']:,} events appended at {rate:,.0f}/s; head lock per "
@@ -269,21 +294,20 @@ def main() -> None:
             f"{1000 * built['checkpoint_lock']:.1f} ms",
             flush=True,
         )
-        m = measure(home, args.catalog, built["items"], args.reps)
+        m = measure(home, catalog, built["items"], args.reps)
         verify_rate = n / m["log verify"]["seconds"]
-        sizes = sizes_of(home, args.catalog, n)
+        footprint = sizes_of(home, catalog, n)
         print(f"  log verify: {verify_rate:,.0f} events/s (whole command)")
-        for k, v in sizes.items():
+        for k, v in footprint.items():
             print(f"  {k}: {v:,.0f}")
         built.pop("items")
-        results[n] = {"build": built, "commands": m, "sizes": sizes, "log_verify_rate": verify_rate}
-    ns = sorted(results)
-    if len(ns) > 1:
-        lo, hi = results[ns[0]]["commands"], results[ns[-1]]["commands"]
-        print(f"== time at {ns[-1]:,} / time at {ns[0]:,} events (target <= 1.3 per item)")
-        for name in lo:
-            print(f"  {name:<16} {hi[name]['seconds'] / lo[name]['seconds']:5.2f}")
-    print("JSON " + json.dumps(results))
+        results[n] = {
+            "build": built,
+            "commands": m,
+            "sizes": footprint,
+            "log_verify_rate": verify_rate,
+        }
+    return results
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import statistics
 import subprocess
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BWC
+from common import BWC, drop_database, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = ROOT / ".venv" / "bin" / "python"
@@ -78,26 +77,6 @@ print(json.dumps({"appended": appended, "commits": commits, "whole": whole,
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))] if xs else 0.0
-
-
-def fresh_database() -> tuple[str, str]:
-    import psycopg
-
-    name = f"bwc_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(
-        "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
-    ) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-
-
-def drop_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(
-        "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def bwc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
