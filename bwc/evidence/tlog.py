@@ -361,17 +361,7 @@ class StreamingTree:
         if len(leaf_hash) != HASH_SIZE:
             raise ValueError(f"leaf hash is {len(leaf_hash)} bytes, expected {HASH_SIZE}")
         self.size += 1
-        h, height = leaf_hash, 0
-        stack = self._stack
-        while True:
-            if height % TILE_HEIGHT == 0 and height // TILE_HEIGHT >= self._first_level:
-                self._record(height // TILE_HEIGHT, h)
-            if stack and stack[-1][0] == height:
-                h = hashlib.sha256(_NODE + stack.pop()[1] + h).digest()
-                height += 1
-            else:
-                stack.append((height, h))
-                return
+        self._push(0, leaf_hash)
 
     def add_all(self, leaf_hashes: Iterable[bytes]) -> None:
         for h in leaf_hashes:

@@ -626,11 +626,7 @@ class LogAuditor:
             else:
                 problems.append(f"custody event #{idx} appears twice")
             self.expected = idx
-        self.expected += 1
-        lh = hashlib.sha256(b"\x00" + leaf).digest()
-        self.tree.add(lh)
-        if self.tree.size in self._roots_at:
-            self._note_size()
+        lh = self._hash_in(leaf)
         fast = _eq(stored_hash, lh) and row_matches_leaf(
             leaf, idx, kind, format_utc(at), actor, station, item
         )
@@ -680,17 +676,22 @@ class LogAuditor:
                 self._note_size()
             self._catch_up()
 
+    def _hash_in(self, leaf: bytes) -> bytes:
+        """The next leaf, re-hashed from its bytes, into the tree; its leaf hash."""
+        self.expected += 1
+        lh = hashlib.sha256(b"\x00" + leaf).digest()
+        self.tree.add(lh)
+        if self.tree.size in self._roots_at:
+            self._note_size()
+        return lh
+
     def add_entry(self, idx: int, leaf: bytes) -> bytes:
         """One entry of a published copy (no catalog row): re-hashed into the tree, its
         index checked, a key announcement read. Returns its leaf hash."""
         if idx != self.expected:
             self.report.problems.append(f"entry #{idx} comes where #{self.expected} should")
             self.expected = idx
-        self.expected += 1
-        lh = hashlib.sha256(b"\x00" + leaf).digest()
-        self.tree.add(lh)
-        if self.tree.size in self._roots_at:
-            self._note_size()
+        lh = self._hash_in(leaf)
         plain = leaf.endswith(f',"v":{LEAF_VERSION}}}'.encode()) and (
             f',"index":{idx},"item":'.encode() in leaf[-160:]
         )
