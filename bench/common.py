@@ -44,6 +44,9 @@ def drop_caches(warm: Sequence[list[str]] = (), warm_env: dict[str, str] | None 
 
 
 LAST_CPU: list[float] = [0.0]  # CPU seconds (user + system) of the last `run`, children included
+# Peak RSS in KiB of the last `run`'s largest single process (the kernel's ru_maxrss: the
+# command itself, or a child such as ffprobe if that was larger), beside `run`'s total.
+LAST_OWN_RSS: list[int] = [0]
 
 
 def _tree_rss_kib(pid: int) -> int:
@@ -87,6 +90,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
         err = p.stderr.read().decode() if p.stderr else ""
         raise SystemExit(f"{cmd[0]} failed ({p.returncode}): {err[-500:]}")
     LAST_CPU[0] = usage.ru_utime + usage.ru_stime
+    LAST_OWN_RSS[0] = usage.ru_maxrss
     return wall, max(usage.ru_maxrss, peak[0])
 
 
