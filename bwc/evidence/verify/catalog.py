@@ -63,7 +63,9 @@ from bwc.evidence.verify.published import Ahead, compare_tile
 logger = logging.getLogger(__name__)
 
 _ITEM_BATCH = 500
-_BATCH = 5000  # rows a worker checks at a time (a frame: 160 KB of hashes)
+# rows a worker checks at a time (a frame: 64 KB of hashes); measured at 1 M rows, 2,000
+# is as fast as 5,000 and each worker holds ~10 MB less (~25 MB on SQLite, ~41 on PostgreSQL)
+_BATCH = 2000
 # Below this many rows, starting worker processes (~0.1 s each) costs more than it saves.
 PARALLEL_MIN = 100_000
 
