@@ -206,6 +206,13 @@ def measure(home: Path, catalog: str | None, shas: list[str], reps: int) -> dict
         p.write_text(f"new {counter['n']} {time.time()}\n")
         return str(p)
 
+    # a home measured before may have been left with the item on hold (odd --reps)
+    subprocess.run(
+        [str(BWC), "release", a[:16], "--reason", "bench"],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
     held = {"on": False}
 
     def hold_or_release() -> list[str]:
@@ -240,6 +247,8 @@ def measure(home: Path, catalog: str | None, shas: list[str], reps: int) -> dict
         print(
             f"  {name:<16} {out[name]['seconds']:7.3f} s  {out[name]['rss_mb']:6.0f} MB", flush=True
         )
+    if held["on"]:
+        sh([str(BWC), "release", a[:16], "--reason", "bench"], env)
     return out
 
 
