@@ -69,6 +69,14 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _as_from_a_shell() -> None:
+    """Ctrl-C delivered and handled by default in the child, as a shell starts a command:
+    an ignored or blocked SIGINT is inherited through exec, and a pytest worker may carry
+    one from an earlier in-process test (seen: bwc then never saw the signal and exited 0)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_and_stop(
     home: Path, cam: Path, sig: int, group: bool
 ) -> tuple[int, set[int], str] | None:
@@ -82,6 +90,7 @@ def _start_and_stop(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_as_from_a_shell,
     )
     spool = home / "spool"
     deadline = time.monotonic() + 30
