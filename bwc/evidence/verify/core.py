@@ -558,7 +558,7 @@ class CheckpointRow:
         if self.size is not None:
             return self.size
         try:
-            return note.parse_checkpoint(self.note.split("\n\n", 1)[0] + "\n").size
+            return note.unverified_checkpoint(self.note).size
         except NoteError:
             return 0
 
@@ -728,7 +728,7 @@ class LogAuditor:
         self._next_size = self._next.size_hint() if self._next is not None else 1 << 62
 
     def _catch_up(self) -> None:
-        while self._next is not None and self._next.size_hint() <= self.tree.size:
+        while self._next is not None and self._next_size <= self.tree.size:
             row = self._next
             self._advance()
             self._checkpoint(row)
