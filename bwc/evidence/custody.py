@@ -37,7 +37,7 @@ from bwc.evidence.events import (
 )
 from bwc.evidence.merkle import leaf_hash, verify_consistency
 from bwc.evidence.models import Checkpoint, Event, LogHead, SigningKey, log_tile
-from bwc.evidence.rowcheck import rows_sql, text_leaf_time
+from bwc.evidence.rowcheck import rows_sql
 from bwc.evidence.signing import Ed25519Signer
 from bwc.evidence.tlog import (
     MAX_ENTRY_SIZE,
@@ -115,21 +115,27 @@ class CatalogTiles:
         if width <= 0:
             return b""
         if level == 0:
-            start = index * TILE_WIDTH
-            rows = list(
-                self.session.exec(
-                    select(Event.idx, Event.leaf_hash)
-                    .where(col(Event.idx) >= start, col(Event.idx) < start + width)
-                    .order_by(col(Event.idx))
-                )
-            )
-            if [r[0] for r in rows] != list(range(start, start + width)):
-                raise TileError(f"events #{start}..#{start + width - 1} are not all in the log")
-            return b"".join(r[1] for r in rows)
+            return b"".join(_tile_events(self.session, Event.leaf_hash, index, width))
         data = stored_tile(self.session, level, index)
         if data is None or len(data) < width * 32:
             raise TileError(f"tile {level}/{index} (width {width}) is missing from the catalog")
         return data[: width * 32]
+
+
+def _tile_events(session: Session, column: Any, index: int, width: int) -> list[bytes]:
+    """``column`` of the events under tile ``index`` of width ``width``, in index order;
+    all of them, or TileError."""
+    start = index * TILE_WIDTH
+    rows = list(
+        session.exec(
+            select(Event.idx, column)
+            .where(col(Event.idx) >= start, col(Event.idx) < start + width)
+            .order_by(col(Event.idx))
+        )
+    )
+    if [r[0] for r in rows] != list(range(start, start + width)):
+        raise TileError(f"events #{start}..#{start + width - 1} are not all in the log")
+    return [bytes(r[1]) for r in rows]
 
 
 def stored_tile(session: Session, level: int, index: int) -> bytes | None:
@@ -289,41 +295,33 @@ def stream_events(
         pos = rows[-1][0] + 1
 
 
-def _driver(session: Session) -> tuple[Any, bool]:
-    """The session's DB-API connection (in its transaction), and whether it is SQLite."""
+def _driver(session: Session) -> tuple[Any, str]:
+    """The session's DB-API connection (in its transaction), and its dialect's name."""
     dbapi = session.connection().connection.dbapi_connection
     if dbapi is None:
         raise CatalogError("the catalog connection is closed")
-    return dbapi, session.get_bind().dialect.name == "sqlite"
+    return dbapi, session.get_bind().dialect.name
 
 
-def _dialect(sqlite: bool) -> str:
-    return "sqlite" if sqlite else "postgresql"
-
-
-def rows_between(session: Session, lo: int, hi: int) -> tuple[Callable[[object], str], list[Any]]:
+def rows_between(session: Session, lo: int, hi: int) -> list[Any]:
     """Events [lo, hi) as ``stream_rows`` gives them (a batch a worker flagged, read again
-    to be looked at row by row), and how to write their `at` as a leaf does."""
-    dbapi, sqlite = _driver(session)
+    to be looked at row by row)."""
+    dbapi, dialect = _driver(session)
     cur = dbapi.cursor()
     try:
-        cur.execute(rows_sql(_dialect(sqlite), upto=True), (lo, hi))
-        rows = list(cur.fetchall())
+        cur.execute(rows_sql(dialect, upto=True), (lo, hi))
+        return list(cur.fetchall())
     finally:
         cur.close()
-    return text_leaf_time, rows
 
 
-def stream_rows(
-    session: Session, start: int = 0, batch: int = _BATCH
-) -> tuple[Callable[[object], str], Iterator[list[Any]]]:
+def stream_rows(session: Session, start: int = 0, batch: int = _BATCH) -> Iterator[list[Any]]:
     """Every event from ``start`` in index order, a batch at a time, as the driver gives
-    them (idx, leaf, leaf_hash, kind, at, actor, station, item), and how to write their
-    `at` as a leaf does: the fast read of `bwc log verify`, millions of rows with flat
-    memory. Straight from the driver's cursor, in the session's transaction (its snapshot)."""
-    dbapi, sqlite = _driver(session)
-
-    query = rows_sql(_dialect(sqlite), upto=False)
+    them (idx, leaf, leaf_hash, kind, at as text: ``rowcheck.text_leaf_time``, actor,
+    station, item): the fast read of `bwc log verify`, millions of rows with flat memory.
+    Straight from the driver's cursor, in the session's transaction (its snapshot)."""
+    dbapi, dialect = _driver(session)
+    query = rows_sql(dialect, upto=False)
 
     def fetch(out: queue.Queue[list[Any] | BaseException | None], stop: threading.Event) -> None:
         # The driver reads the next batch while the caller checks this one: the database's
@@ -361,7 +359,7 @@ def stream_rows(
                     out.get(timeout=0.1)
             reader.join()
 
-    return text_leaf_time, rows()
+    return rows()
 
 
 def latest_checkpoint(session: Session) -> Checkpoint | None:
@@ -452,17 +450,7 @@ def tile_bytes(session: Session, tile: Tile) -> bytes:
     store publishes it (C2SP tlog-tiles)."""
     if tile.level >= 0:
         return CatalogTiles(session).read_tile(tile.level, tile.index, tile.width)
-    start = tile.index * TILE_WIDTH
-    rows = list(
-        session.exec(
-            select(Event.idx, Event.leaf)
-            .where(col(Event.idx) >= start, col(Event.idx) < start + tile.width)
-            .order_by(col(Event.idx))
-        )
-    )
-    if [r[0] for r in rows] != list(range(start, start + tile.width)):
-        raise TileError(f"events #{start}..#{start + tile.width - 1} are not all in the log")
-    return encode_entries(r[1] for r in rows)
+    return encode_entries(_tile_events(session, Event.leaf, tile.index, tile.width))
 
 
 # ---------------------------------------------------------------------------- building tiles

@@ -59,6 +59,7 @@ __all__ = [
     "sign_checkpoint",
     "sign_note",
     "signer_key",
+    "unverified_checkpoint",
     "verifier_key",
 ]
 
@@ -586,6 +587,12 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if len(root) != _ROOT_HASH_SIZE:
         raise NoteError(f"checkpoint root hash must be {_ROOT_HASH_SIZE} bytes, got {len(root)}")
     return Checkpoint(origin, int(size_line), root, tuple(extensions))
+
+
+def unverified_checkpoint(note: str) -> Checkpoint:
+    """The checkpoint a signed note states, read without checking its signatures: only a
+    size to aim at or a text to show (``open_checkpoint`` checks them)."""
+    return parse_checkpoint(note.split("\n\n", 1)[0] + "\n")
 
 
 def sign_checkpoint(cp: Checkpoint, signer: Signer) -> str:

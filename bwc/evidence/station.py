@@ -179,7 +179,7 @@ class Station:
     @staticmethod
     def _checkpoint_size(text: str | None) -> int:
         try:
-            return note.parse_checkpoint(text.split("\n\n", 1)[0] + "\n").size if text else 0
+            return note.unverified_checkpoint(text).size if text else 0
         except NoteError:
             return 0
 

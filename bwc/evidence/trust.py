@@ -29,7 +29,7 @@ def _size(text: str | None) -> int:
     if text is None:
         return -1
     try:
-        return note.parse_checkpoint(text.split("\n\n", 1)[0] + "\n").size
+        return note.unverified_checkpoint(text).size
     except NoteError:
         return -1
 

@@ -469,6 +469,13 @@ class S3Store:
         until = retention.retain_until(self.policy.default_class, now)
         return retention.lock_target(until, now, self.policy.permanent_lock_years)
 
+    def _permanent_lock(self) -> datetime | None:
+        """The COMPLIANCE date for an object kept like permanent evidence (bwc's records,
+        the log's full tiles), or None where the bucket does not lock."""
+        if not self.lock_enabled():
+            return None
+        return retention.lock_target(None, self.clock.now(), self.policy.permanent_lock_years)
+
     def _lock_args(self, lock: datetime | None) -> dict[str, Any]:
         if lock is None:
             return {}
@@ -528,11 +535,7 @@ class S3Store:
         key = self._key(f"records/{name}")
         if self._stored_version(key, sha256) is not None:
             return
-        lock = None
-        if self.lock_enabled():
-            now = self.clock.now()
-            lock = retention.lock_target(None, now, self.policy.permanent_lock_years)
-        self._upload(key, source, sha256, os.stat(source).st_size, lock)
+        self._upload(key, source, sha256, os.stat(source).st_size, self._permanent_lock())
 
     def get_record(self, name: str) -> bytes | None:
         check_record_name(name)
@@ -755,10 +758,7 @@ class S3Store:
                         hint="run `bwc log verify`",
                     )
                 return
-        lock = None
-        if final and self.lock_enabled():
-            now = self.clock.now()
-            lock = retention.lock_target(None, now, self.policy.permanent_lock_years)
+        lock = self._permanent_lock() if final else None
         self._put_bytes(key, data, "application/octet-stream", lock)
 
     def get_log(self, path: str) -> bytes | None:

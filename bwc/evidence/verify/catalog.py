@@ -39,6 +39,7 @@ from bwc.evidence.events import decode_leaf
 from bwc.evidence.fingerprint import Digest
 from bwc.evidence.merkle import leaf_hash, verify_inclusion
 from bwc.evidence.models import Checkpoint, Event, Item, LogHead, SigningKey, log_tile
+from bwc.evidence.rowcheck import text_leaf_time
 from bwc.evidence.stores import ObjectStore, ReadAhead
 from bwc.evidence.tlog import TILE_WIDTH, StreamingTree, Tile, TiledTree, TileError, tile_width
 from bwc.evidence.verify.core import (
@@ -526,7 +527,7 @@ def verify_log(
             start = 0
             tiles = _StoredTiles(session, store, published, problems)
     rows: Iterable[CheckpointRow] = _checkpoint_rows(session, start)
-    if copy is not None and copy.size_hint() >= start:
+    if copy is not None and published >= start:
         rows = _merge_by_size(rows, copy)
     auditor = LogAuditor(
         origin,
@@ -542,9 +543,8 @@ def verify_log(
         workers = min(os.cpu_count() or 1, 4) if head_size - start >= PARALLEL_MIN else 0
     if workers > 0:
         start = _check_in_workers(session, auditor, start, head_size, workers, problems)
-    leaf_time, batches = custody.stream_rows(session, start)
-    for batch in batches:
-        _add_batch(session, auditor, batch, leaf_time, problems)
+    for batch in custody.stream_rows(session, start):
+        _add_batch(session, auditor, batch, problems)
     rep = auditor.finish(head_size)
     tiles.finish(rep.size, auditor.tree.partial_tiles(), rep.partials.get(published, []))
     rep.problems.extend(problems)
@@ -643,8 +643,7 @@ def _check_in_workers(
     try:
         for lo, hi, frame in rowworkers.checked_batches(*address, start, stop, _BATCH, workers):
             if frame.irregular or frame.count != hi - lo or auditor.expected != lo:
-                at_text, rows = custody.rows_between(session, lo, hi)
-                _add_batch(session, auditor, rows, at_text, out)
+                _add_batch(session, auditor, custody.rows_between(session, lo, hi), out)
                 continue
             auditor.add_hashes(frame.hashes)
             out.extend(_missing_message(sha) for sha in frame.missing)
@@ -670,11 +669,10 @@ def _add_batch(
     session: Session,
     auditor: LogAuditor,
     batch: Sequence[Any],
-    leaf_time: Callable[[object], str],
     out: list[str],
 ) -> None:
     missing = _missing_items(session, batch)
-    auditor.add_rows(batch, leaf_time)
+    auditor.add_rows(batch, text_leaf_time)
     out.extend(_missing_message(sha) for sha in missing)
 
 
@@ -709,7 +707,7 @@ def verify_all(
     cp: note.Checkpoint | None = None
     if latest is not None:
         try:
-            cp = note.parse_checkpoint(latest.note.split("\n\n", 1)[0] + "\n")
+            cp = note.unverified_checkpoint(latest.note)
         except NoteError:
             cp = None
     log = verify_log(session, store, roots_at=[cp.size] if cp else [], station_id=station_id)

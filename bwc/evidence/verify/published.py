@@ -60,9 +60,14 @@ class Ahead:
 
 
 def compare_tile(
-    store_get: Callable[[str], bytes | None], tile: Tile, data: bytes, problems: list[str]
+    store_get: Callable[[str], bytes | None],
+    tile: Tile,
+    data: bytes,
+    problems: list[str],
+    differs: str = "in the store differs from the hashes below it (a published tile was changed)",
 ) -> None:
-    """The store's copy of ``tile`` must be ``data`` (rebuilt from the entries below it)."""
+    """The store's copy of ``tile`` must be ``data`` (rebuilt from the entries below it);
+    ``differs`` says what it means when it is not."""
     try:
         stored = store_get(tile.path)
     except StoreError as e:
@@ -71,10 +76,7 @@ def compare_tile(
     if stored is None:
         problems.append(f"log/{tile.path} is missing from the store")
     elif not hmac.compare_digest(stored, data):
-        problems.append(
-            f"log/{tile.path} in the store differs from the hashes below it "
-            "(a published tile was changed)"
-        )
+        problems.append(f"log/{tile.path} {differs}")
 
 
 def verify_published(
@@ -88,7 +90,7 @@ def verify_published(
         return LogReport(problems=["the store holds no checkpoint: no log is published there"])
     row = CheckpointRow("checkpoint in the store", text)
     try:
-        shown = note.parse_checkpoint(text.split("\n\n", 1)[0] + "\n")
+        shown = note.unverified_checkpoint(text)
     except NoteError as e:
         return LogReport(problems=[f"checkpoint in the store: {e}"])
     size = shown.size
@@ -126,15 +128,11 @@ def verify_published(
             for n, leaf in enumerate(leaves):
                 idx = k * TILE_WIDTH + n
                 hashes += auditor.add_entry(idx, leaf)
-            level0 = Tile(0, k, width)
-            stored = ahead.get(level0.path)
-            if stored is None:
-                problems.append(f"log/{level0.path} is missing from the store")
-            elif not hmac.compare_digest(stored, bytes(hashes)):
-                problems.append(
-                    f"log/{level0.path} does not hold the hashes of the entries in "
-                    f"log/{bundle.path} (an entry or a tile was changed)"
-                )
+            differs = (
+                f"does not hold the hashes of the entries in log/{bundle.path} "
+                "(an entry or a tile was changed)"
+            )
+            compare_tile(ahead.get, Tile(0, k, width), bytes(hashes), problems, differs)
     finally:
         ahead.close()
     rep = auditor.finish(auditor.tree.size)

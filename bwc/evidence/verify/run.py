@@ -79,7 +79,7 @@ class _Run:
         if self.scope == "ids":
             self.ids.append(rep.sha256)
         if self._file is not None:
-            failed = [f"{c.name}: {c.detail}" for c in rep.failures()]
+            failed = _failed_lines(rep)
             line = (
                 json.dumps(
                     {"sha256": rep.sha256, "ok": rep.ok, "failed": failed},
@@ -163,7 +163,7 @@ class _Run:
                     r.sha256,
                     ok=False,
                     run=self.id,
-                    failed=[f"{c.name}: {c.detail}" for c in r.failures()],
+                    failed=_failed_lines(r),
                 )
                 for r in self.out.failed
             ),
@@ -188,6 +188,11 @@ class _Run:
             if named:
                 s.execute(insert(verification_run_item), named)
         st.checkpoint()
+
+
+def _failed_lines(rep: ItemReport) -> list[str]:
+    """An item's failed checks as its run's report and its `verified` event list them."""
+    return [f"{c.name}: {c.detail}" for c in rep.failures()]
 
 
 def _chain(*fns: Callable[[ItemReport], None] | None) -> Callable[[ItemReport], None]:
