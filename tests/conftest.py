@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,20 @@ def _scrubbed_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     monkeypatch.setenv("BWC_ACTOR", "test-clerk")
     yield
     cli._state.clear()
+
+
+@pytest.fixture(autouse=True)
+def _signals_restored() -> Iterator[None]:
+    """A test that leaves SIGINT ignored or blocked in the worker passes that on, through
+    exec, to every later subprocess (a `bwc ingest` that then ignores Ctrl-C): name it."""
+    handler = signal.getsignal(signal.SIGINT)
+    yield
+    now = signal.getsignal(signal.SIGINT)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    if now is not handler or signal.SIGINT in blocked:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        pytest.fail(f"the test left SIGINT changed: handler {now!r}, blocked {sorted(blocked)}")
 
 
 @dataclass
