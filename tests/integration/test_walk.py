@@ -5,6 +5,7 @@ the daemon (a real process: its job is made, then the camera changes before the 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -16,6 +17,12 @@ from typing import Any
 import pytest
 
 import bwc.ingest.discover as discover_mod
+from bwc.evidence.station import Station
+from bwc.ingest.docks import DockScanner
+from bwc.ingest.jobs import JobRunner, RunnerConfig
+from bwc.ingest.probe import MediaSummary
+from bwc.ingest.profiles import station_profiles
+from bwc.ingest.steps import ledger_lookup
 from tests.conftest import Result
 from tests.integration.daemon_util import (
     Catalog,
@@ -386,3 +393,67 @@ def test_daemon_refuses_a_mount_holding_its_home_and_serves_the_others(
     assert d.running
     assert d.terminate() == 0
     shutil.rmtree(dock / "station", ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- in-process daemon
+
+
+class NoMedia:
+    def probe(self, path: Path) -> MediaSummary | None:
+        return None
+
+
+def test_wipe_never_follows_a_folder_swapped_for_a_symlink(home: Path, tmp_path: Path) -> None:
+    """Same class as defect 4, in the wipe (wipe_after_verify): the camera's folder is swapped
+    for a symlink to a folder holding a file of the same name, size and mtime after the
+    commit; the wipe must not delete that file (it looked the path up again, following the
+    symlink, and unlinked what it found)."""
+    dock = tmp_path / "dock"
+    clip = put(dock / "DSJ0042" / "DCIM" / "CLIP0001.MP4", os.urandom(5000))
+    past = time.time() - 3600
+    os.utime(clip, (past, past))
+    outside = tmp_path / "outside" / "CLIP0001.MP4"
+    outside.parent.mkdir()
+    shutil.copy2(clip, outside)
+    st = Station.open(home, actor="test-clerk", passphrase=None)
+    try:
+        profiles = station_profiles(st.settings)
+        scanner = DockScanner(st, [str(dock)], ignore=[], stable_seconds=0.0, profiles=profiles)
+
+        def swap(kind: str, _details: dict[str, Any]) -> None:
+            if kind == "ingested":  # committed; the release (and its wipe) comes next
+                os.rename(clip.parent, tmp_path / "DCIM.away")
+                os.symlink(outside.parent, clip.parent)
+
+        runner = JobRunner(
+            st,
+            NoMedia(),
+            profiles,
+            ledger_lookup(st.engine),
+            RunnerConfig(wipe_after_verify=True),
+            on_event=swap,
+        )
+        (job,) = scanner.scan(time.time(), time.monotonic())
+        assert runner.advance(job) == "released"
+        assert outside.exists(), "the wipe deleted a file outside the camera"
+        assert (tmp_path / "DCIM.away" / "CLIP0001.MP4").exists()  # not wiped either: moved
+    finally:
+        st.engine.dispose()
+
+
+def test_a_dock_inside_the_home_is_refused(home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Defect 5, the other way round: a dock root (or mount) inside the home."""
+    dock = home / "dock"
+    put(dock / "DSJ0042" / "GPS0001.csv", b"time,lat,lon\n")
+    st = Station.open(home, actor="test-clerk", passphrase=None)
+    try:
+        scanner = DockScanner(st, [str(dock)], ignore=[], stable_seconds=0.0, profiles=[])
+        with caplog.at_level(logging.ERROR, logger="bwc"):
+            assert scanner.scan(time.time(), time.monotonic()) == []
+            assert scanner.scan(time.time(), time.monotonic()) == []
+        refusals = [r for r in caplog.records if "refusing dock mount" in r.getMessage()]
+        assert len(refusals) == 1, "logged once, not at every scan"
+        assert "is inside the station's home" in refusals[0].getMessage()
+        assert scanner.sessions == {}
+    finally:
+        st.engine.dispose()
