@@ -107,10 +107,11 @@ def protect(named: Iterable[tuple[str, str | Path]]) -> list[Protected]:
     return out
 
 
-def _refuse(path: bytes, prot: Protected, inside: bool) -> InputError:
-    how = "is inside" if inside else "contains"
+def _refuse(path: bytes, prot: Protected, how: str, at: bytes | None = None) -> InputError:
+    """``how``: "is", "is inside" or "contains"; ``at``: where it was found (else where it
+    is configured)."""
     return InputError(
-        f"{display(path)} {how} the station's {prot.what} ({display(prot.path)}); "
+        f"{display(path)} {how} the station's {prot.what} ({display(at or prot.path)}); "
         "nothing was ingested",
         hint="ingest only camera folders, never bwc's own home, store or spool",
     )
@@ -138,9 +139,9 @@ def check_not_protected(path: bytes, protected: Sequence[Protected]) -> None:
     """InputError when ``path`` (a real path) is, is inside, or contains a protected path."""
     for prot in protected:
         if _within(path, prot.path):
-            raise _refuse(path, prot, inside=True)
+            raise _refuse(path, prot, "is" if path == prot.path else "is inside")
         if _within(prot.path, path):
-            raise _refuse(path, prot, inside=False)
+            raise _refuse(path, prot, "contains")
 
 
 def discover(
@@ -167,7 +168,7 @@ def discover(
         real = os.path.realpath(raw)
         check_not_protected(real, protected)
         if any(file_id(st) == prot.id for prot in protected):  # a bind mount or hard link
-            raise _refuse(raw, next(p for p in protected if p.id == file_id(st)), inside=True)
+            raise _refuse(raw, next(p for p in protected if p.id == file_id(st)), "is")
         if stat.S_ISDIR(st.st_mode):
             roots.append((real, None))
         else:
@@ -224,7 +225,7 @@ def _walk(
         try:
             key = file_id(os.fstat(fd))
             if key in protected:
-                raise _refuse(path, protected[key], inside=False)
+                raise _refuse(root, protected[key], "is" if path == root else "contains", path)
             if key in visited:  # bind mounts can loop even without symlinks
                 out.not_taken.append(NotTaken(path, rel, "folder loop, visited already", False))
                 os.close(fd)
@@ -273,7 +274,7 @@ def _walk(
                 _consider(level.fd, path, name, rel, root, root, ignore, out, seen, st)
                 continue
             if file_id(st) in protected:
-                raise _refuse(path, protected[file_id(st)], inside=False)
+                raise _refuse(root, protected[file_id(st)], "contains", path)
             if len(stack) > MAX_DEPTH:
                 out.not_taken.append(
                     NotTaken(
