@@ -208,13 +208,15 @@ def ingest(
 ) -> None:
     """Copy files into the store (hashed in the same pass), sign, verify, log."""
     from bwc.config.settings import load_settings
-    from bwc.ingest.discover import discover
+    from bwc.ingest.discover import discover, station_paths
     from bwc.ingest.probe import FFprobe
     from bwc.ingest.stage import ForkedStager, Stager, clean_stale_spool
 
     c = ctx()
     settings = load_settings(c.home)  # no home or a bad setting: stop before copying anything
-    found = discover(paths, settings.ignore)
+    # never the station's own home, store or spool (keys, catalog) as evidence: refused
+    # before anything is copied
+    found = discover(paths, settings.ignore, station_paths(settings))
     clean_stale_spool(settings.spool_dir)
     if not FFprobe.available():
         err.print("[yellow]warning:[/] ffprobe not found: media summaries will be missing")

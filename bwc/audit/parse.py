@@ -244,7 +244,7 @@ def _json_records(
     def line_at(i: int) -> int:
         return text.count("\n", 0, i) + 1
 
-    i = skip(0)
+    i = start = skip(0)
     try:
         if i < len(text) and text[i] == "[":
             i = skip(i + 1)
@@ -278,6 +278,8 @@ def _json_records(
                 i = skip(j)
     except json.JSONDecodeError as e:
         return [], [Problem(e.lineno, f"invalid JSON: {e.msg}")]
+    except RecursionError:  # nesting deeper than the stack: a bad record, not a crash
+        return [], [Problem(line_at(start), "invalid JSON: nested too deeply")]
     # positions -> line numbers in one pass
     out: list[tuple[int, Any]] = []
     problems: list[Problem] = []

@@ -30,7 +30,10 @@ def canonical_json(value: Any) -> bytes:
 
 
 def loads(data: bytes) -> Any:
-    return json.loads(data.decode("utf-8"))
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError as e:  # a tampered row nested past the stack: malformed, not a crash
+        raise ValueError("JSON nested too deeply") from e
 
 
 def is_canonical(data: bytes) -> bool:

@@ -1,12 +1,12 @@
 """`bwc daemon`: the docking-station loop.
 
-Threads: a watchdog observer whose handler only sets a wake-up flag; one scanner that runs at
-start-up, on every wake-up and every ``rescan_seconds`` (so a camera is noticed within
-seconds whether or not the file system sends events), creates dock sessions and jobs, and
-re-queues jobs whose retry time has come; ``workers`` threads that advance jobs
-(bwc.ingest.jobs). A heartbeat file (``<home>/daemon.json``) tells `bwc status` what the
-daemon sees. SIGTERM/SIGINT: stop taking work, let each worker finish its current step, sign
-a last checkpoint, exit 0.
+Threads: a watchdog observer on each dock root (not recursive) whose handler only sets a
+wake-up flag; one scanner that runs at start-up, on every wake-up and every
+``rescan_seconds`` (so a camera is noticed within seconds whether or not the file system sends
+events), creates dock sessions and jobs, and re-queues jobs whose retry time has come;
+``workers`` threads that advance jobs (bwc.ingest.jobs). A heartbeat file
+(``<home>/daemon.json``) tells `bwc status` what the daemon sees. SIGTERM/SIGINT: stop taking
+work, let each worker finish its current step, sign a last checkpoint, exit 0.
 """
 
 from __future__ import annotations
@@ -237,7 +237,11 @@ class Daemon:
         for d in self.docks:
             if os.path.isdir(d):
                 try:
-                    observer.schedule(Handler(), d, recursive=True)
+                    # the dock root only: a camera appearing wakes the scanner, which walks
+                    # it (descriptors, bounded depth); a recursive watch walks every folder of
+                    # every camera by recursion (a RecursionError 1,000 levels down) and
+                    # spends an inotify watch on each. Rescans catch changes further down.
+                    observer.schedule(Handler(), d, recursive=False)
                 except OSError as e:
                     logger.warning("cannot watch %s (%s); rescans still find cameras", d, e)
         observer.daemon = True

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,12 +17,13 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from bwc.errors import InputError
 from bwc.evidence import custody
 from bwc.evidence.manifest import encode_path
 from bwc.evidence.models import DockSession, IngestJob
 from bwc.evidence.station import Station
 from bwc.ingest import identity
-from bwc.ingest.discover import discover, display
+from bwc.ingest.discover import check_not_protected, discover, display, station_paths
 from bwc.ingest.profiles import Profile, match_path
 from bwc.ingest.steps import read_id_file
 
@@ -148,6 +148,8 @@ class DockScanner:
         self.tracker = StabilityTracker(stable_seconds)
         self.profiles = list(profiles)
         self.sessions: dict[bytes, OpenSession] = {}
+        self.protected = station_paths(station.settings)
+        self.refused: set[bytes] = set()  # mounts holding (or inside) the home: never taken
         self._resume()
 
     def _resume(self) -> None:
@@ -242,16 +244,34 @@ class DockScanner:
             present.update(list_mounts(dock))
         for mount in [m for m in self.sessions if m not in present]:
             self._close(self.sessions[mount], now)
+        self.refused &= present  # a mount that comes back is looked at (and logged) again
         new_jobs: list[int] = []
         for mount in sorted(present):
+            if mount in self.refused:
+                continue
+            try:
+                check_not_protected(mount, self.protected)
+            except InputError as e:
+                self._refuse(mount, e)
+                continue
             sess = self.sessions.get(mount) or self._open(mount, now)
             new_jobs.extend(self._scan_session(sess, wall_now, mono_now, now))
         return new_jobs
 
+    def _refuse(self, mount: bytes, e: InputError) -> None:
+        """The station's own files are never evidence (they would be locked in the store for
+        years): the mount is left alone, loudly, and the other mounts are served."""
+        self.refused.add(mount)
+        logger.error("refusing dock mount %s: %s", display(mount), e)
+
     def _scan_session(
         self, sess: OpenSession, wall_now: float, mono_now: float, now: datetime
     ) -> list[int]:
-        found = discover([os.fsdecode(sess.mount)], self.ignore)
+        try:
+            found = discover([os.fsdecode(sess.mount)], self.ignore, self.protected)
+        except InputError as e:  # the home (or the store, the spool) found inside the mount
+            self._refuse(sess.mount, e)
+            return []
         rows: list[IngestJob] = []
         for n in found.not_taken:
             if n.rel in sess.known:
@@ -269,31 +289,28 @@ class DockScanner:
                 )
             )
         for cand in found.files:
-            try:
-                st = os.stat(cand.path, follow_symlinks=False)
-            except OSError:
-                continue  # gone between listing and stat: the next scan decides
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            if sess.known.get(cand.rel) == (st.st_size, st.st_mtime_ns):
+            # the size and mtime discovery saw through the folder's descriptor (a second
+            # look by path could be led elsewhere by a folder swapped for a symlink)
+            st_size, st_mtime_ns = cand.size or 0, cand.mtime_ns or 0
+            if sess.known.get(cand.rel) == (st_size, st_mtime_ns):
                 continue
             if not self.tracker.ready(
-                (sess.id, cand.rel), st.st_size, st.st_mtime_ns, wall_now, mono_now
+                (sess.id, cand.rel), st_size, st_mtime_ns, wall_now, mono_now
             ):
                 continue
             if sess.device_id is None:
                 info = match_path(self.profiles, os.fsdecode(cand.rel), None)
                 if info and info.device_id:
                     sess.device_id = info.device_id
-            sess.known[cand.rel] = (st.st_size, st.st_mtime_ns)
+            sess.known[cand.rel] = (st_size, st_mtime_ns)
             rows.append(
                 IngestJob(
                     session_id=sess.id,
                     station_id=self.st.station_id,
                     path=cand.path,
                     rel=cand.rel,
-                    size=st.st_size,
-                    mtime_ns=st.st_mtime_ns,
+                    size=st_size,
+                    mtime_ns=st_mtime_ns,
                     state="discovered",
                     updated_at=now,
                 )

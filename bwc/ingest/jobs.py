@@ -24,6 +24,7 @@ import errno
 import logging
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,11 +39,12 @@ from bwc.evidence import custody
 from bwc.evidence.manifest import FLAG_DEVICE_MISMATCH, encode_path, parse_manifest
 from bwc.evidence.models import DockSession, IngestJob, Item
 from bwc.evidence.station import Station
-from bwc.ingest import identity, steps
+from bwc.ingest import identity, source, steps
 from bwc.ingest.describe import Description, LedgerLookup
 from bwc.ingest.discover import Candidate, display
 from bwc.ingest.probe import MediaProbe
 from bwc.ingest.profiles import IdFile, Profile
+from bwc.ingest.source import UnsafeSource
 from bwc.ingest.stage import SourceChanged, Staged, stage
 
 logger = logging.getLogger(__name__)
@@ -206,8 +208,10 @@ class JobRunner:
             raise RetryLater(str(e)) from e
         except StoreError as e:  # the spool could not be written (full disk?): try again later
             raise RetryLater(str(e)) from e
+        except UnsafeSource:
+            raise  # a symlink, FIFO or device where a file was: listed as failed, with why
         except InputError as e:
-            if not os.path.isdir(sess.mount) or not os.path.lexists(job.path):
+            if not os.path.isdir(sess.mount) or not source.lexists(sess.mount, job.rel):
                 raise Abandon(
                     "the camera was removed (or the file deleted) before the file was copied; "
                     "it is taken again when the camera is docked again"
@@ -354,7 +358,7 @@ class JobRunner:
     def _release(self, job: IngestJob, sess: DockSession) -> None:
         self._heal_store_meta(job)
         if self.config.wipe_after_verify and job.outcome in ("ingested", "seen-again"):
-            self._wipe_source(job)
+            self._wipe_source(job, sess)
         self.spool_path(_id(job)).unlink(missing_ok=True)
         self._save(job, state="released")
 
@@ -378,25 +382,38 @@ class JobRunner:
         except StoreError as e:
             raise RetryLater(f"store: {e}") from e
 
-    def _wipe_source(self, job: IngestJob) -> None:
+    def _wipe_source(self, job: IngestJob, sess: DockSession) -> None:
         """Delete the camera's copy: only the file we copied (same size and mtime), only after
         the stored object was read back and matched, and logged."""
         sha, _size = _staged(job)
+        # the file is looked at and unlinked in the folder reached through real folders
+        # only: a folder swapped for a symlink never leads the wipe outside the camera
         try:
-            st = os.stat(job.path, follow_symlinks=False)
-        except FileNotFoundError:
+            dir_fd, name = source.open_parent(sess.mount, job.rel)
+        except (OSError, InputError) as e:
+            logger.warning("not wiping %s: its folder cannot be opened: %s", display(job.rel), e)
             return
-        if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
-            logger.warning("not wiping %s: it changed after it was copied", display(job.rel))
-            return
-        back = self.st.store.read_back(sha)
-        if back.sha256 != sha:
-            raise StoreError(f"not wiping {display(job.rel)}: stored copy does not match")
         try:
-            os.unlink(job.path)
-        except OSError as e:
-            logger.warning("cannot wipe %s: %s", display(job.rel), e.strerror)
-            return
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return
+            if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns) != (
+                job.size,
+                job.mtime_ns,
+            ):
+                logger.warning("not wiping %s: it changed after it was copied", display(job.rel))
+                return
+            back = self.st.store.read_back(sha)
+            if back.sha256 != sha:
+                raise StoreError(f"not wiping {display(job.rel)}: stored copy does not match")
+            try:
+                os.unlink(name, dir_fd=dir_fd)
+            except OSError as e:
+                logger.warning("cannot wipe %s: %s", display(job.rel), e.strerror)
+                return
+        finally:
+            os.close(dir_fd)
         with self.st.session() as s:
             custody.append_events(
                 s, [self.st.event("source-wiped", sha, path=encode_path(job.rel)[0])]

@@ -29,7 +29,7 @@ from bwc.evidence.manifest import (
 from bwc.evidence.models import Item
 from bwc.evidence.station import Station
 from bwc.ingest import steps
-from bwc.ingest.discover import Candidate, Discovery, discover, display
+from bwc.ingest.discover import Candidate, Discovery, discover, display, station_paths
 from bwc.ingest.probe import MediaProbe, MediaSummary
 from bwc.ingest.profiles import IdFile, station_profiles
 from bwc.ingest.stage import ProbeNotRun, Staged, Stager
@@ -136,7 +136,8 @@ class Ingester:
     # -- calling thread
     def run(self, paths: Sequence[str | Path]) -> IngestReport:
         """Discover ``paths`` and ingest every file found."""
-        found = discover(paths, self.station.settings.ignore)
+        settings = self.station.settings
+        found = discover(paths, settings.ignore, station_paths(settings))
         with Stager(found.files, self.station.settings.spool_dir, self.probe) as stager:
             return self.run_staged(found, stager)
 

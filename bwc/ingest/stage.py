@@ -16,7 +16,6 @@ import os
 import queue
 import shutil
 import signal
-import stat
 import threading
 import uuid
 from collections import deque
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING
 from bwc.errors import BwcError, InputError, StoreError
 from bwc.evidence.fingerprint import Cancelled, Digest, WriteFailed, copy_and_hash
 from bwc.ingest.discover import Candidate, display
+from bwc.ingest.source import open_source, opened, restat
 
 if TYPE_CHECKING:
     from bwc.ingest.probe import MediaProbe, MediaSummary
@@ -69,7 +69,8 @@ def stage(
     cancel: threading.Event | None = None,
 ) -> Staged:
     """Copy a source file into the spool, hashing it in the same pass. The source is opened
-    read-only without following symlinks and never modified; if it changes while copied
+    read-only through its folders' descriptors (``source.open_source``: no symlink followed,
+    nothing but a regular file read) and never modified; if it changes while copied
     (size, mtime or identity), it is copied again. ``dest``: a fixed spool file name
     (overwritten); ``durable``: fsync it before returning; ``cancel``: when set, the copy
     stops (``Cancelled``) and its spool file is removed. The copy is written with direct I/O
@@ -77,15 +78,15 @@ def stage(
     it from the medium (``RangeReader``), so it need not sit in the page cache."""
     for attempt in range(1, _MAX_RESTAGE + 1):
         try:
-            src_fd = os.open(candidate.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            # through the folders' descriptors, never by path: a folder swapped for a
+            # symlink, or a FIFO swapped in, since discovery is refused here (UnsafeSource)
+            src = open_source(candidate.root, candidate.rel, candidate.parent)
         except OSError as e:
             raise InputError(f"cannot open {display(candidate.path)}: {e.strerror}") from e
         spool = dest or spool_dir / f"{uuid.uuid4().hex}.part"
         flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if dest else os.O_EXCL)
         try:
-            before = os.fstat(src_fd)
-            if not stat.S_ISREG(before.st_mode):
-                raise InputError(f"{display(candidate.path)} is not a regular file")
+            src_fd, before = src.fd, src.stat
             out_fd = os.open(spool, flags, 0o600)
             try:
                 if hasattr(os, "posix_fadvise"):
@@ -97,8 +98,11 @@ def stage(
                 os.close(out_fd)
             after = os.fstat(src_fd)
             try:
-                now = os.stat(candidate.path, follow_symlinks=False)
-            except OSError as e:
+                # looked up again from the root (through real folders only): a camera
+                # removed (or a folder moved away) during the copy is seen, not just the
+                # file its descriptors still reach
+                now = restat(candidate.root, candidate.rel)
+            except (OSError, InputError) as e:
                 raise SourceChanged(f"{display(candidate.path)} vanished during copy") from e
             if _same(before, after) and _same(before, now) and digest.size == before.st_size:
                 return Staged(candidate, spool, digest, attempt, before.st_mtime_ns)
@@ -116,7 +120,7 @@ def stage(
             spool.unlink(missing_ok=True)
             raise
         finally:
-            os.close(src_fd)
+            src.close()
         spool.unlink(missing_ok=True)
     raise SourceChanged(
         f"{display(candidate.path)} kept changing while being copied",
@@ -230,7 +234,7 @@ class Stager:
         pool = ThreadPoolExecutor(self._probers_count, thread_name_prefix="bwc-probe")
         self._probers = pool
         for n, cand in enumerate(self._files):
-            self._probed[n] = pool.submit(self._probe.probe, Path(os.fsdecode(cand.path)))
+            self._probed[n] = pool.submit(probe_source, self._probe, cand)
 
     def __iter__(self) -> Iterator[StageResult]:
         while (item := self._ready.get()) is not None:
@@ -274,6 +278,18 @@ def _full(files: int, size: int, max_files: int, max_bytes: int) -> bool:
 
 class ProbeNotRun(Exception):
     """The staging child ended before it probed this file (the pipeline probes it itself)."""
+
+
+def probe_source(probe: MediaProbe, cand: Candidate) -> MediaSummary | None:
+    """Probe a source beside its copy, opened the way the copy opens it (no symlink followed,
+    a regular file only): ffprobe is given this process's descriptor (``/proc/<pid>/fd/<n>``
+    opens that very file again), never the path, which could lead elsewhere by now.
+    ProbeNotRun when it cannot be opened (the copy says why; the staged copy is probed)."""
+    try:
+        with opened(cand.root, cand.rel, cand.parent) as src:
+            return probe.probe(Path(f"/proc/{os.getpid()}/fd/{src.fd}"))
+    except (OSError, InputError) as e:
+        raise ProbeNotRun(str(e)) from e
 
 
 class ForkedStager(Stager):
@@ -414,7 +430,11 @@ def _child_stage(
             for n, cand in enumerate(files):
                 if stop.is_set():
                     return
-                send({"n": n, "media": probe.probe(Path(os.fsdecode(cand.path)))})
+                try:
+                    media = probe_source(probe, cand)
+                except ProbeNotRun:
+                    continue  # the parent probes the staged copy
+                send({"n": n, "media": media})
         except OSError:
             return  # the parent is gone: the pipe is closed
 

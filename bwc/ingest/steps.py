@@ -21,7 +21,7 @@ from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bwc.errors import StoreError
+from bwc.errors import InputError, StoreError
 from bwc.evidence import custody
 from bwc.evidence.manifest import (
     FLAG_NO_RECORDED_TIME,
@@ -35,6 +35,7 @@ from bwc.evidence.manifest import (
 from bwc.evidence.models import Assignment, Item
 from bwc.evidence.station import Station
 from bwc.evidence.stores import ObjectStore
+from bwc.ingest import source
 from bwc.ingest.describe import Description, LedgerLookup, describe
 from bwc.ingest.profiles import ID_FILE_NAMES, IdFile, Profile, parse_id_file
 
@@ -173,17 +174,14 @@ def build_manifest(
 
 
 def read_id_file(root: bytes) -> IdFile | None:
-    """The camera's id file (ID.TXT at the mount root), if any; never follows a symlink."""
+    """The camera's id file (ID.TXT at the mount root), if any: a regular file only, never
+    through a symlink, never blocking on a FIFO (``source.open_source``)."""
     for name in ID_FILE_NAMES:
-        path = os.path.join(root, os.fsencode(name))
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
+            with source.opened(root, os.fsencode(name)) as src:
+                data = os.read(src.fd, 64 * 1024)
+        except (OSError, InputError):
             continue
-        try:
-            data = os.read(fd, 64 * 1024)
-        finally:
-            os.close(fd)
         return parse_id_file(data.decode("utf-8", "replace"))
     return None
 

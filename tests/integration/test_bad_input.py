@@ -171,7 +171,8 @@ def test_unopenable_file_is_reported_and_the_rest_ingested(
     real_open = os.open
 
     def fake_open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: Any = None) -> int:
-        if not isinstance(path, int) and os.fsencode(path) == bad_b:
+        # a source is opened by its name under its folder's descriptor
+        if dir_fd is not None and os.fsencode(path) == os.path.basename(bad_b):
             raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(bad_b))
         return real_open(path, flags, mode, dir_fd=dir_fd)
 
@@ -199,7 +200,8 @@ def test_unopenable_file_is_listed_on_stderr(
     real_open = os.open
 
     def fake_open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: Any = None) -> int:
-        if not isinstance(path, int) and os.fsencode(path) == bad_b:
+        # a source is opened by its name under its folder's descriptor
+        if dir_fd is not None and os.fsencode(path) == os.path.basename(bad_b):
             raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(bad_b))
         return real_open(path, flags, mode, dir_fd=dir_fd)
 

@@ -207,3 +207,12 @@ def test_times_in_offset_zones_and_dst() -> None:
     assert parse_time("2026-11-01T01:30:00", ny) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
     with pytest.raises(ValueError):
         parse_time("2026-10-01", SH)
+
+
+def test_json_nested_past_the_stack_is_a_problem_not_a_crash() -> None:
+    """Issue 12's class (a structure deeper than the recursion limit): the record's line is
+    named, no RecursionError (exit 10)."""
+    good = '{"officer_id": 1, "name": "a", "unit": "u", "county": "c", "frontline": true}\n'
+    deep = '{"officer_id": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+    _rows, problems = parse_rows("officers", (good + deep).encode(), tz=SH, name="o.jsonl")
+    assert [(p.line, p.message) for p in problems] == [(2, "invalid JSON: nested too deeply")]

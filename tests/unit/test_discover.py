@@ -12,7 +12,7 @@ import pytest
 
 from bwc.config.settings import _DEFAULT_IGNORE
 from bwc.errors import InputError
-from bwc.ingest.discover import Candidate, discover, display, is_ignored
+from bwc.ingest.discover import MAX_DEPTH, Candidate, discover, display, is_ignored, protect
 
 pytestmark = pytest.mark.unit
 
@@ -144,13 +144,11 @@ def test_single_file_argument(tmp_path: Path) -> None:
     f = touch(tmp_path / "cam" / "DCIM" / "CLIP.MP4")
     touch(tmp_path / "cam" / "DCIM" / "OTHER.MP4")
     d = discover([f], IGNORE)
-    assert d.files == [
-        Candidate(
-            path=os.fsencode(f),
-            rel=b"CLIP.MP4",
-            root=os.fsencode(f.parent),
-        )
-    ]
+    [c] = d.files
+    assert (c.path, c.rel, c.root) == (os.fsencode(f), b"CLIP.MP4", os.fsencode(f.parent))
+    st = f.stat()
+    assert (c.size, c.mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert c.parent == (f.parent.stat().st_dev, f.parent.stat().st_ino)
     assert d.not_taken == []
 
 
@@ -225,12 +223,12 @@ def test_unlistable_folder_is_an_error(tmp_path: Path, monkeypatch: pytest.Monke
     touch(root / "A.MP4")
     touch(root / "locked" / "B.MP4")
     real_scandir = os.scandir
-    locked = os.fsencode(root / "locked")
+    locked = (root / "locked").stat().st_ino
 
-    def fake_scandir(path: Any) -> Any:
-        if os.fsencode(path) == locked:
-            raise PermissionError(13, "Permission denied", path)
-        return real_scandir(path)
+    def fake_scandir(fd: Any) -> Any:  # the walk lists folders by descriptor
+        if os.fstat(fd).st_ino == locked:
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(fd)
 
     monkeypatch.setattr("bwc.ingest.discover.os.scandir", fake_scandir)
     d = discover([root], IGNORE)
@@ -329,3 +327,71 @@ def test_dangling_symlink_is_an_error(tmp_path: Path) -> None:
     d = discover([root], IGNORE)
     assert rels(d.files) == [b"A.MP4"]
     assert [n.rel for n in d.errors] == [b"DANGLING.MP4"]
+
+
+# ---------------------------------------------------------------------------- issue 12
+
+
+def test_a_path_longer_than_path_max_is_listed_not_taken(tmp_path: Path) -> None:
+    """Within the depth bound but past PATH_MAX: listed with its reason, the rest taken."""
+    root = tmp_path / "cam"
+    touch(root / "A.MP4")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(25):  # 25 x 201 bytes: past 4096 well within the depth bound
+        os.mkdir("n" * 200, dir_fd=fd)
+        nxt = os.open("n" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = nxt
+    os.close(os.open("B.MP4", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    os.close(fd)
+    d = discover([root], IGNORE)
+    assert rels(d.files) == [b"A.MP4"]
+    [err] = d.errors
+    assert "longer than 4095 bytes" in err.reason
+    assert len(err.path) >= 4096
+
+
+def test_the_walk_is_bounded_in_depth_not_by_recursion(tmp_path: Path) -> None:
+    root = tmp_path / "cam"
+    touch(root / "A.MP4")
+    deep = root
+    for _ in range(MAX_DEPTH + 5):
+        deep = deep / "d"
+    touch(deep / "B.MP4")
+    touch(root / "d" / "C.MP4")
+    d = discover([root], IGNORE)
+    assert rels(d.files) == [b"A.MP4", b"d/C.MP4"]
+    [err] = d.errors
+    assert err.rel == b"/".join([b"d"] * (MAX_DEPTH + 1))
+    assert f"deeper than {MAX_DEPTH} levels" in err.reason
+
+
+def test_candidates_carry_what_the_walk_saw(tmp_path: Path) -> None:
+    f = touch(tmp_path / "cam" / "DCIM" / "A.MP4", b"abc")
+    [c] = discover([tmp_path / "cam"], IGNORE).files
+    st, parent = f.stat(), f.parent.stat()
+    assert (c.size, c.mtime_ns, c.parent) == (3, st.st_mtime_ns, (parent.st_dev, parent.st_ino))
+
+
+@pytest.mark.parametrize("named", ["home", "inside", "holding"])
+def test_protected_paths_are_refused_every_way(tmp_path: Path, named: str) -> None:
+    home = tmp_path / "station" / ".bwc"
+    touch(home / "keys" / "k.pem")
+    touch(tmp_path / "station" / "CLIP.MP4")
+    prot = protect([("home", home)])
+    target = {"home": home, "inside": home / "keys" / "k.pem", "holding": tmp_path}[named]
+    with pytest.raises(InputError, match="the station's home"):
+        discover([target], IGNORE, prot)
+
+
+def test_a_protected_folder_reached_another_way_is_refused(tmp_path: Path) -> None:
+    """The same folder under another name (here a symlinked home; a bind mount alike) is
+    known by its identity during the walk."""
+    home = tmp_path / "real-home"
+    touch(home / "bwc.toml")
+    cam = tmp_path / "cam"
+    touch(cam / "A.MP4")
+    prot = protect([("home", home)])
+    os.rename(home, cam / "inner")  # the home moved under the camera after it was resolved
+    with pytest.raises(InputError, match="contains the station's home"):
+        discover([cam], IGNORE, prot)

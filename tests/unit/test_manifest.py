@@ -511,3 +511,12 @@ def test_event_leaf_is_the_canonical_json_of_the_event(
     assert leaf == want
     assert decode_leaf(leaf).index == index
     assert row_matches_leaf(leaf, index, kind, format_utc(at), actor, station, item)
+
+
+def test_manifest_nested_past_the_stack_is_malformed_not_a_crash() -> None:
+    """A tampered manifest (catalog row or store object) nested deeper than the recursion
+    limit is reported as malformed (VerificationError), not a RecursionError (exit 10)."""
+    deep = b'{"media": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(VerificationError, match="nested too deeply"):
+        parse_manifest(deep)
+    assert not is_canonical(deep)

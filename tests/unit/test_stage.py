@@ -43,7 +43,9 @@ class FakeProbe:
     def probe(self, path: Path) -> MediaSummary | None:
         with self.lock:
             self.seen.append(path)
-        return {"probed": path.name}  # type: ignore[return-value]
+        # a source is probed through its open descriptor (/proc/<pid>/fd/<n>), never by path
+        name = os.path.basename(os.readlink(path)) if path.parts[1] == "proc" else path.name
+        return {"probed": name}  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -117,10 +119,10 @@ def test_forked_child_sees_what_the_parent_patched(
     injection reaches it), and an unreadable file is reported, not fatal."""
     files = _files(tmp_path / "src", [100, 200])
     real_open = os.open
-    bad = files[0].path
+    bad = files[0].rel  # opened by name under its folder's descriptor
 
     def fake_open(path: object, flags: int, mode: int = 0o777, *, dir_fd: object = None) -> int:
-        if path == bad:
+        if path == bad and dir_fd is not None:
             raise PermissionError(13, "Permission denied")
         return real_open(path, flags, mode, dir_fd=dir_fd)  # type: ignore[arg-type]
 
