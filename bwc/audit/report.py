@@ -12,7 +12,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
@@ -67,6 +67,7 @@ class Report:
     county: str | None
     chosen: list[OfficerAudit]  # the officers in scope, by id
     undated: int = 0
+    unverified: list[str] = field(default_factory=list)  # inputs the log does not vouch for
 
     @property
     def filtered(self) -> bool:
@@ -104,7 +105,7 @@ class Report:
 
     @cached_property
     def warnings(self) -> list[str]:
-        out: list[str] = []
+        out: list[str] = [f"UNVERIFIED INPUT: {u}" for u in self.unverified]
         if self.filtered and not self.chosen:
             what = " and ".join(
                 f"{k} {v!r}" for k, v in (("unit", self.unit), ("county", self.county)) if v
@@ -125,9 +126,14 @@ class Report:
 
 
 def build_report(
-    result: AuditResult, *, unit: str | None = None, county: str | None = None, undated: int = 0
+    result: AuditResult,
+    *,
+    unit: str | None = None,
+    county: str | None = None,
+    undated: int = 0,
+    unverified: list[str] | None = None,
 ) -> Report:
-    return Report(result, unit, county, select(result, unit, county), undated)
+    return Report(result, unit, county, select(result, unit, county), undated, unverified or [])
 
 
 # ------------------------------------------------------------------------------ formats
@@ -308,6 +314,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "undated_items": report.undated,
         "officers_not_in_roster": report.not_in_roster,
         "warnings": report.warnings,
+        "unverified_inputs": report.unverified,
     }
 
 

