@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlmodel import col
+
 from bwc.audit import catalog
 from bwc.audit.engine import ClockTable, Ledger, OfficerOnCase, audit_case, place_clips
 from bwc.audit.model import Case, Officer, Rules, from_ms
 from bwc.audit.monthly import verified_inputs
-from bwc.evidence.models import Explanation
+from bwc.evidence.models import EnforcementCase, Explanation
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
 
@@ -29,7 +31,12 @@ def case_audit(
     station: Station, case_id: str, rules: Rules, *, allow_unverified: bool = False
 ) -> CaseAudit:
     with station.session(snapshot=True) as s:
-        unverified = verified_inputs(s, station, allow_unverified=allow_unverified)
+        unverified = verified_inputs(
+            s,
+            station,
+            allow_unverified=allow_unverified,
+            cases_where=[col(EnforcementCase.case_id) == case_id],
+        )
         ci = catalog.read_case(s, case_id, rules)
     placed = place_clips(ci.clips, ClockTable(ci.clocks), Ledger(ci.assignments))
     explained = {(e.case_id, e.officer_id) for e in ci.explanations}

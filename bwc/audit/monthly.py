@@ -3,6 +3,9 @@ one snapshot), run the pure engine, build the report the renderers draw."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlmodel import Session
 
 from bwc.audit import catalog
@@ -14,11 +17,14 @@ from bwc.evidence import auditlog
 from bwc.evidence.station import Station
 
 
-def verified_inputs(s: Session, station: Station, *, allow_unverified: bool) -> list[str]:
-    """Check the audit's inputs against the custody log (in the snapshot the audit reads);
+def verified_inputs(
+    s: Session, station: Station, *, allow_unverified: bool, cases_where: Sequence[Any]
+) -> list[str]:
+    """Check the audit's inputs against the custody log (in the snapshot the audit reads;
+    the values of the cases ``cases_where`` selects, the ones the audit reads); a
     VerificationError naming what does not verify, or with ``allow_unverified`` those
     problems as lines for the report to show."""
-    check = auditlog.check_inputs(s, station)
+    check = auditlog.check_inputs(s, station, cases_where=cases_where)
     if check.ok:
         return []
     lines = check.lines()
@@ -46,7 +52,12 @@ def monthly_report(
     """``keep_clips``: keep every clip of the non-full pairs (the HTML report draws them);
     ``allow_unverified``: report even when inputs do not verify, saying which."""
     with station.session(snapshot=True) as s:
-        unverified = verified_inputs(s, station, allow_unverified=allow_unverified)
+        unverified = verified_inputs(
+            s,
+            station,
+            allow_unverified=allow_unverified,
+            cases_where=catalog.month_cases(period),
+        )
         inputs = catalog.read_inputs(s, period, rules)
         result = run_audit(
             period,

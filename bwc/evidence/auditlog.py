@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_, not_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -138,24 +139,35 @@ def _stream(s: Session, q: Any) -> Iterator[Any]:
     yield from s.execute(q, execution_options={"yield_per": 5000})
 
 
-def catalog_facts(s: Session, table: str) -> Iterator[Fact]:
-    """Every row of ``table`` in the catalog as a fact (streamed)."""
+def catalog_facts(
+    s: Session, table: str, cases_where: Sequence[Any] | None = None
+) -> Iterator[Fact]:
+    """Every row of ``table`` in the catalog as a fact (streamed). ``cases_where``: only the
+    cases it selects (what an audit reads) are digested; the others come with a None digest,
+    checked for being there, not for their values (they cannot change this report)."""
     if table == "officers":
         o = db.Officer
         q = sa_select(o.officer_id, o.name, o.unit, o.county, o.frontline)  # type: ignore[call-overload]
         for r in _stream(s, q):
             yield officer_fact(*r)
     elif table == "cases":
+        ec, co = db.EnforcementCase, db.CaseOfficer
+        where = list(cases_where) if cases_where is not None else []
         members: dict[str, list[str]] = {}
-        co = db.CaseOfficer
-        for cid, oid in s.connection().execute(sa_select(co.case_id, co.officer_id)):  # type: ignore[call-overload]
+        mq = sa_select(co.case_id, co.officer_id)  # type: ignore[call-overload]
+        if where:
+            mq = mq.join(ec, col(ec.case_id) == col(co.case_id)).where(*where)
+        for cid, oid in s.connection().execute(mq):
             members.setdefault(cid, []).append(oid)
-        ec = db.EnforcementCase
         q = sa_select(ec.case_id, ec.category, ec.unit, ec.start, ec.end, ec.location)  # type: ignore[call-overload]
-        for cid, cat, unit, st, en, loc in _stream(s, q):
+        for cid, cat, unit, st, en, loc in _stream(s, q.where(*where)):
             yield case_fact(cid, cat, unit, st, en, loc, members.pop(cid, ()))
-        for cid in members:  # officers of a case that is not there
-            yield cid, digest(["officers without a case"])
+        if where:
+            for (cid,) in _stream(s, sa_select(ec.case_id).where(not_(and_(*where)))):  # type: ignore[call-overload]
+                yield cid, None
+        else:
+            for cid in members:  # officers of a case that is not there
+                yield cid, digest(["officers without a case"])
     elif table == "assignments":
         a = db.Assignment
         q = sa_select(a.officer_id, a.device_id, a.start, a.end)  # type: ignore[call-overload]
@@ -269,10 +281,13 @@ def _proven(ev: db.Event, t: catalog.Trust) -> tuple[str, DecodedEvent | None]:
     return (why, None) if why else ("", dec)
 
 
-def check_inputs(s: Session, station: Station) -> InputCheck:
+def check_inputs(
+    s: Session, station: Station, *, cases_where: Sequence[Any] | None = None
+) -> InputCheck:
     """The audit's input tables against the custody log: the latest signed checkpoint
     verified (O(log n)), every input event proven in it, their facts folded, and every row
-    of the five tables compared with them."""
+    of the five tables compared with them (of the cases, only those ``cases_where`` selects
+    are compared by value; the others must be there and logged)."""
     out = InputCheck()
     t = catalog.trust_latest(s, station.store, trust.load(station.settings.home))
     out.problems.extend(t.log.problems)
@@ -287,10 +302,12 @@ def check_inputs(s: Session, station: Station) -> InputCheck:
     for table in TABLES:
         expected = want[table]
         seen = 0
-        for key, dig in catalog_facts(s, table):
+        for key, dig in catalog_facts(s, table, cases_where):
             logged_dig = expected.pop(key, None)
             if logged_dig is None:
                 out._bad(table, f"{key} is not in the log (added outside bwc?)")
+            elif dig is None:
+                continue  # outside what is audited: there, and logged
             elif logged_dig != dig:
                 out._bad(table, f"{key} differs from the log (changed outside bwc?)")
             else:

@@ -446,3 +446,19 @@ def test_seal_logs_the_inputs_of_an_older_catalog(bwc, home: Path, tmp_path: Pat
     sql(home, "UPDATE explanation SET reason = 'edited' WHERE reason = 'old'")
     r = bwc("audit", "report", "--month", "2026-10")
     assert r.code == 1 and "explanations: 1 row(s)" in r.err, r.err
+
+
+def test_report_compares_the_values_of_the_cases_it_reads(bwc, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A month's report digests only the cases it reads (a city keeps years of them); the
+    others must still be there and logged. `audit verify` checks everything."""
+    city(bwc, home, tmp_path)
+    sql(home, "UPDATE enforcement_case SET location = 'x' WHERE case_id = 'C0'")  # September
+    assert bwc("audit", "report", "--month", "2026-10").code == 0
+    r = bwc("audit", "report", "--month", "2026-09")
+    assert r.code == 1 and "C0 differs from the log" in r.err, r.err
+    r = bwc("audit", "verify")
+    assert r.code == 1 and "C0 differs from the log" in r.out, r.out
+    sql(home, "DELETE FROM case_officer WHERE case_id = 'C0'")
+    sql(home, "DELETE FROM enforcement_case WHERE case_id = 'C0'")
+    r = bwc("audit", "report", "--month", "2026-10")
+    assert r.code == 1 and "C0 is in the log but not in the catalog" in r.err, r.err
