@@ -61,6 +61,21 @@ class ByOption(StrEnum):
     county = "county"
 
 
+AllowUnverifiedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unverified",
+        help="Report even when inputs (roster, cases, ledger, clock checks, explanations) "
+        "do not verify against the custody log; they are named in warnings.",
+    ),
+]
+
+
+def _warn_unverified(lines: list[str]) -> None:
+    for line in lines:
+        err.print(f"[bold red]UNVERIFIED INPUT:[/] {esc(line)}")
+
+
 class LangOption(StrEnum):
     zh = "zh"
     en = "en"
@@ -175,8 +190,12 @@ def report(
     max_gap: MaxGapOpt = None,
     start_grace: StartGraceOpt = None,
     end_grace: EndGraceOpt = None,
+    allow_unverified: AllowUnverifiedOpt = False,
 ) -> None:
-    """The monthly coverage report per officer, unit, county and the whole city."""
+    """The monthly coverage report per officer, unit, county and the whole city.
+
+    Its inputs are checked against the custody log first: rows written outside bwc make it
+    refuse (exit 1), or with --allow-unverified report, naming them as unverified."""
     from bwc.audit.engine import gc_paused
     from bwc.audit.html import render_html
     from bwc.audit.monthly import monthly_report
@@ -192,8 +211,15 @@ def report(
     # cyclic garbage collector would only rescan them, again and again.
     with gc_paused():
         rep = monthly_report(
-            station, period, rules, unit=unit, county=county, keep_clips=fmt is ReportFormat.html
+            station,
+            period,
+            rules,
+            unit=unit,
+            county=county,
+            keep_clips=fmt is ReportFormat.html,
+            allow_unverified=allow_unverified,
         )
+        _warn_unverified(rep.unverified)
         if fmt is ReportFormat.table:
             _print_table(rep, by.value, top)
             return
@@ -212,7 +238,8 @@ def report(
             raise InputError(f"cannot write {out_file}: {e.strerror or e}") from e
         err.print(f"wrote {esc(str(out_file))}")
     for w in rep.warnings:
-        err.print(f"[yellow]warning:[/] {esc(w)}")
+        if not w.startswith("UNVERIFIED INPUT: "):  # said above, in red
+            err.print(f"[yellow]warning:[/] {esc(w)}")
 
 
 def _print_table(rep: Report, by: By, top: int) -> None:
@@ -238,16 +265,72 @@ def case_(
     start_grace: StartGraceOpt = None,
     end_grace: EndGraceOpt = None,
     as_json: JsonOpt = False,
+    allow_unverified: AllowUnverifiedOpt = False,
 ) -> None:
-    """One case: its officers, their clips (clock offsets applied), the gaps and the verdict."""
+    """One case: its officers, their clips (clock offsets applied), the gaps and the verdict.
+
+    Its inputs are checked against the custody log first, as for `audit report`."""
     from bwc.audit.cases import case_audit, case_json
     from bwc.audit.terminal import case_lines
 
     station = ctx().station()
     z = station_zone(station, tz)
-    ca = case_audit(station, case_id, _rules(station, max_gap, start_grace, end_grace))
+    ca = case_audit(
+        station,
+        case_id,
+        _rules(station, max_gap, start_grace, end_grace),
+        allow_unverified=allow_unverified,
+    )
+    _warn_unverified(ca.unverified)
     if as_json:
         print_json(case_json(ca))
         return
     for line in case_lines(ca, z):
         out.print(line)
+
+
+# ---------------------------------------------------------------------------- the log
+
+
+@audit_app.command("verify")
+def verify_inputs(as_json: JsonOpt = False) -> None:
+    """Check the audit's inputs against the custody log: every row of the roster, cases,
+    ledger, clock checks and explanations must be as bwc logged it."""
+    from bwc.errors import VerificationError
+    from bwc.evidence import auditlog
+
+    station = ctx().station()
+    with station.session(snapshot=True) as s:
+        check = auditlog.check_inputs(s, station)
+    lines = check.lines()
+    if as_json:
+        print_json({"ok": check.ok, "verified": check.checked, "problems": lines})
+    else:
+        for table in auditlog.TABLES:
+            out.print(f"{table}: {check.checked.get(table, 0)} row(s) verified")
+        for line in lines:
+            out.print(f"FAIL {esc(line)}")
+    if not check.ok:
+        raise VerificationError(
+            f"{len(lines)} problem(s) with the audit's inputs: {lines[0]}",
+            hint="rows written outside bwc; a catalog from before inputs were logged needs "
+            "`bwc audit seal` once",
+        )
+
+
+@audit_app.command("seal")
+def seal(as_json: JsonOpt = False) -> None:
+    """Log the audit's inputs as the catalog holds them now (once, for a catalog from before
+    they were logged). You vouch for them: run `bwc audit verify` first and check what it
+    lists; afterwards any change outside bwc is detected."""
+    from bwc.evidence import auditlog
+
+    counts = auditlog.seal(ctx().station())
+    if as_json:
+        names = ("added", "changed", "removed")
+        print_json({t: dict(zip(names, c, strict=True)) for t, c in counts.items()})
+        return
+    for table, (added, changed, removed) in counts.items():
+        out.print(
+            f"{table}: {added} row(s) logged, {changed} changed, {removed} removed from the log"
+        )

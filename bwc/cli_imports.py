@@ -5,6 +5,7 @@ Parsing and printing only: parsing files is ``bwc.audit.parse``, storing rows
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -93,16 +94,17 @@ def _import(
     from bwc.audit.imports import import_rows
 
     station = ctx().station()
+    data = _read(path)
     rows = load_rows(
         kind,
-        _read(path),
+        data,
         tz=station_zone(station, tz),
         fmt=None if fmt is None else fmt.value,
         name=str(path),
         encoding=encoding,
         columns=_columns(kind, column),
     )
-    counts = import_rows(station, kind, rows)
+    counts = import_rows(station, kind, rows, file_sha256=hashlib.sha256(data).hexdigest())
     if as_json:
         print_json(
             {

@@ -154,6 +154,19 @@ def retention_apply(
                 f"{rep.count('deleted')} deleted, {rep.count('extended')} locks extended, "
                 f"{rep.count('kept')} kept on hold, {len(rep.failures)} not done"
             )
+    bad = rep.unverified
+    if bad:
+        done = (
+            "nothing was changed (dry run)"
+            if dry_run
+            else f"the other items were processed ({rep.count('deleted')} deleted, "
+            f"{rep.count('extended')} locks extended)"
+        )
+        raise VerificationError(
+            f"{len(bad)} item(s) not deleted because the catalog does not match what was "
+            f"signed and logged; first: {bad[0].decision.sha256[:16]}: {bad[0].detail}; {done}",
+            hint="see the list above; `bwc verify ID` shows every check of an item",
+        )
     if rep.failures:
         first = rep.failures[0]
         raise StoreError(

@@ -3,13 +3,16 @@ with clock offsets applied, the gaps and the verdict per officer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from sqlmodel import col
 
 from bwc.audit import catalog
 from bwc.audit.engine import ClockTable, Ledger, OfficerOnCase, audit_case, place_clips
 from bwc.audit.model import Case, Officer, Rules, from_ms
-from bwc.evidence.models import Explanation
+from bwc.audit.monthly import verified_inputs
+from bwc.evidence.models import EnforcementCase, Explanation
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
 
@@ -21,15 +24,24 @@ class CaseAudit:
     verdicts: list[OfficerOnCase]
     roster: dict[str, Officer]
     explanations: list[Explanation]
+    unverified: list[str] = field(default_factory=list)  # inputs the log does not vouch for
 
 
-def case_audit(station: Station, case_id: str, rules: Rules) -> CaseAudit:
+def case_audit(
+    station: Station, case_id: str, rules: Rules, *, allow_unverified: bool = False
+) -> CaseAudit:
     with station.session(snapshot=True) as s:
+        unverified = verified_inputs(
+            s,
+            station,
+            allow_unverified=allow_unverified,
+            cases_where=[col(EnforcementCase.case_id) == case_id],
+        )
         ci = catalog.read_case(s, case_id, rules)
     placed = place_clips(ci.clips, ClockTable(ci.clocks), Ledger(ci.assignments))
     explained = {(e.case_id, e.officer_id) for e in ci.explanations}
     verdicts = audit_case(ci.case, rules, placed, explained)
-    return CaseAudit(ci.case, rules, verdicts, ci.roster, ci.explanations)
+    return CaseAudit(ci.case, rules, verdicts, ci.roster, ci.explanations, unverified)
 
 
 def case_json(ca: CaseAudit) -> dict[str, Any]:
@@ -80,4 +92,5 @@ def case_json(ca: CaseAudit) -> dict[str, Any]:
             }
             for v in verdicts
         ],
+        "unverified_inputs": ca.unverified,
     }

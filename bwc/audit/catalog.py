@@ -437,6 +437,13 @@ class AuditInputs:
     undated: int  # items ingested in the month with no recorded time: not placeable
 
 
+def month_cases(period: Period) -> list[ColumnElement[bool]]:
+    """The cases an audit of ``period`` reads: those overlapping the month."""
+    m0, m1 = period.bounds_ms()
+    ec = db.EnforcementCase
+    return [col(ec.end) > from_ms(m0), col(ec.start) < from_ms(m1)]
+
+
 def read_inputs(s: Session, period: Period, rules: Rules) -> AuditInputs:
     m0, m1 = period.bounds_ms()
     m0_dt, m1_dt = from_ms(m0), from_ms(m1)
@@ -447,7 +454,7 @@ def read_inputs(s: Session, period: Period, rules: Rules) -> AuditInputs:
     ec = db.EnforcementCase
     # cases overlapping the month: those starting in it are audited; the others only mark
     # footage at the month's start as recorded during a case
-    cases = _cases(s, [col(ec.end) > m0_dt, col(ec.start) < m1_dt])
+    cases = _cases(s, month_cases(period))
     ex = db.Explanation
     explanations: set[Pair] = {
         (cid, oid)

@@ -7,14 +7,51 @@ from collections.abc import Sequence
 
 from bwc.audit import catalog
 from bwc.audit.parse import AssignmentIn, CaseIn, Kind, OfficerIn, Row
+from bwc.evidence import auditlog, custody
 from bwc.evidence.station import Station
+from bwc.evidence.verify.run import require_proven
 
 
-def import_rows(station: Station, kind: Kind, rows: Sequence[Row]) -> catalog.ImportCounts:
-    """Store parsed rows of one kind in one transaction; how many were new, changed, the same."""
+def facts_of(kind: Kind, rows: Sequence[Row]) -> list[auditlog.Fact]:
+    """The rows of an import as the custody log records them."""
+    out: list[auditlog.Fact] = []
+    for r in rows:
+        if isinstance(r, OfficerIn):
+            out.append(auditlog.officer_fact(r.officer_id, r.name, r.unit, r.county, r.frontline))
+        elif isinstance(r, CaseIn):
+            out.append(
+                auditlog.case_fact(
+                    r.case_id, r.category, r.unit, r.start, r.end, r.location, r.officers
+                )
+            )
+        elif isinstance(r, AssignmentIn):
+            out.append(auditlog.assignment_fact(r.officer_id, r.device_id, r.start, r.end))
+    return out
+
+
+def import_rows(
+    station: Station, kind: Kind, rows: Sequence[Row], *, file_sha256: str | None = None
+) -> catalog.ImportCounts:
+    """Store parsed rows of one kind in one transaction, with custody events recording
+    every row (the audit checks its inputs against them); how many were new, changed, the
+    same."""
+    require_proven(station)  # never append to a log that does not verify
     with station.session() as s:
         if kind == "officers":
-            return catalog.import_officers(s, [r for r in rows if isinstance(r, OfficerIn)])
-        if kind == "cases":
-            return catalog.import_cases(s, [r for r in rows if isinstance(r, CaseIn)])
-        return catalog.import_assignments(s, [r for r in rows if isinstance(r, AssignmentIn)])
+            counts = catalog.import_officers(s, [r for r in rows if isinstance(r, OfficerIn)])
+        elif kind == "cases":
+            counts = catalog.import_cases(s, [r for r in rows if isinstance(r, CaseIn)])
+        else:
+            counts = catalog.import_assignments(s, [r for r in rows if isinstance(r, AssignmentIn)])
+        table = "officers" if kind == "officers" else kind
+        evs = auditlog.events(
+            station,
+            table,
+            facts_of(kind, rows),
+            source="import",
+            file_sha256=file_sha256,
+            rows=len(rows),
+        )
+        custody.append_events(s, evs)
+    station.checkpoint()
+    return counts

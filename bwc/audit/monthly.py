@@ -3,11 +3,40 @@ one snapshot), run the pure engine, build the report the renderers draw."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session
+
 from bwc.audit import catalog
 from bwc.audit.engine import run_audit
 from bwc.audit.model import Period, Rules
 from bwc.audit.report import Report, build_report
+from bwc.errors import VerificationError
+from bwc.evidence import auditlog
 from bwc.evidence.station import Station
+
+
+def verified_inputs(
+    s: Session, station: Station, *, allow_unverified: bool, cases_where: Sequence[Any]
+) -> list[str]:
+    """Check the audit's inputs against the custody log (in the snapshot the audit reads;
+    the values of the cases ``cases_where`` selects, the ones the audit reads); a
+    VerificationError naming what does not verify, or with ``allow_unverified`` those
+    problems as lines for the report to show."""
+    check = auditlog.check_inputs(s, station, cases_where=cases_where)
+    if check.ok:
+        return []
+    lines = check.lines()
+    if allow_unverified:
+        return lines
+    raise VerificationError(
+        "the audit's inputs do not verify against the custody log, so nothing was reported: "
+        + "; ".join(lines),
+        hint="rows written outside bwc are not counted on trust; `bwc audit verify` lists "
+        "them; a catalog from before inputs were logged needs `bwc audit seal` once; "
+        "--allow-unverified reports anyway, marked as unverified",
+    )
 
 
 def monthly_report(
@@ -18,9 +47,17 @@ def monthly_report(
     unit: str | None = None,
     county: str | None = None,
     keep_clips: bool = False,
+    allow_unverified: bool = False,
 ) -> Report:
-    """``keep_clips``: keep every clip of the non-full pairs (the HTML report draws them)."""
+    """``keep_clips``: keep every clip of the non-full pairs (the HTML report draws them);
+    ``allow_unverified``: report even when inputs do not verify, saying which."""
     with station.session(snapshot=True) as s:
+        unverified = verified_inputs(
+            s,
+            station,
+            allow_unverified=allow_unverified,
+            cases_where=catalog.month_cases(period),
+        )
         inputs = catalog.read_inputs(s, period, rules)
         result = run_audit(
             period,
@@ -33,4 +70,6 @@ def monthly_report(
             explanations=inputs.explanations,
             keep_clips=keep_clips,
         )
-    return build_report(result, unit=unit, county=county, undated=inputs.undated)
+    return build_report(
+        result, unit=unit, county=county, undated=inputs.undated, unverified=unverified
+    )

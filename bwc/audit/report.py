@@ -3,13 +3,16 @@ table. Pure: values in, text/values out (the CLI prints; the HTML lives in bwc.a
 
 Number formats: counts are integers; rates and coverage are plain decimals with 4 places
 (0.9375); hours have 2 places; a rate with nothing to divide by is empty (CSV) / null (JSON).
+CSV text cells a spreadsheet would run as a formula get a leading ' (spreadsheet_safe).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
@@ -64,6 +67,7 @@ class Report:
     county: str | None
     chosen: list[OfficerAudit]  # the officers in scope, by id
     undated: int = 0
+    unverified: list[str] = field(default_factory=list)  # inputs the log does not vouch for
 
     @property
     def filtered(self) -> bool:
@@ -101,7 +105,7 @@ class Report:
 
     @cached_property
     def warnings(self) -> list[str]:
-        out: list[str] = []
+        out: list[str] = [f"UNVERIFIED INPUT: {u}" for u in self.unverified]
         if self.filtered and not self.chosen:
             what = " and ".join(
                 f"{k} {v!r}" for k, v in (("unit", self.unit), ("county", self.county)) if v
@@ -122,9 +126,14 @@ class Report:
 
 
 def build_report(
-    result: AuditResult, *, unit: str | None = None, county: str | None = None, undated: int = 0
+    result: AuditResult,
+    *,
+    unit: str | None = None,
+    county: str | None = None,
+    undated: int = 0,
+    unverified: list[str] | None = None,
 ) -> Report:
-    return Report(result, unit, county, select(result, unit, county), undated)
+    return Report(result, unit, county, select(result, unit, county), undated, unverified or [])
 
 
 # ------------------------------------------------------------------------------ formats
@@ -188,10 +197,35 @@ def group_values(m: Metrics) -> list[str]:
     ]
 
 
+# what a spreadsheet reads as the start of a formula (OWASP, "CSV Injection")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A cell a spreadsheet shows as text, never runs: names, units and case ids come from
+    imported files, and =HYPERLINK(...) in one would run on the inspector's machine. A leading
+    ' is what Excel and LibreOffice take as "this is text"; a real number (-3, +0.5) stays a
+    number."""
+    if cell.startswith(_FORMULA_START) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+class _SafeWriter:
+    """csv.writer whose every cell goes through spreadsheet_safe."""
+
+    def __init__(self, buf: io.StringIO) -> None:
+        self._w = csv.writer(buf, lineterminator="\n")
+
+    def writerow(self, row: Iterable[str]) -> None:
+        self._w.writerow([spreadsheet_safe(c) for c in row])
+
+
 def to_csv(report: Report, by: By = "officer") -> str:
     """CSV sorted by key (stable across runs, easy to diff); header first."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = _SafeWriter(buf)
     if by == "officer":
         w.writerow(OFFICER_COLUMNS)
         for a in report.chosen:
@@ -280,6 +314,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "undated_items": report.undated,
         "officers_not_in_roster": report.not_in_roster,
         "warnings": report.warnings,
+        "unverified_inputs": report.unverified,
     }
 
 

@@ -11,8 +11,10 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from bwc.errors import UsageError
+from bwc.evidence import auditlog, custody
 from bwc.evidence.models import Assignment, DeviceClock
 from bwc.evidence.station import Station
+from bwc.evidence.verify.run import require_proven
 
 
 def assign(
@@ -22,6 +24,7 @@ def assign(
     the same officer, device and start again updates the end."""
     if end is not None and end <= start:
         raise UsageError("--to must be after --from")
+    require_proven(station)  # never append to a log that does not verify
     with station.session() as s:
         row = s.exec(
             select(Assignment)
@@ -36,6 +39,10 @@ def assign(
                 officer_id=officer, device_id=device, start=start, end=end, source="cli"
             )
         s.add(row)
+        # the ledger decides whose footage a clip is: logged, so the audit can check it
+        fact = auditlog.assignment_fact(officer, device, start, end)
+        custody.append_events(s, auditlog.events(station, "assignments", [fact], source="cli"))
+    station.checkpoint()
     return row
 
 
@@ -61,6 +68,12 @@ def record_clock(station: Station, device: str, offset_ms: int, at: datetime) ->
     row = DeviceClock(
         device_id=device, offset_ms=offset_ms, measured_at=at, recorded_by=station.actor
     )
+    require_proven(station)  # never append to a log that does not verify
     with station.session() as s:
         s.add(row)
+        s.flush()
+        assert row.id is not None
+        fact = auditlog.clock_fact(row.id, device, offset_ms, at)
+        custody.append_events(s, auditlog.events(station, "clocks", [fact], source="cli"))
+    station.checkpoint()
     return row

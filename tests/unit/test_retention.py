@@ -252,6 +252,10 @@ def test_replay_and_cross_check() -> None:
     assert r.differs_from_log(good, logged) is None
     tampered = state(classified=True, on_hold=True)  # class set back to standard in the catalog
     assert "catalog class standard, logged evidence" in (r.differs_from_log(tampered, logged) or "")
+    recased = state(
+        class_name="evidence", retain_until=None, classified=True, case_id="C-2", on_hold=True
+    )
+    assert "catalog case C-2, logged C-1" in (r.differs_from_log(recased, logged) or "")
     released = state(class_name="evidence", retain_until=None, classified=True)
     assert "on legal hold" in (r.differs_from_log(released, logged) or "")
     # never classified: the default class is what both say

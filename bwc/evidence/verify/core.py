@@ -299,6 +299,47 @@ def check_item(
     ``stored_meta``: the store's copies of manifest and signature, or the error reading
     them; ``row``: the catalog's row, checked against the manifest."""
     rep = ItemReport(sha256)
+    m, facts = _signed(rep, manifest, signature, key_id, events, log, row)
+    _object(rep, m, digest, facts)
+    _stored_meta(rep, manifest, signature, stored_meta, facts)
+    _custody(rep, sha256, events, log)
+    _log(rep, log)
+    return rep
+
+
+def check_record(
+    sha256: str,
+    manifest: bytes,
+    signature: bytes,
+    *,
+    key_id: str,
+    events: Sequence[LoggedEvent],
+    log: LogTrust,
+    row: ItemColumns,
+) -> ItemReport:
+    """The checks of ``check_item`` that need no store (signature, manifest log, manifest,
+    catalog, custody, log): whether the catalog's row and the item's custody events are what
+    was signed and logged. What a decision taken from the catalog (a deletion by policy)
+    checks first, without reading the object."""
+    rep = ItemReport(sha256)
+    _signed(rep, manifest, signature, key_id, events, log, row)
+    _custody(rep, sha256, events, log)
+    _log(rep, log)
+    return rep
+
+
+def _signed(
+    rep: ItemReport,
+    manifest: bytes,
+    signature: bytes,
+    key_id: str,
+    events: Sequence[LoggedEvent],
+    log: LogTrust,
+    row: ItemColumns | None,
+) -> tuple[Manifest | None, ItemFacts]:
+    """The signature, manifest log, manifest and catalog checks; the parsed manifest and
+    what the item's events say."""
+    sha256 = rep.sha256
     good = decoded(events)
     facts = item_facts(d for d in good if d.item_sha256 == sha256)
     rep.deleted = facts.deleted is not None
@@ -327,9 +368,10 @@ def check_item(
                 if not diffs
                 else "catalog row differs from the signed manifest: " + "; ".join(diffs),
             )
-    _object(rep, m, digest, facts)
-    _stored_meta(rep, manifest, signature, stored_meta, facts)
-    _custody(rep, sha256, events, log)
+    return m, facts
+
+
+def _log(rep: ItemReport, log: LogTrust) -> None:
     rep.add(
         "log",
         log.ok,
@@ -337,7 +379,6 @@ def check_item(
         if log.ok
         else "custody log fails verification: " + "; ".join(list(log.problems)[:3]),
     )
-    return rep
 
 
 def _signature(
@@ -824,6 +865,7 @@ __all__ = [
     "LogTrust",
     "LoggedEvent",
     "check_item",
+    "check_record",
     "consistency_problem",
     "event_problems",
     "inclusion_problem",
