@@ -32,7 +32,7 @@ from bwc.ingest import steps
 from bwc.ingest.discover import Candidate, Discovery, discover, display
 from bwc.ingest.probe import MediaProbe, MediaSummary
 from bwc.ingest.profiles import IdFile, station_profiles
-from bwc.ingest.stage import ProbeNotRun, Staged, Stager
+from bwc.ingest.stage import Probed, ProbeNotRun, Staged, Stager
 
 logger = logging.getLogger(__name__)
 
@@ -106,15 +106,22 @@ class Ingester:
         return self._id_files[root]
 
     # -- worker side: everything after the copy, for one file
-    def _prepare(self, staged: Staged, probed: Future[MediaSummary | None] | None) -> Prepared:
+    def _prepare(self, staged: Staged, probed: Future[Probed] | None) -> Prepared:
         st = self.station
-        # ffprobe ran on the source while it was being copied (it costs ~0.1 s a file, so it
-        # must not run after the copy). If the source changed and was copied again, the
-        # earlier probe may describe other bytes: probe the staged copy instead.
+        # ffprobe ran on the source path beside the copy (it costs ~0.1 s a file, so it must
+        # not wait for the copy). Its summary is signed only if the source kept one identity
+        # from before the probe to after the copy (a file renamed over the path between the
+        # two would otherwise be described in the manifest of the other's bytes); else the
+        # staged copy, the bytes that were hashed, is probed.
+        media: MediaSummary | None
         try:
-            if probed is None or staged.attempts != 1:
+            if probed is None:
                 raise ProbeNotRun
-            media = probed.result()
+            result = probed.result()
+            if not result.describes(staged):
+                logger.info("source changed around its probe, probing the copy: %s", staged.spool)
+                raise ProbeNotRun
+            media = result.media
         except (ProbeNotRun, CancelledError):
             media = self.probe.probe(staged.spool)
         sha, size = staged.digest.sha256, staged.digest.size
