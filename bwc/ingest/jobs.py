@@ -35,6 +35,7 @@ from sqlmodel import Session, col, select
 
 from bwc.errors import BwcError, CatalogError, InputError, StoreError
 from bwc.evidence import custody
+from bwc.evidence.fingerprint import hash_file
 from bwc.evidence.manifest import FLAG_DEVICE_MISMATCH, encode_path, parse_manifest
 from bwc.evidence.models import DockSession, IngestJob, Item
 from bwc.evidence.station import Station
@@ -384,6 +385,17 @@ class JobRunner:
             return
         if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
             logger.warning("not wiping %s: it changed after it was copied", display(job.rel))
+            return
+        # Size and mtime do not prove it is the file that was copied (another renamed over
+        # it, its mtime kept, has both): only its bytes do. Wiping is opt-in and rare; a
+        # second read of the file is the price of never deleting footage that is not stored.
+        try:
+            source = hash_file(os.fsdecode(job.path), from_disk=False)
+        except OSError as e:
+            logger.warning("not wiping %s: cannot read it again: %s", display(job.rel), e.strerror)
+            return
+        if source.sha256 != sha:
+            logger.warning("not wiping %s: it is not the file that was stored", display(job.rel))
             return
         back = self.st.store.read_back(sha)
         if back.sha256 != sha:
