@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from pathlib import Path
@@ -40,3 +41,37 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     os.chmod(tmp, mode)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def write_once(path: Path, data: bytes, *, mode: int = 0o444) -> bytes | None:
+    """Create ``path`` holding ``data`` unless something is there already: None when it was
+    written, else the bytes already there (never replaced). Atomic like ``write_atomic``:
+    the temp file is complete and fsynced before it is linked in under the name, which fails
+    if the name exists, so two writers at once cannot both win."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    write_atomic(tmp, data, mode=mode)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return path.read_bytes()
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+        # No hard links here (FAT, some network shares): create it exclusively instead (a
+        # crash can leave it short; verify reports that and an ingest repairs it).
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+        except FileExistsError:
+            return path.read_bytes()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    fsync_dir(path.parent)
+    return None

@@ -12,6 +12,7 @@ from bwc.evidence.verify.run import require_proven
 
 
 def explain(station: Station, case_id: str, officer_id: str, reason: str) -> Explanation:
+    station.signer()  # an unknown or wrong key refuses before anything changes
     require_proven(station)  # never append to a log that does not verify
     with station.session() as s:
         row = catalog.add_explanation(

@@ -25,6 +25,7 @@ def attribute(station: Station, item_id: str, officer: str, reason: str) -> Attr
         raise UsageError("--reason must say why")
     if not officer.strip():
         raise UsageError("--officer must not be empty")
+    station.signer()  # an unknown or wrong key refuses before anything changes
     with station.session() as s:
         sha = resolve_id(s, item_id).sha256
     require_proven(station, sha)  # the officer it had is what the log says

@@ -139,6 +139,7 @@ def classify(
 ) -> Outcome:
     """Change an item's retention class (and case link). Longer retention only, unless
     ``force``; the store's lock is extended to match, never shortened."""
+    station.signer()  # an unknown or wrong key refuses before anything changes
     policy = station.settings.retention
     now = station.clock.now()
     with station.session() as s:
@@ -208,6 +209,7 @@ def release_hold(station: Station, item_id: str, reason: str) -> Outcome:
 
 
 def _hold(station: Station, item_id: str, reason: str, *, place: bool) -> Outcome:
+    station.signer()  # an unknown or wrong key refuses before anything changes
     now = station.clock.now()
     with station.session() as s:
         item = resolve_id(s, item_id)
@@ -384,6 +386,8 @@ def apply(station: Station, *, dry_run: bool) -> ApplyReport:
     """Delete items past retention and not on hold (store first, every version; the catalog
     row stays, marked deleted-by-policy, with a custody event), extend the Object Lock of
     permanent items that need it. ``dry_run``: list what would happen and change nothing."""
+    if not dry_run:
+        station.signer()  # an unknown or wrong key refuses before anything is deleted
     now = station.clock.now()
     policy = station.settings.retention
     store_locks = station.store.describe().object_lock

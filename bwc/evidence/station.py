@@ -19,7 +19,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from bwc.config.settings import CONFIG_NAME, Settings, load_settings, render_default_config
-from bwc.errors import CatalogError, HomeError, NoteError, NotFoundError, first_line
+from bwc.errors import (
+    CatalogError,
+    HomeError,
+    KeyMaterialError,
+    NoteError,
+    NotFoundError,
+    first_line,
+)
 from bwc.evidence import custody, keys, note
 from bwc.evidence.db import READ_ONLY_SNAPSHOT, check_schema, make_engine, migrate
 from bwc.evidence.models import Event, SigningKey
@@ -82,11 +89,38 @@ class Station:
         return self.settings.station_id
 
     def signer(self) -> Ed25519Signer:
-        """The active signing key, loaded (and decrypted) on first use only."""
+        """The active signing key, loaded (and decrypted) on first use only. Every command
+        that signs opens it here before it changes anything, so a key the catalog does not
+        know is refused before it signs (KeyMaterialError)."""
         if self._signer is None:
             key_id = keys.active_key_id(self.settings.keys_dir)
-            self._signer = keys.load_signer(self.settings.keys_dir, key_id, self.passphrase)
+            signer = keys.load_signer(self.settings.keys_dir, key_id, self.passphrase)
+            self._check_registered(signer)
+            self._signer = signer
         return self._signer
+
+    def _check_registered(self, signer: Ed25519Signer) -> None:
+        """Refuse a key that is not this station's registered key: its signatures and
+        checkpoints would verify against no key the log announced, for good."""
+        with self.session(snapshot=True) as s:
+            row = s.get(SigningKey, signer.key_id)
+            registered = (row.station_id, bytes(row.public_key)) if row is not None else None
+        if registered == (self.station_id, signer.public_key):
+            return
+        path = self.settings.keys_dir / "active"
+        why = (
+            "is not registered in the catalog"
+            if registered is None
+            else f"is registered for station {registered[0]!r}, not {self.station_id!r}"
+            if registered[0] != self.station_id
+            else "does not match the public key the catalog registered under its id"
+        )
+        raise KeyMaterialError(
+            f"the active signing key {signer.key_id} ({path}) {why}: nothing was signed or "
+            "changed, since what it signs could never be verified",
+            hint=f"run `bwc keys list` for the keys this catalog knows, and restore {path} and "
+            "that key's .pem file from the station's backup",
+        )
 
     @contextmanager
     def session(self, *, snapshot: bool = False) -> Iterator[Session]:

@@ -72,6 +72,9 @@ class Daemon:
         *,
         on_update: Callable[[DaemonState], None] | None = None,
     ) -> None:
+        # A wrong passphrase or a key the catalog does not know stops us before anything
+        # is taken (or a spool folder made).
+        station.signer()
         self.st = station
         cfg = station.settings.daemon
         self.cfg = cfg

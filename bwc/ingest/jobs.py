@@ -36,6 +36,7 @@ from sqlmodel import Session, col, select
 
 from bwc.errors import BwcError, CatalogError, InputError, StoreError
 from bwc.evidence import custody
+from bwc.evidence.fingerprint import hash_fd
 from bwc.evidence.manifest import FLAG_DEVICE_MISMATCH, encode_path, parse_manifest
 from bwc.evidence.models import DockSession, IngestJob, Item
 from bwc.evidence.station import Station
@@ -320,6 +321,8 @@ class JobRunner:
         except (StoreError, OSError) as e:
             raise RetryLater(f"read-back: {e}") from e
         try:
+            # False (another ingest's manifest is there): the commit decides whose is the
+            # item, and the release puts the item's in place (_heal_store_meta).
             steps.put_meta(self.st.store, sha, manifest, signature)
         except StoreError as e:
             raise RetryLater(f"store: {e}") from e
@@ -329,6 +332,9 @@ class JobRunner:
         sha, _size = _staged(job)
         rel_text = encode_path(job.rel)[0]
         with self.st.session() as s:
+            # The log's lock first: an item committed meanwhile by another ingest of the same
+            # bytes (another station, `bwc ingest`) is then seen below, never met at insert.
+            custody.lock_head(s)
             row = s.get(IngestJob, job.id)
             if row is None:
                 raise CatalogError(f"ingest job {job.id} vanished from the catalog")
@@ -363,22 +369,13 @@ class JobRunner:
         self._save(job, state="released")
 
     def _heal_store_meta(self, job: IngestJob) -> None:
-        """The store's manifest and signature must be the committed item's. A job that lost
-        a race to the same bytes (another station, or a crash between writing its manifest
-        and finding the item committed) may have written its own: put the item's back."""
-        if job.outcome != "seen-again" or job.manifest is None or job.sha256 is None:
-            return
-        with Session(self.st.engine) as s:
-            item = s.get(Item, job.sha256)
-        if item is None:
+        """The store's manifest and signature must be the committed item's, whichever
+        ingest committed it (see ``steps.heal_meta``): the one stored may be another's that
+        lost the race to commit, or be missing or damaged."""
+        if job.outcome not in ("ingested", "seen-again") or job.sha256 is None:
             return
         try:
-            if not self.st.store.has_object(item.sha256):
-                return  # deleted by policy: its record stays, nothing is stored again
-            if self.st.store.get_meta(item.sha256, "manifest.json") != item.manifest:
-                self.st.store.put_meta(item.sha256, "manifest.json", item.manifest)
-            if self.st.store.get_meta(item.sha256, "manifest.sig") != item.signature:
-                self.st.store.put_meta(item.sha256, "manifest.sig", item.signature)
+            steps.heal_meta(self.st, job.sha256)
         except StoreError as e:
             raise RetryLater(f"store: {e}") from e
 
@@ -402,6 +399,34 @@ class JobRunner:
                 job.size,
                 job.mtime_ns,
             ):
+                logger.warning("not wiping %s: it changed after it was copied", display(job.rel))
+                return
+            # Size and mtime do not prove it is the file that was copied (another renamed
+            # over it, its mtime kept, has both): only its bytes do. Wiping is opt-in and
+            # rare; a second read of the file is the price of never deleting footage that
+            # is not stored. The name must still be that very file when it is unlinked.
+            try:
+                fd = os.open(
+                    name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
+                )
+            except OSError as e:
+                logger.warning("not wiping %s: cannot read it again: %s", display(job.rel), e)
+                return
+            try:
+                opened = os.fstat(fd)
+                again = hash_fd(fd) if stat.S_ISREG(opened.st_mode) else None
+            finally:
+                os.close(fd)
+            if again is None or again.sha256 != sha:
+                logger.warning(
+                    "not wiping %s: it is not the file that was stored", display(job.rel)
+                )
+                return
+            try:
+                now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except OSError:
+                return
+            if (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino):
                 logger.warning("not wiping %s: it changed after it was copied", display(job.rel))
                 return
             back = self.st.store.read_back(sha)

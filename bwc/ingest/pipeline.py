@@ -17,9 +17,9 @@ from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from bwc.errors import BwcError
+from bwc.errors import BwcError, StoreError
 from bwc.evidence import custody
 from bwc.evidence.fingerprint import Digest
 from bwc.evidence.manifest import (
@@ -32,7 +32,7 @@ from bwc.ingest import steps
 from bwc.ingest.discover import Candidate, Discovery, discover, display, station_paths
 from bwc.ingest.probe import MediaProbe, MediaSummary
 from bwc.ingest.profiles import IdFile, station_profiles
-from bwc.ingest.stage import ProbeNotRun, Staged, Stager
+from bwc.ingest.stage import Probed, ProbeNotRun, Staged, Stager
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class Prepared:
     signature: bytes
     parsed: Manifest
     version: str | None
+    meta_stored: bool  # the store's manifest is this one (not another ingest's)
 
 
 @dataclass(frozen=True)
@@ -106,15 +107,22 @@ class Ingester:
         return self._id_files[root]
 
     # -- worker side: everything after the copy, for one file
-    def _prepare(self, staged: Staged, probed: Future[MediaSummary | None] | None) -> Prepared:
+    def _prepare(self, staged: Staged, probed: Future[Probed] | None) -> Prepared:
         st = self.station
-        # ffprobe ran on the source while it was being copied (it costs ~0.1 s a file, so it
-        # must not run after the copy). If the source changed and was copied again, the
-        # earlier probe may describe other bytes: probe the staged copy instead.
+        # ffprobe ran on the source path beside the copy (it costs ~0.1 s a file, so it must
+        # not wait for the copy). Its summary is signed only if the source kept one identity
+        # from before the probe to after the copy (a file renamed over the path between the
+        # two would otherwise be described in the manifest of the other's bytes); else the
+        # staged copy, the bytes that were hashed, is probed.
+        media: MediaSummary | None
         try:
-            if probed is None or staged.attempts != 1:
+            if probed is None:
                 raise ProbeNotRun
-            media = probed.result()
+            result = probed.result()
+            if not result.describes(staged):
+                logger.info("source changed around its probe, probing the copy: %s", staged.spool)
+                raise ProbeNotRun
+            media = result.media
         except (ProbeNotRun, CancelledError):
             media = self.probe.probe(staged.spool)
         sha, size = staged.digest.sha256, staged.digest.size
@@ -130,8 +138,10 @@ class Ingester:
             officer=self.attribution.officer_id,
             device=self.attribution.device_id,
         )
-        version = steps.store_verified(st.store, sha, size, staged.spool, signed)
-        return Prepared(staged, signed.manifest, signed.signature, signed.parsed, version)
+        version, meta_stored = steps.store_verified(st.store, sha, size, staged.spool, signed)
+        return Prepared(
+            staged, signed.manifest, signed.signature, signed.parsed, version, meta_stored
+        )
 
     # -- calling thread
     def run(self, paths: Sequence[str | Path]) -> IngestReport:
@@ -225,27 +235,31 @@ class Ingester:
             return
         st = self.station
         results: list[FileResult] = []
+        heal: dict[str, FileResult] = {}  # items whose stored manifest may not be theirs
         with st.session() as s:
+            # First the log's lock: another ingest of the same bytes that commits meanwhile
+            # is then seen below (its item), never met as a duplicate row at the insert.
+            custody.lock_head(s)
             events: list[custody.NewEvent] = []
             committed: set[str] = set()
             for cand, prep, digest in batch:
                 rel_text, _enc = encode_path(cand.rel)
-                if prep is not None:
+                if prep is not None and not steps.committed(s, prep.parsed.sha256):
                     m = prep.parsed
                     s.add(steps.item_row(m, prep.manifest, prep.signature, prep.version))
                     committed.add(m.sha256)
                     events.append(steps.ingested_event(st, m, prep.manifest))
-                    results.append(
-                        FileResult(display(cand.path), "ingested", m.sha256, m.size, tuple(m.flags))
-                    )
+                    r = FileResult(display(cand.path), "ingested", m.sha256, m.size, tuple(m.flags))
+                    results.append(r)
+                    if not prep.meta_stored:
+                        heal[m.sha256] = r
                 else:
+                    if prep is not None:
+                        # Another ingest committed these bytes after this one began: its
+                        # item stands, this is a sighting (its own manifest is dropped).
+                        digest = prep.staged.digest
                     assert digest is not None
-                    exists = (
-                        digest.sha256 in committed
-                        or s.exec(
-                            select(col(Item.sha256)).where(Item.sha256 == digest.sha256)
-                        ).first()
-                    )
+                    exists = digest.sha256 in committed or steps.committed(s, digest.sha256)
                     if not exists:
                         # The first copy of these bytes in this run failed: nothing to point at.
                         results.append(
@@ -267,11 +281,20 @@ class Ingester:
                             officer_id=self.attribution.officer_id,
                         )
                     )
-                    results.append(
-                        FileResult(display(cand.path), "seen-again", digest.sha256, digest.size)
-                    )
+                    r = FileResult(display(cand.path), "seen-again", digest.sha256, digest.size)
+                    results.append(r)
+                    heal.setdefault(digest.sha256, r)
             custody.append_events(s, events)
         batch.clear()
+        for sha, r in heal.items():
+            try:
+                steps.heal_meta(st, sha)
+            except StoreError as e:
+                r.status = "error"
+                r.reason = (
+                    f"recorded, but the store's manifest of {sha[:12]} could not be put right "
+                    f"({e}); run `bwc ingest` again to repair it"
+                )
         for r in results:
             report.results.append(r)
             self.progress(r)

@@ -38,6 +38,16 @@ logger = logging.getLogger(__name__)
 _MAX_RESTAGE = 3
 
 
+# A source file's identity and state: device, inode, size, mtime and ctime (ns). Equal
+# before and after a read, the read saw one unchanged file: a file renamed over the path has
+# another inode, and a write (even one that sets the mtime back) moves the ctime.
+SourceId = tuple[int, int, int, int, int]
+
+
+def source_id(st: os.stat_result) -> SourceId:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 @dataclass(frozen=True)
 class Staged:
     candidate: Candidate
@@ -45,6 +55,23 @@ class Staged:
     digest: Digest
     attempts: int = 1
     mtime_ns: int = 0  # the source's mtime when copied
+    source: SourceId | None = None  # the source's identity, the same all through the copy
+
+
+@dataclass(frozen=True)
+class Probed:
+    """A media probe of a source path, with the path's identity before it started and after
+    it ended."""
+
+    media: MediaSummary | None
+    before: SourceId | None
+    after: SourceId | None
+
+    def describes(self, staged: Staged) -> bool:
+        """Whether the probe read the very file that was copied and hashed: the source had
+        one identity from before the probe started to after it ended, and that is the one it
+        had all through the copy. Otherwise its summary may be another file's."""
+        return self.before is not None and self.before == self.after == staged.source
 
 
 class SourceChanged(InputError):
@@ -52,12 +79,7 @@ class SourceChanged(InputError):
 
 
 def _same(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_size, a.st_mtime_ns, a.st_ino, a.st_dev) == (
-        b.st_size,
-        b.st_mtime_ns,
-        b.st_ino,
-        b.st_dev,
-    )
+    return source_id(a) == source_id(b)
 
 
 def stage(
@@ -105,7 +127,9 @@ def stage(
             except (OSError, InputError) as e:
                 raise SourceChanged(f"{display(candidate.path)} vanished during copy") from e
             if _same(before, after) and _same(before, now) and digest.size == before.st_size:
-                return Staged(candidate, spool, digest, attempt, before.st_mtime_ns)
+                return Staged(
+                    candidate, spool, digest, attempt, before.st_mtime_ns, source_id(before)
+                )
             logger.info("source changed during copy, copying again: %s", display(candidate.path))
         except WriteFailed as e:
             spool.unlink(missing_ok=True)
@@ -136,7 +160,7 @@ class StageResult:
     candidate: Candidate
     staged: Staged | None = None
     error: str | None = None
-    probed: Future[MediaSummary | None] | None = None  # set as the consumer takes it
+    probed: Future[Probed] | None = None  # set as the consumer takes it
 
 
 class Stager:
@@ -167,7 +191,7 @@ class Stager:
         self._stop = threading.Event()
         self._probers_count = max(1, probers)
         self._probers: ThreadPoolExecutor | None = None  # the probes' threads (this class)
-        self._probed: list[Future[MediaSummary | None] | None] = [None] * len(self._files)
+        self._probed: list[Future[Probed] | None] = [None] * len(self._files)
         self._closed = False
         self._probe = probe
         try:
@@ -280,14 +304,17 @@ class ProbeNotRun(Exception):
     """The staging child ended before it probed this file (the pipeline probes it itself)."""
 
 
-def probe_source(probe: MediaProbe, cand: Candidate) -> MediaSummary | None:
+def probe_source(probe: MediaProbe, cand: Candidate) -> Probed:
     """Probe a source beside its copy, opened the way the copy opens it (no symlink followed,
     a regular file only): ffprobe is given this process's descriptor (``/proc/<pid>/fd/<n>``
-    opens that very file again), never the path, which could lead elsewhere by now.
+    opens that very file again), never the path, which could lead elsewhere by now. The
+    file's identity before and after the probe says whether it is the one that was copied.
     ProbeNotRun when it cannot be opened (the copy says why; the staged copy is probed)."""
     try:
         with opened(cand.root, cand.rel, cand.parent) as src:
-            return probe.probe(Path(f"/proc/{os.getpid()}/fd/{src.fd}"))
+            before = source_id(os.fstat(src.fd))
+            media = probe.probe(Path(f"/proc/{os.getpid()}/fd/{src.fd}"))
+            return Probed(media, before, source_id(os.fstat(src.fd)))
     except (OSError, InputError) as e:
         raise ProbeNotRun(str(e)) from e
 
@@ -367,7 +394,9 @@ class ForkedStager(Stager):
                     if "media" in msg:
                         fut = self._probed[n]
                         if fut is not None and fut.set_running_or_notify_cancel():
-                            fut.set_result(msg["media"])
+                            fut.set_result(
+                                Probed(msg["media"], _id_of(msg["before"]), _id_of(msg["after"]))
+                            )
                         continue
                     cand = self._files[n]
                     if "error" in msg:
@@ -379,6 +408,7 @@ class ForkedStager(Stager):
                         Digest(str(msg["sha256"]), int(msg["size"])),
                         int(msg["attempts"]),
                         int(msg["mtime_ns"]),
+                        _id_of(msg["source"]),
                     )
                     self._ready.put(StageResult(n, cand, staged=staged))
         except BaseException as e:
@@ -431,10 +461,10 @@ def _child_stage(
                 if stop.is_set():
                     return
                 try:
-                    media = probe_source(probe, cand)
+                    p = probe_source(probe, cand)
                 except ProbeNotRun:
                     continue  # the parent probes the staged copy
-                send({"n": n, "media": media})
+                send({"n": n, "media": p.media, "before": p.before, "after": p.after})
         except OSError:
             return  # the parent is gone: the pipe is closed
 
@@ -463,6 +493,7 @@ def _child_stage(
                     "size": staged.digest.size,
                     "attempts": staged.attempts,
                     "mtime_ns": staged.mtime_ns,
+                    "source": staged.source,
                 }
             )
         if probe is not None:
@@ -472,6 +503,14 @@ def _child_stage(
         with contextlib.suppress(OSError):
             send({"fatal": f"{type(e).__name__}: {e}"})
         raise
+
+
+def _id_of(value: object) -> SourceId | None:
+    """A SourceId back from its JSON list (None stays None)."""
+    if not isinstance(value, list) or len(value) != 5:
+        return None
+    dev, ino, size, mtime_ns, ctime_ns = (int(v) for v in value)
+    return (dev, ino, size, mtime_ns, ctime_ns)
 
 
 def clean_stale_spool(spool_dir: Path) -> None:

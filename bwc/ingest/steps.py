@@ -10,6 +10,8 @@ the file as not ingested, and running it again takes it again). The source is un
 from __future__ import annotations
 
 import hashlib
+import hmac
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from sqlmodel import Session, col, select
 
 from bwc.errors import InputError, StoreError
 from bwc.evidence import custody
+from bwc.evidence.events import decode_leaf
 from bwc.evidence.manifest import (
     FLAG_NO_RECORDED_TIME,
     FLAG_NON_UTF8_NAME,
@@ -32,12 +35,16 @@ from bwc.evidence.manifest import (
     Manifest,
     encode_path,
 )
-from bwc.evidence.models import Assignment, Item
+from bwc.evidence.models import Assignment, Event, Item, SigningKey
+from bwc.evidence.signing import verify_signature
 from bwc.evidence.station import Station
 from bwc.evidence.stores import ObjectStore
+from bwc.evidence.stores.base import MetaConflict
 from bwc.ingest import source
 from bwc.ingest.describe import Description, LedgerLookup, describe
 from bwc.ingest.profiles import ID_FILE_NAMES, IdFile, Profile, parse_id_file
+
+logger = logging.getLogger(__name__)
 
 
 class ReadBackMismatch(StoreError):
@@ -113,20 +120,92 @@ def read_back(store: ObjectStore, sha256: str, size: int) -> None:
         )
 
 
-def put_meta(store: ObjectStore, sha256: str, manifest: bytes, signature: bytes) -> None:
-    """Store the manifest and its signature beside the object (after its read-back)."""
-    store.put_meta(sha256, "manifest.json", manifest)
-    store.put_meta(sha256, "manifest.sig", signature)
+def put_meta(store: ObjectStore, sha256: str, manifest: bytes, signature: bytes) -> bool:
+    """Store the manifest and its signature beside the object (after its read-back), never
+    over other bytes. False: the store already holds another ingest's manifest for these
+    bytes (two ingests of one file at once). Which of the two becomes the item is decided by
+    the commit (the other is a sighting); ``heal_meta`` then puts the item's in place."""
+    try:
+        store.put_meta(sha256, "manifest.json", manifest)
+        store.put_meta(sha256, "manifest.sig", signature)
+    except MetaConflict as e:
+        logger.info("%s", e)
+        return False
+    return True
 
 
 def store_verified(
     store: ObjectStore, sha256: str, size: int, spool: Path, s: Signed
-) -> str | None:
-    """The storing steps in one go (`bwc ingest`): object, read-back, manifest."""
+) -> tuple[str | None, bool]:
+    """The storing steps in one go (`bwc ingest`): object, read-back, manifest. Returns the
+    object's version and whether the manifest stored is this one (``put_meta``)."""
     version = put_object(store, sha256, spool)
     read_back(store, sha256, size)
-    put_meta(store, sha256, s.manifest, s.signature)
-    return version
+    return version, put_meta(store, sha256, s.manifest, s.signature)
+
+
+def committed(session: Session, sha256: str) -> bool:
+    """Whether the item is in the catalog. Called by a commit after ``custody.lock_head``:
+    every commit of an item takes that lock, so the answer holds until this one ends, and
+    of two ingests of the same bytes at once the second sees the first's item and records a
+    sighting instead of a second item."""
+    return session.get(Item, sha256) is not None
+
+
+def heal_meta(station: Station, sha256: str) -> None:
+    """Make the store's manifest and signature of a committed item the catalog's: a copy
+    that is missing, damaged, or another ingest's (one that lost the race to commit the same
+    bytes, or crashed between storing its manifest and committing) is replaced. Only bytes
+    the custody log vouches for are written: the manifest whose hash the item's custody
+    events last logged, with a signature its key verifies; otherwise the
+    store is left alone (`bwc verify` names the damage). Objects deleted by policy are not
+    stored again. StoreError when the store cannot be read or written."""
+    with Session(station.engine) as s:
+        item = s.get(Item, sha256)
+        if item is None:
+            return
+        logged = _logged_manifest_sha256(s, sha256)
+        key = s.get(SigningKey, item.key_id)
+    manifest, signature = bytes(item.manifest), bytes(item.signature)
+    if (
+        logged is None
+        or not hmac.compare_digest(logged, hashlib.sha256(manifest).hexdigest())
+        or key is None
+        or not verify_signature(bytes(key.public_key), manifest, signature)
+    ):
+        logger.warning(
+            "%s: the catalog's manifest is not the one the custody log vouches for; the "
+            "store's copy is left as it is (run `bwc verify`)",
+            sha256[:16],
+        )
+        return
+    store = station.store
+    if not store.has_object(sha256):
+        return
+    for name, data in (("manifest.json", manifest), ("manifest.sig", signature)):
+        try:
+            there: bytes | None = store.get_meta(sha256, name)
+        except StoreError:
+            there = None  # missing (or unreadable: writing it again is what is left)
+        if there != data:
+            logger.warning(
+                "%s: the store's %s is not the item's; putting it back", sha256[:16], name
+            )
+            store.repair_meta(sha256, name, data)
+
+
+def _logged_manifest_sha256(session: Session, sha256: str) -> str | None:
+    rows = session.exec(
+        select(Event.leaf).where(Event.item_sha256 == sha256).order_by(col(Event.idx).desc())
+    )
+    for leaf in rows:
+        try:
+            value = decode_leaf(bytes(leaf)).details.get("manifest_sha256")
+        except ValueError:
+            return None
+        if isinstance(value, str):
+            return value
+    return None
 
 
 def build_manifest(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from bwc.config.settings import S3Settings
 from bwc.errors import StoreError
 from bwc.evidence.stores import ObjectStore, open_store
+from bwc.evidence.stores.base import MetaConflict
 from bwc.evidence.stores.local import LocalStore
 from bwc.evidence.stores.s3 import S3Store
 from bwc.evidence.timefmt import SystemClock
@@ -129,6 +131,69 @@ def test_meta_and_checkpoint(store: ObjectStore, tmp_path: Path) -> None:
     store.put_checkpoint("origin\n1\nroot\n")
     store.put_checkpoint("origin\n2\nroot\n")
     assert store.get_checkpoint() == "origin\n2\nroot\n"
+
+
+def test_meta_is_write_once(store: ObjectStore, tmp_path: Path) -> None:
+    """Regression (issue 12, defect 2): a manifest or signature already stored is never
+    replaced by other bytes (two ingests of the same file at once); only repair_meta puts
+    the committed item's back."""
+    path, sha = staged_file(tmp_path, b"x")
+    store.put_object(sha, path)
+    store.put_meta(sha, "manifest.json", b'{"a":1}')
+    store.put_meta(sha, "manifest.json", b'{"a":1}')  # the same bytes again: fine
+    with pytest.raises(MetaConflict):
+        store.put_meta(sha, "manifest.json", b'{"a":2}')
+    assert store.get_meta(sha, "manifest.json") == b'{"a":1}'
+    store.repair_meta(sha, "manifest.json", b'{"a":2}')
+    assert store.get_meta(sha, "manifest.json") == b'{"a":2}'
+    store.repair_meta(sha, "manifest.sig", b"sig")  # missing: written
+    assert store.get_meta(sha, "manifest.sig") == b"sig"
+
+
+@pytest.mark.parametrize("kind", ["meta", "log"])
+def test_write_once_holds_between_two_writers_at_once(
+    store: ObjectStore, tmp_path: Path, kind: str
+) -> None:
+    """Two writers of one name at once (two ingests, two stations publishing): one wins,
+    the other is refused, and the winner's bytes stay (a check, then a write, let both
+    "win" and the last one replace the first)."""
+    path, sha = staged_file(tmp_path, b"x")
+    store.put_object(sha, path)
+
+    def put(n: int, who: str) -> None:
+        data = f"{who}-{n}".encode()
+        if kind == "meta":
+            store.put_meta(sha, "manifest.json" if n % 2 else "manifest.sig", data)
+        else:
+            store.put_log(f"tile/0/{n:03d}", data, final=True)
+
+    def stored(n: int) -> bytes | None:
+        if kind == "meta":
+            return store.get_meta(sha, "manifest.json" if n % 2 else "manifest.sig")
+        return store.get_log(f"tile/0/{n:03d}")
+
+    rounds = 2 if kind == "meta" else 12
+    for n in range(rounds):
+        gate = threading.Barrier(2)
+        won: list[bytes] = []
+
+        def writer(
+            who: str, n: int = n, gate: threading.Barrier = gate, won: list[bytes] = won
+        ) -> None:
+            gate.wait()
+            try:
+                put(n, who)
+            except StoreError:
+                return
+            won.append(f"{who}-{n}".encode())
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(won) == 1, f"round {n}: {len(won)} writers won"
+        assert stored(n) == won[0]
 
 
 def test_missing_things_are_store_errors(store: ObjectStore) -> None:

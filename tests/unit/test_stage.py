@@ -66,7 +66,7 @@ def test_every_file_in_order_with_its_digest(tmp_path: Path, kind: type[Stager])
                 assert r.staged.digest.sha256 == hashlib.sha256(data).hexdigest()
                 assert r.staged.digest.size == len(data)
                 assert r.probed is not None
-                assert r.probed.result() == {"probed": os.fsdecode(r.candidate.rel)}
+                assert r.probed.result().media == {"probed": os.fsdecode(r.candidate.rel)}
     assert [r.candidate for r in results] == files
     assert [r.index for r in results] == list(range(len(files)))
     bad = results[2]
@@ -165,4 +165,4 @@ def test_probes_resolve_even_when_staging_ends_first(tmp_path: Path, kind: type[
             time.sleep(0.2)
             for r in st:
                 assert r.probed is not None
-                assert r.probed.result(timeout=10) == {"probed": os.fsdecode(r.candidate.rel)}
+                assert r.probed.result(timeout=10).media == {"probed": os.fsdecode(r.candidate.rel)}

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from bwc.errors import StoreError
 from bwc.evidence.fingerprint import Digest
 from bwc.evidence.tlog import parse_tile_path
 
@@ -46,6 +47,19 @@ def check_record_name(name: str) -> None:
 def check_meta_name(name: str) -> None:
     if name not in META_NAMES:
         raise ValueError(f"unknown meta name {name!r}")
+
+
+class MetaConflict(StoreError):
+    """The store already holds another manifest (or signature) for these bytes: another
+    ingest of the same bytes signed its own and stored it first. Nothing was replaced."""
+
+
+def meta_conflict(sha256: str, name: str) -> MetaConflict:
+    return MetaConflict(
+        f"the store already holds another {name} of {sha256[:12]}; it was left as it is",
+        hint="the catalog decides which manifest is the item's; an ingest of the same bytes "
+        "puts the item's back in the store",
+    )
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,14 @@ class ObjectStore(Protocol):
 
     def open_object(self, sha256: str) -> BinaryIO: ...
 
-    def put_meta(self, sha256: str, name: str, data: bytes) -> None: ...
+    def put_meta(self, sha256: str, name: str, data: bytes) -> None:
+        """Store a manifest or signature beside the object, write-once like the object: if
+        the store holds other bytes under that name, they stay and MetaConflict is raised
+        (the same bytes again are fine)."""
+
+    def repair_meta(self, sha256: str, name: str, data: bytes) -> None:
+        """Put the committed item's manifest or signature (from the catalog, checked against
+        the custody log) in place of a damaged, missing or losing copy."""
 
     def get_meta(self, sha256: str, name: str) -> bytes: ...
 

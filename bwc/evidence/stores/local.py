@@ -26,8 +26,9 @@ from bwc.evidence.stores.base import (
     check_meta_name,
     check_record_name,
     check_sha,
+    meta_conflict,
 )
-from bwc.fsutil import fsync_dir, fsync_path, write_atomic
+from bwc.fsutil import fsync_dir, fsync_path, write_atomic, write_once
 
 if TYPE_CHECKING:
     from bwc.config.settings import Settings
@@ -162,11 +163,20 @@ class LocalStore:
         path = self._meta_path(sha256, name)
         self._fanout(sha256)
         try:
+            there = write_once(path, data, mode=0o444)
+        except OSError as e:
+            raise StoreError(f"cannot write {name} of {sha256[:12]}: {e.strerror}") from e
+        if there is not None and there != data:
+            raise meta_conflict(sha256, name)
+
+    def repair_meta(self, sha256: str, name: str, data: bytes) -> None:
+        path = self._meta_path(sha256, name)
+        self._fanout(sha256)
+        try:
             if path.exists():
-                with contextlib.suppress(OSError):
-                    if path.read_bytes() == data:
-                        return
-                os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+                if path.read_bytes() == data:
+                    return
+                self._quarantine(path)  # kept aside, not destroyed: it may be looked into
             write_atomic(path, data, mode=0o444)
         except OSError as e:
             raise StoreError(f"cannot write {name} of {sha256[:12]}: {e.strerror}") from e
@@ -208,7 +218,17 @@ class LocalStore:
                 tmp.unlink()
                 raise StoreError(f"records/{name} did not read back as it was written")
             os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-            os.replace(tmp, target)
+            try:
+                os.link(tmp, target)  # write-once: never over another writer's record
+            except FileExistsError:
+                if hash_file(target).sha256 != sha256:
+                    raise StoreError(f"the store already holds another records/{name}") from None
+            except OSError as e:
+                if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+                    raise
+                os.replace(tmp, target)  # no hard links here; record names are random
+            finally:
+                tmp.unlink(missing_ok=True)
             fsync_dir(target.parent)
         except OSError as e:
             raise StoreError(f"cannot store records/{name}: {e.strerror}") from e
@@ -226,14 +246,16 @@ class LocalStore:
         if not (self.root / "objects").is_dir():
             raise StoreError(f"local store {self.root} is missing or not mounted")
         try:
-            if final and target.exists():
-                if target.read_bytes() != data:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if final:
+                # written once: of two stations publishing at once, neither replaces the other
+                there = write_once(target, data, mode=0o444)
+                if there is not None and there != data:
                     raise StoreError(
                         f"the store's copy of log/{path} differs from the catalog's log",
                         hint="run `bwc log verify`",
                     )
                 return
-            target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists():
                 os.chmod(target, stat.S_IRUSR | stat.S_IWUSR)
             write_atomic(target, data, mode=0o444 if final else 0o644)

@@ -72,6 +72,7 @@ from bwc.evidence.stores.base import (
     check_meta_name,
     check_record_name,
     check_sha,
+    meta_conflict,
 )
 from bwc.evidence.timefmt import Clock, SystemClock, format_utc
 
@@ -96,6 +97,10 @@ _TRANSIENT = {
     "500",
 }
 _MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
+# A conditional PUT refused: the key exists (412), or another conditional write to it was
+# under way (409; the key may then exist or not).
+_EXISTS = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+_CONDITIONAL_ROUNDS = 5
 _QUICK_ATTEMPTS = 3  # an operation that is not patient: as the SDK's standard mode would
 _BACKOFF_START = 0.25  # seconds; full jitter over an exponentially growing window
 _BACKOFF_MAX = 5.0
@@ -110,6 +115,10 @@ def _quiet_sdk_logs() -> None:
         log = logging.getLogger(name)
         if log.getEffectiveLevel() < logging.INFO:
             log.setLevel(logging.INFO)
+
+
+def _meta_type(name: str) -> str:
+    return "application/json" if name.endswith(".json") else "application/octet-stream"
 
 
 def _b64(digest: bytes) -> str:
@@ -698,25 +707,55 @@ class S3Store:
         return io.BufferedReader(_Body(body), buffer_size=_READ)
 
     def put_meta(self, sha256: str, name: str, data: bytes) -> None:
-        ctype = "application/json" if name.endswith(".json") else "application/octet-stream"
-        self._put_bytes(self.meta_key(sha256, name), data, ctype, self._new_lock())
+        key = self.meta_key(sha256, name)
+        if self._put_once(key, data, _meta_type(name), self._new_lock()) is not None:
+            raise meta_conflict(sha256, name)
 
-    def _put_bytes(self, key: str, data: bytes, ctype: str, lock: datetime | None) -> None:
-        """A small object in one PUT, with its SHA-256 (and Object Lock, if ``lock``)."""
-        self._call(
-            "upload",
-            key,
-            lambda: self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType=ctype,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=_b64(hashlib.sha256(data).digest()),
-                **self._lock_args(lock),
-            ),
-            patient=True,
-        )
+    def _put_once(self, key: str, data: bytes, ctype: str, lock: datetime | None) -> bytes | None:
+        """Write-once: a conditional PUT (If-None-Match: *), which the server refuses if the
+        key exists, so two writers at once cannot replace each other's bytes. None when the
+        key now holds ``data``, else the other bytes it holds (left as they are). A key
+        deleted between the refusal and the read is tried again."""
+        for _ in range(_CONDITIONAL_ROUNDS):
+            if self._put_bytes(key, data, ctype, lock, only_new=True):
+                return None
+            there = self._get_bytes(key)
+            if there is not None:
+                return None if there == data else there
+        raise StoreError(f"S3 upload of {self._where(key)} kept meeting another writer")
+
+    def repair_meta(self, sha256: str, name: str, data: bytes) -> None:
+        key = self.meta_key(sha256, name)
+        if self._get_bytes(key) != data:
+            # a new version where the bucket keeps them: the one it replaces stays readable
+            self._put_bytes(key, data, _meta_type(name), self._new_lock())
+
+    def _put_bytes(
+        self, key: str, data: bytes, ctype: str, lock: datetime | None, *, only_new: bool = False
+    ) -> bool:
+        """A small object in one PUT, with its SHA-256 (and Object Lock, if ``lock``);
+        ``only_new``: unless the key exists (False then, nothing written)."""
+        extra: dict[str, Any] = {"IfNoneMatch": "*"} if only_new else {}
+
+        def put() -> bool:
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType=ctype,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=_b64(hashlib.sha256(data).digest()),
+                    **self._lock_args(lock),
+                    **extra,
+                )
+            except ClientError as e:
+                if only_new and self._code(e) in _EXISTS:
+                    return False
+                raise
+            return True
+
+        return self._call("upload", key, put, patient=True)
 
     def _get_bytes(self, key: str) -> bytes | None:
         def get() -> bytes | None:
@@ -749,17 +788,13 @@ class S3Store:
     def put_log(self, path: str, data: bytes, *, final: bool) -> None:
         check_log_path(path)
         key = self._key(f"log/{path}")
-        if final:
-            existing = self._get_bytes(key)
-            if existing is not None:
-                if existing != data:
-                    raise StoreError(
-                        f"the store's copy of log/{path} differs from the catalog's log",
-                        hint="run `bwc log verify`",
-                    )
-                return
-        lock = self._permanent_lock() if final else None
-        self._put_bytes(key, data, "application/octet-stream", lock)
+        if not final:
+            self._put_bytes(key, data, "application/octet-stream", None)
+        elif self._put_once(key, data, "application/octet-stream", self._permanent_lock()):
+            raise StoreError(
+                f"the store's copy of log/{path} differs from the catalog's log",
+                hint="run `bwc log verify`",
+            )
 
     def get_log(self, path: str) -> bytes | None:
         check_log_path(path)
