@@ -181,6 +181,13 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     out.print(
         "[green]store reachable[/]" if store["ok"] else f"[red]store: {esc(store['detail'])}[/]"
     )
+    cat = st.catalog
+    if not cat["ok"]:
+        since = f" since {cat['since']}" if cat.get("since") else ""
+        out.print(
+            f"[red]catalog unavailable{since} ({esc(str(cat.get('detail')))})"
+            + (", retrying; files wait in the spool[/]" if st.daemon_running else "[/]")
+        )
     if st.clock_synchronized is False:
         out.print("[red]clock NOT synchronized (NTP): ingest times may be wrong[/]")
     elif st.clock_synchronized is None:

@@ -329,6 +329,9 @@ class Settings(BaseSettings):
     catalog: Annotated[str, AfterValidator(_catalog)] = _must(
         "", "a sqlite:/// or postgresql+psycopg:// URL"
     )
+    # how long a command waits for the catalog (SQLite's write lock, a PostgreSQL
+    # connection) before it counts as unavailable; the daemon then retries with backoff
+    catalog_wait_seconds: Seconds = _must(60.0, "a number >= 0")
     store: Annotated[str, AfterValidator(_store)] = _must("", "a file:/// or s3:// URL")
     log_origin: Annotated[str, AfterValidator(_one_line)] = _must("", "a non-empty single line")
     timezone: Annotated[str, AfterValidator(_timezone)] = _must("Asia/Shanghai", "a time zone")
@@ -390,6 +393,9 @@ station_id = "{station_id}"
 # Catalog database URL. Default: the embedded SQLite file in this home.
 # PostgreSQL for several stations sharing one catalog: "postgresql+psycopg://user@host/db".
 # catalog = "sqlite:///<home>/catalog.sqlite"
+# How long to wait for the catalog (a lock, a connection) before it counts as unavailable;
+# the daemon then keeps the files in its spool and tries again with backoff.
+catalog_wait_seconds = 60.0
 
 # Evidence store URL. Default: the local store folder in this home.
 # S3-compatible object storage: "s3://bucket/prefix" (credentials from the AWS chain).

@@ -58,7 +58,7 @@ class Station:
     ) -> Station:
         """Open the station at ``home``; ``settings``: already loaded from it (else loaded)."""
         settings = settings or load_settings(home)
-        engine = make_engine(settings.catalog)
+        engine = make_engine(settings.catalog, settings.catalog_wait_seconds)
         check_schema(engine)
         return cls.wire(settings, engine, actor=actor, passphrase=passphrase, clock=clock)
 
@@ -290,7 +290,7 @@ def init_home(
     settings = load_settings(home)
     for sub in ("keys", "spool"):
         (home / sub).mkdir(mode=0o700, exist_ok=True)
-    engine = make_engine(settings.catalog)
+    engine = make_engine(settings.catalog, settings.catalog_wait_seconds)
     migrate(engine)
     station = Station.wire(settings, engine, actor=actor, passphrase=passphrase, clock=clock)
     station.store.create()

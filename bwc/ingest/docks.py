@@ -253,10 +253,13 @@ class DockScanner:
     ) -> list[int]:
         found = discover([os.fsdecode(sess.mount)], self.ignore)
         rows: list[IngestJob] = []
+        # known only once its job is committed: a catalog outage must not make a file look
+        # taken (it would never be taken until the daemon restarts)
+        taken: dict[bytes, tuple[int | None, int | None]] = {}
         for n in found.not_taken:
             if n.rel in sess.known:
                 continue
-            sess.known[n.rel] = (None, None)
+            taken[n.rel] = (None, None)
             rows.append(
                 IngestJob(
                     session_id=sess.id,
@@ -285,7 +288,7 @@ class DockScanner:
                 info = match_path(self.profiles, os.fsdecode(cand.rel), None)
                 if info and info.device_id:
                     sess.device_id = info.device_id
-            sess.known[cand.rel] = (st.st_size, st.st_mtime_ns)
+            taken[cand.rel] = (st.st_size, st.st_mtime_ns)
             rows.append(
                 IngestJob(
                     session_id=sess.id,
@@ -318,7 +321,8 @@ class DockScanner:
                         )
                 s.add(row)
             s.flush()
-            return [r.id for r in rows if r.state == "discovered" and r.id is not None]
+        sess.known.update(taken)
+        return [r.id for r in rows if r.state == "discovered" and r.id is not None]
 
 
 def _counts(s: Session, session_id: int) -> dict[str, int]:

@@ -35,6 +35,7 @@ from sqlmodel import Session, col, select
 
 from bwc.errors import BwcError, CatalogError, InputError, StoreError
 from bwc.evidence import custody
+from bwc.evidence.db import unavailable
 from bwc.evidence.manifest import FLAG_DEVICE_MISMATCH, encode_path, parse_manifest
 from bwc.evidence.models import DockSession, IngestJob, Item
 from bwc.evidence.station import Station
@@ -162,6 +163,10 @@ class JobRunner:
                 logger.info("abandoned: %s: %s", display(job.rel), e)
                 return job.state
             except BwcError as e:
+                if unavailable(e):
+                    # The catalog is away for a moment: the job stays in its last saved
+                    # state (a commit is one transaction) and the daemon tries it again.
+                    raise
                 self._fail(job, str(e))
                 return job.state
             except OSError as e:
