@@ -208,7 +208,7 @@ class Station:
     def key_list(self) -> list[KeyView]:
         """Every signing key the catalog knows, oldest first."""
         active = keys.active_key_id(self.settings.keys_dir)
-        with self.session() as s:
+        with self.session(snapshot=True) as s:
             rows = list(s.exec(select(SigningKey).order_by(col(SigningKey.created_at))))
         return [
             KeyView(
@@ -225,7 +225,7 @@ class Station:
     def public_key(self, key_id: str | None = None) -> bytes:
         """A key's public half (default: the active key's), from the catalog."""
         kid = key_id or keys.active_key_id(self.settings.keys_dir)
-        with self.session() as s:
+        with self.session(snapshot=True) as s:
             row = s.get(SigningKey, kid)
         if row is None:
             raise NotFoundError(f"no signing key {kid}", hint="see `bwc keys list`")
@@ -237,7 +237,7 @@ class Station:
         """Every custody event in index order, read a batch at a time."""
         last = -1
         while True:
-            with self.session() as s:
+            with self.session(snapshot=True) as s:  # readers never take the write lock
                 rows = list(
                     s.exec(
                         select(Event)
