@@ -161,12 +161,14 @@ def init(
         bar.update(task, completed=done, total=total)
 
     try:
-        station, created = init_home(
+        station, created, tightened = init_home(
             c.home, station_id=station_id, passphrase=passphrase, actor=c.actor, progress=progress
         )
     finally:
         bar.stop()
     opened.append(station)
+    for line in tightened:
+        out.print(f"permissions tightened: {esc(line)}")
     if created:
         out.print(f"initialised {esc(str(c.home))} as station [bold]{esc(station.station_id)}[/]")
         out.print(f"signing key {station.signer().key_id}")

@@ -39,6 +39,7 @@ from bwc.evidence.db import unavailable
 from bwc.evidence.manifest import FLAG_DEVICE_MISMATCH, encode_path, parse_manifest
 from bwc.evidence.models import DockSession, IngestJob, Item
 from bwc.evidence.station import Station
+from bwc.fsutil import PRIVATE_DIR, make_dir
 from bwc.ingest import identity, steps
 from bwc.ingest.describe import Description, LedgerLookup
 from bwc.ingest.discover import Candidate, display
@@ -92,7 +93,7 @@ class JobRunner:
         self.stop = stop or threading.Event()
         self.on_event = on_event or (lambda _k, _d: None)
         self.spool = station.settings.spool_dir / "jobs"
-        self.spool.mkdir(parents=True, exist_ok=True)
+        make_dir(self.spool, PRIVATE_DIR, parents=True)
         self._id_files: dict[bytes, IdFile | None] = {}
         self._lock = threading.Lock()
         self.spool_full = False

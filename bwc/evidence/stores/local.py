@@ -27,7 +27,16 @@ from bwc.evidence.stores.base import (
     check_record_name,
     check_sha,
 )
-from bwc.fsutil import fsync_dir, fsync_path, write_atomic
+from bwc.fsutil import (
+    EVIDENCE_FILE,
+    PRIVATE_FILE,
+    SHARED_DIR,
+    SHARED_FILE,
+    fsync_dir,
+    fsync_path,
+    make_dir,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from bwc.config.settings import Settings
@@ -60,8 +69,9 @@ class LocalStore:
 
     # -- contract
     def create(self) -> None:
+        make_dir(self.root, SHARED_DIR, parents=True)
         for sub in ("objects", "log", "tmp"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            make_dir(self.root / sub, SHARED_DIR)
 
     def check(self) -> None:
         if not (self.root / "objects").is_dir():
@@ -85,7 +95,7 @@ class LocalStore:
             )
         d = self._dir(sha256)
         try:
-            d.mkdir(exist_ok=True)
+            make_dir(d, SHARED_DIR)
         except OSError as e:
             raise StoreError(f"cannot write to the local store: {e.strerror}") from e
         return d
@@ -113,18 +123,18 @@ class LocalStore:
             if e.errno != errno.EXDEV:
                 raise StoreError(f"cannot write object {sha256[:12]}: {e.strerror}") from e
             tmp = final.with_name(f".{sha256}.tmp")
-            shutil.copyfile(staged, tmp)
+            _private_copy(staged, tmp)
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, final)
             staged.unlink()
-        os.chmod(final, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        os.chmod(final, EVIDENCE_FILE)
         fsync_dir(final.parent)
         return None
 
     def _quarantine(self, path: Path) -> None:
         qdir = self.root / "quarantine"
-        qdir.mkdir(exist_ok=True)
+        make_dir(qdir, SHARED_DIR)
         os.replace(path, qdir / f"{path.name}.{os.getpid()}")
 
     def prefetch_ids(self) -> list[str]:
@@ -167,7 +177,7 @@ class LocalStore:
                     if path.read_bytes() == data:
                         return
                 os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
-            write_atomic(path, data, mode=0o444)
+            write_atomic(path, data, mode=EVIDENCE_FILE)
         except OSError as e:
             raise StoreError(f"cannot write {name} of {sha256[:12]}: {e.strerror}") from e
 
@@ -181,8 +191,8 @@ class LocalStore:
         if not (self.root / "objects").is_dir():
             raise StoreError(f"local store {self.root} is missing or not mounted")
         try:
-            (self.root / "log").mkdir(exist_ok=True)
-            write_atomic(self.root / "log" / "checkpoint", note.encode("utf-8"))
+            make_dir(self.root / "log", SHARED_DIR)
+            write_atomic(self.root / "log" / "checkpoint", note.encode("utf-8"), mode=SHARED_FILE)
         except OSError as e:
             raise StoreError(f"cannot write the checkpoint copy to the store: {e.strerror}") from e
 
@@ -200,14 +210,14 @@ class LocalStore:
                 if hash_file(target).sha256 != sha256:
                     raise StoreError(f"the store already holds another records/{name}")
                 return
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(target.parent, SHARED_DIR, parents=True)
             tmp = target.with_name(f".{target.name}.tmp")
-            shutil.copyfile(source, tmp)
+            _private_copy(source, tmp)
             fsync_path(tmp)
             if hash_file(tmp).sha256 != sha256:
                 tmp.unlink()
                 raise StoreError(f"records/{name} did not read back as it was written")
-            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.chmod(tmp, EVIDENCE_FILE)
             os.replace(tmp, target)
             fsync_dir(target.parent)
         except OSError as e:
@@ -233,10 +243,10 @@ class LocalStore:
                         hint="run `bwc log verify`",
                     )
                 return
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(target.parent, SHARED_DIR, parents=True)
             if target.exists():
                 os.chmod(target, stat.S_IRUSR | stat.S_IWUSR)
-            write_atomic(target, data, mode=0o444 if final else 0o644)
+            write_atomic(target, data, mode=EVIDENCE_FILE if final else SHARED_FILE)
         except OSError as e:
             raise StoreError(f"cannot publish log/{path} in the store: {e.strerror}") from e
 
@@ -296,3 +306,11 @@ class LocalStore:
         if deleted:
             fsync_dir(paths[0].parent)
         return deleted
+
+
+def _private_copy(source: Path, tmp: Path) -> None:
+    """Copy into a new file that nobody else can open while it is being written (its final
+    mode is set before it is renamed into place)."""
+    tmp.unlink(missing_ok=True)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    shutil.copyfile(source, tmp)  # truncates and writes: the mode stays

@@ -10,6 +10,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from bwc.evidence.stores import ReadAhead
 from bwc.evidence.timefmt import format_utc
 from bwc.evidence.verify import catalog
 from bwc.evidence.verify.core import ItemReport, LogReport, event_problems, inclusion_problem
+from bwc.fsutil import PRIVATE_DIR, PRIVATE_FILE, make_dir, write_atomic
 
 
 @dataclass
@@ -69,8 +71,10 @@ class _Run:
         self.path = station.settings.spool_dir / "runs" / f"{self.id}.jsonl"
         if record:
             station.signer()  # a wrong passphrase fails before anything is read
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "wb")  # noqa: SIM115 - closed in finish
+            make_dir(self.path.parent, PRIVATE_DIR, parents=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+            os.fchmod(fd, PRIVATE_FILE)  # whatever the umask
+            self._file = open(fd, "wb")  # noqa: SIM115 - closed in finish
 
     def done(self, rep: ItemReport) -> None:
         self.out.total += 1
@@ -137,7 +141,7 @@ class _Run:
         spool = self.path.parent
         for ext, data in (("json", statement), ("sig", signer.sign(statement))):
             part = spool / f"{self.id}.{ext}"
-            part.write_bytes(data)
+            write_atomic(part, data)  # private (0600)
             try:
                 st.store.put_record(
                     f"verification/{self.id}.{ext}", part, hashlib.sha256(data).hexdigest()
