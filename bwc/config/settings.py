@@ -333,6 +333,9 @@ class Settings(BaseSettings):
     # connection) before it counts as unavailable; the daemon then retries with backoff
     catalog_wait_seconds: Seconds = _must(60.0, "a number >= 0")
     store: Annotated[str, AfterValidator(_store)] = _must("", "a file:/// or s3:// URL")
+    # a store object the catalog does not know is reported once it is this old (younger:
+    # an ingest may be between its store write and its commit)
+    orphan_grace_seconds: Seconds = _must(900.0, "a number >= 0")
     log_origin: Annotated[str, AfterValidator(_one_line)] = _must("", "a non-empty single line")
     timezone: Annotated[str, AfterValidator(_timezone)] = _must("Asia/Shanghai", "a time zone")
     ignore: Annotated[tuple[NonEmpty, ...], NoDecode, Field(strict=False)] = _must(
@@ -400,6 +403,9 @@ catalog_wait_seconds = 60.0
 # Evidence store URL. Default: the local store folder in this home.
 # S3-compatible object storage: "s3://bucket/prefix" (credentials from the AWS chain).
 # store = "file:///<home>/store"
+# An object in the store that the catalog does not know (a commit that failed after the
+# store write) is reported by `bwc verify --all` and `bwc store check` once it is this old.
+orphan_grace_seconds = 900.0
 
 # Origin line of the custody log's signed checkpoints (C2SP tlog-checkpoint). It names the
 # log, which belongs to the catalog: it is used only when this station creates the catalog;

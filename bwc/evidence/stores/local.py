@@ -11,7 +11,8 @@ import errno
 import os
 import shutil
 import stat
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote, urlparse
@@ -136,6 +137,27 @@ class LocalStore:
         qdir = self.root / "quarantine"
         make_dir(qdir, SHARED_DIR)
         os.replace(path, qdir / f"{path.name}.{os.getpid()}")
+
+    def iter_objects(self) -> Iterator[tuple[str, datetime]]:
+        objects = self.root / "objects"
+        try:
+            with os.scandir(objects) as it:
+                fanouts = sorted(d.name for d in it if d.is_dir(follow_symlinks=False))
+        except OSError as e:
+            raise StoreError(f"cannot list the local store {self.root}: {e.strerror}") from e
+        for fan in fanouts:
+            try:
+                with os.scandir(objects / fan) as it:
+                    # one folder at a time (1/256 of the store) in memory
+                    found = sorted(
+                        (f.name, f.stat(follow_symlinks=False).st_mtime)
+                        for f in it
+                        if SHA_RE.fullmatch(f.name)
+                    )
+            except OSError as e:
+                raise StoreError(f"cannot list {objects / fan}: {e.strerror}") from e
+            for name, mtime in found:
+                yield name, datetime.fromtimestamp(mtime, UTC)
 
     def prefetch_ids(self) -> list[str]:
         return self.object_ids()

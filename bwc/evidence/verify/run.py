@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from bwc.config.settings import Settings
 from bwc.errors import NoteError, NotFoundError, UsageError, VerificationError
-from bwc.evidence import custody, note, trust
+from bwc.evidence import custody, note, orphans, trust
 from bwc.evidence.canonical import canonical_json
 from bwc.evidence.events import decode_leaf
 from bwc.evidence.items import resolve_id
@@ -45,6 +45,8 @@ class Outcome:
     failed: list[ItemReport] = field(default_factory=list)
     log_problems: list[str] = field(default_factory=list)
     run_id: str | None = None
+    # store objects the catalog does not know (verify --all): never deleted, reported
+    orphans: list[str] = field(default_factory=list)
     recorded: bool = False
     not_recorded: str | None = None  # why a run asked to be recorded was not
 
@@ -219,7 +221,9 @@ def verify_ids(
     run = _Run(station, "ids", record)
     with station.session(snapshot=True) as s:
         items = [resolve_id(s, i) for i in ids]
-        t = catalog.trust_latest(s, station.store, trust.load(station.settings.home))
+        t = catalog.trust_latest(
+            s, station.store, trust.load(station.settings.home), station.station_id
+        )
         catalog.verify_items(
             s,
             station.store,
@@ -241,9 +245,12 @@ def verify_everything(
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[ItemReport], None] | None = None,
     ahead: ReadAhead | None = None,
+    on_orphan: Callable[[orphans.Orphan], None] | None = None,
 ) -> Outcome:
-    """The whole log streamed, then every item: memory flat whatever the catalog's size."""
+    """The whole log streamed, then every item, then the store's objects the catalog does
+    not know (a sorted merge): memory flat whatever the catalog's size."""
     run = _Run(station, "all", record)
+    found: list[str] = []
     with station.session(snapshot=True) as s:
         log = catalog.verify_all(
             s,
@@ -255,9 +262,15 @@ def verify_everything(
             ahead=ahead,
         )
         latest = custody.latest_checkpoint(s)
+        for o in orphans.find(station, s, station.settings.orphan_grace_seconds):
+            found.append(o.sha256)
+            if on_orphan is not None:
+                on_orphan(o)
     if log.ok and latest is not None:
         trust.remember(station.settings.home, latest.note)
-    return run.finish(log.problems, log.size)
+    out = run.finish(log.problems, log.size)
+    out.orphans = found
+    return out
 
 
 def require_proven(station: Station, sha256: str | None = None) -> None:
@@ -267,7 +280,9 @@ def require_proven(station: Station, sha256: str | None = None) -> None:
     must each be proven in it. O(log n), whatever the log's age. VerificationError
     otherwise, before anything is changed."""
     with station.session(snapshot=True) as s:
-        t = catalog.trust_latest(s, station.store, trust.load(station.settings.home))
+        t = catalog.trust_latest(
+            s, station.store, trust.load(station.settings.home), station.station_id
+        )
         problems: list[str] = []  # the item's own first, then the log's
         if sha256 is not None and t.log.checkpoint is not None:
             cp = t.log.checkpoint
@@ -390,7 +405,9 @@ def show(station: Station, item_id: str) -> Shown:
         item = resolve_id(s, item_id)
         events = list(custody.iter_events(s, item.sha256))
         history = verification_history(s, item.sha256, events)
-        t = catalog.trust_latest(s, station.store, trust.load(station.settings.home))
+        t = catalog.trust_latest(
+            s, station.store, trust.load(station.settings.home), station.station_id
+        )
         (rep,) = catalog.verify_items(s, station.store, [item], t, workers=1)
     return Shown(item, events, rep, history)
 
