@@ -275,6 +275,16 @@ def test_daemon_survives_postgresql_going_away(
             assert d.running, d.log_tail()
             hb = json.loads((home / "daemon.json").read_text())
             assert hb["catalog_ok"] is False and hb["catalog_down_since"], hb
+            r = subprocess.run(
+                [str(BWC_EXE), "status"],
+                env={**os.environ, "BWC_HOME": str(home)},
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert r.returncode == 8, r.stdout + r.stderr  # the catalog cannot be opened
+            assert "daemon: catalog unavailable since" in r.stderr, r.stderr
         finally:
             _allow_connections(db, True)
         wait_until(lambda: items() >= 1, 60, "the first commit", daemon=d)
