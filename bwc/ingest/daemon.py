@@ -193,7 +193,11 @@ class Daemon:
                 self._unexpected[job_id] = self._unexpected.get(job_id, 0) + 1
                 if self._unexpected[job_id] >= _MAX_UNEXPECTED:
                     # Retrying forever would hide it: list it as failed, with the reason.
-                    self.runner.give_up(job_id, f"unexpected error: {e.__class__.__name__}: {e}")
+                    why = f"unexpected error: {e.__class__.__name__}: {e}"
+                    try:
+                        self.runner.give_up(job_id, why)
+                    except Exception:  # the catalog went away too: this worker lives on
+                        logger.exception("job %d: cannot list it as failed", job_id)
             finally:
                 with self._qlock:
                     self.queued.discard(job_id)
