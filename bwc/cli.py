@@ -50,6 +50,7 @@ from bwc.evidence.timefmt import format_utc, parse_utc
 if TYPE_CHECKING:
     from bwc.config.settings import Settings
     from bwc.evidence.models import Event, Item
+    from bwc.evidence.orphans import Orphan
     from bwc.evidence.stores import ReadAhead
     from bwc.evidence.verify import ItemReport
     from bwc.ingest.pipeline import FileResult
@@ -161,12 +162,14 @@ def init(
         bar.update(task, completed=done, total=total)
 
     try:
-        station, created = init_home(
+        station, created, tightened = init_home(
             c.home, station_id=station_id, passphrase=passphrase, actor=c.actor, progress=progress
         )
     finally:
         bar.stop()
     opened.append(station)
+    for line in tightened:
+        out.print(f"permissions tightened: {esc(line)}")
     if created:
         out.print(f"initialised {esc(str(c.home))} as station [bold]{esc(station.station_id)}[/]")
         out.print(f"signing key {station.signer().key_id}")
@@ -519,6 +522,14 @@ def _verify(
             shown(r)
             bar.advance(task)
 
+        def orphan(o: Orphan) -> None:
+            if listing is None:
+                out.print(
+                    f"[red]ORPHAN[/] {o.sha256}: in the store (written {format_utc(o.written)}) "
+                    "but not in the catalog (a commit that failed after the store write?); "
+                    "nothing was deleted"
+                )
+
         if all_:
             res = run.verify_everything(
                 station,
@@ -526,6 +537,7 @@ def _verify(
                 on_start=lambda n: bar.update(task, total=n),
                 on_done=done,
                 ahead=ahead,
+                on_orphan=orphan,
             )
         else:
             res = run.verify_ids(station, ids or [], record=record, on_done=done)
@@ -534,16 +546,24 @@ def _verify(
         listing.close(
             ok=not bad and res.log_ok,
             log_problems=res.log_problems,
+            orphans=res.orphans,
             run=res.run_id if res.recorded else None,
         )
     else:
-        out.print(f"{total - bad} of {total} items verified")
+        more = f"; {len(res.orphans)} store objects not in the catalog" if res.orphans else ""
+        out.print(f"{total - bad} of {total} items verified{more}")
     if res.not_recorded and not as_json:
         err.print(f"[yellow]not recorded:[/] {esc(res.not_recorded)}")
     if bad:
         raise VerificationError(f"{bad} of {total} items failed verification")
     if not res.log_ok:
         raise VerificationError("the custody log fails verification: " + res.log_problems[0])
+    if res.orphans:
+        raise VerificationError(
+            f"{len(res.orphans)} objects in the store are not in the catalog "
+            f"(first: {res.orphans[0]})",
+            hint="see `bwc store check`; nothing was deleted",
+        )
 
 
 class _JsonList:

@@ -156,9 +156,25 @@ def _live_table(s: Any) -> Table:
 
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """Docks, dock sessions, backlog per state, spool use, last error, store and clock."""
+    from bwc.errors import CatalogError
+    from bwc.evidence.db import unavailable
+    from bwc.ingest.daemon import read_status
     from bwc.ingest.status import station_status
 
-    st = station_status(ctx().station())
+    c = ctx()
+    try:
+        station = c.station()
+    except CatalogError as e:
+        # The catalog cannot even be opened (PostgreSQL down): still say what the daemon
+        # sees, from its heartbeat, then fail with the catalog's exit code.
+        hb = read_status(c.home) if unavailable(e) else None
+        if hb and not hb.get("stopped") and hb.get("catalog_ok") is False:
+            err.print(
+                f"daemon: catalog unavailable since {esc(str(hb.get('catalog_down_since')))} "
+                f"({esc(str(hb.get('catalog_error')))}), retrying; files wait in the spool"
+            )
+        raise
+    st = station_status(station)
     if as_json:
         print_json(st.as_json())
         return
@@ -181,6 +197,13 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     out.print(
         "[green]store reachable[/]" if store["ok"] else f"[red]store: {esc(store['detail'])}[/]"
     )
+    cat = st.catalog
+    if not cat["ok"]:
+        since = f" since {cat['since']}" if cat.get("since") else ""
+        out.print(
+            f"[red]catalog unavailable{since} ({esc(str(cat.get('detail')))})"
+            + (", retrying; files wait in the spool[/]" if st.daemon_running else "[/]")
+        )
     if st.clock_synchronized is False:
         out.print("[red]clock NOT synchronized (NTP): ingest times may be wrong[/]")
     elif st.clock_synchronized is None:

@@ -34,13 +34,29 @@ def store_check(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """What the store offers for evidence: versioning, Object Lock, encryption.
+    """What the store offers for evidence: versioning, Object Lock, encryption; and whether
+    it agrees with the catalog.
 
-    Says in plain words what that means for evidence. Exit 7 when it cannot be reached."""
+    Says in plain words what that means for evidence. Lists every object the catalog does
+    not know (an orphan: a commit that failed after the store write; nothing is deleted)
+    and a published checkpoint older than this station's latest (a rollback): exit 1 for
+    either. Exit 7 when the store cannot be reached."""
+    from bwc.evidence import orphans
+
     station = ctx().station()
     info = station.store.describe()
+    with station.session(snapshot=True) as s:
+        rollback = orphans.store_checkpoint_problem(station, s)
+        found = list(orphans.find(station, s, station.settings.orphan_grace_seconds))
     if as_json:
-        print_json(info.__dict__ | {"notes": list(info.notes)})
+        print_json(
+            info.__dict__
+            | {
+                "notes": list(info.notes),
+                "orphans": [{"sha256": o.sha256, "written": format_utc(o.written)} for o in found],
+                "checkpoint_problem": rollback,
+            }
+        )
     else:
         out.print(f"[bold]store[/] {esc(info.url)} ({info.kind})")
         if info.kind != "local":
@@ -50,6 +66,23 @@ def store_check(
             out.print(f"  encryption         {info.encryption or 'none configured'}")
         for note in info.notes:
             out.print(f"- {esc(note)}")
+        for o in found:
+            out.print(
+                f"[red]ORPHAN[/] {o.sha256}: in the store (written {format_utc(o.written)}) "
+                "but not in the catalog; nothing was deleted"
+            )
+        if rollback:
+            out.print(f"[red]CHECKPOINT[/] {esc(rollback)}")
+        if not found and not rollback:
+            out.print("every object in the store is in the catalog; its checkpoint is current")
+    if rollback:
+        raise VerificationError(rollback)
+    if found:
+        raise VerificationError(
+            f"{len(found)} objects in the store are not in the catalog (first: {found[0].sha256})",
+            hint="a commit failed after the store write, or they were put there by someone "
+            "else; nothing was deleted",
+        )
     if require_lock and not info.object_lock:
         raise StoreError(
             f"{info.url} does not enforce retention (no Object Lock)",

@@ -6,7 +6,41 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 from pathlib import Path
+
+# Who may read what bwc writes, whatever the umask (issue 12): the home and what is private
+# to the station (catalog, keys, spool, config, state files) its owner only; evidence and the
+# published log also the owner's group (an evidence-room readers' group), never other users.
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+SHARED_DIR = 0o750
+EVIDENCE_FILE = 0o440  # objects, manifests, records, full log tiles: never rewritten
+SHARED_FILE = 0o640  # replaced as the log grows: partial tiles, the checkpoint
+
+
+def make_dir(path: Path, mode: int, *, parents: bool = False) -> None:
+    """``mkdir`` with exactly ``mode`` (mkdir applies the umask, which may be 0). Folders
+    that exist are left alone; missing parents (``parents``) get the same mode."""
+    if parents and not path.parent.exists():
+        make_dir(path.parent, mode, parents=True)
+    try:
+        path.mkdir(mode=mode)
+    except FileExistsError:
+        return
+    os.chmod(path, mode)
+
+
+def tighten(path: Path, mode: int) -> int | None:
+    """Take away every permission of ``path`` beyond ``mode``; its old mode if it changed."""
+    try:
+        old = stat.S_IMODE(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return None
+    if old & ~mode == 0:
+        return None
+    os.chmod(path, old & mode)
+    return old
 
 
 def fsync_dir(path: Path) -> None:
@@ -21,7 +55,7 @@ def fsync_path(path: Path, flags: int = 0) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes, *, mode: int = PRIVATE_FILE) -> None:
     """Write ``data`` so a crash leaves either the old file or the new one, never half of it:
     temp file in the same folder, fsync, rename, fsync the folder."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -64,6 +98,7 @@ def write_once(path: Path, data: bytes, *, mode: int = 0o444) -> bytes | None:
         except FileExistsError:
             return path.read_bytes()
         try:
+            os.fchmod(fd, mode)  # whatever the umask
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]

@@ -329,7 +329,13 @@ class Settings(BaseSettings):
     catalog: Annotated[str, AfterValidator(_catalog)] = _must(
         "", "a sqlite:/// or postgresql+psycopg:// URL"
     )
+    # how long a command waits for the catalog (SQLite's write lock, a PostgreSQL
+    # connection) before it counts as unavailable; the daemon then retries with backoff
+    catalog_wait_seconds: Seconds = _must(60.0, "a number >= 0")
     store: Annotated[str, AfterValidator(_store)] = _must("", "a file:/// or s3:// URL")
+    # a store object the catalog does not know is reported once it is this old (younger:
+    # an ingest may be between its store write and its commit)
+    orphan_grace_seconds: Seconds = _must(900.0, "a number >= 0")
     log_origin: Annotated[str, AfterValidator(_one_line)] = _must("", "a non-empty single line")
     timezone: Annotated[str, AfterValidator(_timezone)] = _must("Asia/Shanghai", "a time zone")
     ignore: Annotated[tuple[NonEmpty, ...], NoDecode, Field(strict=False)] = _must(
@@ -390,10 +396,16 @@ station_id = "{station_id}"
 # Catalog database URL. Default: the embedded SQLite file in this home.
 # PostgreSQL for several stations sharing one catalog: "postgresql+psycopg://user@host/db".
 # catalog = "sqlite:///<home>/catalog.sqlite"
+# How long to wait for the catalog (a lock, a connection) before it counts as unavailable;
+# the daemon then keeps the files in its spool and tries again with backoff.
+catalog_wait_seconds = 60.0
 
 # Evidence store URL. Default: the local store folder in this home.
 # S3-compatible object storage: "s3://bucket/prefix" (credentials from the AWS chain).
 # store = "file:///<home>/store"
+# An object in the store that the catalog does not know (a commit that failed after the
+# store write) is reported by `bwc verify --all` and `bwc store check` once it is this old.
+orphan_grace_seconds = 900.0
 
 # Origin line of the custody log's signed checkpoints (C2SP tlog-checkpoint). It names the
 # log, which belongs to the catalog: it is used only when this station creates the catalog;

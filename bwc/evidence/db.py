@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlmodel import create_engine
 
 from bwc.errors import CatalogError, first_line
@@ -26,11 +27,16 @@ SCHEMA_HEADS = frozenset({"0008"})
 READ_ONLY_SNAPSHOT = "bwc_read_only_snapshot"  # an execution option, see make_engine
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, wait_seconds: float = 60.0) -> Engine:
     """An engine with the settings evidence needs: SQLite in WAL mode, foreign keys on, every
-    transaction taking the write lock up front (so log appends are serialized, no gaps)."""
+    transaction taking the write lock up front (so log appends are serialized, no gaps).
+    ``wait_seconds``: how long to wait for SQLite's write lock or a PostgreSQL connection
+    before the catalog counts as unavailable (see `unavailable`)."""
     if url.startswith("sqlite:"):
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        busy_ms = int(wait_seconds * 1000)
+        engine = create_engine(
+            url, connect_args={"timeout": wait_seconds, "check_same_thread": False}
+        )
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -41,7 +47,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             # Appends insert into the per-item index at random places (item ids are
             # hashes): a 16 MB page cache keeps its upper levels, and checkpointing the WAL
             # every 40 MB rather than every 4 MB writes a page touched by several batches
@@ -59,7 +65,32 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": max(1, round(wait_seconds))},
+    )
+
+
+def unavailable(e: BaseException) -> str | None:
+    """Why the catalog could not be used just now, if that is what ``e`` (or its cause)
+    says: SQLite locked past the busy timeout, PostgreSQL down, restarting, refusing
+    connections or having dropped ours. A passing outage, not a bug: the caller waits and
+    tries again. None for anything else."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return first_line(seen)
+        if isinstance(seen, OperationalError):
+            why = first_line(seen)
+            # SQLite's other operational errors (no such table, a damaged file) do not pass
+            if not isinstance(seen.orig, sqlite3.Error) or any(
+                w in why for w in ("locked", "busy", "unable to open")
+            ):
+                return why
+            return None
+        seen = seen.__cause__
+    return None
 
 
 def _alembic_config() -> Config:
@@ -89,7 +120,8 @@ def check_schema(engine: Engine) -> None:
     """Refuse to work on a catalog that is not at the newest schema revision."""
     heads = set(SCHEMA_HEADS)
     try:
-        with engine.connect() as conn:
+        # a read-only snapshot: opening a station never waits for the write lock
+        with engine.connect().execution_options(**{READ_ONLY_SNAPSHOT: True}) as conn:
             current: set[str] = set()
             if inspect(conn).has_table("alembic_version"):
                 current = {

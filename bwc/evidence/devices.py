@@ -54,7 +54,7 @@ class Ledger:
 
 def ledger(station: Station, device: str | None = None) -> Ledger:
     """The checkout ledger and clock checks, of one device or all, by device and time."""
-    with station.session() as s:
+    with station.session(snapshot=True) as s:
         q = select(Assignment).order_by(col(Assignment.device_id), col(Assignment.start))
         c = select(DeviceClock).order_by(col(DeviceClock.device_id), col(DeviceClock.measured_at))
         if device:

@@ -42,7 +42,7 @@ class ItemFilter:
 
 def find(station: Station, f: ItemFilter) -> Sequence[Item]:
     """The items matching ``f``, oldest ingest first (`bwc list`)."""
-    with station.session() as s:
+    with station.session(snapshot=True) as s:  # a long read never holds the write lock
         return list_items(s, f)
 
 

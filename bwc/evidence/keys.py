@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from bwc.errors import KeyMaterialError
 from bwc.evidence.signing import Ed25519Signer
-from bwc.fsutil import write_atomic
+from bwc.fsutil import PRIVATE_DIR, make_dir, write_atomic
 
 
 def generate_key(keys_dir: Path, passphrase: bytes | None) -> Ed25519Signer:
@@ -28,7 +28,7 @@ def generate_key(keys_dir: Path, passphrase: bytes | None) -> Ed25519Signer:
     signer = Ed25519Signer(key)
     enc = BestAvailableEncryption(passphrase) if passphrase else NoEncryption()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, enc)
-    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dir(keys_dir, PRIVATE_DIR, parents=True)
     write_atomic(keys_dir / f"{signer.key_id}.pem", pem, mode=0o600)
     return signer
 

@@ -58,7 +58,8 @@ class Item(SQLModel, table=True):
     __tablename__ = "item"
 
     sha256: str = Field(sa_column=Column(String(64), primary_key=True))
-    size: int
+    # BIGINT as in the migrations: an INTEGER cast fails on PostgreSQL past 2 GiB
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
     manifest: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     signature: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     key_id: str = Field(sa_column=Column(String(64), nullable=False))
@@ -96,7 +97,7 @@ class LogHead(SQLModel, table=True):
     __tablename__ = "log_head"
 
     id: int = Field(default=1, primary_key=True)
-    size: int = 0
+    size: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     # The log's origin line (C2SP tlog-checkpoint): one per catalog, shared by every station
     # writing to it; set once, when the first station initialises the catalog.
     origin: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -127,7 +128,7 @@ class Checkpoint(SQLModel, table=True):
     __tablename__ = "checkpoint"
 
     id: int | None = Field(default=None, primary_key=True)
-    size: int
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
     root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     note: str = Field(sa_column=Column(Text, nullable=False))
     key_id: str = Field(sa_column=Column(String(64), nullable=False))
@@ -217,8 +218,10 @@ class IngestJob(SQLModel, table=True):
     station_id: str = Field(sa_column=Column(String(64), nullable=False))
     path: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     rel: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    size: int | None = None
-    mtime_ns: int | None = None
+    # BIGINT as in the migration: nanoseconds since 1970 overflow an INTEGER cast on
+    # PostgreSQL (the daemon could take no file there)
+    size: int | None = Field(default=None, sa_column=Column(BigInteger))
+    mtime_ns: int | None = Field(default=None, sa_column=Column(BigInteger))
     state: str = Field(sa_column=Column(String(16), nullable=False))
     sha256: str | None = Field(default=None, sa_column=Column(String(64)))
     manifest: bytes | None = Field(default=None, sa_column=Column(LargeBinary))

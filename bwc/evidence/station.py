@@ -7,12 +7,14 @@ Station; nothing below it reads the environment.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,7 +36,15 @@ from bwc.evidence.signing import Ed25519Signer
 from bwc.evidence.stores import ObjectStore, open_store
 from bwc.evidence.timefmt import Clock, SystemClock
 from bwc.evidence.tlog import TILE_WIDTH, Tile, superseded, tile_width, tiles_of
-from bwc.fsutil import write_atomic
+from bwc.fsutil import (
+    PRIVATE_DIR,
+    PRIVATE_FILE,
+    SHARED_DIR,
+    SHARED_FILE,
+    make_dir,
+    tighten,
+    write_atomic,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +75,7 @@ class Station:
     ) -> Station:
         """Open the station at ``home``; ``settings``: already loaded from it (else loaded)."""
         settings = settings or load_settings(home)
-        engine = make_engine(settings.catalog)
+        engine = make_engine(settings.catalog, settings.catalog_wait_seconds)
         check_schema(engine)
         return cls.wire(settings, engine, actor=actor, passphrase=passphrase, clock=clock)
 
@@ -242,7 +252,7 @@ class Station:
     def key_list(self) -> list[KeyView]:
         """Every signing key the catalog knows, oldest first."""
         active = keys.active_key_id(self.settings.keys_dir)
-        with self.session() as s:
+        with self.session(snapshot=True) as s:
             rows = list(s.exec(select(SigningKey).order_by(col(SigningKey.created_at))))
         return [
             KeyView(
@@ -259,7 +269,7 @@ class Station:
     def public_key(self, key_id: str | None = None) -> bytes:
         """A key's public half (default: the active key's), from the catalog."""
         kid = key_id or keys.active_key_id(self.settings.keys_dir)
-        with self.session() as s:
+        with self.session(snapshot=True) as s:
             row = s.get(SigningKey, kid)
         if row is None:
             raise NotFoundError(f"no signing key {kid}", hint="see `bwc keys list`")
@@ -271,7 +281,7 @@ class Station:
         """Every custody event in index order, read a batch at a time."""
         last = -1
         while True:
-            with self.session() as s:
+            with self.session(snapshot=True) as s:  # readers never take the write lock
                 rows = list(
                     s.exec(
                         select(Event)
@@ -304,16 +314,17 @@ def init_home(
     actor: str,
     clock: Clock | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[Station, bool]:
+) -> tuple[Station, bool, list[str]]:
     """Create (or finish creating) a home. Idempotent: an existing home is migrated (the
-    log's tiles built once, ``progress(done, total)`` on the way), its key kept. Returns the
-    station and whether a new key was made."""
+    log's tiles built once, ``progress(done, total)`` on the way), its key kept, and what
+    other users could read in it made private (listed). Returns the station, whether a new
+    key was made, and the permissions tightened."""
     clock = clock or SystemClock()
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_dir(home, PRIVATE_DIR, parents=True)
     cfg = home / CONFIG_NAME
     if not cfg.exists():
         sid = station_id or f"station-{secrets.token_hex(4)}"
-        write_atomic(cfg, render_default_config(sid).encode("utf-8"), mode=0o644)
+        write_atomic(cfg, render_default_config(sid).encode("utf-8"), mode=PRIVATE_FILE)
     elif station_id:
         current = load_settings(home).station_id
         if current != station_id:
@@ -323,8 +334,15 @@ def init_home(
             )
     settings = load_settings(home)
     for sub in ("keys", "spool"):
-        (home / sub).mkdir(mode=0o700, exist_ok=True)
-    engine = make_engine(settings.catalog)
+        make_dir(home / sub, PRIVATE_DIR)
+    catalog_file = _sqlite_file(settings.catalog)
+    if catalog_file is not None and not catalog_file.exists():
+        # SQLite creates its file (and the -wal and -shm beside it, with the file's mode)
+        # readable by everyone unless it is there already, private
+        make_dir(catalog_file.parent, PRIVATE_DIR, parents=True)
+        os.close(os.open(catalog_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    tightened = secure_home(settings)
+    engine = make_engine(settings.catalog, settings.catalog_wait_seconds)
     migrate(engine)
     station = Station.wire(settings, engine, actor=actor, passphrase=passphrase, clock=clock)
     station.store.create()
@@ -347,7 +365,60 @@ def init_home(
             latest = custody.latest_checkpoint(s)
         if latest is not None:
             station.publish(latest.size, latest.note, progress)
-    return station, created
+    return station, created, tightened
+
+
+def _sqlite_file(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def secure_home(settings: Settings) -> list[str]:
+    """Take from other users what they could read in a home made by an older bwc or under
+    a loose umask: the home, config, keys, spool and catalog private (0700 folders, 0600
+    files), a local store's evidence its owner's and group's only (0750 folders, 0440
+    objects). Returns one line per path changed: "path: 0755 -> 0700"."""
+    changed: list[str] = []
+
+    def fix(path: Path, mode: int) -> None:
+        old = tighten(path, mode)
+        if old is not None:
+            new = old & mode
+            changed.append(f"{path}: {old:04o} -> {new:04o}")
+
+    def tree(root: Path, dir_mode: int, file_mode: int) -> None:
+        for dirpath, dirs, files in os.walk(root):
+            fix(Path(dirpath), dir_mode)
+            for name in files:
+                p = Path(dirpath) / name
+                if not p.is_symlink():
+                    fix(p, file_mode)
+            dirs[:] = [d for d in dirs if not (Path(dirpath) / d).is_symlink()]
+
+    home = settings.home
+    store: Path | None = None
+    if settings.store.startswith("file:"):
+        store = Path(unquote(urlparse(settings.store).path))
+    fix(home, PRIVATE_DIR)
+    for name in os.listdir(home):
+        p = home / name
+        if p.is_symlink() or p == store:  # the local store has its own modes, below
+            continue
+        if p.is_dir():
+            tree(p, PRIVATE_DIR, PRIVATE_FILE)
+        else:
+            fix(p, PRIVATE_FILE)  # config, catalog (-wal, -shm), heartbeat, trust, locks
+    catalog_file = _sqlite_file(settings.catalog)
+    if catalog_file is not None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            fix(catalog_file.with_name(catalog_file.name + suffix), PRIVATE_FILE)
+    if store is not None and store.is_dir():
+        tree(store, SHARED_DIR, SHARED_FILE)  # read-only objects stay so: 0440
+    return changed
 
 
 def register_key(station: Station, signer: Ed25519Signer, previous: str | None) -> None:

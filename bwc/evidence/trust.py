@@ -39,7 +39,8 @@ def remember(home: Path, text: str) -> None:
     if not home.is_dir():
         return
     lock = home / f".{NAME}.lock"
-    with open(lock, "a") as f:
+    # created private (the umask may be 0): no window in which others could open it
+    with open(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             if _size(text) >= _size(load(home)):

@@ -24,8 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, func, select
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    wait_random_exponential,
+)
 
 from bwc.errors import BwcError, StoreError
+from bwc.evidence.db import unavailable
 from bwc.evidence.models import IngestJob, LogHead
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
@@ -56,11 +63,47 @@ class DaemonState:
     spool_free_mb: int = 0
     spool_full: bool = False
     store_ok: bool = True
+    # the catalog could not be used (locked past the wait, PostgreSQL away): since when, why
+    catalog_ok: bool = True
+    catalog_down_since: str | None = None
+    catalog_error: str | None = None
     last_error: str | None = None
     committed: int = 0
     seen_again: int = 0
     failed: int = 0
     stopped: bool = False
+
+
+class CatalogOutage:
+    """The catalog's health as the daemon's threads see it. A thread that finds the catalog
+    unavailable opens an outage (logged once, shown by `bwc status`); it is over when every
+    thread that failed has since succeeded (a scan that only reads can succeed while writes
+    still wait for a lock)."""
+
+    def __init__(self, state: DaemonState, clock_now: Callable[[], datetime]) -> None:
+        self.state = state
+        self.now = clock_now
+        self._lock = threading.Lock()
+        self._failing: set[str] = set()
+
+    def failed(self, reason: str) -> None:
+        with self._lock:
+            self._failing.add(threading.current_thread().name)
+            s = self.state
+            if s.catalog_ok:
+                s.catalog_down_since = format_utc(self.now())
+                logger.error("catalog unavailable: %s; files wait in the spool, retrying", reason)
+            s.catalog_ok = False
+            s.catalog_error = reason
+            s.last_error = f"catalog unavailable: {reason}"
+
+    def ok(self) -> None:
+        with self._lock:
+            self._failing.discard(threading.current_thread().name)
+            s = self.state
+            if not s.catalog_ok and not self._failing:
+                logger.info("catalog available again (unavailable since %s)", s.catalog_down_since)
+                s.catalog_ok, s.catalog_down_since, s.catalog_error = True, None, None
 
 
 class Daemon:
@@ -107,6 +150,7 @@ class Daemon:
             profiles=profiles,
         )
         self.state = DaemonState(started_at=format_utc(station.clock.now()), docks=list(docks))
+        self.outage = CatalogOutage(self.state, station.clock.now)
         self._last_checkpoint_size = -1
         self._unexpected: dict[int, int] = {}
         self._last_checkpoint_at = 0.0
@@ -142,7 +186,7 @@ class Daemon:
             except queue.Empty:
                 continue
             try:
-                self.runner.advance(job_id)
+                self._advance(job_id)
             except BwcError as e:
                 logger.error("job %d: %s", job_id, e)
                 self.state.last_error = str(e)
@@ -152,14 +196,52 @@ class Daemon:
                 self._unexpected[job_id] = self._unexpected.get(job_id, 0) + 1
                 if self._unexpected[job_id] >= _MAX_UNEXPECTED:
                     # Retrying forever would hide it: list it as failed, with the reason.
-                    self.runner.give_up(job_id, f"unexpected error: {e.__class__.__name__}: {e}")
+                    why = f"unexpected error: {e.__class__.__name__}: {e}"
+                    try:
+                        self.runner.give_up(job_id, why)
+                    except Exception:  # the catalog went away too: this worker lives on
+                        logger.exception("job %d: cannot list it as failed", job_id)
             finally:
                 with self._qlock:
                     self.queued.discard(job_id)
 
+    def _advance(self, job_id: int) -> None:
+        """Advance a job; while the catalog is unavailable, wait with backoff (capped by
+        ``retry_max_seconds``) and try again: the job stays in its last saved state, its
+        spool copy where it is, and a commit is one transaction, so nothing is lost and
+        nothing is committed twice. Gives up only when the daemon stops (the job resumes on
+        the next start)."""
+
+        def waiting(rs: RetryCallState) -> None:
+            e = rs.outcome.exception() if rs.outcome else None
+            self.outage.failed(unavailable(e) or str(e) if e else "unknown")
+
+        def sleep(seconds: float) -> None:
+            self.stop.wait(seconds)  # a SIGTERM ends the wait
+
+        retrying = Retrying(
+            retry=retry_if_exception(lambda e: unavailable(e) is not None),
+            wait=wait_random_exponential(multiplier=0.5, max=max(0.1, self.cfg.retry_max_seconds)),
+            stop=lambda _rs: self.stop.is_set(),
+            sleep=sleep,
+            before_sleep=waiting,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self.runner.advance(job_id)
+        except Exception as e:
+            why = unavailable(e)
+            if why is None:
+                raise
+            self.outage.failed(why)  # stopping: the job resumes on the next start
+            return
+        self.outage.ok()
+
     def _requeue_due(self) -> None:
         now = self.st.clock.now()
-        with Session(self.st.engine) as s:
+        with self.st.session(snapshot=True) as s:
             rows = s.exec(
                 select(IngestJob.id, IngestJob.next_try)
                 .where(IngestJob.station_id == self.st.station_id)
@@ -170,7 +252,7 @@ class Daemon:
                 self._enqueue(job_id)
 
     def _checkpoint_if_due(self, force: bool = False) -> None:
-        with Session(self.st.engine) as s:
+        with self.st.session(snapshot=True) as s:
             head = s.get(LogHead, 1)
             size = head.size if head else 0
         due = time.monotonic() - self._last_checkpoint_at >= self.cfg.checkpoint_seconds
@@ -181,6 +263,8 @@ class Daemon:
                 self._last_checkpoint_size = size
                 self._last_checkpoint_at = time.monotonic()
             except (BwcError, OSError) as e:
+                if unavailable(e):
+                    raise
                 logger.error("cannot sign a checkpoint: %s", e)
                 self.state.last_error = f"checkpoint: {e}"
 
@@ -191,13 +275,19 @@ class Daemon:
             {"session": o.id, "mount": os.fsdecode(o.mount), "device_id": o.device_id}
             for o in self.scanner.sessions.values()
         ]
-        with Session(self.st.engine) as db:
-            rows = db.exec(
-                select(IngestJob.state, func.count())
-                .where(IngestJob.station_id == self.st.station_id)
-                .group_by(IngestJob.state)
-            ).all()
-        s.backlog = {state: int(n) for state, n in rows}
+        try:
+            with self.st.session(snapshot=True) as db:
+                rows = db.exec(
+                    select(IngestJob.state, func.count())
+                    .where(IngestJob.station_id == self.st.station_id)
+                    .group_by(IngestJob.state)
+                ).all()
+            s.backlog = {state: int(n) for state, n in rows}
+        except BwcError as e:
+            why = unavailable(e)
+            if why is None:
+                raise
+            self.outage.failed(why)  # the heartbeat still says so; the backlog as last seen
         spool = self.st.settings.spool_dir
         try:
             import shutil
@@ -272,9 +362,11 @@ class Daemon:
             w.start()
         observer = self._start_watch()
         last_store_check = 0.0
+        down = 0  # scans in a row that found the catalog unavailable
         try:
             while not self.stop.is_set():
                 self.wake.clear()
+                pause = self.cfg.rescan_seconds
                 try:
                     for job_id in self.scanner.scan(time.time(), time.monotonic()):
                         self._enqueue(job_id)
@@ -283,12 +375,24 @@ class Daemon:
                         self._check_store()
                         last_store_check = time.monotonic()
                     self._checkpoint_if_due()
-                    self._heartbeat()
-                except (BwcError, OSError) as e:
-                    # The catalog or the disk failed for a moment: say so, keep docking.
-                    logger.error("scan failed: %s", e)
-                    self.state.last_error = f"scan: {e}"
-                self.wake.wait(self.cfg.rescan_seconds)
+                    self.outage.ok()
+                    down = 0
+                except Exception as e:
+                    why = unavailable(e)
+                    if why is not None:
+                        # The catalog is away (locked, restarting): keep running, files wait
+                        # in the spool; try again with backoff.
+                        self.outage.failed(why)
+                        down += 1
+                        pause = max(pause, self._backoff(down))
+                    elif isinstance(e, BwcError | OSError):
+                        # The disk failed for a moment: say so, keep docking.
+                        logger.error("scan failed: %s", e)
+                        self.state.last_error = f"scan: {e}"
+                    else:
+                        raise
+                self._heartbeat_safely()
+                self.wake.wait(pause)
                 if self.wake.is_set():
                     # let a burst of events settle, then scan once
                     self.stop.wait(0.2)
@@ -298,10 +402,27 @@ class Daemon:
                 observer.stop()
             for w in workers:
                 w.join()
-            self._checkpoint_if_due(force=True)
+            try:
+                self._checkpoint_if_due(force=True)
+            except BwcError as e:
+                if unavailable(e) is None:
+                    raise
+                # the next start signs it; everything appended is in the catalog already
+                logger.error("no last checkpoint, the catalog is unavailable: %s", e)
             self.state.stopped = True
-            self._heartbeat()
+            self._heartbeat_safely()
             logger.info("stopped")
+
+    def _backoff(self, failures: int) -> float:
+        """Seconds before the next scan after ``failures`` in a row found no catalog."""
+        return float(min(self.cfg.retry_max_seconds, 0.5 * 2 ** min(failures, 16)))
+
+    def _heartbeat_safely(self) -> None:
+        try:
+            self._heartbeat()
+        except (BwcError, OSError) as e:
+            logger.error("cannot write the heartbeat: %s", e)
+            self.state.last_error = f"heartbeat: {e}"
 
 
 def read_status(home: Path) -> dict[str, Any] | None:

@@ -273,10 +273,13 @@ class DockScanner:
             self._refuse(sess.mount, e)
             return []
         rows: list[IngestJob] = []
+        # known only once its job is committed: a catalog outage must not make a file look
+        # taken (it would never be taken until the daemon restarts)
+        taken: dict[bytes, tuple[int | None, int | None]] = {}
         for n in found.not_taken:
             if n.rel in sess.known:
                 continue
-            sess.known[n.rel] = (None, None)
+            taken[n.rel] = (None, None)
             rows.append(
                 IngestJob(
                     session_id=sess.id,
@@ -302,7 +305,7 @@ class DockScanner:
                 info = match_path(self.profiles, os.fsdecode(cand.rel), None)
                 if info and info.device_id:
                     sess.device_id = info.device_id
-            sess.known[cand.rel] = (st_size, st_mtime_ns)
+            taken[cand.rel] = (st_size, st_mtime_ns)
             rows.append(
                 IngestJob(
                     session_id=sess.id,
@@ -335,7 +338,8 @@ class DockScanner:
                         )
                 s.add(row)
             s.flush()
-            return [r.id for r in rows if r.state == "discovered" and r.id is not None]
+        sess.known.update(taken)
+        return [r.id for r in rows if r.state == "discovered" and r.id is not None]
 
 
 def _counts(s: Session, session_id: int) -> dict[str, int]:

@@ -36,10 +36,12 @@ from sqlmodel import Session, col, select
 
 from bwc.errors import BwcError, CatalogError, InputError, StoreError
 from bwc.evidence import custody
+from bwc.evidence.db import unavailable
 from bwc.evidence.fingerprint import hash_fd
 from bwc.evidence.manifest import FLAG_DEVICE_MISMATCH, encode_path, parse_manifest
 from bwc.evidence.models import DockSession, IngestJob, Item
 from bwc.evidence.station import Station
+from bwc.fsutil import PRIVATE_DIR, make_dir
 from bwc.ingest import identity, source, steps
 from bwc.ingest.describe import Description, LedgerLookup
 from bwc.ingest.discover import Candidate, display
@@ -94,7 +96,7 @@ class JobRunner:
         self.stop = stop or threading.Event()
         self.on_event = on_event or (lambda _k, _d: None)
         self.spool = station.settings.spool_dir / "jobs"
-        self.spool.mkdir(parents=True, exist_ok=True)
+        make_dir(self.spool, PRIVATE_DIR, parents=True)
         self._id_files: dict[bytes, IdFile | None] = {}
         self._lock = threading.Lock()
         self.spool_full = False
@@ -165,6 +167,10 @@ class JobRunner:
                 logger.info("abandoned: %s: %s", display(job.rel), e)
                 return job.state
             except BwcError as e:
+                if unavailable(e):
+                    # The catalog is away for a moment: the job stays in its last saved
+                    # state (a commit is one transaction) and the daemon tries it again.
+                    raise
                 self._fail(job, str(e))
                 return job.state
             except OSError as e:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from bwc.errors import BwcError, InputError, StoreError
 from bwc.evidence.fingerprint import Cancelled, Digest, WriteFailed, copy_and_hash
+from bwc.fsutil import PRIVATE_DIR, make_dir
 from bwc.ingest.discover import Candidate, display
 from bwc.ingest.source import open_source, opened, restat
 
@@ -183,7 +184,7 @@ class Stager:
         probers: int = 1,
     ) -> None:
         self.spool = spool_root / f"ingest-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.spool.mkdir(parents=True, exist_ok=True)
+        make_dir(self.spool, PRIVATE_DIR, parents=True)
         self._files = list(files)
         self._ahead_files = max(1, ahead_files)
         self._ahead_bytes = ahead_bytes

@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlmodel import col, func, select
 
-from bwc.errors import StoreError
+from bwc.errors import CatalogError, StoreError
+from bwc.evidence.db import unavailable
 from bwc.evidence.models import DockSession, IngestJob
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
@@ -55,6 +56,8 @@ class StationStatus:
     spool_full: bool = False
     last_error: str | None = None
     store: dict[str, Any] = field(default_factory=dict)
+    # ok; since and detail when the daemon (or this command) found it unavailable
+    catalog: dict[str, Any] = field(default_factory=dict)
     clock_synchronized: bool | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -73,31 +76,24 @@ def station_status(
         and age is not None
         and age < max(30.0, 5 * settings.daemon.rescan_seconds)
     )
-    with station.session() as s:
-        backlog = {
-            state: int(n)
-            for state, n in s.exec(
-                select(IngestJob.state, func.count())
-                .where(IngestJob.station_id == station.station_id)
-                .group_by(col(IngestJob.state))
-            ).all()
+    catalog: dict[str, Any] = {"ok": True, "since": None, "detail": None}
+    if hb and running and hb.get("catalog_ok") is False:
+        catalog = {
+            "ok": False,
+            "since": hb.get("catalog_down_since"),
+            "detail": hb.get("catalog_error"),
         }
-        open_sessions = list(
-            s.exec(
-                select(DockSession)
-                .where(DockSession.station_id == station.station_id)
-                .where(col(DockSession.closed_at).is_(None))
-            )
-        )
-        failures = list(
-            s.exec(
-                select(IngestJob)
-                .where(IngestJob.station_id == station.station_id)
-                .where(IngestJob.state == "failed")
-                .order_by(col(IngestJob.id).desc())
-                .limit(_FAILURES_SHOWN)
-            )
-        )
+    backlog: dict[str, int] = dict(hb.get("backlog") or {}) if hb else {}
+    open_sessions: list[DockSession] = []
+    failures: list[IngestJob] = []
+    try:
+        backlog, open_sessions, failures = _from_catalog(station)
+    except CatalogError as e:
+        why = unavailable(e)
+        if why is None:
+            raise
+        # Said, not fatal: the daemon's heartbeat still tells what it sees.
+        catalog = {"ok": False, "since": catalog["since"], "detail": catalog["detail"] or why}
     try:
         station.store.check()
         store_ok, store_msg = True, "reachable"
@@ -133,5 +129,39 @@ def station_status(
         spool_full=bool(hb and hb.get("spool_full")),
         last_error=hb.get("last_error") if hb else None,
         store={"url": station.store.url, "ok": store_ok, "detail": store_msg},
+        catalog=catalog,
         clock_synchronized=clock_check(),
     )
+
+
+def _from_catalog(
+    station: Station,
+) -> tuple[dict[str, int], list[DockSession], list[IngestJob]]:
+    """Backlog per state, open dock sessions and recent failures: one read-only snapshot
+    (it never waits for the write lock a long command or the daemon holds)."""
+    with station.session(snapshot=True) as s:
+        backlog = {
+            state: int(n)
+            for state, n in s.exec(
+                select(IngestJob.state, func.count())
+                .where(IngestJob.station_id == station.station_id)
+                .group_by(col(IngestJob.state))
+            ).all()
+        }
+        open_sessions = list(
+            s.exec(
+                select(DockSession)
+                .where(DockSession.station_id == station.station_id)
+                .where(col(DockSession.closed_at).is_(None))
+            )
+        )
+        failures = list(
+            s.exec(
+                select(IngestJob)
+                .where(IngestJob.station_id == station.station_id)
+                .where(IngestJob.state == "failed")
+                .order_by(col(IngestJob.id).desc())
+                .limit(_FAILURES_SHOWN)
+            )
+        )
+    return backlog, open_sessions, failures

@@ -9,7 +9,7 @@ checkpoint, a second copy outside the catalog, so that a catalog rolled back is 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -97,6 +97,12 @@ class ObjectStore(Protocol):
 
     def read_back(self, sha256: str) -> Digest:
         """Re-read the stored object from the medium and return its digest and size."""
+
+    def iter_objects(self) -> Iterator[tuple[str, datetime]]:
+        """Every object in the store (not its manifests) as (sha256, when it was written),
+        in ascending sha256 order, listed a page or a folder at a time: memory flat
+        whatever the store's size. StoreError when the store cannot be listed."""
+        ...
 
     def prefetch_ids(self) -> list[str]:
         """The objects worth re-hashing ahead of a whole-store verification, where listing

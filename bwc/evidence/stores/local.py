@@ -11,7 +11,8 @@ import errno
 import os
 import shutil
 import stat
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote, urlparse
@@ -28,7 +29,17 @@ from bwc.evidence.stores.base import (
     check_sha,
     meta_conflict,
 )
-from bwc.fsutil import fsync_dir, fsync_path, write_atomic, write_once
+from bwc.fsutil import (
+    EVIDENCE_FILE,
+    PRIVATE_FILE,
+    SHARED_DIR,
+    SHARED_FILE,
+    fsync_dir,
+    fsync_path,
+    make_dir,
+    write_atomic,
+    write_once,
+)
 
 if TYPE_CHECKING:
     from bwc.config.settings import Settings
@@ -61,8 +72,9 @@ class LocalStore:
 
     # -- contract
     def create(self) -> None:
+        make_dir(self.root, SHARED_DIR, parents=True)
         for sub in ("objects", "log", "tmp"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            make_dir(self.root / sub, SHARED_DIR)
 
     def check(self) -> None:
         if not (self.root / "objects").is_dir():
@@ -86,7 +98,7 @@ class LocalStore:
             )
         d = self._dir(sha256)
         try:
-            d.mkdir(exist_ok=True)
+            make_dir(d, SHARED_DIR)
         except OSError as e:
             raise StoreError(f"cannot write to the local store: {e.strerror}") from e
         return d
@@ -114,19 +126,40 @@ class LocalStore:
             if e.errno != errno.EXDEV:
                 raise StoreError(f"cannot write object {sha256[:12]}: {e.strerror}") from e
             tmp = final.with_name(f".{sha256}.tmp")
-            shutil.copyfile(staged, tmp)
+            _private_copy(staged, tmp)
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, final)
             staged.unlink()
-        os.chmod(final, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        os.chmod(final, EVIDENCE_FILE)
         fsync_dir(final.parent)
         return None
 
     def _quarantine(self, path: Path) -> None:
         qdir = self.root / "quarantine"
-        qdir.mkdir(exist_ok=True)
+        make_dir(qdir, SHARED_DIR)
         os.replace(path, qdir / f"{path.name}.{os.getpid()}")
+
+    def iter_objects(self) -> Iterator[tuple[str, datetime]]:
+        objects = self.root / "objects"
+        try:
+            with os.scandir(objects) as it:
+                fanouts = sorted(d.name for d in it if d.is_dir(follow_symlinks=False))
+        except OSError as e:
+            raise StoreError(f"cannot list the local store {self.root}: {e.strerror}") from e
+        for fan in fanouts:
+            try:
+                with os.scandir(objects / fan) as it:
+                    # one folder at a time (1/256 of the store) in memory
+                    found = sorted(
+                        (f.name, f.stat(follow_symlinks=False).st_mtime)
+                        for f in it
+                        if SHA_RE.fullmatch(f.name)
+                    )
+            except OSError as e:
+                raise StoreError(f"cannot list {objects / fan}: {e.strerror}") from e
+            for name, mtime in found:
+                yield name, datetime.fromtimestamp(mtime, UTC)
 
     def prefetch_ids(self) -> list[str]:
         return self.object_ids()
@@ -163,7 +196,7 @@ class LocalStore:
         path = self._meta_path(sha256, name)
         self._fanout(sha256)
         try:
-            there = write_once(path, data, mode=0o444)
+            there = write_once(path, data, mode=EVIDENCE_FILE)
         except OSError as e:
             raise StoreError(f"cannot write {name} of {sha256[:12]}: {e.strerror}") from e
         if there is not None and there != data:
@@ -177,7 +210,7 @@ class LocalStore:
                 if path.read_bytes() == data:
                     return
                 self._quarantine(path)  # kept aside, not destroyed: it may be looked into
-            write_atomic(path, data, mode=0o444)
+            write_atomic(path, data, mode=EVIDENCE_FILE)
         except OSError as e:
             raise StoreError(f"cannot write {name} of {sha256[:12]}: {e.strerror}") from e
 
@@ -191,8 +224,8 @@ class LocalStore:
         if not (self.root / "objects").is_dir():
             raise StoreError(f"local store {self.root} is missing or not mounted")
         try:
-            (self.root / "log").mkdir(exist_ok=True)
-            write_atomic(self.root / "log" / "checkpoint", note.encode("utf-8"))
+            make_dir(self.root / "log", SHARED_DIR)
+            write_atomic(self.root / "log" / "checkpoint", note.encode("utf-8"), mode=SHARED_FILE)
         except OSError as e:
             raise StoreError(f"cannot write the checkpoint copy to the store: {e.strerror}") from e
 
@@ -210,14 +243,14 @@ class LocalStore:
                 if hash_file(target).sha256 != sha256:
                     raise StoreError(f"the store already holds another records/{name}")
                 return
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(target.parent, SHARED_DIR, parents=True)
             tmp = target.with_name(f".{target.name}.tmp")
-            shutil.copyfile(source, tmp)
+            _private_copy(source, tmp)
             fsync_path(tmp)
             if hash_file(tmp).sha256 != sha256:
                 tmp.unlink()
                 raise StoreError(f"records/{name} did not read back as it was written")
-            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.chmod(tmp, EVIDENCE_FILE)
             try:
                 os.link(tmp, target)  # write-once: never over another writer's record
             except FileExistsError:
@@ -246,10 +279,10 @@ class LocalStore:
         if not (self.root / "objects").is_dir():
             raise StoreError(f"local store {self.root} is missing or not mounted")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(target.parent, SHARED_DIR, parents=True)
             if final:
                 # written once: of two stations publishing at once, neither replaces the other
-                there = write_once(target, data, mode=0o444)
+                there = write_once(target, data, mode=EVIDENCE_FILE)
                 if there is not None and there != data:
                     raise StoreError(
                         f"the store's copy of log/{path} differs from the catalog's log",
@@ -258,7 +291,7 @@ class LocalStore:
                 return
             if target.exists():
                 os.chmod(target, stat.S_IRUSR | stat.S_IWUSR)
-            write_atomic(target, data, mode=0o444 if final else 0o644)
+            write_atomic(target, data, mode=EVIDENCE_FILE if final else SHARED_FILE)
         except OSError as e:
             raise StoreError(f"cannot publish log/{path} in the store: {e.strerror}") from e
 
@@ -318,3 +351,11 @@ class LocalStore:
         if deleted:
             fsync_dir(paths[0].parent)
         return deleted
+
+
+def _private_copy(source: Path, tmp: Path) -> None:
+    """Copy into a new file that nobody else can open while it is being written (its final
+    mode is set before it is renamed into place)."""
+    tmp.unlink(missing_ok=True)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    shutil.copyfile(source, tmp)  # truncates and writes: the mode stays

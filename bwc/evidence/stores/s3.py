@@ -34,7 +34,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,6 +67,7 @@ from bwc.evidence import retention
 from bwc.evidence.fingerprint import Digest, RangeReader
 from bwc.evidence.stores.base import (
     META_NAMES,
+    SHA_RE,
     StoreInfo,
     check_log_path,
     check_meta_name,
@@ -494,6 +495,28 @@ class S3Store:
 
     def create(self) -> None:
         """Nothing: the bucket is made by its operator (with Object Lock, for evidence)."""
+
+    def iter_objects(self) -> Iterator[tuple[str, datetime]]:
+        base = self._key("objects/")
+        token: str | None = None
+        while True:
+            args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": base}
+            if token:
+                args["ContinuationToken"] = token
+            # one page (1,000 keys) at a time; keys come in byte order: objects/<aa>/<sha>
+            # before its manifests, so in sha256 order
+
+            def one(a: dict[str, Any] = args) -> Any:
+                return self.client.list_objects_v2(**a)
+
+            page = self._call("listing", None, one, patient=True)
+            for entry in page.get("Contents", []):
+                parts = entry["Key"][len(base) :].split("/")
+                if len(parts) == 2 and SHA_RE.fullmatch(parts[1]) and parts[1][:2] == parts[0]:
+                    yield parts[1], entry["LastModified"]
+            if not page.get("IsTruncated"):
+                return
+            token = page.get("NextContinuationToken")
 
     def prefetch_ids(self) -> list[str]:
         return []  # listing a bucket costs requests: each object is read as it is checked

@@ -100,11 +100,17 @@ class Trust:
     latest_note: str | None = None
 
 
-def trust_latest(session: Session, store: ObjectStore, trusted_note: str | None) -> Trust:
+def trust_latest(
+    session: Session,
+    store: ObjectStore,
+    trusted_note: str | None,
+    station_id: str | None = None,
+) -> Trust:
     """Check the catalog's latest checkpoint without reading the whole log: its signature
     (by a key whose announcement is proven in it), its origin, and its consistency with the
     previous catalog checkpoint, the store's copy and ``trusted_note`` (the newest this
-    station verified before), each by an RFC 9162 proof from the catalog's tiles."""
+    station verified before), each by an RFC 9162 proof from the catalog's tiles; and that
+    the store's copy is not older than the latest ``station_id`` signed (a rollback)."""
     problems: list[str] = []
     origin = custody.log_origin(session)
     rows = catalog_keys(session)
@@ -197,6 +203,13 @@ def trust_latest(session: Session, store: ObjectStore, trusted_note: str | None)
         problems.extend(found)
         if older is None:
             continue
+        own = _latest_of(session, station_id) if station_id and not in_catalog else None
+        if label.endswith("in the store") and own is not None and older.size < own.size:
+            problems.append(
+                f"the store holds a checkpoint of size {older.size}, older than this "
+                f"station's latest ({own.size}): the store's copy of the log was rolled back, "
+                "or a checkpoint was not published (run `bwc log checkpoint`)"
+            )
         if older.size > cp.size:
             problems.append(
                 f"checkpoint {latest_row.id}: log rolled back from size {older.size} to "

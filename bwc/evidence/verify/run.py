@@ -10,6 +10,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from sqlmodel import Session
 
 from bwc.config.settings import Settings
 from bwc.errors import NoteError, NotFoundError, UsageError, VerificationError
-from bwc.evidence import custody, note, trust
+from bwc.evidence import custody, note, orphans, trust
 from bwc.evidence.canonical import canonical_json
 from bwc.evidence.events import decode_leaf
 from bwc.evidence.items import resolve_id
@@ -32,6 +33,7 @@ from bwc.evidence.stores import ReadAhead
 from bwc.evidence.timefmt import format_utc
 from bwc.evidence.verify import catalog
 from bwc.evidence.verify.core import ItemReport, LogReport, event_problems, inclusion_problem
+from bwc.fsutil import PRIVATE_DIR, PRIVATE_FILE, make_dir, write_atomic
 
 
 @dataclass
@@ -43,6 +45,8 @@ class Outcome:
     failed: list[ItemReport] = field(default_factory=list)
     log_problems: list[str] = field(default_factory=list)
     run_id: str | None = None
+    # store objects the catalog does not know (verify --all): never deleted, reported
+    orphans: list[str] = field(default_factory=list)
     recorded: bool = False
     not_recorded: str | None = None  # why a run asked to be recorded was not
 
@@ -69,8 +73,10 @@ class _Run:
         self.path = station.settings.spool_dir / "runs" / f"{self.id}.jsonl"
         if record:
             station.signer()  # a wrong passphrase fails before anything is read
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "wb")  # noqa: SIM115 - closed in finish
+            make_dir(self.path.parent, PRIVATE_DIR, parents=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+            os.fchmod(fd, PRIVATE_FILE)  # whatever the umask
+            self._file = open(fd, "wb")  # noqa: SIM115 - closed in finish
 
     def done(self, rep: ItemReport) -> None:
         self.out.total += 1
@@ -137,7 +143,7 @@ class _Run:
         spool = self.path.parent
         for ext, data in (("json", statement), ("sig", signer.sign(statement))):
             part = spool / f"{self.id}.{ext}"
-            part.write_bytes(data)
+            write_atomic(part, data)  # private (0600)
             try:
                 st.store.put_record(
                     f"verification/{self.id}.{ext}", part, hashlib.sha256(data).hexdigest()
@@ -215,7 +221,9 @@ def verify_ids(
     run = _Run(station, "ids", record)
     with station.session(snapshot=True) as s:
         items = [resolve_id(s, i) for i in ids]
-        t = catalog.trust_latest(s, station.store, trust.load(station.settings.home))
+        t = catalog.trust_latest(
+            s, station.store, trust.load(station.settings.home), station.station_id
+        )
         catalog.verify_items(
             s,
             station.store,
@@ -237,9 +245,12 @@ def verify_everything(
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[ItemReport], None] | None = None,
     ahead: ReadAhead | None = None,
+    on_orphan: Callable[[orphans.Orphan], None] | None = None,
 ) -> Outcome:
-    """The whole log streamed, then every item: memory flat whatever the catalog's size."""
+    """The whole log streamed, then every item, then the store's objects the catalog does
+    not know (a sorted merge): memory flat whatever the catalog's size."""
     run = _Run(station, "all", record)
+    found: list[str] = []
     with station.session(snapshot=True) as s:
         log = catalog.verify_all(
             s,
@@ -251,9 +262,15 @@ def verify_everything(
             ahead=ahead,
         )
         latest = custody.latest_checkpoint(s)
+        for o in orphans.find(station, s, station.settings.orphan_grace_seconds):
+            found.append(o.sha256)
+            if on_orphan is not None:
+                on_orphan(o)
     if log.ok and latest is not None:
         trust.remember(station.settings.home, latest.note)
-    return run.finish(log.problems, log.size)
+    out = run.finish(log.problems, log.size)
+    out.orphans = found
+    return out
 
 
 def require_proven(station: Station, sha256: str | None = None) -> None:
@@ -263,7 +280,9 @@ def require_proven(station: Station, sha256: str | None = None) -> None:
     must each be proven in it. O(log n), whatever the log's age. VerificationError
     otherwise, before anything is changed."""
     with station.session(snapshot=True) as s:
-        t = catalog.trust_latest(s, station.store, trust.load(station.settings.home))
+        t = catalog.trust_latest(
+            s, station.store, trust.load(station.settings.home), station.station_id
+        )
         problems: list[str] = []  # the item's own first, then the log's
         if sha256 is not None and t.log.checkpoint is not None:
             cp = t.log.checkpoint
@@ -386,7 +405,9 @@ def show(station: Station, item_id: str) -> Shown:
         item = resolve_id(s, item_id)
         events = list(custody.iter_events(s, item.sha256))
         history = verification_history(s, item.sha256, events)
-        t = catalog.trust_latest(s, station.store, trust.load(station.settings.home))
+        t = catalog.trust_latest(
+            s, station.store, trust.load(station.settings.home), station.station_id
+        )
         (rep,) = catalog.verify_items(s, station.store, [item], t, workers=1)
     return Shown(item, events, rep, history)
 
