@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -126,6 +127,15 @@ class OpenSession:
     known: dict[bytes, tuple[int | None, int | None]]  # rel -> (size, mtime) of its job
     device_id: str | None = None
     usb_serial: str | None = None
+    # monotonic time before which a rescan of this mount is skipped (see SCAN_DUTY)
+    next_scan: float = 0.0
+
+
+# A mount's rescan waits this many times as long as its last scan took: a camera of
+# thousands of files is walked at most a tenth of the time, leaving the interpreter to the
+# workers copying it (a walk is pure Python that holds the GIL); a small camera's scan takes
+# milliseconds, so it is rescanned on every pass. A new mount is walked at once.
+SCAN_DUTY = 10.0
 
 
 class DockScanner:
@@ -255,7 +265,12 @@ class DockScanner:
                 self._refuse(mount, e)
                 continue
             sess = self.sessions.get(mount) or self._open(mount, now)
+            if mono_now < sess.next_scan:
+                continue
+            started = time.monotonic()
             new_jobs.extend(self._scan_session(sess, wall_now, mono_now, now))
+            took = time.monotonic() - started
+            sess.next_scan = started + took * SCAN_DUTY
         return new_jobs
 
     def _refuse(self, mount: bytes, e: InputError) -> None:

@@ -35,7 +35,9 @@ class RenameAfterProbe:
 
     def probe(self, path: Path) -> MediaSummary | None:
         media = self.real.probe(path)
-        if path.stat().st_ino == self.inode and not self.done.is_set():
+        # ``other`` gone: renamed already (in a ForkedStager's child, whose ``done`` this
+        # process does not see); the staged copy probed later may reuse the freed inode
+        if path.stat().st_ino == self.inode and not self.done.is_set() and self.other.exists():
             os.rename(self.other, self.victim)
             self.done.set()
         return media

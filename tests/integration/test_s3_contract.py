@@ -274,10 +274,10 @@ def test_retention_and_holds(store: ObjectStore, tmp_path: Path) -> None:
     assert store.read_back(sha).sha256 == sha
 
 
+# only a bucket with Object Lock locks objects
+@pytest.mark.parametrize("store", ["s3-locked"], indirect=True)
 def test_new_objects_get_the_default_class_lock(store: ObjectStore, tmp_path: Path) -> None:
-    if not locked(store):
-        pytest.skip("only a bucket with Object Lock locks objects")
-    assert isinstance(store, S3Store)
+    assert isinstance(store, S3Store) and locked(store)
     small, sha1 = staged_file(tmp_path, b"small clip")
     big, sha2 = staged_file(tmp_path, os.urandom(6 * MIB))  # multipart (moto drops its lock)
     now = datetime.now(UTC)

@@ -11,6 +11,7 @@ import errno
 import os
 import shutil
 import stat
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,7 +139,9 @@ class LocalStore:
     def _quarantine(self, path: Path) -> None:
         qdir = self.root / "quarantine"
         make_dir(qdir, SHARED_DIR)
-        os.replace(path, qdir / f"{path.name}.{os.getpid()}")
+        # another process repairing the same item may have moved it first: nothing to keep
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, qdir / f"{path.name}.{os.getpid()}.{time.time_ns()}")
 
     def iter_objects(self) -> Iterator[tuple[str, datetime]]:
         objects = self.root / "objects"
@@ -206,10 +209,15 @@ class LocalStore:
         path = self._meta_path(sha256, name)
         self._fanout(sha256)
         try:
-            if path.exists():
-                if path.read_bytes() == data:
-                    return
+            try:
+                there: bytes | None = path.read_bytes()
+            except FileNotFoundError:
+                there = None
+            if there == data:
+                return
+            if there is not None:
                 self._quarantine(path)  # kept aside, not destroyed: it may be looked into
+            # two processes repairing at once write the same (the catalog's) bytes
             write_atomic(path, data, mode=EVIDENCE_FILE)
         except OSError as e:
             raise StoreError(f"cannot write {name} of {sha256[:12]}: {e.strerror}") from e
