@@ -29,6 +29,7 @@ from bwc.cli_common import (
     ctx,
     err,
     esc,
+    json_dumps,
     opened,
     os_user,
     out,
@@ -46,6 +47,7 @@ from bwc.errors import (
 )
 from bwc.evidence.manifest import parse_manifest
 from bwc.evidence.timefmt import format_utc, parse_utc
+from bwc.printable import PrintableFormatter
 
 if TYPE_CHECKING:
     from bwc.config.settings import Settings
@@ -101,11 +103,10 @@ def _main(
         ),
     ] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # log messages carry file names: escaped, one record one line (bwc.printable)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
     _state["ctx"] = Ctx(
         home=resolve_home(home),
         actor=actor or os_user(),
@@ -180,7 +181,8 @@ def init(
             )
     else:
         out.print(
-            f"{c.home} is already initialised (station {station.station_id}); catalog migrated"
+            f"{esc(str(c.home))} is already initialised (station {esc(station.station_id)}); "
+            "catalog migrated"
         )
 
 
@@ -392,7 +394,7 @@ def show(
             what = "every item" if v["scope"] == "all" else "by id"
             out.print(
                 f"  {mark} run {v['run'][:12]} {v['at']} by {esc(str(v['actor']))} at "
-                f"{v['station']} ({what})"
+                f"{esc(str(v['station']))} ({what})"
             )
     if not rep.ok:
         raise VerificationError(
@@ -416,8 +418,8 @@ def _print_item(item: Item, events: list[Event], rep: ItemReport) -> None:
         d = _event_json(ev)["details"]
         extra = ", ".join(f"{k}={v}" for k, v in d.items() if v is not None)
         out.print(
-            f"  #{ev.idx:<6} {format_utc(ev.at)}  {ev.kind:<12} by {esc(ev.actor)} "
-            f"at {ev.station_id}  [dim]{esc(extra)}[/]"
+            f"  #{ev.idx:<6} {format_utc(ev.at)}  {esc(ev.kind):<12} by {esc(ev.actor)} "
+            f"at {esc(ev.station_id)}  [dim]{esc(extra)}[/]"
         )
     out.print("[bold]checks[/]")
     for c in rep.checks:
@@ -575,14 +577,14 @@ class _JsonList:
         sys.stdout.write("{\n  " + json.dumps(name) + ": [")
 
     def add(self, value: Any) -> None:
-        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+        text = json_dumps(value)
         sys.stdout.write(("," if self.n else "") + "\n    " + text.replace("\n", "\n    "))
         self.n += 1
 
     def close(self, **members: Any) -> None:
         sys.stdout.write("\n  ]")
         for k, v in members.items():
-            text = json.dumps(v, indent=2, ensure_ascii=False, default=str)
+            text = json_dumps(v)
             sys.stdout.write(f",\n  {json.dumps(k)}: " + text.replace("\n", "\n  "))
         sys.stdout.write("\n}\n")
 
@@ -615,7 +617,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for d in data:
         t.add_row(
             d["key_id"],
-            d["station_id"],
+            esc(d["station_id"]),
             d["created_at"],
             d["retired_at"] or "-",
             "yes" if d["active"] else "",
@@ -759,14 +761,14 @@ def log_events(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         sys.stdout.write("[")
         for n, e in enumerate(station.log_events()):
             leaf = base64.b64encode(e.leaf).decode("ascii")
-            text = json.dumps({**_event_json(e), "leaf": leaf}, ensure_ascii=False, indent=2)
+            text = json_dumps({**_event_json(e), "leaf": leaf})
             sys.stdout.write(("," if n else "") + "\n" + text)
         sys.stdout.write("\n]\n")
         return
     for e in station.log_events():
         out.print(
-            f"#{e.idx:<6} {format_utc(e.at)}  {e.kind:<12} {e.actor:<12} {e.station_id}  "
-            f"{e.item_sha256 or ''}"
+            f"#{e.idx:<6} {format_utc(e.at)}  {esc(e.kind):<12} {esc(e.actor):<12} "
+            f"{esc(e.station_id)}  {e.item_sha256 or ''}"
         )
 
 

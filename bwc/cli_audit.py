@@ -4,7 +4,6 @@ case's timeline. Parsing and printing only: the audit itself is in bwc.audit."""
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -17,7 +16,7 @@ from rich.console import Console
 # the helpers rules and time zones. The catalog (SQLAlchemy), the audit engine, its report
 # and HTML are imported by the commands that use them, so `bwc --help` never loads them.
 from bwc.audit.model import SECOND_MS, Period, Rules
-from bwc.cli_common import ctx, err, esc, out, print_json
+from bwc.cli_common import ctx, err, esc, json_dumps, out, print_json
 from bwc.cli_imports import (
     JsonOpt,
     import_assignments,
@@ -226,7 +225,7 @@ def report(
         if fmt is ReportFormat.csv:
             text = to_csv(rep, by.value)
         elif fmt is ReportFormat.json:
-            text = json.dumps(to_json(rep), indent=2, ensure_ascii=False) + "\n"
+            text = json_dumps(to_json(rep)) + "\n"
         else:
             text = render_html(rep, lang=lang.value, max_timelines=max_timelines)
     if out_file is None:

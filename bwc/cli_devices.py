@@ -17,6 +17,7 @@ from bwc.cli_common import ctx, err, esc, out, print_json
 from bwc.cli_imports import import_assignments
 from bwc.errors import UsageError
 from bwc.evidence.timefmt import format_utc, parse_local, parse_offset_ms
+from bwc.printable import PrintableFormatter, json_text
 
 if TYPE_CHECKING:
     # The catalog (SQLModel/SQLAlchemy) and rich tables are imported by the commands that use
@@ -52,7 +53,7 @@ class _JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             data["error"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False)
+        return json_text(json.dumps(data, ensure_ascii=False))
 
 
 def _configure_daemon_logging(fmt: str, verbose: bool) -> None:
@@ -62,7 +63,9 @@ def _configure_daemon_logging(fmt: str, verbose: bool) -> None:
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        # messages carry file names, officer and device ids: escaped, so one record is one
+        # line and a name can neither forge a record nor drive the terminal
+        handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
