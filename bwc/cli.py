@@ -836,12 +836,29 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(BROKEN_PIPE) from None
         raise
     except Exception as e:  # the one place a bug becomes a message instead of a traceback
+        known = _catalog_failure(e)
+        if known is not None:
+            _fail(str(known), known.exit_code, e)
         _fail(
             f"internal error: {e.__class__.__name__}: {first_line(e)} "
             "(run with -v for the traceback, and report it)",
             INTERNAL_ERROR,
             e,
         )
+
+
+def _catalog_failure(e: Exception) -> BwcError | None:
+    """A catalog error that reached here unconverted (a read outside ``Station.session``):
+    said as what it is (a full disk, a lock, damage), with the catalog's exit code."""
+    if "sqlalchemy" not in sys.modules:  # never loaded: cannot be one
+        return None
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if not isinstance(e, SQLAlchemyError):
+        return None
+    from bwc.evidence.catalog_errors import catalog_error
+
+    return catalog_error(e)
 
 
 _INTERRUPTED = "interrupted: what was not committed was discarded; run the command again"

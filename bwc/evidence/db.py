@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlmodel import create_engine
 
 from bwc.errors import CatalogError, first_line
+from bwc.evidence.catalog_errors import Kind, catalog_error, classify
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -82,15 +84,32 @@ def unavailable(e: BaseException) -> str | None:
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
             return first_line(seen)
         if isinstance(seen, OperationalError):
-            why = first_line(seen)
-            # SQLite's other operational errors (no such table, a damaged file) do not pass
-            if not isinstance(seen.orig, sqlite3.Error) or any(
-                w in why for w in ("locked", "busy", "unable to open")
+            # SQLite's other operational errors (no such table, a damaged file, a full
+            # disk) do not pass: by its result code (busy, locked, cannot open)
+            if not isinstance(seen.orig, sqlite3.Error) or classify(seen).kind in (
+                Kind.LOCKED,
+                Kind.CANNOT_OPEN,
             ):
-                return why
+                return first_line(seen)
             return None
         seen = seen.__cause__
     return None
+
+
+def failure(engine: Engine, e: BaseException) -> CatalogError:
+    """The error to report for ``e``, a failed catalog operation on ``engine``: what
+    happened (by the driver's code, see ``catalog_errors``) and where to act: the SQLite
+    file's folder, with the space left there, or the PostgreSQL server."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        folder = Path(url.database or ".").resolve().parent
+        try:
+            free: int | None = shutil.disk_usage(folder).free
+        except OSError:
+            free = None
+        return catalog_error(e, where=str(folder), free_bytes=free)
+    server = f"{url.host or 'localhost'}:{url.port or 5432}"
+    return catalog_error(e, where=f"the PostgreSQL server {server} (its data directory)")
 
 
 def _alembic_config() -> Config:
@@ -113,7 +132,8 @@ def migrate(engine: Engine) -> None:
             # branches of the migration history; all of them are applied.
             command.upgrade(cfg, "heads")
     except SQLAlchemyError as e:
-        raise CatalogError(f"cannot migrate the catalog: {first_line(e)}") from e
+        why = failure(engine, e)
+        raise CatalogError(f"cannot migrate the catalog: {why.message}", hint=why.hint) from e
 
 
 def check_schema(engine: Engine) -> None:
@@ -128,10 +148,8 @@ def check_schema(engine: Engine) -> None:
                     str(r[0]) for r in conn.execute(text("SELECT version_num FROM alembic_version"))
                 }
     except SQLAlchemyError as e:
-        raise CatalogError(
-            f"cannot open the catalog: {first_line(e)}",
-            hint="check the catalog URL and that the database is up",
-        ) from e
+        why = failure(engine, e)
+        raise CatalogError(f"cannot open the catalog: {why.message}", hint=why.hint) from e
     if current != heads:
         have = ", ".join(sorted(current)) or "none"
         raise CatalogError(
