@@ -29,6 +29,7 @@ from bwc.cli_common import (
     ctx,
     err,
     esc,
+    esc_msg,
     json_dumps,
     opened,
     os_user,
@@ -170,7 +171,7 @@ def init(
         bar.stop()
     opened.append(station)
     for line in tightened:
-        out.print(f"permissions tightened: {esc(line)}")
+        out.print(f"permissions tightened: {esc_msg(line)}")
     if created:
         out.print(f"initialised {esc(str(c.home))} as station [bold]{esc(station.station_id)}[/]")
         out.print(f"signing key {station.signer().key_id}")
@@ -194,9 +195,9 @@ def _shower(as_json: bool) -> Callable[[FileResult], None]:
         if as_json:
             return
         if r.status == "error":
-            err.print(f"[red]error[/]  {esc(r.path)}: {esc(r.reason or '')}")
+            err.print(f"[red]error[/]  {esc(r.path)}: {esc_msg(r.reason or '')}")
         elif r.status == "ignored":
-            out.print(f"[dim]skip[/]   {esc(r.path)}: {esc(r.reason or '')}")
+            out.print(f"[dim]skip[/]   {esc(r.path)}: {esc_msg(r.reason or '')}")
         else:
             flags = f" [yellow]({', '.join(r.flags)})[/]" if r.flags else ""
             out.print(f"{r.status:<10} {r.sha256[:16] if r.sha256 else ''}  {esc(r.path)}{flags}")
@@ -410,7 +411,7 @@ def _print_item(item: Item, events: list[Event], rep: ItemReport) -> None:
     try:
         m = parse_manifest(item.manifest)
         if m.media:
-            out.print(f"  {'media':<15} {esc(json.dumps(m.media, ensure_ascii=False))}")
+            out.print(f"  {'media':<15} {esc_msg(json_dumps(m.media, indent=None))}")
     except VerificationError:
         pass
     out.print("[bold]chain of custody[/]")
@@ -424,7 +425,7 @@ def _print_item(item: Item, events: list[Event], rep: ItemReport) -> None:
     out.print("[bold]checks[/]")
     for c in rep.checks:
         mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
-        out.print(f"  {mark} {c.name:<16} {esc(c.detail)}")
+        out.print(f"  {mark} {c.name:<16} {esc_msg(c.detail)}")
 
 
 # ---------------------------------------------------------------------------- verify
@@ -508,7 +509,7 @@ def _verify(
             out.print(f"[green]ok[/]   {r.sha256}{gone}")
         else:
             for c in r.failures():
-                out.print(f"[red]FAIL[/] {r.sha256}: {c.name}: {esc(c.detail)}")
+                out.print(f"[red]FAIL[/] {r.sha256}: {c.name}: {esc_msg(c.detail)}")
 
     with Progress(
         TextColumn("verifying"),
@@ -555,7 +556,7 @@ def _verify(
         more = f"; {len(res.orphans)} store objects not in the catalog" if res.orphans else ""
         out.print(f"{total - bad} of {total} items verified{more}")
     if res.not_recorded and not as_json:
-        err.print(f"[yellow]not recorded:[/] {esc(res.not_recorded)}")
+        err.print(f"[yellow]not recorded:[/] {esc_msg(res.not_recorded)}")
     if bad:
         raise VerificationError(f"{bad} of {total} items failed verification")
     if not res.log_ok:
@@ -726,7 +727,7 @@ def log_verify(
         )
     else:
         for p in rep.problems:
-            out.print(f"[red]FAIL[/] {esc(p)}")
+            out.print(f"[red]FAIL[/] {esc_msg(p)}")
         if rep.ok and from_store is not None:
             out.print(
                 f"[green]ok[/] the published log: {rep.size} entries, every tile and the "
@@ -907,7 +908,7 @@ def _fail(message: str, code: int, exc: BaseException | None) -> None:
     c = _state.get("ctx")
     if c is not None and c.verbose and exc is not None:
         traceback.print_exception(exc)
-    err.print(f"[red]bwc: error:[/] {esc(message)}")
+    err.print(f"[red]bwc: error:[/] {esc_msg(message)}")
     sys.exit(code)
 
 

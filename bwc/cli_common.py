@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from bwc.printable import json_text, printable
+from bwc.printable import json_text, printable, printable_message
 
 if TYPE_CHECKING:
     # Commands import the catalog (SQLAlchemy, ~0.4 s) only when they use it: `bwc ingest`
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bwc.config.settings import Settings
     from bwc.evidence.station import Station
 
-__all__ = ["Ctx", "ctx", "err", "esc", "json_dumps", "os_user", "out", "print_json"]
+__all__ = ["Ctx", "ctx", "err", "esc", "esc_msg", "json_dumps", "os_user", "out", "print_json"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -82,6 +82,12 @@ def esc(text: str) -> str:
     and for the terminal: control, separator and bidi characters shown as visible escapes
     (``bwc.printable``), then rich's markup characters escaped."""
     return escape(printable(text))
+
+
+def esc_msg(text: str) -> str:
+    """A message bwc composed (an error, a reason, a check's detail), whose values are mostly
+    quoted already: controls shown as escapes, backslashes kept, rich markup escaped."""
+    return escape(printable_message(text))
 
 
 def json_dumps(value: Any, indent: int | None = 2) -> str:

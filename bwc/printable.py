@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["PrintableFormatter", "json_text", "printable"]
+__all__ = ["PrintableFormatter", "json_text", "printable", "printable_message"]
 
 # Controls (C0, DEL, C1: Unicode category Cc), the line and paragraph separators (Zl, Zp),
 # lone surrogates (Cs: an undecodable byte kept by surrogateescape, which a terminal cannot
@@ -22,6 +22,7 @@ __all__ = ["PrintableFormatter", "json_text", "printable"]
 # terminal shows).
 _OTHER_UNSAFE = "\x7f-\x9f\u2028\u2029\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _TO_ESCAPE = re.compile(f"[\\\\\x00-\x1f{_OTHER_UNSAFE}]")
+_CONTROLS = re.compile(f"[\x00-\x1f{_OTHER_UNSAFE}]")
 # in JSON text, C0 controls are only JSON's own layout (inside strings JSON escapes them)
 _TO_ESCAPE_IN_JSON = re.compile(f"[{_OTHER_UNSAFE}]")
 # A backslash is shown as \x5c, not \\: then no escape ends in a backslash, which rich markup
@@ -41,8 +42,17 @@ def _escape(m: re.Match[str]) -> str:
 def printable(text: str) -> str:
     """``text`` with every control, separator and bidi character shown as a visible escape
     (``\\n``, ``\\x1b``, ``\\u202e``), and each backslash as ``\\x5c`` (so the escaping can
-    be undone exactly); text with neither comes back unchanged."""
+    be undone exactly); text with neither comes back unchanged. For a stored value shown
+    on its own (a file name in a list)."""
     return _TO_ESCAPE.sub(_escape, text)
+
+
+def printable_message(text: str) -> str:
+    """A message bwc composed (an error, a reason, a log record) made printable: controls,
+    separators and bidi characters escaped as by ``printable``, backslashes kept, since the
+    values in such messages are mostly quoted already (``repr``: ``'a\\x1b'``) and would
+    otherwise be escaped twice. One line, and nothing a terminal acts on."""
+    return _CONTROLS.sub(_escape, text)
 
 
 def json_text(text: str) -> str:
@@ -54,13 +64,13 @@ def json_text(text: str) -> str:
 
 
 class PrintableFormatter(logging.Formatter):
-    """A text log's formatter: the message is escaped (``printable``), so one record is one
+    """A text log's formatter: the message is escaped (``printable_message``), so one record is one
     line and a name can neither forge a record nor send escape sequences to a terminal. A
     traceback keeps its lines, each escaped and indented: no line of it can pass for a
     record either."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
-        record.message = printable(record.message)
+        record.message = printable_message(record.message)
         return super().formatMessage(record)
 
     def formatException(self, ei: logging._SysExcInfoType) -> str:  # noqa: N802
@@ -71,4 +81,4 @@ class PrintableFormatter(logging.Formatter):
 
 
 def _indent(text: str) -> str:
-    return "\n".join("  " + printable(line) for line in text.split("\n"))
+    return "\n".join("  " + printable_message(line) for line in text.split("\n"))

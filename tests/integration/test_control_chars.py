@@ -103,6 +103,11 @@ def test_ingest_list_show_escape_a_hostile_name(home: Path, tmp_path: Path) -> N
     assert r.returncode == 2
     assert_clean(r)
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    # a value the message quotes (repr) is escaped once, not twice
+    r = run("show", "\x1b[31mab", home=home)
+    assert r.returncode != 0
+    assert_clean(r)
+    assert "'\\x1b[31mab' is not an evidence id" in r.stderr, r.stderr
 
 
 @pytest.fixture

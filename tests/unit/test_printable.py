@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bwc.printable import PrintableFormatter, json_text, printable
+from bwc.printable import PrintableFormatter, json_text, printable, printable_message
 
 pytestmark = pytest.mark.unit
 
@@ -84,6 +84,19 @@ def test_visible_escapes() -> None:
     assert printable("\x9b\x7f\u2028") == "\\x9b\\x7f\\u2028"
     # a literal backslash never reads as an escape, and never ends the text (rich markup)
     assert printable("\\x1b") == "\\x5cx1b" != printable("\x1b")
+
+
+@given(texts)
+def test_a_message_never_contains_a_control_character(text: str) -> None:
+    shown = printable_message(f"cannot read {text!r}: {text}")
+    assert not [ch for ch in shown if unsafe(ch)], repr(shown)
+    shown.encode("utf-8")
+
+
+def test_a_message_keeps_its_quoted_values_as_they_are() -> None:
+    # repr() has escaped the value once already: not again
+    value = "a\x1b"
+    assert printable_message(f"{value!r} is not an id\n") == "'a\\x1b' is not an id\\n"
 
 
 @given(texts)
