@@ -13,9 +13,11 @@ import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sqlalchemy.exc import OperationalError
+
 from bwc.errors import CatalogError, first_line
 
-__all__ = ["Failure", "Kind", "catalog_error", "classify", "disk_full"]
+__all__ = ["Failure", "Folder", "Kind", "catalog_error", "classify", "on_disk"]
 
 # SQLite's primary result codes (the low byte of an extended code)
 _SQLITE_KIND = {
@@ -122,7 +124,8 @@ def classify(e: BaseException) -> Failure:
         diag = getattr(drv, "diag", None)
         table = getattr(diag, "table_name", None) if diag is not None else None
         return Failure(Kind(kind), detail, table if isinstance(table, str) else None, state)
-    if getattr(e, "connection_invalidated", False):
+    if getattr(e, "connection_invalidated", False) or isinstance(e, OperationalError):
+        # no SQLSTATE: the server never answered (refused, unreachable, timed out)
         return Failure(Kind.UNAVAILABLE, detail)
     return Failure(Kind.OTHER, detail)
 
@@ -140,13 +143,15 @@ _DUPLICATES = {
 
 
 def catalog_error(
-    e: BaseException, *, where: str | None = None, free_bytes: int | None = None
+    e: BaseException, *, where: str | None = None, folder: Folder | None = None
 ) -> CatalogError:
     """The one-line error for a failed catalog operation: what happened and what to do.
     ``where``: the catalog's folder (SQLite) or server (PostgreSQL), named in the advice;
-    ``free_bytes``: the space left there, if known (see ``disk_full``). The failed
-    transaction has been rolled back: nothing of it was stored."""
-    f = disk_full(classify(e), free_bytes)
+    ``folder``: what the SQLite file's folder looked like just after (see ``on_disk``). The
+    failed transaction has been rolled back: nothing of it was stored."""
+    f = classify(e)
+    if folder is not None:
+        f = on_disk(f, folder)
     at = where or "the catalog's disk"
     kept = "nothing of the failed step was stored"
     msg: str
@@ -179,8 +184,8 @@ def catalog_error(
         case Kind.READ_ONLY:
             msg = f"the catalog is read-only ({f.detail})"
             hint = (
-                f"{at} is on a read-only file system, or its files or database refuse "
-                f"writes: make it writable and run the command again; {kept}"
+                f"{at} is on a read-only file system, or the catalog refuses writes: "
+                f"make it writable (e.g. remount it read-write) and run the command again; {kept}"
             )
         case Kind.PERMISSION:
             msg = f"permission denied on the catalog ({f.detail})"
@@ -206,13 +211,30 @@ def catalog_error(
     return CatalogError(msg, hint=hint)
 
 
-def disk_full(failure: Failure, free_bytes: int | None) -> Failure:
-    """SQLite reports a write that found no space while growing its shared-memory file
-    or journal as a plain I/O error: with (next to) no space left where the catalog
-    lives, that I/O error is the full disk."""
-    if failure.kind is Kind.IO and free_bytes is not None and free_bytes < _NEARLY_FULL:
-        return Failure(Kind.DISK_FULL, failure.detail, failure.table, failure.code)
-    return failure
+@dataclass(frozen=True)
+class Folder:
+    """The SQLite catalog's folder as the file system reports it."""
+
+    free_bytes: int | None = None
+    read_only: bool = False  # mounted read-only
+    writable: bool = True  # this user may create files in it (SQLite's -wal and -shm)
+
+
+def on_disk(failure: Failure, folder: Folder) -> Failure:
+    """What SQLite's vaguer codes mean, given the folder: it reports a full disk met while
+    growing its shared-memory file as a plain I/O error, and a folder it may not write
+    (read-only, or another user's) as "unable to open" in WAL mode, even for a read."""
+    vague = (Kind.IO, Kind.CANNOT_OPEN, Kind.READ_ONLY, Kind.PERMISSION)
+    kind = failure.kind
+    if kind not in vague:
+        return failure
+    if folder.read_only:
+        kind = Kind.READ_ONLY
+    elif not folder.writable:
+        kind = Kind.PERMISSION
+    elif kind is Kind.IO and folder.free_bytes is not None and folder.free_bytes < _NEARLY_FULL:
+        kind = Kind.DISK_FULL
+    return Failure(kind, failure.detail, failure.table, failure.code)
 
 
 _NEARLY_FULL = 1 << 20  # bytes: less than SQLite needs to grow a journal by a few pages

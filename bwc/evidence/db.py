@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlmodel import create_engine
 
 from bwc.errors import CatalogError, first_line
-from bwc.evidence.catalog_errors import Kind, catalog_error, classify
+from bwc.evidence.catalog_errors import Folder, Kind, catalog_error, classify
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -103,13 +103,21 @@ def failure(engine: Engine, e: BaseException) -> CatalogError:
     url = engine.url
     if url.get_backend_name() == "sqlite":
         folder = Path(url.database or ".").resolve().parent
-        try:
-            free: int | None = shutil.disk_usage(folder).free
-        except OSError:
-            free = None
-        return catalog_error(e, where=str(folder), free_bytes=free)
+        return catalog_error(e, where=str(folder), folder=_folder(folder))
     server = f"{url.host or 'localhost'}:{url.port or 5432}"
     return catalog_error(e, where=f"the PostgreSQL server {server} (its data directory)")
+
+
+def _folder(path: Path) -> Folder:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return Folder()
+    return Folder(
+        free_bytes=st.f_bavail * st.f_frsize,
+        read_only=bool(st.f_flag & os.ST_RDONLY),
+        writable=os.access(path, os.W_OK | os.X_OK),
+    )
 
 
 def _alembic_config() -> Config:
@@ -148,8 +156,7 @@ def check_schema(engine: Engine) -> None:
                     str(r[0]) for r in conn.execute(text("SELECT version_num FROM alembic_version"))
                 }
     except SQLAlchemyError as e:
-        why = failure(engine, e)
-        raise CatalogError(f"cannot open the catalog: {why.message}", hint=why.hint) from e
+        raise failure(engine, e) from e
     if current != heads:
         have = ", ".join(sorted(current)) or "none"
         raise CatalogError(

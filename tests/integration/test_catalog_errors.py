@@ -33,7 +33,8 @@ pytestmark = pytest.mark.integration
 # assignment recorded and the log verified (so the checkpoint is already kept); then the
 # disk is filled and the next assignment is refused, once while another process holds the
 # catalog open (SQLite says SQLITE_FULL) and once with nothing open (SQLite cannot even grow
-# its shared-memory file: a plain I/O error). Then the space is freed and the catalog read.
+# its shared-memory file: a plain I/O error). Then the space is freed and the catalog read;
+# last, the file system is made read-only.
 _IN_NAMESPACE = r"""
 import json, os, sqlite3, subprocess, sys
 mnt, bwc = sys.argv[1], sys.argv[2]
@@ -63,6 +64,9 @@ out["list"] = run("devices", "list", "--json")
 out["verify_after"] = run("log", "verify")
 db = sqlite3.connect(os.path.join(mnt, "home", "catalog.sqlite"))
 out["integrity"] = db.execute("PRAGMA integrity_check").fetchall()
+db.close()
+subprocess.run(["mount", "-o", "remount,ro", mnt], check=True)
+out["read_only"] = run("devices", "assign", "o3", "d3", "--from", "2026-01-04T00:00:00Z")
 print(json.dumps(out))
 """
 
@@ -75,7 +79,7 @@ def one_line_error(r: dict[str, Any] | Result) -> str:
     return lines[0]
 
 
-def test_a_full_disk_is_named_and_stores_nothing(tmp_path: Path) -> None:
+def test_a_full_disk_or_read_only_file_system_is_named_and_stores_nothing(tmp_path: Path) -> None:
     assert os.geteuid() == 0, "this test mounts a tmpfs: it runs as root (as `make test` does)"
     assert shutil.which("unshare"), "unshare (util-linux) is needed for a private mount"
     mnt = tmp_path / "mnt"
@@ -105,6 +109,9 @@ def test_a_full_disk_is_named_and_stores_nothing(tmp_path: Path) -> None:
     assert held == ["o0"]
     assert out["verify_after"]["code"] == 0, out["verify_after"]
     assert out["integrity"] == [["ok"]]
+    line = one_line_error(out["read_only"])
+    assert "the catalog is read-only" in line and "read-only file system" in line, line
+    assert "backup" not in line, line
 
 
 # ------------------------------------------------------------------------------ SQLite and PG

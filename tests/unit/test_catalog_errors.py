@@ -11,7 +11,7 @@ import psycopg.errors
 import pytest
 from sqlalchemy import exc
 
-from bwc.evidence.catalog_errors import Kind, catalog_error, classify, disk_full
+from bwc.evidence.catalog_errors import Folder, Kind, catalog_error, classify, on_disk
 
 pytestmark = pytest.mark.unit
 
@@ -94,9 +94,25 @@ def test_a_real_sqlite_unique_clash_names_what_clashed() -> None:
 
 def test_an_io_error_with_no_space_left_is_the_full_disk() -> None:
     e = wrapped(sqlite_error(4874, "SQLITE_IOERR_SHMSIZE", "disk I/O error"))
-    assert disk_full(classify(e), 0).kind is Kind.DISK_FULL
-    assert disk_full(classify(e), 10 << 30).kind is Kind.IO
-    assert "disk is full" in str(catalog_error(e, where="/srv/bwc", free_bytes=0))
+    assert on_disk(classify(e), Folder(free_bytes=0)).kind is Kind.DISK_FULL
+    assert on_disk(classify(e), Folder(free_bytes=10 << 30)).kind is Kind.IO
+    assert "disk is full" in str(catalog_error(e, where="/srv/bwc", folder=Folder(free_bytes=0)))
+
+
+def test_cannot_open_in_a_read_only_or_foreign_folder_says_so() -> None:
+    e = wrapped(sqlite_error(14, "SQLITE_CANTOPEN", "unable to open database file"))
+    assert classify(e).kind is Kind.CANNOT_OPEN
+    text = str(catalog_error(e, where="/srv/bwc", folder=Folder(read_only=True)))
+    assert text.startswith("the catalog is read-only") and "read-only file system" in text
+    text = str(catalog_error(e, where="/srv/bwc", folder=Folder(writable=False)))
+    assert text.startswith("permission denied on the catalog"), text
+    assert "run bwc as the user that owns /srv/bwc" in text
+
+
+def test_a_server_that_never_answered_is_unavailable() -> None:
+    e = exc.OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused"))
+    assert classify(e).kind is Kind.UNAVAILABLE
+    assert "check that the database is up and reachable" in str(catalog_error(e))
 
 
 def test_the_cause_chain_is_followed() -> None:
