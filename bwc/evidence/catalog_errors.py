@@ -153,7 +153,7 @@ def catalog_error(
     if folder is not None:
         f = on_disk(f, folder)
     at = where or "the catalog's disk"
-    kept = "nothing of the failed step was stored"
+    kept = "the failed change to the catalog was rolled back"
     msg: str
     hint: str
     match f.kind:

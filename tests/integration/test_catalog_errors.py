@@ -1,6 +1,6 @@
 """Issue 12, defect 17: a catalog write that fails says what happened (a full disk, a
 duplicate, a value too long), with what to do, in one line and with the catalog's exit code
-(8); it stores nothing of the failed step; only genuine damage suggests a backup.
+(8); the failed change is rolled back; only genuine damage suggests a backup.
 
 The full disk is real: a small tmpfs mounted in a private mount namespace (`unshare -m`; the
 tests run as root), holding the station's home; the `bwc` commands run inside it."""

@@ -47,7 +47,7 @@ def test_postgres_disk_full_is_named_with_where_to_free_space() -> None:
     text = str(catalog_error(e, where=PG_WHERE))
     assert text.startswith("the catalog's disk is full (could not extend file")
     assert f"free space on {PG_WHERE} and run the command again" in text
-    assert "nothing of the failed step was stored" in text and "backup" not in text
+    assert "the failed change to the catalog was rolled back" in text and "backup" not in text
     assert catalog_error(e).exit_code == 8
 
 
