@@ -76,19 +76,21 @@ def make_engine(url: str, wait_seconds: float = 60.0) -> Engine:
 
 def unavailable(e: BaseException) -> str | None:
     """Why the catalog could not be used just now, if that is what ``e`` (or its cause)
-    says: SQLite locked past the busy timeout, PostgreSQL down, restarting, refusing
-    connections or having dropped ours. A passing outage, not a bug: the caller waits and
-    tries again. None for anything else."""
+    says: SQLite locked past the busy timeout or its disk full, PostgreSQL down, restarting,
+    refusing connections, having dropped ours or out of disk space. A passing outage, not a
+    bug: the caller waits and tries again (the daemon keeps the files in its spool, never
+    failing them for it). None for anything else."""
     seen: BaseException | None = e
     while seen is not None:
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
             return first_line(seen)
         if isinstance(seen, OperationalError):
-            # SQLite's other operational errors (no such table, a damaged file, a full
-            # disk) do not pass: by its result code (busy, locked, cannot open)
+            # SQLite's other operational errors (no such table, a damaged file) do not
+            # pass: by its result code (busy, locked, cannot open, disk full)
             if not isinstance(seen.orig, sqlite3.Error) or classify(seen).kind in (
                 Kind.LOCKED,
                 Kind.CANNOT_OPEN,
+                Kind.DISK_FULL,
             ):
                 return first_line(seen)
             return None

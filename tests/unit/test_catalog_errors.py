@@ -115,6 +115,23 @@ def test_a_server_that_never_answered_is_unavailable() -> None:
     assert "check that the database is up and reachable" in str(catalog_error(e))
 
 
+def test_a_full_disk_is_a_passing_outage_for_the_daemon() -> None:
+    """The daemon keeps a file whose commit met a full catalog disk in its spool and tries
+    again (as for PostgreSQL's DiskFull); it never marks it failed. Damage is no outage."""
+    from bwc.errors import CatalogError
+    from bwc.evidence.db import unavailable
+
+    full = exc.OperationalError("COMMIT", {}, sqlite_error(13, "SQLITE_FULL", "disk is full"))
+    try:
+        raise CatalogError("the catalog's disk is full") from full
+    except CatalogError as e:
+        assert unavailable(e) == "disk is full"
+    pg_full = exc.OperationalError("COMMIT", {}, psycopg.errors.DiskFull("no space"))
+    assert unavailable(pg_full) == "no space"
+    bad = exc.DatabaseError("SELECT", {}, sqlite_error(11, "SQLITE_CORRUPT", "malformed"))
+    assert unavailable(bad) is None
+
+
 def test_the_cause_chain_is_followed() -> None:
     """A driver error re-raised by our own code keeps its meaning."""
     try:
