@@ -807,7 +807,7 @@ def log_proof(
     if as_json:
         print_json(data)
         return
-    out.print(p.checkpoint, end="")
+    out.print(p.checkpoint, end="", markup=False)  # the signed note, byte for byte
     for e in proofs:
         if not e["covered"]:
             out.print(f"#{e['index']} {e['kind']}: not yet covered by a checkpoint")

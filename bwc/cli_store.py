@@ -60,10 +60,11 @@ def store_check(
     else:
         out.print(f"[bold]store[/] {esc(info.url)} ({info.kind})")
         if info.kind != "local":
-            out.print(f"  versioning         {info.versioning or 'off'}")
+            # as the S3 server answered: its text, shown escaped
+            out.print(f"  versioning         {esc(info.versioning or 'off')}")
             out.print(f"  object lock        {'on' if info.object_lock else 'off'}")
-            out.print(f"  default retention  {info.default_retention or 'none'}")
-            out.print(f"  encryption         {info.encryption or 'none configured'}")
+            out.print(f"  default retention  {esc(info.default_retention or 'none')}")
+            out.print(f"  encryption         {esc(info.encryption or 'none configured')}")
         for note in info.notes:
             out.print(f"- {esc_msg(note)}")
         for o in found:
