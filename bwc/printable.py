@@ -64,10 +64,10 @@ def json_text(text: str) -> str:
 
 
 class PrintableFormatter(logging.Formatter):
-    """A text log's formatter: the message is escaped (``printable_message``), so one record is one
-    line and a name can neither forge a record nor send escape sequences to a terminal. A
-    traceback keeps its lines, each escaped and indented: no line of it can pass for a
-    record either."""
+    """A text log's formatter: the message is escaped (``printable_message``), so one
+    record is one line and a name can neither forge a record nor send escape sequences to a
+    terminal. A traceback keeps its lines, each escaped and indented: no line of it can pass
+    for a record either."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
         record.message = printable_message(record.message)
