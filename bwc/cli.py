@@ -29,6 +29,8 @@ from bwc.cli_common import (
     ctx,
     err,
     esc,
+    esc_msg,
+    json_dumps,
     opened,
     os_user,
     out,
@@ -46,6 +48,7 @@ from bwc.errors import (
 )
 from bwc.evidence.manifest import parse_manifest
 from bwc.evidence.timefmt import format_utc, parse_utc
+from bwc.printable import PrintableFormatter
 
 if TYPE_CHECKING:
     from bwc.config.settings import Settings
@@ -101,11 +104,10 @@ def _main(
         ),
     ] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # log messages carry file names: escaped, one record one line (bwc.printable)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
     _state["ctx"] = Ctx(
         home=resolve_home(home),
         actor=actor or os_user(),
@@ -169,7 +171,7 @@ def init(
         bar.stop()
     opened.append(station)
     for line in tightened:
-        out.print(f"permissions tightened: {esc(line)}")
+        out.print(f"permissions tightened: {esc_msg(line)}")
     if created:
         out.print(f"initialised {esc(str(c.home))} as station [bold]{esc(station.station_id)}[/]")
         out.print(f"signing key {station.signer().key_id}")
@@ -180,7 +182,8 @@ def init(
             )
     else:
         out.print(
-            f"{c.home} is already initialised (station {station.station_id}); catalog migrated"
+            f"{esc(str(c.home))} is already initialised (station {esc(station.station_id)}); "
+            "catalog migrated"
         )
 
 
@@ -192,9 +195,9 @@ def _shower(as_json: bool) -> Callable[[FileResult], None]:
         if as_json:
             return
         if r.status == "error":
-            err.print(f"[red]error[/]  {esc(r.path)}: {esc(r.reason or '')}")
+            err.print(f"[red]error[/]  {esc(r.path)}: {esc_msg(r.reason or '')}")
         elif r.status == "ignored":
-            out.print(f"[dim]skip[/]   {esc(r.path)}: {esc(r.reason or '')}")
+            out.print(f"[dim]skip[/]   {esc(r.path)}: {esc_msg(r.reason or '')}")
         else:
             flags = f" [yellow]({', '.join(r.flags)})[/]" if r.flags else ""
             out.print(f"{r.status:<10} {r.sha256[:16] if r.sha256 else ''}  {esc(r.path)}{flags}")
@@ -392,7 +395,7 @@ def show(
             what = "every item" if v["scope"] == "all" else "by id"
             out.print(
                 f"  {mark} run {v['run'][:12]} {v['at']} by {esc(str(v['actor']))} at "
-                f"{v['station']} ({what})"
+                f"{esc(str(v['station']))} ({what})"
             )
     if not rep.ok:
         raise VerificationError(
@@ -408,7 +411,7 @@ def _print_item(item: Item, events: list[Event], rep: ItemReport) -> None:
     try:
         m = parse_manifest(item.manifest)
         if m.media:
-            out.print(f"  {'media':<15} {esc(json.dumps(m.media, ensure_ascii=False))}")
+            out.print(f"  {'media':<15} {esc_msg(json_dumps(m.media, indent=None))}")
     except VerificationError:
         pass
     out.print("[bold]chain of custody[/]")
@@ -416,13 +419,13 @@ def _print_item(item: Item, events: list[Event], rep: ItemReport) -> None:
         d = _event_json(ev)["details"]
         extra = ", ".join(f"{k}={v}" for k, v in d.items() if v is not None)
         out.print(
-            f"  #{ev.idx:<6} {format_utc(ev.at)}  {ev.kind:<12} by {esc(ev.actor)} "
-            f"at {ev.station_id}  [dim]{esc(extra)}[/]"
+            f"  #{ev.idx:<6} {format_utc(ev.at)}  {esc(ev.kind):<12} by {esc(ev.actor)} "
+            f"at {esc(ev.station_id)}  [dim]{esc(extra)}[/]"
         )
     out.print("[bold]checks[/]")
     for c in rep.checks:
         mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
-        out.print(f"  {mark} {c.name:<16} {esc(c.detail)}")
+        out.print(f"  {mark} {c.name:<16} {esc_msg(c.detail)}")
 
 
 # ---------------------------------------------------------------------------- verify
@@ -506,7 +509,7 @@ def _verify(
             out.print(f"[green]ok[/]   {r.sha256}{gone}")
         else:
             for c in r.failures():
-                out.print(f"[red]FAIL[/] {r.sha256}: {c.name}: {esc(c.detail)}")
+                out.print(f"[red]FAIL[/] {r.sha256}: {c.name}: {esc_msg(c.detail)}")
 
     with Progress(
         TextColumn("verifying"),
@@ -553,7 +556,7 @@ def _verify(
         more = f"; {len(res.orphans)} store objects not in the catalog" if res.orphans else ""
         out.print(f"{total - bad} of {total} items verified{more}")
     if res.not_recorded and not as_json:
-        err.print(f"[yellow]not recorded:[/] {esc(res.not_recorded)}")
+        err.print(f"[yellow]not recorded:[/] {esc_msg(res.not_recorded)}")
     if bad:
         raise VerificationError(f"{bad} of {total} items failed verification")
     if not res.log_ok:
@@ -575,14 +578,14 @@ class _JsonList:
         sys.stdout.write("{\n  " + json.dumps(name) + ": [")
 
     def add(self, value: Any) -> None:
-        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+        text = json_dumps(value)
         sys.stdout.write(("," if self.n else "") + "\n    " + text.replace("\n", "\n    "))
         self.n += 1
 
     def close(self, **members: Any) -> None:
         sys.stdout.write("\n  ]")
         for k, v in members.items():
-            text = json.dumps(v, indent=2, ensure_ascii=False, default=str)
+            text = json_dumps(v)
             sys.stdout.write(f",\n  {json.dumps(k)}: " + text.replace("\n", "\n  "))
         sys.stdout.write("\n}\n")
 
@@ -615,7 +618,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for d in data:
         t.add_row(
             d["key_id"],
-            d["station_id"],
+            esc(d["station_id"]),
             d["created_at"],
             d["retired_at"] or "-",
             "yes" if d["active"] else "",
@@ -724,7 +727,7 @@ def log_verify(
         )
     else:
         for p in rep.problems:
-            out.print(f"[red]FAIL[/] {esc(p)}")
+            out.print(f"[red]FAIL[/] {esc_msg(p)}")
         if rep.ok and from_store is not None:
             out.print(
                 f"[green]ok[/] the published log: {rep.size} entries, every tile and the "
@@ -759,14 +762,14 @@ def log_events(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         sys.stdout.write("[")
         for n, e in enumerate(station.log_events()):
             leaf = base64.b64encode(e.leaf).decode("ascii")
-            text = json.dumps({**_event_json(e), "leaf": leaf}, ensure_ascii=False, indent=2)
+            text = json_dumps({**_event_json(e), "leaf": leaf})
             sys.stdout.write(("," if n else "") + "\n" + text)
         sys.stdout.write("\n]\n")
         return
     for e in station.log_events():
         out.print(
-            f"#{e.idx:<6} {format_utc(e.at)}  {e.kind:<12} {e.actor:<12} {e.station_id}  "
-            f"{e.item_sha256 or ''}"
+            f"#{e.idx:<6} {format_utc(e.at)}  {esc(e.kind):<12} {esc(e.actor):<12} "
+            f"{esc(e.station_id)}  {e.item_sha256 or ''}"
         )
 
 
@@ -804,7 +807,7 @@ def log_proof(
     if as_json:
         print_json(data)
         return
-    out.print(p.checkpoint, end="")
+    out.print(p.checkpoint, end="", markup=False)  # the signed note, byte for byte
     for e in proofs:
         if not e["covered"]:
             out.print(f"#{e['index']} {e['kind']}: not yet covered by a checkpoint")
@@ -834,12 +837,29 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(BROKEN_PIPE) from None
         raise
     except Exception as e:  # the one place a bug becomes a message instead of a traceback
+        known = _catalog_failure(e)
+        if known is not None:
+            _fail(str(known), known.exit_code, e)
         _fail(
             f"internal error: {e.__class__.__name__}: {first_line(e)} "
             "(run with -v for the traceback, and report it)",
             INTERNAL_ERROR,
             e,
         )
+
+
+def _catalog_failure(e: Exception) -> BwcError | None:
+    """A catalog error that reached here unconverted (a read outside ``Station.session``):
+    said as what it is (a full disk, a lock, damage), with the catalog's exit code."""
+    if "sqlalchemy" not in sys.modules:  # never loaded: cannot be one
+        return None
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if not isinstance(e, SQLAlchemyError):
+        return None
+    from bwc.evidence.catalog_errors import catalog_error
+
+    return catalog_error(e)
 
 
 _INTERRUPTED = "interrupted: what was not committed was discarded; run the command again"
@@ -888,7 +908,7 @@ def _fail(message: str, code: int, exc: BaseException | None) -> None:
     c = _state.get("ctx")
     if c is not None and c.verbose and exc is not None:
         traceback.print_exception(exc)
-    err.print(f"[red]bwc: error:[/] {esc(message)}")
+    err.print(f"[red]bwc: error:[/] {esc_msg(message)}")
     sys.exit(code)
 
 

@@ -4,7 +4,6 @@ case's timeline. Parsing and printing only: the audit itself is in bwc.audit."""
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -17,7 +16,7 @@ from rich.console import Console
 # the helpers rules and time zones. The catalog (SQLAlchemy), the audit engine, its report
 # and HTML are imported by the commands that use them, so `bwc --help` never loads them.
 from bwc.audit.model import SECOND_MS, Period, Rules
-from bwc.cli_common import ctx, err, esc, out, print_json
+from bwc.cli_common import ctx, err, esc, esc_msg, json_dumps, out, print_json
 from bwc.cli_imports import (
     JsonOpt,
     import_assignments,
@@ -73,7 +72,7 @@ AllowUnverifiedOpt = Annotated[
 
 def _warn_unverified(lines: list[str]) -> None:
     for line in lines:
-        err.print(f"[bold red]UNVERIFIED INPUT:[/] {esc(line)}")
+        err.print(f"[bold red]UNVERIFIED INPUT:[/] {esc_msg(line)}")
 
 
 class LangOption(StrEnum):
@@ -226,7 +225,7 @@ def report(
         if fmt is ReportFormat.csv:
             text = to_csv(rep, by.value)
         elif fmt is ReportFormat.json:
-            text = json.dumps(to_json(rep), indent=2, ensure_ascii=False) + "\n"
+            text = json_dumps(to_json(rep)) + "\n"
         else:
             text = render_html(rep, lang=lang.value, max_timelines=max_timelines)
     if out_file is None:
@@ -239,7 +238,7 @@ def report(
         err.print(f"wrote {esc(str(out_file))}")
     for w in rep.warnings:
         if not w.startswith("UNVERIFIED INPUT: "):  # said above, in red
-            err.print(f"[yellow]warning:[/] {esc(w)}")
+            err.print(f"[yellow]warning:[/] {esc_msg(w)}")
 
 
 def _print_table(rep: Report, by: By, top: int) -> None:
@@ -309,7 +308,7 @@ def verify_inputs(as_json: JsonOpt = False) -> None:
         for table in auditlog.TABLES:
             out.print(f"{table}: {check.checked.get(table, 0)} row(s) verified")
         for line in lines:
-            out.print(f"FAIL {esc(line)}")
+            out.print(f"FAIL {esc_msg(line)}")
     if not check.ok:
         raise VerificationError(
             f"{len(lines)} problem(s) with the audit's inputs: {lines[0]}",

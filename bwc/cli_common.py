@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape as esc
+from rich.markup import escape
+
+from bwc.printable import json_text, printable, printable_message
 
 if TYPE_CHECKING:
     # Commands import the catalog (SQLAlchemy, ~0.4 s) only when they use it: `bwc ingest`
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from bwc.config.settings import Settings
     from bwc.evidence.station import Station
 
-__all__ = ["Ctx", "ctx", "err", "esc", "os_user", "out", "print_json"]
+__all__ = ["Ctx", "ctx", "err", "esc", "esc_msg", "json_dumps", "os_user", "out", "print_json"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -75,5 +77,24 @@ def os_user() -> str:
         return f"uid:{os.getuid()}"
 
 
+def esc(text: str) -> str:
+    """Stored or given text (a file name, an officer, a reason) made safe for rich markup
+    and for the terminal: control, separator and bidi characters shown as visible escapes
+    (``bwc.printable``), then rich's markup characters escaped."""
+    return escape(printable(text))
+
+
+def esc_msg(text: str) -> str:
+    """A message bwc composed (an error, a reason, a check's detail), whose values are mostly
+    quoted already: controls shown as escapes, backslashes kept, rich markup escaped."""
+    return escape(printable_message(text))
+
+
+def json_dumps(value: Any, indent: int | None = 2) -> str:
+    """JSON of ``value`` that keeps every text exact and never puts a raw terminal control
+    character on the output (``bwc.printable.json_text``)."""
+    return json_text(json.dumps(value, indent=indent, ensure_ascii=False, default=str))
+
+
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json_dumps(value) + "\n")

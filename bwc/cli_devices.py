@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bwc.cli_common import ctx, err, esc, out, print_json
+from bwc.cli_common import ctx, err, esc, esc_msg, out, print_json
 from bwc.cli_imports import import_assignments
 from bwc.errors import UsageError
 from bwc.evidence.timefmt import format_utc, parse_local, parse_offset_ms
+from bwc.printable import PrintableFormatter, json_text
 
 if TYPE_CHECKING:
     # The catalog (SQLModel/SQLAlchemy) and rich tables are imported by the commands that use
@@ -52,7 +53,7 @@ class _JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             data["error"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False)
+        return json_text(json.dumps(data, ensure_ascii=False))
 
 
 def _configure_daemon_logging(fmt: str, verbose: bool) -> None:
@@ -62,7 +63,9 @@ def _configure_daemon_logging(fmt: str, verbose: bool) -> None:
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        # messages carry file names, officer and device ids: escaped, so one record is one
+        # line and a name can neither forge a record nor drive the terminal
+        handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
@@ -171,7 +174,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
         if hb and not hb.get("stopped") and hb.get("catalog_ok") is False:
             err.print(
                 f"daemon: catalog unavailable since {esc(str(hb.get('catalog_down_since')))} "
-                f"({esc(str(hb.get('catalog_error')))}), retrying; files wait in the spool"
+                f"({esc_msg(str(hb.get('catalog_error')))}), retrying; files wait in the spool"
             )
         raise
     st = station_status(station)
@@ -195,13 +198,13 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
         out.print("[red bold]SPOOL FULL: not taking new files until space is freed[/]")
     store = st.store
     out.print(
-        "[green]store reachable[/]" if store["ok"] else f"[red]store: {esc(store['detail'])}[/]"
+        "[green]store reachable[/]" if store["ok"] else f"[red]store: {esc_msg(store['detail'])}[/]"
     )
     cat = st.catalog
     if not cat["ok"]:
         since = f" since {cat['since']}" if cat.get("since") else ""
         out.print(
-            f"[red]catalog unavailable{since} ({esc(str(cat.get('detail')))})"
+            f"[red]catalog unavailable{since} ({esc_msg(str(cat.get('detail')))})"
             + (", retrying; files wait in the spool[/]" if st.daemon_running else "[/]")
         )
     if st.clock_synchronized is False:
@@ -209,9 +212,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     elif st.clock_synchronized is None:
         out.print("[yellow]clock synchronization unknown (no timedatectl)[/]")
     if st.last_error:
-        out.print(f"last error: {esc(str(st.last_error))}")
+        out.print(f"last error: {esc_msg(str(st.last_error))}")
     for f in st.failed:
-        out.print(f"  [red]failed[/] {esc(f['path'])}: {esc(str(f['reason']))}")
+        out.print(f"  [red]failed[/] {esc(f['path'])}: {esc_msg(str(f['reason']))}")
 
 
 # ---------------------------------------------------------------------------- devices

@@ -17,7 +17,7 @@ import typer
 # Only light modules at the top (the options need Kind and SCHEMAS): `bwc --help` stays fast.
 from bwc.audit.model import zone
 from bwc.audit.parse import SCHEMAS, Kind, load_rows
-from bwc.cli_common import ctx, esc, out, print_json
+from bwc.cli_common import ctx, esc_msg, out, print_json
 from bwc.errors import InputError, UsageError
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def _import(
             }
         )
     else:
-        out.print(esc(counts.text(f"{path} ({kind})")))
+        out.print(esc_msg(counts.text(f"{path} ({kind})")))
 
 
 def _command(kind: Kind, doc: str) -> Callable[..., None]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bwc.cli_common import ctx, err, esc, out, print_json
+from bwc.cli_common import ctx, err, esc, esc_msg, out, print_json
 from bwc.errors import StoreError, VerificationError
 from bwc.evidence.timefmt import format_utc
 
@@ -60,19 +60,20 @@ def store_check(
     else:
         out.print(f"[bold]store[/] {esc(info.url)} ({info.kind})")
         if info.kind != "local":
-            out.print(f"  versioning         {info.versioning or 'off'}")
+            # as the S3 server answered: its text, shown escaped
+            out.print(f"  versioning         {esc(info.versioning or 'off')}")
             out.print(f"  object lock        {'on' if info.object_lock else 'off'}")
-            out.print(f"  default retention  {info.default_retention or 'none'}")
-            out.print(f"  encryption         {info.encryption or 'none configured'}")
+            out.print(f"  default retention  {esc(info.default_retention or 'none')}")
+            out.print(f"  encryption         {esc(info.encryption or 'none configured')}")
         for note in info.notes:
-            out.print(f"- {esc(note)}")
+            out.print(f"- {esc_msg(note)}")
         for o in found:
             out.print(
                 f"[red]ORPHAN[/] {o.sha256}: in the store (written {format_utc(o.written)}) "
                 "but not in the catalog; nothing was deleted"
             )
         if rollback:
-            out.print(f"[red]CHECKPOINT[/] {esc(rollback)}")
+            out.print(f"[red]CHECKPOINT[/] {esc_msg(rollback)}")
         if not found and not rollback:
             out.print("every object in the store is in the catalog; its checkpoint is current")
     if rollback:
@@ -116,7 +117,7 @@ def classify(
     if as_json:
         print_json({"sha256": res.sha256, "store_enforced": res.store_enforced, **res.details})
     else:
-        out.print(esc(res.message))
+        out.print(esc_msg(res.message))
 
 
 def hold(item_id: IdArg, reason: ReasonOpt, as_json: JsonOpt = False) -> None:
@@ -129,7 +130,7 @@ def hold(item_id: IdArg, reason: ReasonOpt, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json({"sha256": res.sha256, "store_enforced": res.store_enforced, "held": True})
     else:
-        out.print(esc(res.message))
+        out.print(esc_msg(res.message))
 
 
 def release(item_id: IdArg, reason: ReasonOpt, as_json: JsonOpt = False) -> None:
@@ -140,7 +141,7 @@ def release(item_id: IdArg, reason: ReasonOpt, as_json: JsonOpt = False) -> None
     if as_json:
         print_json({"sha256": res.sha256, "store_enforced": res.store_enforced, "held": False})
     else:
-        out.print(esc(res.message))
+        out.print(esc_msg(res.message))
 
 
 @retention_app.command("apply")
@@ -175,7 +176,7 @@ def retention_apply(
         for e in rep.entries:
             # one line per item, full id: the dry run is a list to check before deleting
             extra = f" ({e.detail})" if e.detail else ""
-            out.print(f"{e.status:<13} {e.decision.sha256}  {esc(e.decision.reason + extra)}")
+            out.print(f"{e.status:<13} {e.decision.sha256}  {esc_msg(e.decision.reason + extra)}")
         if dry_run:
             out.print(
                 f"dry run at {format_utc(rep.now)}: {rep.count('would-delete')} would be "
@@ -250,7 +251,7 @@ def retention_show(item_id: IdArg, as_json: JsonOpt = False) -> None:
         ("custody log", "agrees" if st["matches_log"] else "DIFFERS from the catalog"),
     ]
     for k, v in rows:
-        out.print(f"  {k:<12} {esc(str(v))}")
+        out.print(f"  {k:<12} {esc_msg(str(v))}")
     if not st["matches_log"]:
         raise VerificationError(
             f"the catalog retention of {st['sha256'][:16]} differs from its custody events"

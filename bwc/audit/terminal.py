@@ -7,13 +7,20 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from rich.markup import escape as esc
+from rich.markup import escape
 from rich.table import Table
 
 from bwc.audit.cases import CaseAudit
 from bwc.audit.model import from_ms
 from bwc.audit.report import By, Report, hours, rate, table_rows
 from bwc.evidence.timefmt import format_utc
+from bwc.printable import printable
+
+
+def esc(text: str) -> str:
+    """Imported text (case ids, names, reasons) shown safely: controls as visible escapes,
+    rich markup escaped."""
+    return escape(printable(text))
 
 
 def report_view(rep: Report, by: By, top: int) -> tuple[list[str], Table]:
@@ -94,7 +101,7 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
             off = f", clock {p.offset_ms / 1000:+g} s" if p.offset_ms else ""
             lines.append(
                 f"  clip {p.key[:12]}  {_fmt_local(p.start, z)} – {_fmt_local(p.end, z)}  "
-                f"device {esc(p.device_id or '-')}{off}, by {p.attributed_by}"
+                f"device {esc(p.device_id or '-')}{off}, by {esc(p.attributed_by)}"
             )
         for a, b in v.gaps:
             lines.append(

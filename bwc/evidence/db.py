@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlmodel import create_engine
 
 from bwc.errors import CatalogError, first_line
+from bwc.evidence.catalog_errors import Folder, Kind, catalog_error, classify
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -74,23 +76,50 @@ def make_engine(url: str, wait_seconds: float = 60.0) -> Engine:
 
 def unavailable(e: BaseException) -> str | None:
     """Why the catalog could not be used just now, if that is what ``e`` (or its cause)
-    says: SQLite locked past the busy timeout, PostgreSQL down, restarting, refusing
-    connections or having dropped ours. A passing outage, not a bug: the caller waits and
-    tries again. None for anything else."""
+    says: SQLite locked past the busy timeout or its disk full, PostgreSQL down, restarting,
+    refusing connections, having dropped ours or out of disk space. A passing outage, not a
+    bug: the caller waits and tries again (the daemon keeps the files in its spool, never
+    failing them for it). None for anything else."""
     seen: BaseException | None = e
     while seen is not None:
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
             return first_line(seen)
         if isinstance(seen, OperationalError):
-            why = first_line(seen)
-            # SQLite's other operational errors (no such table, a damaged file) do not pass
-            if not isinstance(seen.orig, sqlite3.Error) or any(
-                w in why for w in ("locked", "busy", "unable to open")
+            # SQLite's other operational errors (no such table, a damaged file) do not
+            # pass: by its result code (busy, locked, cannot open, disk full)
+            if not isinstance(seen.orig, sqlite3.Error) or classify(seen).kind in (
+                Kind.LOCKED,
+                Kind.CANNOT_OPEN,
+                Kind.DISK_FULL,
             ):
-                return why
+                return first_line(seen)
             return None
         seen = seen.__cause__
     return None
+
+
+def failure(engine: Engine, e: BaseException) -> CatalogError:
+    """The error to report for ``e``, a failed catalog operation on ``engine``: what
+    happened (by the driver's code, see ``catalog_errors``) and where to act: the SQLite
+    file's folder, with the space left there, or the PostgreSQL server."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        folder = Path(url.database or ".").resolve().parent
+        return catalog_error(e, where=str(folder), folder=_folder(folder))
+    server = f"{url.host or 'localhost'}:{url.port or 5432}"
+    return catalog_error(e, where=f"the PostgreSQL server {server} (its data directory)")
+
+
+def _folder(path: Path) -> Folder:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return Folder()
+    return Folder(
+        free_bytes=st.f_bavail * st.f_frsize,
+        read_only=bool(st.f_flag & os.ST_RDONLY),
+        writable=os.access(path, os.W_OK | os.X_OK),
+    )
 
 
 def _alembic_config() -> Config:
@@ -113,7 +142,8 @@ def migrate(engine: Engine) -> None:
             # branches of the migration history; all of them are applied.
             command.upgrade(cfg, "heads")
     except SQLAlchemyError as e:
-        raise CatalogError(f"cannot migrate the catalog: {first_line(e)}") from e
+        why = failure(engine, e)
+        raise CatalogError(f"cannot migrate the catalog: {why.message}", hint=why.hint) from e
 
 
 def check_schema(engine: Engine) -> None:
@@ -128,10 +158,7 @@ def check_schema(engine: Engine) -> None:
                     str(r[0]) for r in conn.execute(text("SELECT version_num FROM alembic_version"))
                 }
     except SQLAlchemyError as e:
-        raise CatalogError(
-            f"cannot open the catalog: {first_line(e)}",
-            hint="check the catalog URL and that the database is up",
-        ) from e
+        raise failure(engine, e) from e
     if current != heads:
         have = ", ".join(sorted(current)) or "none"
         raise CatalogError(

@@ -22,15 +22,13 @@ from sqlmodel import Session, col, select
 
 from bwc.config.settings import CONFIG_NAME, Settings, load_settings, render_default_config
 from bwc.errors import (
-    CatalogError,
     HomeError,
     KeyMaterialError,
     NoteError,
     NotFoundError,
-    first_line,
 )
 from bwc.evidence import custody, keys, note
-from bwc.evidence.db import READ_ONLY_SNAPSHOT, check_schema, make_engine, migrate
+from bwc.evidence.db import READ_ONLY_SNAPSHOT, check_schema, failure, make_engine, migrate
 from bwc.evidence.models import Event, SigningKey
 from bwc.evidence.signing import Ed25519Signer
 from bwc.evidence.stores import ObjectStore, open_store
@@ -147,10 +145,8 @@ class Station:
             with Session(bind, expire_on_commit=False) as s, s.begin():
                 yield s
         except SQLAlchemyError as e:
-            raise CatalogError(
-                f"catalog error: {first_line(e)}",
-                hint="run `bwc log verify`; restore the catalog from backup if it is damaged",
-            ) from e
+            # rolled back: say what happened (a full disk, a duplicate, damage) and what to do
+            raise failure(self.engine, e) from e
 
     def event(self, kind: str, item: str | None = None, **details: object) -> custody.NewEvent:
         return custody.NewEvent(

@@ -11,7 +11,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from bwc.errors import NoteError
+from bwc.errors import HomeError, NoteError
 from bwc.evidence import note
 from bwc.fsutil import write_atomic
 
@@ -38,15 +38,25 @@ def remember(home: Path, text: str) -> None:
     """Keep ``text`` (a checkpoint just verified) unless a larger one is already kept."""
     if not home.is_dir():
         return
+    if load(home) == text:
+        return  # already kept: nothing to write (a full disk need not stop a read)
     lock = home / f".{NAME}.lock"
-    # created private (the umask may be 0): no window in which others could open it
-    with open(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            if _size(text) >= _size(load(home)):
-                write_atomic(home / NAME, text.encode("utf-8"), mode=0o600)
-        finally:
-            with contextlib.suppress(OSError):
-                fcntl.flock(f, fcntl.LOCK_UN)
+    try:
+        # created private (the umask may be 0): no window in which others could open it
+        with open(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                kept = load(home)
+                if text != kept and _size(text) >= _size(kept):
+                    write_atomic(home / NAME, text.encode("utf-8"), mode=0o600)
+            finally:
+                with contextlib.suppress(OSError):
+                    fcntl.flock(f, fcntl.LOCK_UN)
+    except OSError as e:
+        # the checkpoint stays unremembered: a later rollback would go unseen, so stop
+        raise HomeError(
+            f"cannot keep the verified checkpoint in {home / NAME}: {e.strerror or e}",
+            hint=f"free space on {home} (or make it writable) and run the command again",
+        ) from e
     with contextlib.suppress(OSError):
         os.chmod(lock, 0o600)
