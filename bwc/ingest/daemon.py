@@ -1,12 +1,13 @@
 """`bwc daemon`: the docking-station loop.
 
-Threads: a watchdog observer on each dock root (not recursive) whose handler only sets a wake-
-up flag; one scanner that runs at start-up, on every wake-up and every ``rescan_seconds`` (so a
-camera is noticed within seconds whether or not the file system sends events; a mount whose
-walk is slow waits longer, docks.SCAN_DUTY), creates dock sessions and jobs, and re-queues jobs
-whose retry time has come; ``workers`` threads that advance jobs (bwc.ingest.jobs). A heartbeat
-file (``<home>/daemon.json``) tells `bwc status` what the daemon sees. SIGTERM/SIGINT: stop
-taking work, let each worker finish its current step, sign a last checkpoint, exit 0.
+Threads: a watchdog observer on each dock root (not recursive) whose handler only sets a
+wake-up flag; one scanner that runs at start-up, on every wake-up and every ``rescan_seconds``
+(so a camera is noticed within seconds whether or not the file system sends events; a mount
+whose walk is slow waits longer, docks.SCAN_DUTY), creates dock sessions and jobs, and
+re-queues jobs whose retry time has come; ``workers`` threads that advance jobs
+(bwc.ingest.jobs). A heartbeat file (``<home>/daemon.json``) tells `bwc status` what the daemon
+sees. SIGTERM/SIGINT: stop taking work, let each worker finish its current step, sign a last
+checkpoint, exit 0.
 """
 
 from __future__ import annotations
