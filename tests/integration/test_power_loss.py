@@ -413,3 +413,26 @@ def test_a_power_cut_is_simulated(lazy: LazyFS) -> None:
     assert (root / "kept" / "synced").read_bytes() == b"durable"
     assert (root / "kept" / "unsynced").read_bytes() == b""  # its name durable, never its data
     assert not (root / "kept" / "renamed").exists()
+
+
+def test_a_quarantined_object_survives_a_power_cut(lazy: LazyFS) -> None:
+    """E: an object that did not hold its name's bytes was moved to quarantine/ (kept for
+    whoever looks into it) without syncing quarantine/: after a power cut it was gone,
+    while the good object that replaced it stayed."""
+    from bwc.evidence.stores.local import LocalStore
+
+    store = LocalStore(lazy.mountpoint / "store")
+    store.create()
+    good = os.urandom(3000)
+    staged = lazy.mountpoint / "staged.part"
+    staged.write_bytes(good)
+    sha = sha256_file(staged)
+    bad = store.object_path(sha)
+    bad.parent.mkdir()
+    bad.write_bytes(b"not these bytes")  # a damaged copy from an earlier run
+    lazy.sync()
+    store.put_object(sha, staged)
+    lazy.crash()
+    assert store.read_back(sha).sha256 == sha
+    kept = list((lazy.mountpoint / "store" / "quarantine").iterdir())
+    assert [p.read_bytes() for p in kept] == [b"not these bytes"], kept

@@ -139,6 +139,8 @@ class LocalStore:
         qdir = self.root / "quarantine"
         make_dir(qdir, SHARED_DIR)
         os.replace(path, qdir / f"{path.name}.{os.getpid()}")
+        # kept for good: its new name durable before a good copy takes the old one
+        fsync_dir(qdir)
 
     def iter_objects(self) -> Iterator[tuple[str, datetime]]:
         objects = self.root / "objects"
