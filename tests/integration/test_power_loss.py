@@ -155,9 +155,9 @@ class PowerTrial(Trial):
 @pytest.fixture(scope="module")
 def power_window(
     tmp_path_factory: pytest.TempPathFactory, power_home: Path, small_camera: Camera
-) -> float:
-    """Seconds from the daemon's start to every file taken, on the lazy FS: the window the
-    power cuts are spread over."""
+) -> tuple[float, float]:
+    """Seconds from the daemon's start to its watching, and from then to every file taken,
+    on the lazy FS: the windows the power cuts are spread over."""
     base = tmp_path_factory.mktemp("power-calibrate")
     fs = LazyFS(base / "mnt", base / "lazyfs.image", base / "lazyfs.log")
     why = fuse_missing()
@@ -168,15 +168,17 @@ def power_window(
         t = PowerTrial(base, fs, power_home, small_camera, "calibrate")
         d = t.start()
         try:
+            d.wait_ready()
+            ready = time.monotonic()
             t.wait_done(d)
-            took = time.monotonic() - d.started_at
+            took = time.monotonic() - ready
             assert d.terminate() == 0, d.log_tail()
         finally:
             d.kill()
     finally:
         fs.unmount()
     shutil.rmtree(base, ignore_errors=True)
-    return took
+    return ready - d.started_at, took
 
 
 @pytest.mark.parametrize("trial", range(TRIALS))
@@ -188,24 +190,32 @@ def test_power_cut_at_a_random_moment(
     lazy: LazyFS,
     power_home: Path,
     small_camera: Camera,
-    power_window: float,
+    power_window: tuple[float, float],
 ) -> None:
     seed = 5000 + trial
     rng = random.Random(seed)
     t = PowerTrial(tmp_path, lazy, power_home, small_camera, seed)
     at: list[str] = []
     notes: list[str] = []
+    startup, work = power_window
     d = t.start()
     try:
-        # one power cut, sometimes a second one soon after the restart (while resuming)
+        # one power cut, sometimes a second one soon after the restart (while resuming);
+        # a few while the daemon starts, most while it takes files (the states to cover)
         for n in range(1 + (rng.random() < 0.3)):
-            delay = rng.uniform(0.0, power_window * (1.0 if n == 0 else 0.6))
+            since = "start"
+            if rng.random() < 0.15:
+                delay = rng.uniform(0.0, startup)
+            else:
+                d.wait_ready()
+                since = "ready"
+                delay = rng.uniform(0.0, work * (1.0 if n == 0 else 0.6))
             time.sleep(delay)
             states = t.states()
             d.kill()
             lazy.crash()
             at.append(tally.kill_state(states))
-            notes.append(f"power cut after {delay:.2f}s, states {dict(states)}")
+            notes.append(f"power cut {delay:.2f}s after {since}, states {dict(states)}")
             t.committed_verify(bwc, monkeypatch, f"seed {seed} ({'; '.join(notes)})")
             d = t.start()
         t.wait_done(d)
