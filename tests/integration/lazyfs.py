@@ -534,24 +534,32 @@ class LazyFS:
         self.control("sync")
 
     def crash(self) -> None:
-        """Cut the power: all that was not durable is gone; then mount again."""
-        self.control("crash")
+        """Cut the power: all that was not durable is gone; then mount again. Files still
+        open on the old mount fail from now on (ENOTCONN), as after a reboot."""
+        self.control("crash")  # answered once the durable state is saved in the image
         self.crashes += 1
-        self.unmount()
+        self._stop(kill=True)
         self.mount()
 
     def unmount(self) -> None:
-        if self.proc is not None:
-            r = subprocess.run(["fusermount3", "-u", str(self.mountpoint)], capture_output=True)
-            if r.returncode != 0:
-                subprocess.run(["fusermount3", "-u", "-z", str(self.mountpoint)], check=False)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                subprocess.run(["fusermount3", "-u", "-z", str(self.mountpoint)], check=False)
-            self.proc = None
+        self._stop(kill=False)
+
+    def _stop(self, *, kill: bool) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if kill:  # its state is in the image; a file still open must not hold it up
+            proc.kill()
+            proc.wait()
+        r = subprocess.run(["fusermount3", "-u", str(self.mountpoint)], capture_output=True)
+        if r.returncode != 0:  # busy (a file still open): detach it, and stop serving it
+            proc.kill()
+            subprocess.run(["fusermount3", "-u", "-z", str(self.mountpoint)], check=False)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
     def log_tail(self) -> str:
         with contextlib.suppress(OSError):
