@@ -117,7 +117,10 @@ def stage(
                     os.posix_fadvise(src_fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
                 digest = copy_and_hash(src_fd, out_fd, cancel=cancel)
                 if durable:
-                    os.fsync(out_fd)
+                    try:
+                        os.fsync(out_fd)
+                    except OSError as e:  # the spool's fault, not the source's
+                        raise WriteFailed(e) from e
             finally:
                 os.close(out_fd)
             after = os.fstat(src_fd)
@@ -132,7 +135,10 @@ def stage(
                 if durable:
                     # the copy's name too: a job saved as `staged` must find it after a
                     # power cut (fsyncing the file does not make its folder entry durable)
-                    fsync_dir(spool.parent)
+                    try:
+                        fsync_dir(spool.parent)
+                    except OSError as e:  # the spool's fault, not the source's
+                        raise WriteFailed(e) from e
                 return Staged(
                     candidate, spool, digest, attempt, before.st_mtime_ns, source_id(before)
                 )
