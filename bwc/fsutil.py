@@ -20,8 +20,11 @@ SHARED_FILE = 0o640  # replaced as the log grows: partial tiles, the checkpoint
 
 
 def make_dir(path: Path, mode: int, *, parents: bool = False) -> None:
-    """``mkdir`` with exactly ``mode`` (mkdir applies the umask, which may be 0). Folders
-    that exist are left alone; missing parents (``parents``) get the same mode."""
+    """``mkdir`` with exactly ``mode`` (mkdir applies the umask, which may be 0), durably:
+    the parent is fsynced after the folder is made in it, or a power cut can take the new
+    folder's entry, and everything later stored in it, with it (fsyncing a file or a
+    folder does not make its own name durable). Folders that exist are left alone; missing
+    parents (``parents``) get the same mode, each made durable in its own parent."""
     if parents and not path.parent.exists():
         make_dir(path.parent, mode, parents=True)
     try:
@@ -29,6 +32,7 @@ def make_dir(path: Path, mode: int, *, parents: bool = False) -> None:
     except FileExistsError:
         return
     os.chmod(path, mode)
+    fsync_dir(path.parent)
 
 
 def tighten(path: Path, mode: int) -> int | None:

@@ -7,15 +7,18 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bwc import cli
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
+_TALLY_KEY = pytest.StashKey[Path]()
 
 
 @pytest.fixture(autouse=True)
@@ -141,3 +144,33 @@ def home(bwc, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
     r = bwc("init", "--station-id", "st-test")
     assert r.code == 0, r.err
     return tmp_path / "home"
+
+
+# ------------------------------------------------------------------------------ the fault tally
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controlling process (not an xdist worker) makes the file the fault trials append
+    their tally to; the workers, started later, inherit its name."""
+    from tests.integration import tally
+
+    if hasattr(config, "workerinput"):
+        return
+    fd, path = tempfile.mkstemp(prefix="bwc-tally-", suffix=".jsonl")
+    os.close(fd)
+    os.environ[tally.ENV] = path
+    config.stash[_TALLY_KEY] = Path(path)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    from tests.integration import tally
+
+    path = config.stash.get(_TALLY_KEY, None)
+    if path is None:
+        return
+    lines = tally.summary(path)
+    path.unlink(missing_ok=True)
+    if lines:
+        terminalreporter.section("fault trials")
+        for line in lines:
+            terminalreporter.write_line(line)

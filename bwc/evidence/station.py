@@ -39,6 +39,7 @@ from bwc.fsutil import (
     PRIVATE_FILE,
     SHARED_DIR,
     SHARED_FILE,
+    fsync_dir,
     make_dir,
     tighten,
     write_atomic,
@@ -337,6 +338,8 @@ def init_home(
         # readable by everyone unless it is there already, private
         make_dir(catalog_file.parent, PRIVATE_DIR, parents=True)
         os.close(os.open(catalog_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+        # its name made durable (SQLite syncs the file's bytes, never its folder entry)
+        fsync_dir(catalog_file.parent)
     tightened = secure_home(settings)
     engine = make_engine(settings.catalog, settings.catalog_wait_seconds)
     migrate(engine)

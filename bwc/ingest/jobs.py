@@ -41,7 +41,7 @@ from bwc.evidence.fingerprint import hash_fd
 from bwc.evidence.manifest import FLAG_DEVICE_MISMATCH, encode_path, parse_manifest
 from bwc.evidence.models import DockSession, IngestJob, Item
 from bwc.evidence.station import Station
-from bwc.fsutil import PRIVATE_DIR, make_dir
+from bwc.fsutil import PRIVATE_DIR, fsync_dir, make_dir
 from bwc.ingest import identity, source, steps
 from bwc.ingest.describe import Description, LedgerLookup
 from bwc.ingest.discover import Candidate, display
@@ -162,8 +162,8 @@ class JobRunner:
                 self.on_event("retry", {"job": job.id, "reason": e.reason})
                 return job.state
             except Abandon as e:
+                self._drop_spool_copy(job_id)
                 self._save(job, state="abandoned", reason=str(e), next_try=None)
-                self.spool_path(job_id).unlink(missing_ok=True)
                 logger.info("abandoned: %s: %s", display(job.rel), e)
                 return job.state
             except BwcError as e:
@@ -371,8 +371,15 @@ class JobRunner:
         self._heal_store_meta(job)
         if self.config.wipe_after_verify and job.outcome in ("ingested", "seen-again"):
             self._wipe_source(job, sess)
-        self.spool_path(_id(job)).unlink(missing_ok=True)
+        self._drop_spool_copy(_id(job))
         self._save(job, state="released")
+
+    def _drop_spool_copy(self, job_id: int) -> None:
+        """Remove a job's spool copy for good before the job is saved as ended: the unlink
+        (or the rename into the store) made durable, or a power cut brings the copy back,
+        and nothing would ever remove it again."""
+        self.spool_path(job_id).unlink(missing_ok=True)
+        fsync_dir(self.spool)
 
     def _heal_store_meta(self, job: IngestJob) -> None:
         """The store's manifest and signature must be the committed item's, whichever

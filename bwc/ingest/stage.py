@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from bwc.errors import BwcError, InputError, StoreError
 from bwc.evidence.fingerprint import Cancelled, Digest, WriteFailed, copy_and_hash
-from bwc.fsutil import PRIVATE_DIR, make_dir
+from bwc.fsutil import PRIVATE_DIR, fsync_dir, make_dir
 from bwc.ingest.discover import Candidate, display
 from bwc.ingest.source import open_source, opened, restat
 
@@ -95,10 +95,11 @@ def stage(
     read-only through its folders' descriptors (``source.open_source``: no symlink followed,
     nothing but a regular file read) and never modified; if it changes while copied
     (size, mtime or identity), it is copied again. ``dest``: a fixed spool file name
-    (overwritten); ``durable``: fsync it before returning; ``cancel``: when set, the copy
-    stops (``Cancelled``) and its spool file is removed. The copy is written with direct I/O
-    where the file system has it: a local store keeps it by a rename, and an S3 upload reads
-    it from the medium (``RangeReader``), so it need not sit in the page cache."""
+    (overwritten); ``durable``: fsync it, and its folder, before returning; ``cancel``: when
+    set, the copy stops (``Cancelled``) and its spool file is removed. The copy is written
+    with direct I/O where the file system has it: a local store keeps it by a rename, and an
+    S3 upload reads it from the medium (``RangeReader``), so it need not sit in the page
+    cache."""
     for attempt in range(1, _MAX_RESTAGE + 1):
         try:
             # through the folders' descriptors, never by path: a folder swapped for a
@@ -116,7 +117,10 @@ def stage(
                     os.posix_fadvise(src_fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
                 digest = copy_and_hash(src_fd, out_fd, cancel=cancel)
                 if durable:
-                    os.fsync(out_fd)
+                    try:
+                        os.fsync(out_fd)
+                    except OSError as e:  # the spool's fault, not the source's
+                        raise WriteFailed(e) from e
             finally:
                 os.close(out_fd)
             after = os.fstat(src_fd)
@@ -128,6 +132,13 @@ def stage(
             except (OSError, InputError) as e:
                 raise SourceChanged(f"{display(candidate.path)} vanished during copy") from e
             if _same(before, after) and _same(before, now) and digest.size == before.st_size:
+                if durable:
+                    # the copy's name too: a job saved as `staged` must find it after a
+                    # power cut (fsyncing the file does not make its folder entry durable)
+                    try:
+                        fsync_dir(spool.parent)
+                    except OSError as e:  # the spool's fault, not the source's
+                        raise WriteFailed(e) from e
                 return Staged(
                     candidate, spool, digest, attempt, before.st_mtime_ns, source_id(before)
                 )

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Result, make_clip
+from tests.integration import tally
 from tests.integration.daemon_util import (
     BWC_EXE,
     Catalog,
@@ -158,6 +159,26 @@ class Trial:
             detail=lambda: str(self.cat.states()),
         )
 
+    def tally(self, kind: str, kills: list[str]) -> None:
+        """Count the trial (``tally``): contents not committed as an item or not in the
+        store are lost; a second item, ``ingested`` event or job for one file duplicated."""
+        jobs = self.cat.jobs()
+        stored = {
+            p.name
+            for p in (self.home / "store" / "objects").rglob("*")
+            if p.is_file() and len(p.name) == 64
+        }
+        lost = len(self.camera.distinct - set(self.cat.items())) + len(
+            self.camera.distinct - stored
+        )
+        per_rel = Counter(j.rel for j in jobs)
+        duplicated = max(0, self.cat.count_events("ingested") - len(self.camera.distinct)) + sum(
+            n - 1 for n in per_rel.values()
+        )
+        tally.record(
+            kind, files=len(self.camera.files), kills=kills, lost=lost, duplicated=duplicated
+        )
+
     def check(self, bwc: Runner, monkeypatch: pytest.MonkeyPatch, note: str) -> None:
         cat, cam = self.cat, self.camera
         msg = f"seed {self.seed} ({note})"
@@ -233,6 +254,7 @@ def test_kill_9_at_a_random_moment(
     rng = random.Random(seed)
     t = Trial(tmp_path, template_home, camera, seed)
     kills: list[str] = []
+    at: list[str] = []  # the daemon's state at each kill, for the tally
     d = t.start()
     try:
         # one kill, sometimes a second one soon after the restart (a crash while resuming)
@@ -242,12 +264,14 @@ def test_kill_9_at_a_random_moment(
             time.sleep(delay)
             states = t.cat.states() if t.cat.path.exists() else Counter()
             d.kill()
+            at.append(tally.kill_state(states))
             kills.append(f"kill -9 after {delay:.2f}s, states {dict(states)}")
             d = t.start()
         t.wait_done(d)
         assert d.terminate() == 0, f"seed {seed}: {d.log_tail()}"
     finally:
         d.kill()
+    t.tally("kill -9", at)
     t.check(bwc, monkeypatch, "; ".join(kills))
     t.cleanup()
 
@@ -287,5 +311,6 @@ def test_kill_9_during_a_large_copy(
         assert d.terminate() == 0, d.log_tail()
     finally:
         d.kill()
+    t.tally("kill -9", ["discovered"])  # mid-copy: the job is still `discovered`
     t.check(bwc, monkeypatch, f"killed with {size} of {BIG} bytes in {part.name}")
     t.cleanup()

@@ -155,6 +155,35 @@ def test_a_spool_that_cannot_be_written_is_named_not_the_source(
     assert (tmp_path / "src" / "clip000.mp4").stat().st_size == (4 << 20) + 10
 
 
+@pytest.mark.parametrize("failing", ["the copy", "its folder"])
+def test_a_spool_copy_that_cannot_be_synced_is_named_not_the_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """A durable staging whose fsync fails (the copy's, or its folder's) is the spool's
+    fault: a StoreError (the daemon retries), never "cannot read" the camera's file."""
+    import errno
+
+    from bwc.errors import StoreError
+    from bwc.ingest.stage import stage
+
+    (cand,) = _files(tmp_path / "src", [5000])
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    calls = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == (1 if failing == "the copy" else 2):
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(StoreError, match=r"cannot write the spool copy .* Input/output error"):
+        stage(cand, spool, dest=spool / "1.part", durable=True)
+    assert list(spool.iterdir()) == []  # the copy is removed
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_probes_resolve_even_when_staging_ends_first(tmp_path: Path, kind: type[Stager]) -> None:
     """A child that stages and probes everything before the constructor has returned (tiny

@@ -140,8 +140,12 @@ class LocalStore:
         qdir = self.root / "quarantine"
         make_dir(qdir, SHARED_DIR)
         # another process repairing the same item may have moved it first: nothing to keep
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.replace(path, qdir / f"{path.name}.{os.getpid()}.{time.time_ns()}")
+        except FileNotFoundError:
+            return
+        # kept for good: its new name durable before a good copy takes the old one
+        fsync_dir(qdir)
 
     def iter_objects(self) -> Iterator[tuple[str, datetime]]:
         objects = self.root / "objects"
