@@ -165,11 +165,13 @@ def station_profiles(settings: Settings) -> list[Profile]:
 def parse_start(text: str, fmt: str, tz: tzinfo) -> datetime | None:
     try:
         naive = datetime.strptime(text, fmt)
+        if naive.tzinfo is not None:
+            return naive.astimezone(UTC)
+        return naive.replace(tzinfo=tz).astimezone(UTC)
     except ValueError:
         return None
-    if naive.tzinfo is not None:
-        return naive.astimezone(UTC)
-    return naive.replace(tzinfo=tz).astimezone(UTC)
+    except OverflowError:  # a device clock at 0001-01-01 or 9999-12-31: no time in UTC
+        return None
 
 
 def match_path(profiles: Sequence[Profile], rel: str, id_file: IdFile | None) -> PathInfo | None:
