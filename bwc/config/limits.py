@@ -37,6 +37,9 @@ VERIFY_WORKERS_MAX = 256
 # conversion, and footage predates no camera.
 YEAR_MIN = 1970
 YEAR_MAX = 9998
+# A retention period (a class in bwc.toml): longer is "permanent", and past year 9999 there
+# is no date to keep it until.
+RETENTION_MONTHS_MAX = 12 * 1000
 
 
 def text_problem(value: str, max_len: int = ID_MAX) -> str | None:

@@ -174,9 +174,12 @@ def parse_period(name: str, text: str) -> RetentionClass:
             f'must be "<n> days", "<n> months", "<n> years" or "permanent" (got {text!r})'
         )
     n, unit = int(m.group(1)), m.group(2)
-    if unit == "day":
-        return RetentionClass(name, days=n)
-    return RetentionClass(name, months=n * 12 if unit == "year" else n)
+    days = n if unit == "day" else 0
+    months = n * 12 if unit == "year" else n if unit == "month" else 0
+    # 99999 years would put the date past year 9999 (no such date: a crash, not a rule)
+    if months > limits.RETENTION_MONTHS_MAX or days > limits.RETENTION_MONTHS_MAX * 31:
+        raise ValueError(f'at most {limits.RETENTION_MONTHS_MAX // 12} years, or "permanent"')
+    return RetentionClass(name, months=months, days=days)
 
 
 def _retention_classes(value: Any) -> Any:

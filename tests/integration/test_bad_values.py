@@ -7,7 +7,11 @@ defect 16)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +25,28 @@ pytestmark = pytest.mark.integration
 Runner = Callable[..., Result]
 
 FAR = "9" * 400  # a number of seconds that float() reads as infinity
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One initialised home, copied for each test (`bwc init` once, not 30 times)."""
+    home = tmp_path_factory.mktemp("template") / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BWC_")}
+    env["BWC_HOME"] = str(home)
+    exe = Path(sys.executable).with_name("bwc")
+    done = subprocess.run(
+        [str(exe), "init", "--station-id", "st-bad"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return home
+
+
+@pytest.fixture
+def home(template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the template home, where BWC_HOME points (tests/conftest.py)."""
+    target = tmp_path / "home"
+    shutil.copytree(template, target)
+    return target
 
 
 def _setting(home: Path, spec: str) -> None:
@@ -237,6 +263,14 @@ CASES: list[tuple[str, list[str], dict[str, str], str, int, str]] = [
         "[daemon]\nstable_seconds = nan",
         4,
         "daemon.stable_seconds",
+    ),
+    (
+        "settings retention 99999 years",
+        ["status"],
+        {},
+        '[retention.classes]\nlong = "99999 years"',
+        4,
+        "retention.classes.long",
     ),
 ]
 
