@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from bwc.config import limits
 from bwc.errors import InputError
 from bwc.evidence import custody
 from bwc.evidence.manifest import encode_path
@@ -176,8 +177,8 @@ class DockScanner:
 
     def _open(self, mount: bytes, now: datetime) -> OpenSession:
         id_file = read_id_file(mount)
-        serial = self.serial_of(mount)
-        device = id_file.device_id if id_file else None
+        serial = _valid(self.serial_of(mount), mount, "USB serial")
+        device = _valid(id_file.device_id if id_file else None, mount, "id file's device id")
         wrong: str | None = None
         with self.st.session() as s:
             row = DockSession(
@@ -303,7 +304,9 @@ class DockScanner:
                 continue
             if sess.device_id is None:
                 info = match_path(self.profiles, os.fsdecode(cand.rel), None)
-                if info and info.device_id:
+                # an id the catalog cannot hold names no session; the file itself is
+                # listed as failed, with the reason, when it is signed
+                if info and info.device_id and limits.text_problem(info.device_id) is None:
                     sess.device_id = info.device_id
             taken[cand.rel] = (st_size, st_mtime_ns)
             rows.append(
@@ -340,6 +343,17 @@ class DockScanner:
             s.flush()
         sess.known.update(taken)
         return [r.id for r in rows if r.state == "discovered" and r.id is not None]
+
+
+def _valid(value: str | None, mount: bytes, what: str) -> str | None:
+    """``value`` if the catalog can hold it, else None, logged: one camera's bad id file
+    (a 200-character device id) must not stop the scan of every other camera. Its files are
+    still taken; each that would carry the bad id is listed as failed, with the reason."""
+    problem = None if value is None else limits.text_problem(value)
+    if problem is None:
+        return value
+    logger.error("dock mount %s: the %s %s; not used", display(mount), what, problem)
+    return None
 
 
 def _counts(s: Session, session_id: int) -> dict[str, int]:
