@@ -223,3 +223,29 @@ def test_import_row_with_an_over_long_value_is_named_by_line(
         assert "nothing was imported" in errors[0]
     verified = _json(bwc, "audit", "verify")["verified"]
     assert not any(verified.values()), verified  # no row of any file was stored
+
+
+def test_the_migrated_schema_has_the_lengths_bwc_checks(home: Path) -> None:
+    """The limits bwc checks are the models' column lengths (bwc.config.limits); the
+    migrations that build a real catalog must agree with the models, or a value bwc lets
+    through could still be refused by PostgreSQL."""
+    import sqlalchemy as sa
+    from sqlmodel import SQLModel
+
+    import bwc.evidence.models  # noqa: F401  (the tables)
+
+    engine = sa.create_engine(f"sqlite:///{home / 'catalog.sqlite'}")
+    try:
+        found = sa.inspect(engine)
+        checked = 0
+        for table in SQLModel.metadata.sorted_tables:
+            migrated = {c["name"]: c["type"] for c in found.get_columns(table.name)}
+            for column in table.columns:
+                length = getattr(column.type, "length", None)
+                if isinstance(column.type, sa.String) and length is not None:
+                    got = getattr(migrated[column.name], "length", None)
+                    assert got == length, (table.name, column.name, got, length)
+                    checked += 1
+    finally:
+        engine.dispose()
+    assert checked > 20
