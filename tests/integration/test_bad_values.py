@@ -356,3 +356,25 @@ def test_file_named_with_a_time_out_of_range_in_utc_is_evidence(
         assert "no-recorded-time" in item["flags"]
     r = bwc("verify", "--all")
     assert r.code == 0, r.out + r.err
+
+
+def test_file_named_with_an_id_that_is_not_utf8_is_evidence(
+    bwc: Runner, home: Path, tmp_path: Path
+) -> None:
+    """An axis-profile folder whose officer id has a byte that is not UTF-8: no id can be
+    stored from it (it was an internal error), and the file is still evidence, unattributed,
+    its name kept byte for byte."""
+    cam = tmp_path / "cam"
+    folder = os.path.join(os.fsencode(cam), b"offic\xffer_CAM9_20261015T093000Z")
+    os.makedirs(folder)
+    with open(os.path.join(folder, b"20261015_093000_0001.mp4"), "wb") as f:
+        f.write(b"not really a video\n")
+    r = bwc("ingest", str(cam), "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert data["ingested"] == 1, data
+    (item,) = json.loads(bwc("list", "--json").out)
+    assert item["officer_id"] is None
+    assert item["device_id"] == "CAM9"
+    assert {"non-utf8-name", "unattributed"} <= set(item["flags"])
+    assert item["path"] == "offic%FFer_CAM9_20261015T093000Z/20261015_093000_0001.mp4"
