@@ -316,7 +316,10 @@ def _json_records(
 
 
 def _field(rec: Mapping[str, Any], name: str) -> str:
-    return _text(rec.get(name), name).strip()
+    value = _text(rec.get(name), name).strip()
+    if "\x00" in value:  # PostgreSQL refuses it in any text (SQLite would keep it)
+        raise _Bad(f"{name} contains a NUL character")
+    return value
 
 
 def _officer(line: int, rec: Mapping[str, Any], tz: ZoneInfo) -> OfficerIn:

@@ -203,6 +203,11 @@ IMPORTS: list[tuple[str, str, str]] = [
         "line 2: unit is 200 characters long",
     ),
     (
+        "officers",  # PostgreSQL refuses a NUL in any text; SQLite kept it
+        "officer_id,name,unit,county,frontline\n110023,Li\x00Wang,Unit 1,County A,true\n",
+        "line 2: name contains a NUL character",
+    ),
+    (
         "assignments",
         f"officer_id,device_id,start,end\n110023,{LONG},2026-10-01T09:00:00,\n",
         "line 2: device_id is longer than 128 characters",
