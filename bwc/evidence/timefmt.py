@@ -26,13 +26,17 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class OutOfRange(ValueError):
+    """A well-formed time outside what bwc accepts (or datetime can convert)."""
+
+
 def ensure_utc(dt: datetime) -> datetime:
     if dt.tzinfo is None:
         raise ValueError("naive datetime: all bwc times must carry a time zone")
     try:
         return dt.astimezone(UTC)
     except OverflowError as e:  # 0001-01-01 east of UTC, 9999-12-31 west of it
-        raise ValueError(f"{dt.isoformat()} is out of range in UTC") from e
+        raise OutOfRange(f"{dt.isoformat()} is out of range in UTC") from e
 
 
 def format_utc(dt: datetime) -> str:
@@ -63,7 +67,7 @@ def parse_local(text: str, tz: tzinfo) -> datetime:
         raise ValueError("empty time")
     dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     if not YEAR_MIN <= dt.year <= YEAR_MAX:  # a typo, and far from datetime's edges
-        raise ValueError(f"year {dt.year} is not between {YEAR_MIN} and {YEAR_MAX}")
+        raise OutOfRange(f"the year must be from {YEAR_MIN} to {YEAR_MAX}")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
     return ensure_utc(dt)
