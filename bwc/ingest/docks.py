@@ -18,8 +18,9 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from bwc.config import limits
-from bwc.errors import InputError
+from bwc.errors import BwcError, InputError
 from bwc.evidence import custody
+from bwc.evidence.db import unavailable
 from bwc.evidence.manifest import encode_path
 from bwc.evidence.models import DockSession, IngestJob
 from bwc.evidence.station import Station
@@ -151,6 +152,7 @@ class DockScanner:
         self.sessions: dict[bytes, OpenSession] = {}
         self.protected = station_paths(station.settings)
         self.refused: set[bytes] = set()  # mounts holding (or inside) the home: never taken
+        self.failing: dict[bytes, str] = {}  # mount -> why its last scan failed
         self._resume()
 
     def _resume(self) -> None:
@@ -255,9 +257,24 @@ class DockScanner:
             except InputError as e:
                 self._refuse(mount, e)
                 continue
-            sess = self.sessions.get(mount) or self._open(mount, now)
-            new_jobs.extend(self._scan_session(sess, wall_now, mono_now, now))
+            try:
+                sess = self.sessions.get(mount) or self._open(mount, now)
+                new_jobs.extend(self._scan_session(sess, wall_now, mono_now, now))
+            except (BwcError, OSError) as e:
+                if unavailable(e) is not None:
+                    raise  # the catalog is away for every mount: the daemon waits
+                # one camera's problem never stops the others (it is tried again next scan)
+                self._failing(mount, str(e))
+                continue
+            self.failing.pop(mount, None)
         return new_jobs
+
+    def _failing(self, mount: bytes, why: str) -> None:
+        if self.failing.get(mount) != why:  # once, not at every rescan
+            logger.error(
+                "dock mount %s: %s; the other mounts are still served", display(mount), why
+            )
+        self.failing[mount] = why
 
     def _refuse(self, mount: bytes, e: InputError) -> None:
         """The station's own files are never evidence (they would be locked in the store for

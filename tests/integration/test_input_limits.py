@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -254,3 +255,35 @@ def test_the_migrated_schema_has_the_lengths_bwc_checks(home: Path) -> None:
     finally:
         engine.dispose()
     assert checked > 20
+
+
+def test_a_mount_that_fails_to_scan_does_not_stop_the_others(station: Path, tmp_path: Path) -> None:
+    """Whatever else fails for one camera (here: reading its USB serial), the scan goes on to
+    the next mount, and logs the first once; the failing one is tried again next scan."""
+    import time
+
+    from bwc.evidence.station import Station
+    from bwc.ingest.docks import DockScanner
+
+    dock = tmp_path / "dock"
+    for name in ("cam-a", "cam-b"):
+        (dock / name).mkdir(parents=True)
+        (dock / name / f"{name}.bin").write_bytes(name.encode() * 100)
+    age_tree(dock)
+    broken = os.fsencode(os.path.realpath(dock / "cam-a"))
+
+    def serial_of(mount: bytes) -> str | None:
+        if mount == broken:
+            raise OSError(5, "Input/output error")
+        return None
+
+    st = Station.open(station, actor="test-clerk", passphrase=None)
+    try:
+        scanner = DockScanner(
+            st, [str(dock)], ignore=[], stable_seconds=0.0, profiles=[], serial_of=serial_of
+        )
+        assert len(scanner.scan(time.time(), time.monotonic())) == 1  # cam-b's file
+        assert broken in scanner.failing
+        assert [os.path.basename(m) for m in scanner.sessions] == [b"cam-b"]
+    finally:
+        st.engine.dispose()
