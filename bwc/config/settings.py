@@ -35,7 +35,13 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    SettingsConfigDict,
+    SettingsError,
+)
 from pydantic_settings.sources.utils import parse_env_vars
 
 from bwc.config import limits
@@ -47,7 +53,7 @@ from bwc.config.home import (
     resolve_home,
 )
 from bwc.config.stores import store_url_problem
-from bwc.errors import HomeError
+from bwc.errors import HomeError, first_line
 
 _DEFAULT_IGNORE = (
     "System Volume Information",
@@ -619,7 +625,19 @@ def load_settings(home: Path, env: Mapping[str, str] | None = None) -> Settings:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise HomeError(f"cannot read {path}: {e}", hint="fix the file") from e
-    overrides = _Environment(env)()
+    except ValueError as e:  # a number of more than 4300 digits (Python's int limit)
+        raise HomeError(
+            f"cannot read {path}: a number with too many digits", hint="fix the file"
+        ) from e
+    except RecursionError as e:  # arrays nested deeper than the stack
+        raise HomeError(f"cannot read {path}: nested too deeply", hint="fix the file") from e
+    try:
+        overrides = _Environment(env)()
+    except SettingsError as e:  # BWC_DAEMON='{"workers": 3' (not JSON), 5000 digits
+        raise HomeError(
+            f"invalid settings: {first_line(e)} (BWC_* environment)",
+            hint="fix or unset that BWC_* variable",
+        ) from e
     overrides.pop("home", None)  # BWC_HOME chose the home; it is not a setting
     return validate(home, _merged(raw, _from_text(Settings, overrides)))
 

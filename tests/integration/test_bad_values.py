@@ -378,3 +378,32 @@ def test_file_named_with_an_id_that_is_not_utf8_is_evidence(
     assert item["device_id"] == "CAM9"
     assert {"non-utf8-name", "unattributed"} <= set(item["flags"])
     assert item["path"] == "offic%FFer_CAM9_20261015T093000Z/20261015_093000_0001.mp4"
+
+
+@pytest.mark.parametrize(
+    ("toml_line", "env", "words"),
+    [
+        ("verify_workers = " + "9" * 5000, {}, "a number with too many digits"),
+        ("x = " + "[" * 50_000 + "]" * 50_000, {}, "nested too deeply"),
+        ("", {"BWC_DAEMON": '{"workers": 3'}, 'field "daemon"'),
+        ("", {"BWC_VERIFY_WORKERS": "9" * 5000}, 'field "verify_workers"'),
+    ],
+    ids=["toml-5000-digits", "toml-nested", "env-not-json", "env-5000-digits"],
+)
+def test_unreadable_settings_are_one_clear_line(
+    bwc: Runner,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    toml_line: str,
+    env: dict[str, str],
+    words: str,
+) -> None:
+    path = home / "bwc.toml"
+    path.write_text(toml_line + "\n" + path.read_text("utf-8"), "utf-8")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    r = bwc("status")
+    assert r.code == 4, r.err
+    errors = [ln for ln in r.err.splitlines() if ln.startswith("bwc: error:")]
+    assert len(errors) == 1 and words in errors[0], r.err
+    assert "internal error" not in r.err, r.err
