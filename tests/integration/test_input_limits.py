@@ -257,7 +257,7 @@ def test_the_migrated_schema_has_the_lengths_bwc_checks(home: Path) -> None:
     assert checked > 20
 
 
-def test_a_mount_that_fails_to_scan_does_not_stop_the_others(station: Path, tmp_path: Path) -> None:
+def test_a_mount_that_fails_to_scan_does_not_stop_the_others(home: Path, tmp_path: Path) -> None:
     """Whatever else fails for one camera (here: reading its USB serial), the scan goes on to
     the next mount, and logs the first once; the failing one is tried again next scan."""
     import time
@@ -277,7 +277,7 @@ def test_a_mount_that_fails_to_scan_does_not_stop_the_others(station: Path, tmp_
             raise OSError(5, "Input/output error")
         return None
 
-    st = Station.open(station, actor="test-clerk", passphrase=None)
+    st = Station.open(home, actor="test-clerk", passphrase=None)  # the scan, not the catalog
     try:
         scanner = DockScanner(
             st, [str(dock)], ignore=[], stable_seconds=0.0, profiles=[], serial_of=serial_of
