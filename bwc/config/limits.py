@@ -24,6 +24,8 @@ STATION_ID_MAX = 64
 NAME_MAX = 32
 # an INTEGER column (PostgreSQL int4): a device clock offset in milliseconds
 INT32_MAX = 2**31 - 1
+# a BIGINT column (SQLite's INTEGER too): a file's mtime in nanoseconds since 1970
+INT64_MAX = 2**63 - 1
 
 # Durations given in seconds (settings, --max-gap and the like): finite, >= 0, and at most
 # a year; more is a typo, and overflows waits and time arithmetic.
@@ -40,6 +42,13 @@ YEAR_MAX = 9998
 # A retention period (a class in bwc.toml): longer is "permanent", and past year 9999 there
 # is no date to keep it until.
 RETENTION_MONTHS_MAX = 12 * 1000
+
+
+def stored_ns(ns: int) -> int:
+    """A file time in nanoseconds as the catalog can hold it: one set past 2262 (or before
+    1677) by a device clock is kept as the nearest it can (it only tells whether a file
+    changed; the bytes' hash says what it is). Stored as it was, it failed the whole scan."""
+    return max(-INT64_MAX - 1, min(ns, INT64_MAX))
 
 
 def text_problem(value: str, max_len: int = ID_MAX) -> str | None:

@@ -312,7 +312,7 @@ class DockScanner:
         for cand in found.files:
             # the size and mtime discovery saw through the folder's descriptor (a second
             # look by path could be led elsewhere by a folder swapped for a symlink)
-            st_size, st_mtime_ns = cand.size or 0, cand.mtime_ns or 0
+            st_size, st_mtime_ns = cand.size or 0, limits.stored_ns(cand.mtime_ns or 0)
             if sess.known.get(cand.rel) == (st_size, st_mtime_ns):
                 continue
             if not self.tracker.ready(

@@ -287,3 +287,42 @@ def test_a_mount_that_fails_to_scan_does_not_stop_the_others(home: Path, tmp_pat
         assert [os.path.basename(m) for m in scanner.sessions] == [b"cam-b"]
     finally:
         st.engine.dispose()
+
+
+def test_a_file_with_a_time_past_2262_is_taken_with_the_others(home: Path, tmp_path: Path) -> None:
+    """A file whose mtime (a device clock) is past 2262 has more nanoseconds since 1970 than
+    the catalog's BIGINT holds: its job's insert failed, and with it the scan of its camera
+    (the daemon itself died of the OverflowError). It is taken, as are the files beside it."""
+    import time
+
+    from bwc.evidence.station import Station
+    from bwc.ingest.docks import DockScanner
+    from bwc.ingest.jobs import JobRunner, RunnerConfig
+    from bwc.ingest.steps import ledger_lookup
+
+    cam = tmp_path / "dock" / "cam"
+    cam.mkdir(parents=True)
+    (cam / "a.bin").write_bytes(b"a" * 100)
+    (cam / "future.bin").write_bytes(b"f" * 100)
+    age_tree(cam)
+    far = 2**63 + 10**18  # about 2294
+    os.utime(cam / "future.bin", ns=(far, far))
+    assert os.stat(cam / "future.bin").st_mtime_ns > 2**63 - 1, "the file system clamped it"
+
+    class NoMedia:
+        def probe(self, path: Path) -> None:
+            return None
+
+    st = Station.open(home, actor="test-clerk", passphrase=None)
+    try:
+        scanner = DockScanner(st, [str(cam.parent)], ignore=[], stable_seconds=0.0, profiles=[])
+        runner = JobRunner(st, NoMedia(), [], ledger_lookup(st.engine), RunnerConfig())
+        jobs: list[int] = []
+        for _ in range(3):  # the future file is stable once seen unchanged
+            jobs += scanner.scan(time.time(), time.monotonic())
+        assert scanner.failing == {}
+        assert len(jobs) == 2
+        assert [runner.advance(j) for j in jobs] == ["released", "released"]
+        assert len(scanner.scan(time.time(), time.monotonic())) == 0  # known: not taken again
+    finally:
+        st.engine.dispose()
