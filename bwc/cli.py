@@ -37,6 +37,7 @@ from bwc.cli_common import (
     print_json,
 )
 from bwc.config.home import resolve_home
+from bwc.config.limits import require_id
 from bwc.errors import (
     BROKEN_PIPE,
     INTERNAL_ERROR,
@@ -218,6 +219,9 @@ def ingest(
     from bwc.ingest.probe import FFprobe
     from bwc.ingest.stage import ForkedStager, Stager, clean_stale_spool
 
+    for option, value in (("--officer", officer), ("--device", device)):
+        if value is not None:
+            require_id(value, option)  # before anything is copied
     c = ctx()
     settings = load_settings(c.home)  # no home or a bad setting: stop before copying anything
     # never the station's own home, store or spool (keys, catalog) as evidence: refused

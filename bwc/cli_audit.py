@@ -24,6 +24,7 @@ from bwc.cli_imports import (
     import_officers,
     station_zone,
 )
+from bwc.config.limits import seconds_problem
 from bwc.errors import InputError, UsageError
 from bwc.evidence.timefmt import format_utc
 
@@ -110,8 +111,9 @@ def _rules(
         ("--start-grace", start_grace),
         ("--end-grace", end_grace),
     ):
-        if v is not None and not v >= 0:
-            raise UsageError(f"{name} must be a number of seconds >= 0")
+        problem = None if v is None else seconds_problem(v)  # inf would overflow round()
+        if problem is not None:
+            raise UsageError(f"{name} {v} {problem}")
     return Rules(
         max_gap_ms=base.max_gap_ms if max_gap is None else round(max_gap * SECOND_MS),
         start_grace_ms=base.start_grace_ms

@@ -16,7 +16,7 @@ import typer
 from bwc.cli_common import ctx, err, esc, esc_msg, out, print_json
 from bwc.cli_imports import import_assignments
 from bwc.errors import UsageError
-from bwc.evidence.timefmt import format_utc, parse_local, parse_offset_ms
+from bwc.evidence.timefmt import OutOfRange, format_utc, parse_local, parse_offset_ms
 from bwc.printable import PrintableFormatter, json_text
 
 if TYPE_CHECKING:
@@ -247,6 +247,8 @@ def devices_assign(
 def parse_local_or_usage(text: str, tz: Any, what: str) -> datetime:
     try:
         return parse_local(text, tz)
+    except OutOfRange as e:
+        raise UsageError(f"{what} {text!r}: {e}") from e
     except ValueError as e:
         raise UsageError(f"{what} {text!r} is not an ISO 8601 time") from e
 

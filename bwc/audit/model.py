@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bwc.config import limits
 from bwc.errors import InputError, UsageError
 
 SECOND_MS = 1000
@@ -86,8 +87,13 @@ class Period:
     @classmethod
     def parse(cls, text: str, tz: str) -> Period:
         m = _MONTH_RE.match(text.strip())
-        if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1970:
+        if not m or not 1 <= int(m.group(2)) <= 12:
             raise UsageError(f"--month {text!r} is not a month like 2026-10")
+        # its bounds in UTC, and the next month's, must exist (9999-12 has no next month)
+        if not limits.YEAR_MIN <= int(m.group(1)) <= limits.YEAR_MAX:
+            raise UsageError(
+                f"--month {text!r}: the year must be from {limits.YEAR_MIN} to {limits.YEAR_MAX}"
+            )
         zone(tz)
         return cls(int(m.group(1)), int(m.group(2)), tz)
 

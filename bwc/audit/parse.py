@@ -25,6 +25,7 @@ from typing import Any, Literal, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 from bwc.audit.model import AuditInputError
+from bwc.config import limits
 
 Kind = Literal["officers", "assignments", "cases"]
 Format = Literal["csv", "json"]
@@ -36,7 +37,7 @@ SCHEMAS: dict[Kind, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "cases": (("case_id", "officers", "start", "end"), ("category", "unit", "location")),
 }
 
-MAX_ID = 128
+MAX_ID = limits.ID_MAX  # the catalog's column length
 MAX_PROBLEMS = 1000
 TRUE = frozenset({"true", "1", "是", "yes", "y"})
 FALSE = frozenset({"false", "0", "否", "no", "n"})
@@ -102,6 +103,9 @@ def parse_time(text: str, tz: ZoneInfo) -> datetime:
         dt = datetime.fromisoformat(t)
     except ValueError as e:
         raise _Bad(f"{t!r} is not an ISO 8601 date and time ({e})") from e
+    # far from datetime's edges, where converting between zones overflows
+    if not limits.YEAR_MIN <= dt.year <= limits.YEAR_MAX:
+        raise _Bad(f"{t!r}: the year is not between {limits.YEAR_MIN} and {limits.YEAR_MAX}")
     if dt.tzinfo is None:
         local = dt.replace(tzinfo=tz)
         if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != dt:
@@ -127,6 +131,16 @@ def _ident(value: str, what: str) -> str:
         raise _Bad(f"{what} is longer than {MAX_ID} characters")
     if any(ord(ch) < 32 or ch in ";；" for ch in v):
         raise _Bad(f"{what} {v!r} contains a control character or ';'")
+    return v
+
+
+def _label(value: str, what: str) -> str:
+    """A unit or county name: stored in a column as long as an id's (empty is the caller's
+    business)."""
+    v = value.strip()
+    problem = limits.text_problem(v) if v else None
+    if problem is not None:
+        raise _Bad(f"{what} {problem}")
     return v
 
 
@@ -280,6 +294,8 @@ def _json_records(
         return [], [Problem(e.lineno, f"invalid JSON: {e.msg}")]
     except RecursionError:  # nesting deeper than the stack: a bad record, not a crash
         return [], [Problem(line_at(start), "invalid JSON: nested too deeply")]
+    except ValueError:  # a number of more than 4300 digits (Python's limit): no id
+        return [], [Problem(line_at(start), "invalid JSON: a number with too many digits")]
     # positions -> line numbers in one pass
     out: list[tuple[int, Any]] = []
     problems: list[Problem] = []
@@ -300,14 +316,17 @@ def _json_records(
 
 
 def _field(rec: Mapping[str, Any], name: str) -> str:
-    return _text(rec.get(name), name).strip()
+    value = _text(rec.get(name), name).strip()
+    if "\x00" in value:  # PostgreSQL refuses it in any text (SQLite would keep it)
+        raise _Bad(f"{name} contains a NUL character")
+    return value
 
 
 def _officer(line: int, rec: Mapping[str, Any], tz: ZoneInfo) -> OfficerIn:
     fl = rec.get("frontline")
     frontline = fl if isinstance(fl, bool) else parse_bool(_field(rec, "frontline"))
-    unit = _field(rec, "unit")
-    county = _field(rec, "county")
+    unit = _label(_field(rec, "unit"), "unit")
+    county = _label(_field(rec, "county"), "county")
     if not unit:
         raise _Bad("unit is empty")
     if not county:
@@ -359,7 +378,7 @@ def _case(line: int, rec: Mapping[str, Any], tz: ZoneInfo) -> CaseIn:
         line,
         cid,
         _field(rec, "category"),
-        _field(rec, "unit"),
+        _label(_field(rec, "unit"), "unit"),
         officers,
         start,
         end,

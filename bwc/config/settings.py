@@ -35,9 +35,16 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    SettingsConfigDict,
+    SettingsError,
+)
 from pydantic_settings.sources.utils import parse_env_vars
 
+from bwc.config import limits
 from bwc.config.home import (
     CONFIG_NAME,
     DEFAULT_HOME,
@@ -46,7 +53,7 @@ from bwc.config.home import (
     resolve_home,
 )
 from bwc.config.stores import store_url_problem
-from bwc.errors import HomeError
+from bwc.errors import HomeError, first_line
 
 _DEFAULT_IGNORE = (
     "System Volume Information",
@@ -78,7 +85,11 @@ def _problems(*named: tuple[str, str]) -> PydanticCustomError:
 
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
-Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# at most a year: more is a typo, and overflows waits (threading's limit) and time arithmetic
+Seconds = Annotated[float, Field(ge=0, le=limits.SECONDS_MAX, allow_inf_nan=False)]
+_SECONDS = f"a number of seconds from 0 to {limits.SECONDS_MAX:.0f} (366 days)"
+_HOURS_MAX = limits.SECONDS_MAX / 3600
+Hours = Annotated[float, Field(ge=0, le=_HOURS_MAX, allow_inf_nan=False)]
 
 
 class DaemonSettings(BaseModel):
@@ -90,17 +101,19 @@ class DaemonSettings(BaseModel):
         (), "a list of folders"
     )
     # size and mtime unchanged this long: the file is complete
-    stable_seconds: Seconds = _must(5.0, "a number >= 0")
+    stable_seconds: Seconds = _must(5.0, _SECONDS)
     # periodic rescan, whether or not the file system sends events
-    rescan_seconds: Seconds = _must(2.0, "a number >= 0")
-    workers: int = _must(2, "at least 1", ge=1)
+    rescan_seconds: Seconds = _must(2.0, _SECONDS)
+    workers: int = _must(
+        2, f"from 1 to {limits.DAEMON_WORKERS_MAX}", ge=1, le=limits.DAEMON_WORKERS_MAX
+    )
     # below this, stop taking new files (never drop any)
     spool_min_free_mb: int = _must(1024, "a whole number >= 0", ge=0)
     wipe_after_verify: bool = _must(False, "true or false")
     # cap of the exponential backoff for store errors
-    retry_max_seconds: Seconds = _must(300.0, "a number >= 0")
+    retry_max_seconds: Seconds = _must(300.0, _SECONDS)
     # sign a checkpoint this often while there is news
-    checkpoint_seconds: Seconds = _must(300.0, "a number >= 0")
+    checkpoint_seconds: Seconds = _must(300.0, _SECONDS)
 
 
 class S3Settings(BaseModel):
@@ -167,9 +180,12 @@ def parse_period(name: str, text: str) -> RetentionClass:
             f'must be "<n> days", "<n> months", "<n> years" or "permanent" (got {text!r})'
         )
     n, unit = int(m.group(1)), m.group(2)
-    if unit == "day":
-        return RetentionClass(name, days=n)
-    return RetentionClass(name, months=n * 12 if unit == "year" else n)
+    days = n if unit == "day" else 0
+    months = n * 12 if unit == "year" else n if unit == "month" else 0
+    # 99999 years would put the date past year 9999 (no such date: a crash, not a rule)
+    if months > limits.RETENTION_MONTHS_MAX or days > limits.RETENTION_MONTHS_MAX * 31:
+        raise ValueError(f'at most {limits.RETENTION_MONTHS_MAX // 12} years, or "permanent"')
+    return RetentionClass(name, months=months, days=days)
 
 
 def _retention_classes(value: Any) -> Any:
@@ -237,12 +253,12 @@ class AuditSettings(BaseModel):
     model_config = _TABLE
 
     # clips this close are one recording (cameras split files)
-    max_gap_s: Seconds = _must(5.0, "a number >= 0")
+    max_gap_s: Seconds = _must(5.0, _SECONDS)
     # recording may start this late, and stop this early, and still be "full"
-    start_grace_s: Seconds = _must(60.0, "a number >= 0")
-    end_grace_s: Seconds = _must(60.0, "a number >= 0")
+    start_grace_s: Seconds = _must(60.0, _SECONDS)
+    end_grace_s: Seconds = _must(60.0, _SECONDS)
     # footage ingested within this long after it ends is on time
-    upload_limit_h: Seconds = _must(24.0, "a number >= 0")
+    upload_limit_h: Hours = _must(24.0, f"a number of hours from 0 to {_HOURS_MAX:.0f}")
 
 
 def _station_id(value: str) -> str:
@@ -287,7 +303,7 @@ def _workers(value: Any) -> Any:
 
 
 def _per_core(value: int) -> int:
-    return value or os.cpu_count() or 1
+    return value or min(os.cpu_count() or 1, limits.VERIFY_WORKERS_MAX)
 
 
 __all__ = [
@@ -331,19 +347,22 @@ class Settings(BaseSettings):
     )
     # how long a command waits for the catalog (SQLite's write lock, a PostgreSQL
     # connection) before it counts as unavailable; the daemon then retries with backoff
-    catalog_wait_seconds: Seconds = _must(60.0, "a number >= 0")
+    catalog_wait_seconds: Seconds = _must(60.0, _SECONDS)
     store: Annotated[str, AfterValidator(_store)] = _must("", "a file:/// or s3:// URL")
     # a store object the catalog does not know is reported once it is this old (younger:
     # an ingest may be between its store write and its commit)
-    orphan_grace_seconds: Seconds = _must(900.0, "a number >= 0")
+    orphan_grace_seconds: Seconds = _must(900.0, _SECONDS)
     log_origin: Annotated[str, AfterValidator(_one_line)] = _must("", "a non-empty single line")
     timezone: Annotated[str, AfterValidator(_timezone)] = _must("Asia/Shanghai", "a time zone")
     ignore: Annotated[tuple[NonEmpty, ...], NoDecode, Field(strict=False)] = _must(
         _DEFAULT_IGNORE, "a list of non-empty patterns"
     )
     verify_workers: Annotated[
-        int, BeforeValidator(_workers), AfterValidator(_per_core), Field(ge=0)
-    ] = _must(0, "a whole number >= 0")
+        int,
+        BeforeValidator(_workers),
+        AfterValidator(_per_core),
+        Field(ge=0, le=limits.VERIFY_WORKERS_MAX),
+    ] = _must(0, f"a whole number from 0 to {limits.VERIFY_WORKERS_MAX} (0: one per core)")
     daemon: DaemonSettings = _must(DaemonSettings(), "a table ([daemon])")
     profiles: Annotated[tuple[dict[str, Any], ...], NoDecode, Field(strict=False)] = _must(
         (), "a list of [[profiles]] tables"
@@ -606,7 +625,19 @@ def load_settings(home: Path, env: Mapping[str, str] | None = None) -> Settings:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise HomeError(f"cannot read {path}: {e}", hint="fix the file") from e
-    overrides = _Environment(env)()
+    except ValueError as e:  # a number of more than 4300 digits (Python's int limit)
+        raise HomeError(
+            f"cannot read {path}: a number with too many digits", hint="fix the file"
+        ) from e
+    except RecursionError as e:  # arrays nested deeper than the stack
+        raise HomeError(f"cannot read {path}: nested too deeply", hint="fix the file") from e
+    try:
+        overrides = _Environment(env)()
+    except SettingsError as e:  # BWC_DAEMON='{"workers": 3' (not JSON), 5000 digits
+        raise HomeError(
+            f"invalid settings: {first_line(e)} (BWC_* environment)",
+            hint="fix or unset that BWC_* variable",
+        ) from e
     overrides.pop("home", None)  # BWC_HOME chose the home; it is not a setting
     return validate(home, _merged(raw, _from_text(Settings, overrides)))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bwc.config.limits import require_id
 from bwc.errors import UsageError
 from bwc.evidence import custody
 from bwc.evidence.items import resolve_id
@@ -23,8 +24,7 @@ class Attributed:
 def attribute(station: Station, item_id: str, officer: str, reason: str) -> Attributed:
     if not reason.strip():
         raise UsageError("--reason must say why")
-    if not officer.strip():
-        raise UsageError("--officer must not be empty")
+    require_id(officer, "--officer")
     station.signer()  # an unknown or wrong key refuses before anything changes
     with station.session() as s:
         sha = resolve_id(s, item_id).sha256

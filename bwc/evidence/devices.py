@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
+from bwc.config.limits import INT32_MAX, require_id
 from bwc.errors import UsageError
 from bwc.evidence import auditlog, custody
 from bwc.evidence.models import Assignment, DeviceClock
@@ -22,6 +23,8 @@ def assign(
 ) -> Assignment:
     """Record that ``officer`` held ``device`` from ``start`` (to ``end``, None: still held);
     the same officer, device and start again updates the end."""
+    require_id(officer, "OFFICER")
+    require_id(device, "DEVICE")
     if end is not None and end <= start:
         raise UsageError("--to must be after --from")
     require_proven(station)  # never append to a log that does not verify
@@ -65,6 +68,12 @@ def ledger(station: Station, device: str | None = None) -> Ledger:
 
 def record_clock(station: Station, device: str, offset_ms: int, at: datetime) -> DeviceClock:
     """A measured clock offset of ``device`` (device time minus true time, in ms)."""
+    require_id(device, "DEVICE")
+    if abs(offset_ms) > INT32_MAX:  # the catalog's INTEGER column: about 24.8 days
+        raise UsageError(
+            f"--offset {offset_ms:+d} ms is more than {INT32_MAX // 86_400_000} days",
+            hint="set the camera's clock instead; nothing was changed",
+        )
     row = DeviceClock(
         device_id=device, offset_ms=offset_ms, measured_at=at, recorded_by=station.actor
     )

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bwc.config.limits import require_id
 from bwc.errors import BwcError, CatalogError, VerificationError
 from bwc.evidence import custody, retention, trust
 from bwc.evidence.items import resolve_id
@@ -139,6 +140,8 @@ def classify(
 ) -> Outcome:
     """Change an item's retention class (and case link). Longer retention only, unless
     ``force``; the store's lock is extended to match, never shortened."""
+    if case_id is not None:
+        require_id(case_id, "--case")
     station.signer()  # an unknown or wrong key refuses before anything changes
     policy = station.settings.retention
     now = station.clock.now()

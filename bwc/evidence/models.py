@@ -24,6 +24,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+# the lengths of what people and cameras name: checked by bwc before anything is stored
+from bwc.config.limits import ID_MAX, NAME_MAX, STATION_ID_MAX
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores UTC, returns timezone-aware UTC datetimes on every backend (SQLite keeps none)."""
@@ -63,10 +66,10 @@ class Item(SQLModel, table=True):
     manifest: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     signature: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     key_id: str = Field(sa_column=Column(String(64), nullable=False))
-    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    station_id: str = Field(sa_column=Column(String(STATION_ID_MAX), nullable=False))
     original_path: str = Field(sa_column=Column(Text, nullable=False))
-    device_id: str | None = Field(default=None, sa_column=Column(String(128), index=True))
-    officer_id: str | None = Field(default=None, sa_column=Column(String(128), index=True))
+    device_id: str | None = Field(default=None, sa_column=Column(String(ID_MAX), index=True))
+    officer_id: str | None = Field(default=None, sa_column=Column(String(ID_MAX), index=True))
     recorded_start: datetime | None = _utc(nullable=True, index=True)
     recorded_end: datetime | None = _utc(nullable=True)
     ingested_at: datetime = _utc(index=True)
@@ -87,7 +90,7 @@ class Event(SQLModel, table=True):
     kind: str = Field(sa_column=Column(String(32), nullable=False))
     at: datetime = _utc()
     actor: str = Field(sa_column=Column(Text, nullable=False))
-    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    station_id: str = Field(sa_column=Column(String(STATION_ID_MAX), nullable=False))
     item_sha256: str | None = Field(default=None, sa_column=Column(String(64)))
 
 
@@ -141,7 +144,7 @@ class SigningKey(SQLModel, table=True):
     __tablename__ = "signing_key"
 
     key_id: str = Field(sa_column=Column(String(64), primary_key=True))
-    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    station_id: str = Field(sa_column=Column(String(STATION_ID_MAX), nullable=False))
     public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = _utc()
     retired_at: datetime | None = _utc(nullable=True)
@@ -157,8 +160,8 @@ class Assignment(SQLModel, table=True):
     __tablename__ = "assignment"
 
     id: int | None = Field(default=None, primary_key=True)
-    officer_id: str = Field(sa_column=Column(String(128), nullable=False))
-    device_id: str = Field(sa_column=Column(String(128), nullable=False))
+    officer_id: str = Field(sa_column=Column(String(ID_MAX), nullable=False))
+    device_id: str = Field(sa_column=Column(String(ID_MAX), nullable=False))
     start: datetime = _utc()
     end: datetime | None = _utc(nullable=True)
     source: str = Field(default="cli", sa_column=Column(String(32), nullable=False))
@@ -170,7 +173,7 @@ class DeviceClock(SQLModel, table=True):
     __tablename__ = "device_clock"
 
     id: int | None = Field(default=None, primary_key=True)
-    device_id: str = Field(sa_column=Column(String(128), nullable=False))
+    device_id: str = Field(sa_column=Column(String(ID_MAX), nullable=False))
     offset_ms: int
     measured_at: datetime = _utc()
     recorded_by: str = Field(sa_column=Column(Text, nullable=False))
@@ -182,10 +185,10 @@ class DockSession(SQLModel, table=True):
     __tablename__ = "dock_session"
 
     id: int | None = Field(default=None, primary_key=True)
-    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    station_id: str = Field(sa_column=Column(String(STATION_ID_MAX), nullable=False))
     mount: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    device_id: str | None = Field(default=None, sa_column=Column(String(128)))
-    usb_serial: str | None = Field(default=None, sa_column=Column(String(128)))
+    device_id: str | None = Field(default=None, sa_column=Column(String(ID_MAX)))
+    usb_serial: str | None = Field(default=None, sa_column=Column(String(ID_MAX)))
     first_seen: datetime = _utc()
     last_seen: datetime = _utc()
     closed_at: datetime | None = _utc(nullable=True)
@@ -198,9 +201,9 @@ class DeviceSerial(SQLModel, table=True):
 
     __tablename__ = "device_serial"
 
-    usb_serial: str = Field(sa_column=Column(String(128), primary_key=True))
-    device_id: str = Field(sa_column=Column(String(128), nullable=False, index=True))
-    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    usb_serial: str = Field(sa_column=Column(String(ID_MAX), primary_key=True))
+    device_id: str = Field(sa_column=Column(String(ID_MAX), nullable=False, index=True))
+    station_id: str = Field(sa_column=Column(String(STATION_ID_MAX), nullable=False))
     dock_session: int | None = None
     first_seen: datetime = _utc()
 
@@ -215,7 +218,7 @@ class IngestJob(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     session_id: int
-    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    station_id: str = Field(sa_column=Column(String(STATION_ID_MAX), nullable=False))
     path: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     rel: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     # BIGINT as in the migration: nanoseconds since 1970 overflow an INTEGER cast on
@@ -243,8 +246,8 @@ class ItemRetention(SQLModel, table=True):
     __tablename__ = "item_retention"
 
     sha256: str = Field(sa_column=Column(String(64), primary_key=True))
-    class_name: str = Field(sa_column=Column(String(32), nullable=False))
-    case_id: str | None = Field(default=None, sa_column=Column(String(128), index=True))
+    class_name: str = Field(sa_column=Column(String(NAME_MAX), nullable=False))
+    case_id: str | None = Field(default=None, sa_column=Column(String(ID_MAX), index=True))
     # None: kept permanently
     retain_until: datetime | None = _utc(nullable=True, index=True)
     # the Object Lock date bwc last set in the store (None: none set, or no Object Lock)
@@ -276,10 +279,10 @@ class Officer(SQLModel, table=True):
 
     __tablename__ = "officer"
 
-    officer_id: str = Field(sa_column=Column(String(128), primary_key=True))
+    officer_id: str = Field(sa_column=Column(String(ID_MAX), primary_key=True))
     name: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    unit: str = Field(sa_column=Column(String(128), nullable=False))
-    county: str = Field(sa_column=Column(String(128), nullable=False))
+    unit: str = Field(sa_column=Column(String(ID_MAX), nullable=False))
+    county: str = Field(sa_column=Column(String(ID_MAX), nullable=False))
     frontline: bool
 
 
@@ -288,9 +291,9 @@ class EnforcementCase(SQLModel, table=True):
 
     __tablename__ = "enforcement_case"
 
-    case_id: str = Field(sa_column=Column(String(128), primary_key=True))
+    case_id: str = Field(sa_column=Column(String(ID_MAX), primary_key=True))
     category: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    unit: str = Field(default="", sa_column=Column(String(128), nullable=False, default=""))
+    unit: str = Field(default="", sa_column=Column(String(ID_MAX), nullable=False, default=""))
     start: datetime = _utc()
     end: datetime = _utc()
     location: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
@@ -301,8 +304,8 @@ class CaseOfficer(SQLModel, table=True):
 
     __tablename__ = "case_officer"
 
-    case_id: str = Field(sa_column=Column(String(128), primary_key=True))
-    officer_id: str = Field(sa_column=Column(String(128), primary_key=True))
+    case_id: str = Field(sa_column=Column(String(ID_MAX), primary_key=True))
+    officer_id: str = Field(sa_column=Column(String(ID_MAX), primary_key=True))
 
 
 class Explanation(SQLModel, table=True):
@@ -312,11 +315,11 @@ class Explanation(SQLModel, table=True):
     __tablename__ = "explanation"
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: str = Field(sa_column=Column(String(128), nullable=False))
-    officer_id: str = Field(sa_column=Column(String(128), nullable=False))
+    case_id: str = Field(sa_column=Column(String(ID_MAX), nullable=False))
+    officer_id: str = Field(sa_column=Column(String(ID_MAX), nullable=False))
     reason: str = Field(sa_column=Column(Text, nullable=False))
     actor: str = Field(sa_column=Column(Text, nullable=False))
-    station_id: str = Field(sa_column=Column(String(64), nullable=False))
+    station_id: str = Field(sa_column=Column(String(STATION_ID_MAX), nullable=False))
     at: datetime = _utc()
 
 
@@ -331,7 +334,7 @@ verification_run = Table(
     Column("run_id", String(64), nullable=False, unique=True),
     Column("at", UTCDateTime(), nullable=False),
     Column("actor", Text, nullable=False),
-    Column("station_id", String(64), nullable=False),
+    Column("station_id", String(STATION_ID_MAX), nullable=False),
     Column("scope", String(8), nullable=False),
     Column("log_size", BigInteger, nullable=False),
     Column("items", Integer, nullable=False),

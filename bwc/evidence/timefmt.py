@@ -5,9 +5,12 @@ Also the Clock protocol: core logic never calls ``datetime.now()``; a clock is p
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, tzinfo
 from typing import Protocol
+
+from bwc.config.limits import YEAR_MAX, YEAR_MIN
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 
@@ -23,10 +26,17 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class OutOfRange(ValueError):
+    """A well-formed time outside what bwc accepts (or datetime can convert)."""
+
+
 def ensure_utc(dt: datetime) -> datetime:
     if dt.tzinfo is None:
         raise ValueError("naive datetime: all bwc times must carry a time zone")
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError as e:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        raise OutOfRange(f"{dt.isoformat()} is out of range in UTC") from e
 
 
 def format_utc(dt: datetime) -> str:
@@ -56,9 +66,11 @@ def parse_local(text: str, tz: tzinfo) -> datetime:
     if not text:
         raise ValueError("empty time")
     dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    if not YEAR_MIN <= dt.year <= YEAR_MAX:  # a typo, and far from datetime's edges
+        raise OutOfRange(f"the year must be from {YEAR_MIN} to {YEAR_MAX}")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
-    return dt.astimezone(UTC)
+    return ensure_utc(dt)
 
 
 _OFFSET_RE = re.compile(r"^([+-])?((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)$")
@@ -72,4 +84,6 @@ def parse_offset_ms(text: str) -> int:
     if not m:
         raise ValueError(f"not a clock offset: {text!r} (examples: +12s, -1m30s, +800ms)")
     total = sum(float(n) * _UNIT_MS[u] for n, u in _PART_RE.findall(m.group(2)))
+    if not math.isfinite(total):  # hundreds of digits: no offset, and round() would fail
+        raise ValueError(f"not a clock offset: {text!r} is too large")
     return round(-total if m.group(1) == "-" else total)

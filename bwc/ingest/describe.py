@@ -61,7 +61,10 @@ def describe(
     duration = media.get("duration_ms") if media else None
     end = None
     if start is not None and isinstance(duration, int):
-        end = start + timedelta(milliseconds=duration)
+        try:
+            end = start + timedelta(milliseconds=duration)
+        except OverflowError:  # a start near 9999-12-31 (a device clock): no end, not a crash
+            end = None
 
     officer, officer_source = operator_officer, ("operator" if operator_officer else None)
     if officer is None and info and info.officer_id:

@@ -18,8 +18,10 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from bwc.errors import InputError
+from bwc.config import limits
+from bwc.errors import BwcError, InputError
 from bwc.evidence import custody
+from bwc.evidence.db import unavailable
 from bwc.evidence.manifest import encode_path
 from bwc.evidence.models import DockSession, IngestJob
 from bwc.evidence.station import Station
@@ -160,6 +162,7 @@ class DockScanner:
         self.sessions: dict[bytes, OpenSession] = {}
         self.protected = station_paths(station.settings)
         self.refused: set[bytes] = set()  # mounts holding (or inside) the home: never taken
+        self.failing: dict[bytes, str] = {}  # mount -> why its last scan failed
         self._resume()
 
     def _resume(self) -> None:
@@ -186,8 +189,8 @@ class DockScanner:
 
     def _open(self, mount: bytes, now: datetime) -> OpenSession:
         id_file = read_id_file(mount)
-        serial = self.serial_of(mount)
-        device = id_file.device_id if id_file else None
+        serial = _valid(self.serial_of(mount), mount, "USB serial")
+        device = _valid(id_file.device_id if id_file else None, mount, "id file's device id")
         wrong: str | None = None
         with self.st.session() as s:
             row = DockSession(
@@ -264,14 +267,28 @@ class DockScanner:
             except InputError as e:
                 self._refuse(mount, e)
                 continue
-            sess = self.sessions.get(mount) or self._open(mount, now)
-            if mono_now < sess.next_scan:
+            try:
+                sess = self.sessions.get(mount) or self._open(mount, now)
+                if mono_now < sess.next_scan:
+                    continue
+                started = time.monotonic()
+                new_jobs.extend(self._scan_session(sess, wall_now, mono_now, now))
+                sess.next_scan = started + (time.monotonic() - started) * SCAN_DUTY
+            except (BwcError, OSError) as e:
+                if unavailable(e) is not None:
+                    raise  # the catalog is away for every mount: the daemon waits
+                # one camera's problem never stops the others (it is tried again next scan)
+                self._failing(mount, str(e))
                 continue
-            started = time.monotonic()
-            new_jobs.extend(self._scan_session(sess, wall_now, mono_now, now))
-            took = time.monotonic() - started
-            sess.next_scan = started + took * SCAN_DUTY
+            self.failing.pop(mount, None)
         return new_jobs
+
+    def _failing(self, mount: bytes, why: str) -> None:
+        if self.failing.get(mount) != why:  # once, not at every rescan
+            logger.error(
+                "dock mount %s: %s; the other mounts are still served", display(mount), why
+            )
+        self.failing[mount] = why
 
     def _refuse(self, mount: bytes, e: InputError) -> None:
         """The station's own files are never evidence (they would be locked in the store for
@@ -309,7 +326,7 @@ class DockScanner:
         for cand in found.files:
             # the size and mtime discovery saw through the folder's descriptor (a second
             # look by path could be led elsewhere by a folder swapped for a symlink)
-            st_size, st_mtime_ns = cand.size or 0, cand.mtime_ns or 0
+            st_size, st_mtime_ns = cand.size or 0, limits.stored_ns(cand.mtime_ns or 0)
             if sess.known.get(cand.rel) == (st_size, st_mtime_ns):
                 continue
             if not self.tracker.ready(
@@ -318,7 +335,9 @@ class DockScanner:
                 continue
             if sess.device_id is None:
                 info = match_path(self.profiles, os.fsdecode(cand.rel), None)
-                if info and info.device_id:
+                # an id the catalog cannot hold names no session; the file itself is
+                # listed as failed, with the reason, when it is signed
+                if info and info.device_id and limits.text_problem(info.device_id) is None:
                     sess.device_id = info.device_id
             taken[cand.rel] = (st_size, st_mtime_ns)
             rows.append(
@@ -355,6 +374,17 @@ class DockScanner:
             s.flush()
         sess.known.update(taken)
         return [r.id for r in rows if r.state == "discovered" and r.id is not None]
+
+
+def _valid(value: str | None, mount: bytes, what: str) -> str | None:
+    """``value`` if the catalog can hold it, else None, logged: one camera's bad id file
+    (a 200-character device id) must not stop the scan of every other camera. Its files are
+    still taken; each that would carry the bad id is listed as failed, with the reason."""
+    problem = None if value is None else limits.text_problem(value)
+    if problem is None:
+        return value
+    logger.error("dock mount %s: the %s %s; not used", display(mount), what, problem)
+    return None
 
 
 def _counts(s: Session, session_id: int) -> dict[str, int]:

@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bwc.config import limits
 from bwc.errors import BwcError, CatalogError, InputError, StoreError
 from bwc.evidence import custody
 from bwc.evidence.db import unavailable
@@ -229,7 +230,7 @@ class JobRunner:
             state="staged",
             sha256=staged.digest.sha256,
             size=staged.digest.size,
-            mtime_ns=staged.mtime_ns,
+            mtime_ns=limits.stored_ns(staged.mtime_ns),
             reason=None,
             next_try=None,
             attempts=0,
@@ -408,7 +409,7 @@ class JobRunner:
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
                 return
-            if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns) != (
+            if not stat.S_ISREG(st.st_mode) or (st.st_size, limits.stored_ns(st.st_mtime_ns)) != (
                 job.size,
                 job.mtime_ns,
             ):

@@ -6,7 +6,6 @@ returns ``None`` and the caller flags the item ``not-media``.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from datetime import datetime
@@ -128,7 +127,7 @@ class FFprobe:
         except ffmpeg.Error as e:
             logger.debug("ffprobe cannot read %s: %s", path, e.stderr[-300:] if e.stderr else e)
             return None
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (OSError, ValueError) as e:  # bad JSON, bad text, a number past the int limit
             logger.debug("ffprobe failed on %s: %s", path, e)
             return None
         if not isinstance(info, dict):

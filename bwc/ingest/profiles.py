@@ -165,11 +165,22 @@ def station_profiles(settings: Settings) -> list[Profile]:
 def parse_start(text: str, fmt: str, tz: tzinfo) -> datetime | None:
     try:
         naive = datetime.strptime(text, fmt)
+        if naive.tzinfo is not None:
+            return naive.astimezone(UTC)
+        return naive.replace(tzinfo=tz).astimezone(UTC)
     except ValueError:
         return None
-    if naive.tzinfo is not None:
-        return naive.astimezone(UTC)
-    return naive.replace(tzinfo=tz).astimezone(UTC)
+    except OverflowError:  # a device clock at 0001-01-01 or 9999-12-31: no time in UTC
+        return None
+
+
+def _text(value: str | None) -> str | None:
+    """A name's id, or None where its bytes are not UTF-8 (os.fsdecode's surrogates): no id
+    can be stored from them, and the file is still evidence, its name kept byte for byte in
+    the manifest and flagged non-utf8-name."""
+    if value is None or any("\udc80" <= ch <= "\udcff" for ch in value):
+        return None
+    return value
 
 
 def match_path(profiles: Sequence[Profile], rel: str, id_file: IdFile | None) -> PathInfo | None:
@@ -180,7 +191,7 @@ def match_path(profiles: Sequence[Profile], rel: str, id_file: IdFile | None) ->
             continue
         groups = m.groupdict()
         start = parse_start(groups["start"], p.time_format, p.tz) if groups.get("start") else None
-        device, officer = groups.get("device"), groups.get("officer")
+        device, officer = _text(groups.get("device")), _text(groups.get("officer"))
         dsrc = "profile" if device else None
         osrc = "profile" if officer else None
         if p.id_file and id_file is not None:

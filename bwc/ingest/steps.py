@@ -23,6 +23,7 @@ from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bwc.config import limits
 from bwc.errors import InputError, StoreError
 from bwc.evidence import custody
 from bwc.evidence.events import decode_leaf
@@ -86,6 +87,7 @@ def sign(
         operator_device=device,
         ledger=ledger,
     )
+    check_description(rel, desc)
     signer = station.signer()
     m = build_manifest(
         sha256,
@@ -100,6 +102,26 @@ def sign(
     )
     data = m.canonical()
     return Signed(m, data, signer.sign(data))
+
+
+_SOURCES = {"profile": "its name", "id-file": "the id file", "operator": "the command line"}
+
+
+def check_description(rel: bytes, desc: Description) -> None:
+    """InputError naming the file when an id read from its name or the id file breaks the
+    catalog's rules (too long, control characters): refused before anything is stored, the
+    same on SQLite (which would keep it) and PostgreSQL (which refuses it at the commit)."""
+    for what, value, where in (
+        ("device id", desc.device_id, desc.device_source),
+        ("officer id", desc.officer_id, desc.officer_source),
+    ):
+        problem = None if value is None else limits.text_problem(value)
+        if problem is not None:
+            raise InputError(
+                f"{encode_path(rel)[0]}: the {what} from {_SOURCES.get(where or '', where)} "
+                f"{problem}",
+                hint="fix the camera's file name or id file; nothing was stored",
+            )
 
 
 def put_object(store: ObjectStore, sha256: str, spool: Path) -> str | None:
