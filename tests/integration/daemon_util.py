@@ -323,3 +323,7 @@ def write_random(path: Path, size: int, seed: int) -> Path:
 
 def file_count(root: Path) -> int:
     return sum(len(files) for _d, _s, files in os.walk(os.fsencode(root)))
+
+
+# the start_daemon fixture (tests/integration/conftest.py): start(home, *docks)
+StartDaemon = Callable[..., DaemonProcess]

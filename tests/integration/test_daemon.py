@@ -11,7 +11,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from tests.integration.daemon_util import (
     Catalog,
     DaemonProcess,
     Job,
+    StartDaemon,
     age_tree,
     set_daemon_config,
     sha256_file,
@@ -34,7 +35,6 @@ from tests.integration.daemon_util import (
 pytestmark = pytest.mark.integration
 
 Runner = Callable[..., Result]
-StartDaemon = Callable[..., DaemonProcess]
 
 
 # ------------------------------------------------------------------------------ fixtures
@@ -80,20 +80,6 @@ def staging(tmp_path: Path) -> Path:
 def daemon_home(home: Path) -> Path:
     set_daemon_config(home, stable_seconds=0.5, rescan_seconds=0.2, retry_max_seconds=1.0)
     return home
-
-
-@pytest.fixture
-def start_daemon(tmp_path: Path) -> Iterator[StartDaemon]:
-    started: list[DaemonProcess] = []
-
-    def start(home: Path, *docks: Path) -> DaemonProcess:
-        d = DaemonProcess(home, docks, tmp_path / f"daemon-{len(started)}.log").start()
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
-        d.kill()
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -48,20 +48,6 @@ def station(bwc: Runner, catalog: str, tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-@pytest.fixture
-def start_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
-    started: list[DaemonProcess] = []
-
-    def start(home: Path, *docks: Path) -> DaemonProcess:
-        d = DaemonProcess(home, docks, tmp_path / f"daemon-{len(started)}.log").start()
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
-        d.kill()
-
-
 def _json(bwc: Runner, *args: str) -> Any:
     r = bwc(*args, "--json")
     assert r.code == 0, r.err
@@ -318,11 +304,13 @@ def test_a_file_with_a_time_past_2262_is_taken_with_the_others(home: Path, tmp_p
         scanner = DockScanner(st, [str(cam.parent)], ignore=[], stable_seconds=0.0, profiles=[])
         runner = JobRunner(st, NoMedia(), [], ledger_lookup(st.engine), RunnerConfig())
         jobs: list[int] = []
-        for _ in range(3):  # the future file is stable once seen unchanged
-            jobs += scanner.scan(time.time(), time.monotonic())
+        for n in range(3):  # the future file is stable once seen unchanged
+            # each scan a minute apart: the mount's next turn has come (docks.SCAN_DUTY)
+            jobs += scanner.scan(time.time(), time.monotonic() + 60 * n)
         assert scanner.failing == {}
         assert len(jobs) == 2
         assert [runner.advance(j) for j in jobs] == ["released", "released"]
-        assert len(scanner.scan(time.time(), time.monotonic())) == 0  # known: not taken again
+        # known: not taken again
+        assert len(scanner.scan(time.time(), time.monotonic() + 600)) == 0
     finally:
         st.engine.dispose()

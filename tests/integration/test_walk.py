@@ -249,20 +249,6 @@ def daemon_home(home: Path) -> Path:
     return home
 
 
-@pytest.fixture
-def start_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
-    started: list[DaemonProcess] = []
-
-    def start(home: Path, *docks: Path) -> DaemonProcess:
-        d = DaemonProcess(home, docks, tmp_path / f"daemon-{len(started)}.log").start()
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
-        d.kill()
-
-
 def _job_made_then_stopped(
     home: Path, dock: Path, start: Callable[..., DaemonProcess], rel: bytes
 ) -> None:
