@@ -191,6 +191,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
             f"  docked: {esc(x['mount'])} device {esc(x['device_id'] or '?')} "
             f"since {x['first_seen']}"
         )
+    for x in st.not_served:
+        out.print(f"  [red]NOT TAKEN[/]: {esc(x['mount'])}: {esc_msg(x['why'])}")
     backlog = ", ".join(f"{k} {v}" for k, v in sorted(st.backlog.items()))
     out.print("backlog: " + (backlog or "none"))
     out.print(f"spool: {st.spool_used_mb} MB used, {st.spool_free_mb} MB free")

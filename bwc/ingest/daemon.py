@@ -60,6 +60,8 @@ class DaemonState:
     pid: int = field(default_factory=os.getpid)
     heartbeat: str = ""
     sessions: list[dict[str, Any]] = field(default_factory=list)
+    # docked mounts that are not being taken (the station's own home, a scan that fails)
+    not_served: list[dict[str, str]] = field(default_factory=list)
     backlog: dict[str, int] = field(default_factory=dict)
     spool_free_mb: int = 0
     spool_full: bool = False
@@ -276,6 +278,7 @@ class Daemon:
             {"session": o.id, "mount": os.fsdecode(o.mount), "device_id": o.device_id}
             for o in self.scanner.sessions.values()
         ]
+        s.not_served = self.scanner.not_served()
         try:
             with self.st.session(snapshot=True) as db:
                 rows = db.exec(

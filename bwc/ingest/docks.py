@@ -161,7 +161,8 @@ class DockScanner:
         self.profiles = list(profiles)
         self.sessions: dict[bytes, OpenSession] = {}
         self.protected = station_paths(station.settings)
-        self.refused: set[bytes] = set()  # mounts holding (or inside) the home: never taken
+        # mounts holding (or inside) the home: never taken; mount -> why
+        self.refused: dict[bytes, str] = {}
         self.failing: dict[bytes, str] = {}  # mount -> why its last scan failed
         self._resume()
 
@@ -257,7 +258,9 @@ class DockScanner:
             present.update(list_mounts(dock))
         for mount in [m for m in self.sessions if m not in present]:
             self._close(self.sessions[mount], now)
-        self.refused &= present  # a mount that comes back is looked at (and logged) again
+        # a mount that comes back is looked at (and logged) again
+        self.refused = {m: why for m, why in self.refused.items() if m in present}
+        self.failing = {m: why for m, why in self.failing.items() if m in present}
         new_jobs: list[int] = []
         for mount in sorted(present):
             if mount in self.refused:
@@ -283,6 +286,13 @@ class DockScanner:
             self.failing.pop(mount, None)
         return new_jobs
 
+    def not_served(self) -> list[dict[str, str]]:
+        """The mounts docked but not being taken, and why (for `bwc status`)."""
+        return [
+            {"mount": os.fsdecode(m), "why": why}
+            for m, why in sorted((self.refused | self.failing).items())
+        ]
+
     def _failing(self, mount: bytes, why: str) -> None:
         if self.failing.get(mount) != why:  # once, not at every rescan
             logger.error(
@@ -293,7 +303,7 @@ class DockScanner:
     def _refuse(self, mount: bytes, e: InputError) -> None:
         """The station's own files are never evidence (they would be locked in the store for
         years): the mount is left alone, loudly, and the other mounts are served."""
-        self.refused.add(mount)
+        self.refused[mount] = str(e)
         logger.error("refusing dock mount %s: %s", display(mount), e)
 
     def _scan_session(

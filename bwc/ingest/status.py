@@ -49,6 +49,8 @@ class StationStatus:
     heartbeat_age_seconds: float | None
     docks: list[str]
     sessions: list[dict[str, Any]] = field(default_factory=list)
+    # docked mounts the running daemon is not taking, and why
+    not_served: list[dict[str, str]] = field(default_factory=list)
     backlog: dict[str, int] = field(default_factory=dict)
     failed: list[dict[str, Any]] = field(default_factory=list)
     spool_used_mb: int = 0
@@ -119,6 +121,7 @@ def station_status(
             }
             for x in open_sessions
         ],
+        not_served=list(hb.get("not_served") or []) if hb and running else [],
         backlog=backlog,
         failed=[
             {"path": os.fsdecode(j.rel), "reason": j.reason, "at": format_utc(j.updated_at)}

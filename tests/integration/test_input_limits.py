@@ -271,6 +271,12 @@ def test_a_mount_that_fails_to_scan_does_not_stop_the_others(home: Path, tmp_pat
         assert len(scanner.scan(time.time(), time.monotonic())) == 1  # cam-b's file
         assert broken in scanner.failing
         assert [os.path.basename(m) for m in scanner.sessions] == [b"cam-b"]
+        # what `bwc status` shows of the daemon's heartbeat
+        (shown,) = scanner.not_served()
+        assert shown["mount"] == os.fsdecode(broken) and "Input/output error" in shown["why"]
+        shutil.rmtree(dock / "cam-a")  # undocked: no longer listed
+        scanner.scan(time.time(), time.monotonic() + 60)
+        assert scanner.not_served() == []
     finally:
         st.engine.dispose()
 

@@ -5,6 +5,7 @@ the daemon (a real process: its job is made, then the camera changes before the 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -377,6 +378,17 @@ def test_daemon_refuses_a_mount_holding_its_home_and_serves_the_others(
     assert [s["mount"] for s in cat.sessions()] == [os.fsencode(cam)]
     assert [j.rel for j in cat.jobs()] == [b"GPS0001.csv"]
     assert d.running
+
+    def said() -> str | None:  # `bwc status` names it too, not only the daemon's log
+        r = bwc("status")
+        return r.out if "NOT TAKEN" in r.out else None
+
+    text = wait_until(said, 10, "the refused mount in bwc status", daemon=d, interval=0.5)
+    line = next(ln for ln in text.splitlines() if "NOT TAKEN" in ln)
+    assert str(dock / "station") in line and "home" in line, text
+    r = bwc("status", "--json")
+    (shown,) = json.loads(r.out)["not_served"]
+    assert shown["mount"] == str(dock / "station") and "home" in shown["why"]
     assert d.terminate() == 0
     shutil.rmtree(dock / "station", ignore_errors=True)
 
