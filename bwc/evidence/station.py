@@ -32,7 +32,7 @@ from bwc.evidence.db import READ_ONLY_SNAPSHOT, check_schema, failure, make_engi
 from bwc.evidence.models import Event, SigningKey
 from bwc.evidence.signing import Ed25519Signer
 from bwc.evidence.stores import ObjectStore, open_store
-from bwc.evidence.timefmt import Clock, SystemClock
+from bwc.evidence.timefmt import Clock, SystemClock, format_utc
 from bwc.evidence.tlog import TILE_WIDTH, Tile, superseded, tile_width, tiles_of
 from bwc.fsutil import (
     PRIVATE_DIR,
@@ -114,9 +114,19 @@ class Station:
         with self.session(snapshot=True) as s:
             row = s.get(SigningKey, signer.key_id)
             registered = (row.station_id, bytes(row.public_key)) if row is not None else None
-        if registered == (self.station_id, signer.public_key):
-            return
+            retired = row.retired_at if row is not None else None
         path = self.settings.keys_dir / "active"
+        if registered == (self.station_id, signer.public_key):
+            if retired is None:
+                return
+            # a keys folder restored from before a rotation: the retired key (rotated away,
+            # perhaps because it leaked) must not sign again
+            raise KeyMaterialError(
+                f"the active signing key {signer.key_id} ({path}) was retired at "
+                f"{format_utc(retired)} by `bwc keys rotate`: nothing was signed or changed",
+                hint=f"run `bwc keys list` for the station's current key, and restore {path} "
+                "and that key's .pem file from the station's backup",
+            )
         why = (
             "is not registered in the catalog"
             if registered is None

@@ -86,3 +86,31 @@ def test_unknown_active_key_signs_nothing(bwc, home: Path, camera: Path, tmp_pat
     assert r.code == 0, r.out + r.err
     r = bwc("log", "verify")
     assert r.code == 0, r.out + r.err
+
+
+def test_a_retired_key_made_active_again_signs_nothing(bwc, home: Path, camera: Path) -> None:
+    """Same class: a keys folder restored from before `bwc keys rotate` makes the retired key
+    (rotated away, perhaps because it leaked) the active one again. It is refused (exit 5,
+    naming it as retired) before anything is signed; the current key signs on."""
+    clips = sorted((camera / "DCIM").iterdir())
+    r = bwc("ingest", clips[0])
+    assert r.code == 0, r.out + r.err
+    keys_dir = home / "keys"
+    old = keys.active_key_id(keys_dir)
+    r = bwc("keys", "rotate")
+    assert r.code == 0, r.out + r.err
+    current = keys.active_key_id(keys_dir)
+    assert current != old
+    keys.set_active(keys_dir, old)  # the restored folder
+    before = _state(home)
+    for args in (("ingest", str(camera)), ("log", "checkpoint"), ("keys", "rotate")):
+        r = bwc(*args)
+        assert r.code == 5, (args, r.code, r.out, r.err)
+        assert f"{old}" in r.err and "was retired at" in r.err, (args, r.err)
+        assert len(r.err.strip().splitlines()) == 1, r.err
+        assert _state(home) == before, f"`bwc {' '.join(args)}` left a trace"
+    keys.set_active(keys_dir, current)
+    r = bwc("ingest", str(camera))
+    assert r.code == 0, r.out + r.err
+    r = bwc("log", "verify")
+    assert r.code == 0, r.out + r.err
