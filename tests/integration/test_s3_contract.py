@@ -133,6 +133,19 @@ def test_meta_and_checkpoint(store: ObjectStore, tmp_path: Path) -> None:
     assert store.get_checkpoint() == "origin\n2\nroot\n"
 
 
+def test_a_record_is_write_once(store: ObjectStore, tmp_path: Path) -> None:
+    """A record (a verification run's report) once stored is never replaced by other bytes
+    under its name, on every kind of store (S3 wrote a new current version over it)."""
+    name = f"verification/{os.urandom(16).hex()}.jsonl"  # a run's random id
+    first, sha1 = staged_file(tmp_path, b'{"run": 1}\n')
+    other, sha2 = staged_file(tmp_path, b'{"run": 2}\n')
+    store.put_record(name, first, sha1)
+    store.put_record(name, first, sha1)  # the same again: fine
+    with pytest.raises(StoreError, match="already holds another records/verification/"):
+        store.put_record(name, other, sha2)
+    assert store.get_record(name) == b'{"run": 1}\n'
+
+
 def test_meta_is_write_once(store: ObjectStore, tmp_path: Path) -> None:
     """Regression (issue 12, defect 2): a manifest or signature already stored is never
     replaced by other bytes (two ingests of the same file at once); only repair_meta puts

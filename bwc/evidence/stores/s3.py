@@ -565,8 +565,18 @@ class S3Store:
     def put_record(self, name: str, source: Path, sha256: str) -> None:
         check_record_name(name)
         key = self._key(f"records/{name}")
-        if self._stored_version(key, sha256) is not None:
-            return
+
+        def head() -> dict[str, Any] | None:
+            return self._or_missing(
+                lambda: dict(self.client.head_object(Bucket=self.bucket, Key=key))
+            )
+
+        there = self._call("HEAD", key, head, patient=True)
+        if there is not None:
+            if there.get("Metadata", {}).get("sha256") == sha256:
+                return
+            # as on a local store: a record is never replaced (by a new current version)
+            raise StoreError(f"the store already holds another records/{name}")
         self._upload(key, source, sha256, os.stat(source).st_size, self._permanent_lock())
 
     def get_record(self, name: str) -> bytes | None:
