@@ -13,8 +13,9 @@ What it does, in one pass over the clips and one sweep per officer:
    (prefix sums over it answer |R ∩ [a, b)| in O(log n)) and the intervals merged across
    gaps of at most ``max_gap``. For a case [s, e) and an officer on it: coverage =
    |R ∩ [s, e)| / (e − s); **none** when coverage is 0; **full** when one merged interval
-   starts at or before s + start_grace and ends at or after e − end_grace; **partial**
-   otherwise. An explanation marks a non-full pair *explained* (it stays non-full).
+   starts at or before s + start_grace and ends at or after e − end_grace, each grace at
+   most a quarter of e − s (``Rules.graces``); **partial** otherwise. An explanation marks
+   a non-full pair *explained* (it stays non-full).
 
 Everything is O((clips + pairs) log n): sorting, then bisection; nothing walks seconds.
 """
@@ -243,11 +244,12 @@ class Footage:
         return self.recorded_before(b) - self.recorded_before(a) if b > a else 0
 
     def reaches(self, s: int, e: int, rules: Rules) -> bool:
-        """One merged interval starts by s + start_grace and lasts until e − end_grace.
-        Merged intervals are disjoint and sorted, so only the last one starting in time
-        can reach furthest."""
-        j = bisect_right(self.mstarts, s + rules.start_grace_ms) - 1
-        return j >= 0 and self.mends[j] >= e - rules.end_grace_ms
+        """One merged interval starts by s + start grace and lasts until e − end grace
+        (``Rules.graces``). Merged intervals are disjoint and sorted, so only the last one
+        starting in time can reach furthest."""
+        sg, eg = rules.graces(e - s)
+        j = bisect_right(self.mstarts, s + sg) - 1
+        return j >= 0 and self.mends[j] >= e - eg
 
     def union_between(self, a: int, b: int) -> list[tuple[int, int]]:
         """The union's intervals clipped to [a, b)."""
@@ -509,8 +511,10 @@ def run_audit(
                 verdict = "none"
                 n_none += 1
             else:
-                j = bisect_right(ms, s + sg) - 1
-                if j >= 0 and me[j] >= e - eg:
+                # Rules.graces, inlined: at most a quarter of the case at each end
+                q = (e - s) >> 2
+                j = bisect_right(ms, s + (sg if sg < q else q)) - 1
+                if j >= 0 and me[j] >= e - (eg if eg < q else q):
                     verdict = "full"
                     n_full += 1
                 else:

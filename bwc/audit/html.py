@@ -26,7 +26,10 @@ LABELS: dict[str, dict[Lang, str]] = {
     "rules": {"en": "Rules used", "zh": "审计规则"},
     "max_gap_s": {"en": "clips merged across gaps up to (s)", "zh": "合并片段间隔上限（秒）"},
     "start_grace_s": {"en": "start grace (s)", "zh": "开始宽限（秒）"},
-    "end_grace_s": {"en": "end grace (s)", "zh": "结束宽限（秒）"},
+    "end_grace_s": {
+        "en": "end grace (s; each grace at most 25 % of the case)",
+        "zh": "结束宽限（秒；开始、结束宽限均不超过案件时长的25%）",
+    },
     "upload_limit_h": {"en": "on-time upload limit (h)", "zh": "按时导入时限（小时）"},
     "summary": {"en": "Summary", "zh": "概况"},
     "cases": {"en": "Case-officer pairs", "zh": "案件-人员数"},

@@ -38,7 +38,8 @@ def report_view(rep: Report, by: By, top: int) -> tuple[list[str], Table]:
     rules = r.rules.as_dict()
     lines.append(
         f"rules: max gap {rules['max_gap_s']:g} s, start grace {rules['start_grace_s']:g} s, "
-        f"end grace {rules['end_grace_s']:g} s, on time within {rules['upload_limit_h']:g} h"
+        f"end grace {rules['end_grace_s']:g} s (each at most 25 % of the case), "
+        f"on time within {rules['upload_limit_h']:g} h"
     )
     lines.append(
         f"{sm.cases} case-officer pairs: {sm.full} full, {sm.partial} partial, {sm.none} none, "

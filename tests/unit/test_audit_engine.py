@@ -92,6 +92,38 @@ def test_rules(clips: list[tuple[int, int]], expected: tuple[str, float]) -> Non
     assert verdicts(r)[("C", "A")] == expected
 
 
+@pytest.mark.parametrize(
+    ("length", "clips", "expected"),
+    [
+        # issue 15.9: the demo's 10 s case with a 3 s clip at its start was "full"
+        (10 * S, [(0, 3 * S)], ("partial", 0.3)),
+        # a 90 s case with one 5 s clip was "full"
+        (90 * S, [(40 * S, 45 * S)], ("partial", 0.0556)),
+        # grace = 25 % of the case at each end: exactly the middle half is enough ...
+        (10 * S, [(2500, 7500)], ("full", 0.5)),
+        # ... a millisecond less at either end is not
+        (10 * S, [(2501, 7500)], ("partial", 0.4999)),
+        (10 * S, [(2500, 7499)], ("partial", 0.4999)),
+        # 240 s and longer: the configured 60 s applies again
+        (240 * S, [(60 * S, 180 * S)], ("full", 0.5)),
+        (241 * S, [(60 * S, 181 * S)], ("full", 0.5021)),
+        (241 * S, [(61 * S, 241 * S)], ("partial", 0.7469)),
+    ],
+)
+def test_short_case_grace_is_at_most_a_quarter_of_the_case(
+    length: int, clips: list[tuple[int, int]], expected: tuple[str, float]
+) -> None:
+    r = audit([case("C", S0, S0 + length, "A")], [clip("A", S0 + a, S0 + b) for a, b in clips])
+    assert verdicts(r)[("C", "A")] == expected
+    placed = place_clips(
+        [(str(i), clip("A", S0 + a, S0 + b)) for i, (a, b) in enumerate(clips)],
+        ClockTable([]),
+        Ledger([]),
+    )
+    (one,) = audit_case(case("C", S0, S0 + length, "A"), Rules(), placed)
+    assert one.verdict == expected[0]
+
+
 def test_a_short_case_inside_a_gap_is_none_not_full() -> None:
     """Coverage 0 wins over the grace rule, even when merged clips would span the case."""
     s = S0 + 10 * S
