@@ -72,14 +72,8 @@ def case_json(ca: CaseAudit) -> dict[str, Any]:
                     }
                     for p in v.clips
                 ],
-                "gaps": [
-                    {
-                        "start": format_utc(from_ms(a)),
-                        "end": format_utc(from_ms(b)),
-                        "seconds": (b - a) / 1000,
-                    }
-                    for a, b in v.gaps
-                ],
+                "gaps": _spans(v.gaps),
+                "joins": _spans(v.joins),
                 "explanations": [
                     {
                         "reason": e.reason,
@@ -94,3 +88,10 @@ def case_json(ca: CaseAudit) -> dict[str, Any]:
         ],
         "unverified_inputs": ca.unverified,
     }
+
+
+def _spans(spans: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    return [
+        {"start": format_utc(from_ms(a)), "end": format_utc(from_ms(b)), "seconds": (b - a) / 1000}
+        for a, b in spans
+    ]

@@ -268,6 +268,31 @@ class Footage:
             return self.union_between(a, b)
         return [(s, e) for s, e in self.clips if s < b and e > a]
 
+    def holes(
+        self, s: int, e: int, max_gap: int
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The parts of [s, e) not recorded, as (gaps, joins). A *join* is a hole of at most
+        ``max_gap`` between two recorded parts: a camera splitting one recording into files,
+        merged by the *full* rule, so not shown as a gap (issue 15.10). A hole is judged by
+        its whole length, also where the window cuts it."""
+        gaps: list[tuple[int, int]] = []
+        joins: list[tuple[int, int]] = []
+        # the union around the window: a hole between two of these spans is a real hole; one
+        # before the first or after the last is longer than max_gap
+        spans: list[tuple[int | None, int | None]] = [
+            *self.union_between(s - max_gap, e + max_gap),
+            (None, None),
+        ]
+        prev: int | None = None
+        for lo, hi in spans:
+            a = s if prev is None else max(prev, s)
+            b = e if lo is None else min(lo, e)
+            if b > a:
+                join = prev is not None and lo is not None and lo - prev <= max_gap
+                (joins if join else gaps).append((a, b))
+            prev = hi
+        return gaps, joins
+
     def gaps(self, s: int, e: int) -> list[tuple[int, int]]:
         """The parts of [s, e) not recorded."""
         out: list[tuple[int, int]] = []
@@ -638,7 +663,8 @@ class OfficerOnCase:
     verdict: Verdict
     explained: bool
     clips: list[PlacedClip]
-    gaps: list[tuple[int, int]]
+    gaps: list[tuple[int, int]]  # unrecorded parts of the window, joins excepted
+    joins: list[tuple[int, int]]  # holes of at most max_gap between files (one recording)
 
 
 def audit_case(
@@ -658,7 +684,6 @@ def audit_case(
         covered, verdict = judge(f, case.start, case.end, rules)
         explained = verdict != "full" and (case.case_id, oid) in explanations
         near = [p for p in mine if p.end > case.start - rules.max_gap_ms and p.start < case.end]
-        out.append(
-            OfficerOnCase(oid, covered, verdict, explained, near, f.gaps(case.start, case.end))
-        )
+        gaps, joins = f.holes(case.start, case.end, rules.max_gap_ms)
+        out.append(OfficerOnCase(oid, covered, verdict, explained, near, gaps, joins))
     return out

@@ -60,6 +60,7 @@ LABELS: dict[str, dict[Lang, str]] = {
     "window": {"en": "case window", "zh": "案件时段"},
     "clips": {"en": "clips", "zh": "视频片段"},
     "gaps": {"en": "gaps", "zh": "缺口"},
+    "join": {"en": "join", "zh": "分段衔接"},
     "shown": {"en": "showing the {n} worst of {total}", "zh": "显示最差的 {n} 条，共 {total} 条"},
     "nothing": {"en": "Every case was fully recorded.", "zh": "所有案件均已完整记录。"},
     "warnings": {"en": "Warnings", "zh": "提示"},
@@ -76,7 +77,8 @@ border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child,
 td.t,th.t{text-align:left}
 .cards{display:flex;flex-wrap:wrap;gap:.6rem}.card{border:1px solid #ddd;border-radius:6px;
 padding:.5rem .8rem;min-width:9rem}.card b{display:block;font-size:1.3rem}
-.bar{fill:#4a7fb5}.bad{fill:#c0392b}.clip{fill:#2e8b57}.win{fill:#f3e6b3}
+.bar{fill:#4a7fb5}.bad,.gap{fill:#c0392b}.clip{fill:#2e8b57}.join{fill:#8fc1a4}
+.win{fill:#f3e6b3}
 .lbl{font-size:11px;fill:#333}.tl{margin:.6rem 0 1rem}.muted{color:#777}
 .partial{color:#b8860b}.none{color:#c0392b}
 """
@@ -138,9 +140,16 @@ def _timeline(report: Report, p: PairResult, tz: ZoneInfo, lang: Lang) -> str:
             f'<rect class="clip" x="{x(a):.1f}" y="8" width="{max(x(b) - x(a), 0.8):.1f}" '
             f'height="10"><title>{_local(a, tz):%H:%M:%S}–{_local(b, tz):%H:%M:%S}</title></rect>'
         )
-    for a, b in footage.gaps(p.start, p.end):
+    gaps, joins = footage.holes(p.start, p.end, report.result.rules.max_gap_ms)
+    for a, b in joins:  # files a camera split one recording into: joined, not a gap
         parts.append(
-            f'<rect class="bad" x="{x(a):.1f}" y="22" width="{max(x(b) - x(a), 0.8):.1f}" '
+            f'<rect class="join" x="{x(a):.1f}" y="8" width="{max(x(b) - x(a), 0.8):.1f}" '
+            f'height="10"><title>{escape(_t("join", lang))} {_local(a, tz):%H:%M:%S}–'
+            f"{_local(b, tz):%H:%M:%S} ({(b - a) / 1000:g} s)</title></rect>"
+        )
+    for a, b in gaps:
+        parts.append(
+            f'<rect class="gap" x="{x(a):.1f}" y="22" width="{max(x(b) - x(a), 0.8):.1f}" '
             f'height="6"><title>{escape(_t("gaps", lang))} {_local(a, tz):%H:%M:%S}–'
             f"{_local(b, tz):%H:%M:%S} ({(b - a) / 1000:.0f} s)</title></rect>"
         )

@@ -67,14 +67,34 @@ def _fmt_local(ms: int, z: ZoneInfo) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def bar(start: int, end: int, spans: list[tuple[int, int]], width: int = 60) -> str:
-    """A text timeline of [start, end): '█' recorded, '·' not."""
+BAR_LEGEND = "█ recorded  ▒ join (files split by the camera: one recording)  · not recorded"
+
+
+def bar(
+    start: int,
+    end: int,
+    spans: list[tuple[int, int]],
+    width: int = 60,
+    joins: list[tuple[int, int]] | None = None,
+) -> str:
+    """A text timeline of [start, end): '█' recorded, '▒' a join between files (no more than
+    max_gap: one recording, not a gap), '·' not recorded."""
     cells = []
     step = (end - start) / width
+
+    def part(a: float, b: float, ss: list[tuple[int, int]]) -> float:
+        return sum(max(0.0, min(b, hi) - max(a, lo)) for lo, hi in ss)
+
     for i in range(width):
         a, b = start + i * step, start + (i + 1) * step
-        covered = sum(max(0.0, min(b, hi) - max(a, lo)) for lo, hi in spans)
-        cells.append("█" if covered >= step / 2 else "·")
+        recorded = part(a, b, spans)
+        joined = part(a, b, joins or [])
+        if recorded >= step / 2:
+            cells.append("█")
+        elif recorded + joined >= step / 2:
+            cells.append("▒")
+        else:
+            cells.append("·")
     return "".join(cells)
 
 
@@ -88,6 +108,7 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
         f"  {_fmt_local(c.start, z)} – {_fmt_local(c.end, z)} ({z.key}), "
         f"{(c.end - c.start) / 1000:.0f} s"
     )
+    lines.append(f"  [dim]timeline: {BAR_LEGEND}[/]")
     colour = {"full": "green", "partial": "yellow", "none": "red"}
     for v in verdicts:
         o = ca.roster.get(v.officer_id)
@@ -97,7 +118,7 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
             f"\n[bold]{esc(v.officer_id)}[/] {esc(who)}: [{colour[v.verdict]}]{v.verdict}[/]"
             f"{mark}, coverage {rate(v.covered / (c.end - c.start))}"
         )
-        lines.append(f"  {bar(c.start, c.end, [(p.start, p.end) for p in v.clips])}")
+        lines.append(f"  {bar(c.start, c.end, [(p.start, p.end) for p in v.clips], joins=v.joins)}")
         for p in v.clips:
             off = f", clock {p.offset_ms / 1000:+g} s" if p.offset_ms else ""
             lines.append(
@@ -107,6 +128,12 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
         for a, b in v.gaps:
             lines.append(
                 f"  [red]gap[/]  {_fmt_local(a, z)} – {_fmt_local(b, z)}  ({(b - a) / 1000:.0f} s)"
+            )
+        max_gap = ca.rules.max_gap_ms / 1000
+        for a, b in v.joins:
+            lines.append(
+                f"  [dim]join {_fmt_local(a, z)} – {_fmt_local(b, z)}  ({(b - a) / 1000:g} s "
+                f"between files, at most {max_gap:g} s: one recording)[/]"
             )
         for e in ca.explanations:
             if e.officer_id == v.officer_id:

@@ -294,10 +294,17 @@ def test_explain_and_case(bwc, home: Path, tmp_path: Path) -> None:
     assert "110023" in r.out and "full" in r.out and "partial" in r.out
     assert "gap  2026-10-15 09:30:00 – 2026-10-15 09:33:00" in r.out
     assert "clock +30 s, by ledger" in r.out and "电池耗尽" in r.out
+    # issue 15.10: 110023's two files 3 s apart (<= max_gap) are one recording: a join
+    assert "gap  2026-10-15 09:35:00" not in r.out
+    assert "join 2026-10-15 09:35:00 – 2026-10-15 09:35:03  (3 s" in r.out
     r = bwc("audit", "case", "C1", "--json")
     data = json.loads(r.out)
     by = {o["officer_id"]: o for o in data["officers"]}
     assert by["110023"]["verdict"] == "full" and len(by["110023"]["clips"]) == 2
+    assert by["110023"]["gaps"] == []
+    assert by["110023"]["joins"] == [
+        {"start": "2026-10-15T01:35:00Z", "end": "2026-10-15T01:35:03Z", "seconds": 3.0}
+    ]
     assert by["110024"]["coverage"] == 0.7 and by["110024"]["explained"] is True
     assert by["110024"]["clips"][0]["start"] == "2026-10-15T01:33:00Z"
     assert by["110024"]["gaps"] == [

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bwc.audit.engine import (
+    EMPTY_FOOTAGE,
     ClockTable,
     Footage,
     Ledger,
@@ -317,6 +318,21 @@ def test_one_case_view() -> None:
     assert (a.covered, b.covered) == (3 * MIN, 6 * MIN)
 
 
+def test_a_join_between_split_files_is_not_a_gap() -> None:
+    """issue 15.10: a fully recorded case whose camera split the recording (1 s between
+    files) has no gaps, one join; a real gap stays a gap."""
+    rows = [
+        ("k1", clip("A", S0, S0 + 5 * MIN)),
+        ("k2", clip("A", S0 + 5 * MIN + S, E0)),
+        ("k3", clip("B", S0, S0 + 5 * MIN)),
+        ("k4", clip("B", S0 + 5 * MIN + 6 * S, E0)),
+    ]
+    placed = place_clips(rows, ClockTable([]), Ledger([]))
+    a, b = audit_case(case("C", S0, E0, "A", "B"), Rules(), placed)
+    assert (a.verdict, a.gaps, a.joins) == ("full", [], [(S0 + 5 * MIN, S0 + 5 * MIN + S)])
+    assert (b.verdict, b.gaps, b.joins) == ("partial", [(S0 + 5 * MIN, S0 + 5 * MIN + 6 * S)], [])
+
+
 def test_footage_helpers() -> None:
     f = Footage.build([(10, 20), (15, 30), (33, 40), (50, 50), (60, 70)], max_gap=3)
     assert (f.ustarts, f.uends) == ([10, 33, 60], [30, 40, 70])
@@ -324,5 +340,11 @@ def test_footage_helpers() -> None:
     assert f.covered(0, 100) == 37 and f.covered(25, 35) == 7 and f.covered(5, 5) == 0
     assert f.covered_in([(0, 12), (25, 35)]) == 2 + 7
     assert f.gaps(0, 45) == [(0, 10), (30, 33), (40, 45)]
+    # issue 15.10: the 3 ms hole between 30 and 33 is a join (one recording), not a gap
+    assert f.holes(0, 45, 3) == ([(0, 10), (40, 45)], [(30, 33)])
+    # a hole only partly in the window is judged by its whole length: 40..60 is a gap
+    assert f.holes(31, 58, 3) == ([(40, 58)], [(31, 33)])
+    assert f.holes(0, 45, 2) == ([(0, 10), (30, 33), (40, 45)], [])
+    assert EMPTY_FOOTAGE.holes(0, 45, 3) == ([(0, 45)], [])
     g = Footage.from_lists([60, 10, 33], [70, 30, 40], 3, keep=True)
     assert (g.ustarts, g.clips) == ([10, 33, 60], [(10, 30), (33, 40), (60, 70)])

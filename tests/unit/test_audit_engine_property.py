@@ -374,5 +374,7 @@ def test_one_case_view_agrees_with_the_month(w: World) -> None:
         if c.case_id in month.cases:
             for v in audit_case(c, w.rules, placed, w.explanations):
                 got[(c.case_id, v.officer_id)] = (v.covered, v.verdict, v.explained)
-                assert sum(b - a for a, b in v.gaps) == (c.end - c.start) - v.covered
+                holes = v.gaps + v.joins
+                assert sum(b - a for a, b in holes) == (c.end - c.start) - v.covered
+                assert all(b - a <= w.rules.max_gap_ms for a, b in v.joins)
     assert got == expected
