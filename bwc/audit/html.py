@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from bwc.audit.engine import EMPTY_FOOTAGE, PairResult
 from bwc.audit.metrics import Metrics, worst_first
 from bwc.audit.model import from_ms
-from bwc.audit.report import OFFICER_COLUMNS, Report, hours, officer_values, rate
+from bwc.audit.report import OFFICER_COLUMNS, Report, hours, ranking_values, rate
 
 Lang = Literal["zh", "en"]
 
@@ -80,7 +80,7 @@ padding:.5rem .8rem;min-width:9rem}.card b{display:block;font-size:1.3rem}
 .bar{fill:#4a7fb5}.bad,.gap{fill:#c0392b}.clip{fill:#2e8b57}.join{fill:#8fc1a4}
 .win{fill:#f3e6b3}
 .lbl{font-size:11px;fill:#333}.tl{margin:.6rem 0 1rem}.muted{color:#777}
-.partial{color:#b8860b}.none{color:#c0392b}
+.partial{color:#b8860b}.none{color:#c0392b}.nir{color:#b8860b;font-style:italic}
 """
 
 
@@ -105,7 +105,7 @@ def _bars(rows: list[Metrics], lang: Lang) -> str:
     for i, m in enumerate(rows):
         y = i * h + 2
         r = m.full_rate or 0.0
-        name = m.key or _t("not_in_roster", lang)
+        name = m.key or "-"  # never empty: officers not in the roster are in no group
         parts.append(
             f'<text class="lbl" x="{label_w - 6}" y="{y + 12}" text-anchor="end">'
             f"{escape(name)}</text>"
@@ -159,6 +159,13 @@ def _timeline(report: Report, p: PairResult, tz: ZoneInfo, lang: Lang) -> str:
         f"{_local(p.end, tz):%H:%M:%S}</text></svg>"
     )
     return "".join(parts)
+
+
+def _cell_class(i: int, in_roster: bool) -> str:
+    """Text columns left-aligned; the unit of an officer not in the roster marked."""
+    if i >= 4:
+        return ""
+    return "t" if in_roster or i != 2 else "t nir"
 
 
 def render_html(report: Report, *, lang: Lang = "zh", max_timelines: int = 200) -> str:
@@ -221,11 +228,12 @@ def render_html(report: Report, *, lang: Lang = "zh", max_timelines: int = 200) 
     out += [f'<th class="{"t" if i < 4 else ""}">{T(h)}</th>' for i, h in enumerate(head)]
     out.append("</tr></thead><tbody>")
     for a in report.officers:
-        cells = officer_values(a)
+        cells = ranking_values(a, _t("not_in_roster", lang))
         out.append(
             "<tr>"
             + "".join(
-                f'<td class="{"t" if i < 4 else ""}">{escape(c)}</td>' for i, c in enumerate(cells)
+                f'<td class="{_cell_class(i, a.in_roster)}">{escape(c)}</td>'
+                for i, c in enumerate(cells)
             )
             + "</tr>"
         )

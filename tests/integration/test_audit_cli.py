@@ -241,6 +241,29 @@ def test_report_formats(bwc, home: Path, tmp_path: Path) -> None:
     assert json.loads(r.out)["rules"]["max_gap_s"] == 2.0
 
 
+def test_officers_not_in_roster_are_a_warning_not_a_unit(bwc, home: Path, tmp_path: Path) -> None:
+    """issue 15.12: an officer on a case but not in the roster is named in a warning with
+    the case count (in the table format too), marked in the ranking, and no unit or county."""
+    city(bwc, home, tmp_path)
+    extra = (
+        CASES.splitlines()[0] + "\nC4,噪声,城东中队,999,2026-10-16T09:00:00,2026-10-16T09:10:00,\n"
+    )
+    r = bwc("audit", "import", "cases", write(tmp_path, "c4.csv", extra))
+    assert r.code == 0, r.err
+    r = bwc("audit", "report", "--month", "2026-10")
+    assert r.code == 0, r.err
+    assert "5 case-officer pairs" in r.out  # 999's pair counts in the whole
+    (row,) = [line for line in r.out.splitlines() if "999" in line]
+    assert "(not in roster)" in row
+    assert "not in the roster, so in no unit or county" in r.err and "999 (1 case)" in r.err
+    for by in ("unit", "county"):
+        r = bwc("audit", "report", "--month", "2026-10", "--by", by, "--format", "csv")
+        keys = [row[by] for row in csv.DictReader(io.StringIO(r.out))]
+        assert keys == (["城东中队", "城西中队"] if by == "unit" else ["东城区", "西城区"])
+        r = bwc("audit", "report", "--month", "2026-10", "--by", by)
+        assert "(not in roster)" not in r.out and "999" in r.err
+
+
 def test_report_usage_errors(bwc, home: Path, tmp_path: Path) -> None:
     r = bwc("audit", "report", "--month", "2026-13")
     assert r.code == 2 and "2026-13" in r.err

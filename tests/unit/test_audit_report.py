@@ -99,10 +99,36 @@ def test_csv_by_unit_and_county() -> None:
     )
     assert (east["frontline"], east["equipped"], east["equipage_rate"]) == ("2", "2", "1.0000")
     counties = list(csv.DictReader(io.StringIO(to_csv(rep, "county"))))
-    assert [c["county"] for c in counties] == ["", "东城区", "西城区"]
-    west = counties[2]
+    assert [c["county"] for c in counties] == ["东城区", "西城区"]  # no "" county (issue 15.12)
+    west = counties[1]
     assert (west["officers"], west["frontline"], west["equipped"]) == ("2", "1", "0")
     assert west["officers_without_footage"] == "1"
+
+
+def test_officers_not_in_roster_are_a_warning_not_a_unit() -> None:
+    """issue 15.12: officer 999 (on case C3, not in the roster) was charted as a county and a
+    unit named "(not in roster)", the blue "best" bar; now a warning with the id and case
+    count, no county or unit row anywhere, marked in the ranking, still in the totals."""
+    rep = build_report(city())
+    assert [m.key for m in rep.counties] == ["东城区", "西城区"]
+    assert [m.key for m in rep.units] == ["城东中队", "城西中队"]
+    assert "" not in [r["unit"] for r in csv.DictReader(io.StringIO(to_csv(rep, "unit")))]
+    data = to_json(rep)
+    assert [c["county"] for c in data["counties"]] == ["东城区", "西城区"]
+    assert [u["unit"] for u in data["units"]] == ["城东中队", "城西中队"]
+    assert data["summary"]["cases"] == 5  # 999's pair still counts in the whole
+    (w,) = [w for w in rep.warnings if "not in the roster" in w]
+    assert "999 (1 case)" in w and "no unit or county" in w
+    _h, rows = table_rows(rep, "officer")
+    (row,) = [r for r in rows if r[0] == "999"]
+    assert row[2] == "(not in roster)"
+    for lang, mark in (("en", "(not in roster)"), ("zh", "（不在名册）")):
+        html = render_html(rep, lang=lang)  # type: ignore[arg-type]
+        charts = html[html.index('id="counties"') : html.index('id="ranking"')]
+        assert mark not in charts  # not a bar
+        ranking = html[html.index('id="ranking"') : html.index('id="gaps"')]
+        assert f'<td class="t">999</td><td class="t"></td><td class="t nir">{mark}</td>' in ranking
+        assert "999 (1" in html[html.index("<ul>") :]  # the warning
 
 
 def test_json_report() -> None:
