@@ -7,6 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -262,6 +265,30 @@ def test_officers_not_in_roster_are_a_warning_not_a_unit(bwc, home: Path, tmp_pa
         assert keys == (["城东中队", "城西中队"] if by == "unit" else ["东城区", "西城区"])
         r = bwc("audit", "report", "--month", "2026-10", "--by", by)
         assert "(not in roster)" not in r.out and "999" in r.err
+
+
+def test_an_unknown_unit_or_county_is_an_error(bwc, home: Path, tmp_path: Path) -> None:
+    """issue 15.16: an unknown --unit/--county exits 2 naming the known ones (it was an
+    all-zero report); the real `bwc` process, in one case, for the exit code and the line."""
+    city(bwc, home, tmp_path)
+    r = bwc("audit", "report", "--month", "2026-10", "--unit", "城北中队")
+    assert r.code == 2 and r.out == ""
+    assert "unknown unit '城北中队'" in r.err and "城东中队, 城西中队" in r.err
+    r = bwc("audit", "report", "--month", "2026-10", "--county", "北城区", "--format", "json")
+    assert r.code == 2 and r.out == "" and "东城区, 西城区" in r.err
+    env = {**os.environ, "BWC_HOME": str(home)}
+    args = ["--month", "2026-10", "--unit", "城东中队", "--county", "西城区", "--format", "csv"]
+    p = subprocess.run(
+        [str(Path(sys.executable).parent / "bwc"), "audit", "report", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert p.returncode == 2 and p.stdout == "", p.stderr
+    assert "no officer of unit '城东中队' is in county '西城区'" in p.stderr
+    assert len(p.stderr.strip().splitlines()) <= 2 and "Traceback" not in p.stderr
 
 
 def test_report_usage_errors(bwc, home: Path, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 from bwc.audit.config import rules_from
 from bwc.audit.engine import AuditResult, run_audit
 from bwc.audit.html import render_html
-from bwc.audit.metrics import kth_smallest, p95
+from bwc.audit.metrics import check_scope, kth_smallest, p95
 from bwc.audit.model import Case, Clip, Officer, Period, Rules, to_ms
 from bwc.audit.report import (
     OFFICER_COLUMNS,
@@ -25,7 +25,7 @@ from bwc.audit.report import (
     to_csv,
     to_json,
 )
-from bwc.errors import HomeError
+from bwc.errors import HomeError, UsageError
 
 pytestmark = pytest.mark.unit
 
@@ -129,6 +129,32 @@ def test_officers_not_in_roster_are_a_warning_not_a_unit() -> None:
         ranking = html[html.index('id="ranking"') : html.index('id="gaps"')]
         assert f'<td class="t">999</td><td class="t"></td><td class="t nir">{mark}</td>' in ranking
         assert "999 (1" in html[html.index("<ul>") :]  # the warning
+
+
+def test_an_unknown_unit_or_county_is_a_usage_error_naming_the_known_ones() -> None:
+    """issue 15.16: `--unit 城北中队` gave an all-zero report; now exit 2, naming the roster's
+    units (or counties), with a close match first."""
+    roster = [
+        Officer("1", "a", "城东中队", "东城区", True),
+        Officer("2", "b", "城西中队", "西城区", True),
+        Officer("3", "c", "城西中队", "西城区", True),
+    ]
+    check_scope(roster, None, None)
+    check_scope(roster, "城西中队", "西城区")
+    with pytest.raises(UsageError) as e:
+        check_scope(roster, "城北中队", None)
+    assert e.value.exit_code == 2
+    assert "unknown unit '城北中队'" in str(e.value) and "城东中队, 城西中队" in str(e.value)
+    with pytest.raises(UsageError) as e:
+        check_scope(roster, None, "东城")
+    assert "unknown county '东城'" in str(e.value) and "did you mean '东城区'" in str(e.value)
+    with pytest.raises(UsageError) as e:
+        check_scope(roster, "城西中队", "东城区")
+    assert "no officer of unit '城西中队' is in county '东城区'" in str(e.value)
+    assert "西城区" in str(e.value)
+    with pytest.raises(UsageError) as e:
+        check_scope([], "城西中队", None)
+    assert "no roster" in str(e.value)
 
 
 def test_json_report() -> None:
