@@ -94,12 +94,12 @@ class Ledger:
 
     def __init__(self, assignments: Iterable[Assignment]) -> None:
         per_dev: dict[str, list[Assignment]] = {}
-        self._by_officer: dict[str, list[tuple[int, int | None]]] = {}
+        self._by_officer: dict[str, list[tuple[int, int | None, str]]] = {}
         for a in assignments:
             if a.end is not None and a.end <= a.start:
                 continue  # empty or inverted: holds nothing (imports refuse these)
             per_dev.setdefault(a.device_id, []).append(a)
-            self._by_officer.setdefault(a.officer_id, []).append((a.start, a.end))
+            self._by_officer.setdefault(a.officer_id, []).append((a.start, a.end, a.device_id))
         # per device: (times, holder from that time on)
         self.segments: dict[str, tuple[list[int], list[str | None]]] = {}
         for dev, rows in per_dev.items():
@@ -115,7 +115,19 @@ class Ledger:
 
     def held_in(self, officer_id: str, a: int, b: int) -> bool:
         """Did the officer hold any device at some time in [a, b)?"""
-        return any(s < b and (e is None or e > a) for s, e in self._by_officer.get(officer_id, ()))
+        return any(
+            s < b and (e is None or e > a) for s, e, _d in self._by_officer.get(officer_id, ())
+        )
+
+    def devices_held(self, officer_id: str, a: int, b: int) -> list[str]:
+        """The devices checked out to the officer at some time in [a, b), sorted."""
+        return sorted(
+            {
+                d
+                for s, e, d in self._by_officer.get(officer_id, ())
+                if s < b and (e is None or e > a)
+            }
+        )
 
 
 def _holder_segments(rows: list[Assignment]) -> tuple[list[int], list[str | None]]:

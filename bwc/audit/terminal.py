@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bwc.audit.cases import CaseAudit
+from bwc.audit.engine import OfficerOnCase, PlacedClip
 from bwc.audit.model import from_ms
 from bwc.audit.report import By, Report, hours, rate, table_rows
 from bwc.evidence.timefmt import format_utc
@@ -119,11 +120,12 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
             f"{mark}, coverage {rate(v.covered / (c.end - c.start))}"
         )
         lines.append(f"  {bar(c.start, c.end, [(p.start, p.end) for p in v.clips], joins=v.joins)}")
+        lines.append(f"  {_cameras(ca, v)}")
         for p in v.clips:
             off = f", clock {p.offset_ms / 1000:+g} s" if p.offset_ms else ""
             lines.append(
                 f"  clip {p.key[:12]}  {_fmt_local(p.start, z)} – {_fmt_local(p.end, z)}  "
-                f"device {esc(p.device_id or '-')}{off}, by {esc(p.attributed_by)}"
+                f"device {esc(p.device_id or '-')}{off}, {_source(ca, p)}"
             )
         for a, b in v.gaps:
             lines.append(
@@ -141,3 +143,37 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
                     f"  explained by {esc(e.actor)} at {format_utc(e.at)}: {esc(e.reason)}"
                 )
     return lines
+
+
+_SOURCES = {
+    "file-name": "officer from the file name",
+    "id-file": "officer from the camera's id file",
+    "ingest-operator": "officer given at ingest (--officer)",
+    "ledger-at-ingest": "officer from the ledger at ingest",
+    "unknown": "officer as catalogued (its source not recorded)",
+}
+
+
+def _source(ca: CaseAudit, p: PlacedClip) -> str:
+    """Where the clip's officer came from, for people (issue 15.17)."""
+    source, actor = ca.attributed_from(p)
+    if source == "ledger":
+        return f"officer from the ledger ({esc(p.device_id or '-')} checked out)"
+    if source == "attributed":
+        return f"attributed after ingest by {esc(actor or '?')}"
+    return _SOURCES.get(source, esc(source))
+
+
+def _cameras(ca: CaseAudit, v: OfficerOnCase) -> str:
+    """The officer's cameras during the case, or that there was none."""
+    if not ca.camera_assigned(v):
+        return (
+            "[red]no camera assigned[/]: no checkout in the ledger during the case, and no footage"
+        )
+    held = ca.checked_out.get(v.officer_id, [])
+    seen = sorted({p.device_id for p in v.clips if p.device_id and p.device_id not in held})
+    parts = [f"{esc(d)} (checked out in the ledger)" for d in held]
+    parts += [f"{esc(d)} (in the footage)" for d in seen]
+    if not held:
+        parts.append("no checkout in the ledger")
+    return "camera: " + ", ".join(parts)

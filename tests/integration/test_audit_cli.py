@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from bwc.evidence.models import (
     Officer,
 )
 from bwc.evidence.station import Station
+from tests.conftest import make_clip
 
 pytestmark = pytest.mark.integration
 
@@ -343,7 +345,8 @@ def test_explain_and_case(bwc, home: Path, tmp_path: Path) -> None:
     assert r.code == 0, r.err
     assert "110023" in r.out and "full" in r.out and "partial" in r.out
     assert "gap  2026-10-15 09:30:00 – 2026-10-15 09:33:00" in r.out
-    assert "clock +30 s, by ledger" in r.out and "电池耗尽" in r.out
+    assert "clock +30 s, officer from the ledger (DSJ0100 checked out)" in r.out
+    assert "电池耗尽" in r.out
     # issue 15.10: 110023's two files 3 s apart (<= max_gap) are one recording: a join
     assert "gap  2026-10-15 09:35:00" not in r.out
     assert "join 2026-10-15 09:35:00 – 2026-10-15 09:35:03  (3 s" in r.out
@@ -519,3 +522,72 @@ def test_report_compares_the_values_of_the_cases_it_reads(bwc, home: Path, tmp_p
     sql(home, "DELETE FROM enforcement_case WHERE case_id = 'C0'")
     r = bwc("audit", "report", "--month", "2026-10")
     assert r.code == 1 and "C0 is in the log but not in the catalog" in r.err, r.err
+
+
+def test_case_says_where_clips_were_attributed_from(
+    bwc, home: Path, tmp_path: Path, clip_cache: Path
+) -> None:
+    """issue 15.17: `audit case` names each clip's attribution (the file name, the camera's
+    id file, the ledger, an attribution after ingest) and says "no camera assigned" for an
+    officer with no camera and no footage. Real ingest, real manifests."""
+    clips = sorted(clip_cache.iterdir())
+    dock = tmp_path / "dock"
+    (dock / "A" / "DCIM").mkdir(parents=True)
+    shutil.copy(clips[0], dock / "A" / "DCIM" / clips[0].name)  # DSJ0042_110023_...: name
+    for cam, id_txt, src in (
+        ("B", "device=DSJ0077\nofficer=110024\n", clips[1]),  # officer from ID.TXT
+        ("C", "device=DSJ0100\n", clips[2]),  # no officer: the ledger, imported later
+        ("D", "device=DSJ0200\n", None),  # no officer: attributed after ingest
+    ):
+        media = dock / cam / "DCIM" / "100MEDIA"
+        media.mkdir(parents=True)
+        (dock / cam / "ID.TXT").write_text(id_txt, encoding="utf-8")
+        name = f"20261015_093000_000{ord(cam) - ord('A')}.MP4"
+        if src is None:
+            make_clip(media / name, tone=900, creation_time="2026-10-15T01:30:00Z")
+        else:
+            shutil.copy(src, media / name)
+    for cam in "ABCD":
+        r = bwc("ingest", dock / cam)
+        assert r.code == 0, r.err
+    officers = OFFICERS + "110026,赵六,城西中队,西城区,是\n110027,钱七,城西中队,西城区,是\n"
+    ledger = "officer_id,device_id,start,end\n110025,DSJ0100,2026-10-15T09:00:00,\n"
+    cases = (
+        CASES.splitlines()[0]
+        + "\nK1,噪声,城东中队,110023;110024;110025;110026;110027,"
+        + "2026-10-15T09:30:00,2026-10-15T09:30:01,\n"
+    )
+    for kind, text in (("officers", officers), ("assignments", ledger), ("cases", cases)):
+        r = bwc("audit", "import", kind, write(tmp_path, f"{kind}.csv", text))
+        assert r.code == 0, r.err
+    items = json.loads(bwc("list", "--json").out)
+    (d,) = [i["sha256"] for i in items if i["path"].endswith("_0003.MP4")]
+    r = bwc("attribute", d, "--officer", "110026", "--reason", "shared camera")
+    assert r.code == 0, r.err
+
+    r = bwc("audit", "case", "K1")
+    assert r.code == 0, r.err
+    text = r.out
+
+    def block(oid: str) -> str:
+        start = text.index(f"\n{oid} ")
+        end = text.find("\n\n", start + 1)
+        return text[start : end if end > 0 else len(text)]
+
+    assert "device DSJ0042, officer from the file name" in block("110023")
+    assert "device DSJ0077, officer from the camera's id file" in block("110024")
+    assert "device DSJ0100, officer from the ledger (DSJ0100 checked out)" in block("110025")
+    assert "device DSJ0200, attributed after ingest by test-clerk" in block("110026")
+    assert "camera: DSJ0100 (checked out in the ledger)" in block("110025")
+    assert "no camera assigned" in block("110027")
+    assert "no camera assigned" not in text.replace(block("110027"), "")
+
+    data = json.loads(bwc("audit", "case", "K1", "--json").out)
+    by = {o["officer_id"]: o for o in data["officers"]}
+    assert [c["attributed_from"] for c in by["110023"]["clips"]] == ["file-name"]
+    assert [c["attributed_from"] for c in by["110024"]["clips"]] == ["id-file"]
+    assert [c["attributed_from"] for c in by["110025"]["clips"]] == ["ledger"]
+    assert [c["attributed_from"] for c in by["110026"]["clips"]] == ["attributed"]
+    assert by["110025"]["cameras_checked_out"] == ["DSJ0100"]
+    assert by["110027"]["camera_assigned"] is False and by["110027"]["clips"] == []
+    assert by["110023"]["camera_assigned"] is True
