@@ -105,7 +105,7 @@ def case_json(ca: CaseAudit) -> dict[str, Any]:
                         "clock_offset_ms": p.offset_ms,
                         "attributed_by": p.attributed_by,
                         "attributed_from": ca.attributed_from(p)[0],
-                        "attributed_by_actor": ca.attributed_from(p)[1],
+                        "attributed_after_ingest_by": ca.attributed_from(p)[1],
                     }
                     for p in v.clips
                 ],

@@ -588,6 +588,7 @@ def test_case_says_where_clips_were_attributed_from(
     assert [c["attributed_from"] for c in by["110024"]["clips"]] == ["id-file"]
     assert [c["attributed_from"] for c in by["110025"]["clips"]] == ["ledger"]
     assert [c["attributed_from"] for c in by["110026"]["clips"]] == ["attributed"]
+    assert by["110026"]["clips"][0]["attributed_after_ingest_by"] == "test-clerk"
     assert by["110025"]["cameras_checked_out"] == ["DSJ0100"]
     assert by["110027"]["camera_assigned"] is False and by["110027"]["clips"] == []
     assert by["110023"]["camera_assigned"] is True
