@@ -223,6 +223,7 @@ def report(
         _warn_unverified(rep.unverified)
         if fmt is ReportFormat.table:
             _print_table(rep, by.value, top)
+            _print_warnings(rep)  # e.g. officers not in the roster: in no unit's row
             return
         if fmt is ReportFormat.csv:
             text = to_csv(rep, by.value)
@@ -238,6 +239,10 @@ def report(
         except OSError as e:
             raise InputError(f"cannot write {out_file}: {e.strerror or e}") from e
         err.print(f"wrote {esc(str(out_file))}")
+    _print_warnings(rep)
+
+
+def _print_warnings(rep: Report) -> None:
     for w in rep.warnings:
         if not w.startswith("UNVERIFIED INPUT: "):  # said above, in red
             err.print(f"[yellow]warning:[/] {esc_msg(w)}")

@@ -66,6 +66,7 @@ CSV
 "$BWC" audit import officers "$work/officers.csv"
 "$BWC" audit import cases "$work/cases.csv"
 "$BWC" audit report --month 2026-10
+# C-002 lasts 10 s and has 3 s of footage: partial (each grace is at most 25 % of the case)
 "$BWC" audit case C-002
 
 step "Tamper test: flip one byte of a stored object, then verify"

@@ -32,8 +32,10 @@ from bwc.audit.model import (
     to_ms,
 )
 from bwc.audit.parse import AssignmentIn, CaseIn, OfficerIn
-from bwc.errors import NotFoundError, UsageError
+from bwc.errors import NotFoundError, UsageError, VerificationError
 from bwc.evidence import models as db
+from bwc.evidence.events import decode_leaf
+from bwc.evidence.manifest import parse_manifest
 
 # Clips are looked for from this long before the audited window: a single file (cameras
 # split recordings into files of minutes) is not expected to be longer.
@@ -530,3 +532,42 @@ def read_case(s: Session, case_id: str, rules: Rules) -> CaseInputs:
         clocks=_clocks(s, lo_dev - LOOKBACK_MS, hi_dev),
         explanations=explanations_of(s, case_id),
     )
+
+
+def attribution_sources(s: Session, shas: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+    """Where each item's officer came from, for ``bwc audit case``: (source, actor). The
+    latest ``attributed`` custody event wins ("attributed", its actor); else the signed
+    manifest's ``officer_source`` ("file-name", "id-file", "ingest-operator",
+    "ledger-at-ingest"); "unknown" when the manifest does not say (or cannot be read)."""
+    wanted = sorted(set(shas))
+    if not wanted:
+        return {}
+    out: dict[str, tuple[str, str | None]] = {}
+    for sha, manifest in s.exec(
+        select(db.Item.sha256, db.Item.manifest).where(col(db.Item.sha256).in_(wanted))
+    ):
+        try:
+            source = parse_manifest(manifest).officer_source
+        except VerificationError:
+            source = None
+        out[sha] = (_MANIFEST_SOURCES.get(source or "", "unknown"), None)
+    ev = db.Event
+    for leaf in s.exec(
+        select(ev.leaf)
+        .where(col(ev.kind) == "attributed")
+        .where(col(ev.item_sha256).in_(wanted))
+        .order_by(col(ev.idx))
+    ):
+        d = decode_leaf(leaf)
+        if d.item_sha256 is not None:
+            out[d.item_sha256] = ("attributed", d.actor)
+    return out
+
+
+# the manifest's officer_source, as `audit case` names it
+_MANIFEST_SOURCES = {
+    "profile": "file-name",
+    "id-file": "id-file",
+    "operator": "ingest-operator",
+    "ledger": "ledger-at-ingest",
+}

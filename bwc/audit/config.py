@@ -4,7 +4,7 @@ and hours, as people configure them) in the audit's own units (milliseconds).
     [audit]
     max_gap_s = 5          # clips this close are one recording (cameras split files)
     start_grace_s = 60     # recording may start this late ...
-    end_grace_s = 60       # ... and stop this early, and still be "full"
+    end_grace_s = 60       # ... and stop this early, and still be "full" (each <= 25 % of a case)
     upload_limit_h = 24    # footage ingested within this long after it ends is on time
 """
 

@@ -13,8 +13,9 @@ What it does, in one pass over the clips and one sweep per officer:
    (prefix sums over it answer |R ∩ [a, b)| in O(log n)) and the intervals merged across
    gaps of at most ``max_gap``. For a case [s, e) and an officer on it: coverage =
    |R ∩ [s, e)| / (e − s); **none** when coverage is 0; **full** when one merged interval
-   starts at or before s + start_grace and ends at or after e − end_grace; **partial**
-   otherwise. An explanation marks a non-full pair *explained* (it stays non-full).
+   starts at or before s + start_grace and ends at or after e − end_grace, each grace at
+   most a quarter of e − s (``Rules.graces``); **partial** otherwise. An explanation marks
+   a non-full pair *explained* (it stays non-full).
 
 Everything is O((clips + pairs) log n): sorting, then bisection; nothing walks seconds.
 """
@@ -93,12 +94,12 @@ class Ledger:
 
     def __init__(self, assignments: Iterable[Assignment]) -> None:
         per_dev: dict[str, list[Assignment]] = {}
-        self._by_officer: dict[str, list[tuple[int, int | None]]] = {}
+        self._by_officer: dict[str, list[tuple[int, int | None, str]]] = {}
         for a in assignments:
             if a.end is not None and a.end <= a.start:
                 continue  # empty or inverted: holds nothing (imports refuse these)
             per_dev.setdefault(a.device_id, []).append(a)
-            self._by_officer.setdefault(a.officer_id, []).append((a.start, a.end))
+            self._by_officer.setdefault(a.officer_id, []).append((a.start, a.end, a.device_id))
         # per device: (times, holder from that time on)
         self.segments: dict[str, tuple[list[int], list[str | None]]] = {}
         for dev, rows in per_dev.items():
@@ -114,7 +115,19 @@ class Ledger:
 
     def held_in(self, officer_id: str, a: int, b: int) -> bool:
         """Did the officer hold any device at some time in [a, b)?"""
-        return any(s < b and (e is None or e > a) for s, e in self._by_officer.get(officer_id, ()))
+        return any(
+            s < b and (e is None or e > a) for s, e, _d in self._by_officer.get(officer_id, ())
+        )
+
+    def devices_held(self, officer_id: str, a: int, b: int) -> list[str]:
+        """The devices checked out to the officer at some time in [a, b), sorted."""
+        return sorted(
+            {
+                d
+                for s, e, d in self._by_officer.get(officer_id, ())
+                if s < b and (e is None or e > a)
+            }
+        )
 
 
 def _holder_segments(rows: list[Assignment]) -> tuple[list[int], list[str | None]]:
@@ -243,11 +256,12 @@ class Footage:
         return self.recorded_before(b) - self.recorded_before(a) if b > a else 0
 
     def reaches(self, s: int, e: int, rules: Rules) -> bool:
-        """One merged interval starts by s + start_grace and lasts until e − end_grace.
-        Merged intervals are disjoint and sorted, so only the last one starting in time
-        can reach furthest."""
-        j = bisect_right(self.mstarts, s + rules.start_grace_ms) - 1
-        return j >= 0 and self.mends[j] >= e - rules.end_grace_ms
+        """One merged interval starts by s + start grace and lasts until e − end grace
+        (``Rules.graces``). Merged intervals are disjoint and sorted, so only the last one
+        starting in time can reach furthest."""
+        sg, eg = rules.graces(e - s)
+        j = bisect_right(self.mstarts, s + sg) - 1
+        return j >= 0 and self.mends[j] >= e - eg
 
     def union_between(self, a: int, b: int) -> list[tuple[int, int]]:
         """The union's intervals clipped to [a, b)."""
@@ -265,6 +279,31 @@ class Footage:
         if self.clips is None:
             return self.union_between(a, b)
         return [(s, e) for s, e in self.clips if s < b and e > a]
+
+    def holes(
+        self, s: int, e: int, max_gap: int
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The parts of [s, e) not recorded, as (gaps, joins). A *join* is a hole of at most
+        ``max_gap`` between two recorded parts: a camera splitting one recording into files,
+        merged by the *full* rule, so not shown as a gap (issue 15.10). A hole is judged by
+        its whole length, also where the window cuts it."""
+        gaps: list[tuple[int, int]] = []
+        joins: list[tuple[int, int]] = []
+        # the union around the window: a hole between two of these spans is a real hole; one
+        # before the first or after the last is longer than max_gap
+        spans: list[tuple[int | None, int | None]] = [
+            *self.union_between(s - max_gap, e + max_gap),
+            (None, None),
+        ]
+        prev: int | None = None
+        for lo, hi in spans:
+            a = s if prev is None else max(prev, s)
+            b = e if lo is None else min(lo, e)
+            if b > a:
+                join = prev is not None and lo is not None and lo - prev <= max_gap
+                (joins if join else gaps).append((a, b))
+            prev = hi
+        return gaps, joins
 
     def gaps(self, s: int, e: int) -> list[tuple[int, int]]:
         """The parts of [s, e) not recorded."""
@@ -509,8 +548,10 @@ def run_audit(
                 verdict = "none"
                 n_none += 1
             else:
-                j = bisect_right(ms, s + sg) - 1
-                if j >= 0 and me[j] >= e - eg:
+                # Rules.graces, inlined: at most a quarter of the case at each end
+                q = (e - s) >> 2
+                j = bisect_right(ms, s + (sg if sg < q else q)) - 1
+                if j >= 0 and me[j] >= e - (eg if eg < q else q):
                     verdict = "full"
                     n_full += 1
                 else:
@@ -634,7 +675,8 @@ class OfficerOnCase:
     verdict: Verdict
     explained: bool
     clips: list[PlacedClip]
-    gaps: list[tuple[int, int]]
+    gaps: list[tuple[int, int]]  # unrecorded parts of the window, joins excepted
+    joins: list[tuple[int, int]]  # holes of at most max_gap between files (one recording)
 
 
 def audit_case(
@@ -654,7 +696,6 @@ def audit_case(
         covered, verdict = judge(f, case.start, case.end, rules)
         explained = verdict != "full" and (case.case_id, oid) in explanations
         near = [p for p in mine if p.end > case.start - rules.max_gap_ms and p.start < case.end]
-        out.append(
-            OfficerOnCase(oid, covered, verdict, explained, near, f.gaps(case.start, case.end))
-        )
+        gaps, joins = f.holes(case.start, case.end, rules.max_gap_ms)
+        out.append(OfficerOnCase(oid, covered, verdict, explained, near, gaps, joins))
     return out

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from bwc.audit.engine import EMPTY_FOOTAGE, PairResult
 from bwc.audit.metrics import Metrics, worst_first
 from bwc.audit.model import from_ms
-from bwc.audit.report import OFFICER_COLUMNS, Report, hours, officer_values, rate
+from bwc.audit.report import OFFICER_COLUMNS, Report, hours, ranking_values, rate
 
 Lang = Literal["zh", "en"]
 
@@ -26,7 +26,10 @@ LABELS: dict[str, dict[Lang, str]] = {
     "rules": {"en": "Rules used", "zh": "审计规则"},
     "max_gap_s": {"en": "clips merged across gaps up to (s)", "zh": "合并片段间隔上限（秒）"},
     "start_grace_s": {"en": "start grace (s)", "zh": "开始宽限（秒）"},
-    "end_grace_s": {"en": "end grace (s)", "zh": "结束宽限（秒）"},
+    "end_grace_s": {
+        "en": "end grace (s; each grace at most 25 % of the case)",
+        "zh": "结束宽限（秒；开始、结束宽限均不超过案件时长的25%）",
+    },
     "upload_limit_h": {"en": "on-time upload limit (h)", "zh": "按时导入时限（小时）"},
     "summary": {"en": "Summary", "zh": "概况"},
     "cases": {"en": "Case-officer pairs", "zh": "案件-人员数"},
@@ -57,6 +60,7 @@ LABELS: dict[str, dict[Lang, str]] = {
     "window": {"en": "case window", "zh": "案件时段"},
     "clips": {"en": "clips", "zh": "视频片段"},
     "gaps": {"en": "gaps", "zh": "缺口"},
+    "join": {"en": "join", "zh": "分段衔接"},
     "shown": {"en": "showing the {n} worst of {total}", "zh": "显示最差的 {n} 条，共 {total} 条"},
     "nothing": {"en": "Every case was fully recorded.", "zh": "所有案件均已完整记录。"},
     "warnings": {"en": "Warnings", "zh": "提示"},
@@ -73,9 +77,10 @@ border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child,
 td.t,th.t{text-align:left}
 .cards{display:flex;flex-wrap:wrap;gap:.6rem}.card{border:1px solid #ddd;border-radius:6px;
 padding:.5rem .8rem;min-width:9rem}.card b{display:block;font-size:1.3rem}
-.bar{fill:#4a7fb5}.bad{fill:#c0392b}.clip{fill:#2e8b57}.win{fill:#f3e6b3}
+.bar{fill:#4a7fb5}.bad,.gap{fill:#c0392b}.clip{fill:#2e8b57}.join{fill:#8fc1a4}
+.win{fill:#f3e6b3}
 .lbl{font-size:11px;fill:#333}.tl{margin:.6rem 0 1rem}.muted{color:#777}
-.partial{color:#b8860b}.none{color:#c0392b}
+.partial{color:#b8860b}.none{color:#c0392b}.nir{color:#b8860b;font-style:italic}
 """
 
 
@@ -100,7 +105,7 @@ def _bars(rows: list[Metrics], lang: Lang) -> str:
     for i, m in enumerate(rows):
         y = i * h + 2
         r = m.full_rate or 0.0
-        name = m.key or _t("not_in_roster", lang)
+        name = m.key or "-"  # never empty: officers not in the roster are in no group
         parts.append(
             f'<text class="lbl" x="{label_w - 6}" y="{y + 12}" text-anchor="end">'
             f"{escape(name)}</text>"
@@ -135,9 +140,16 @@ def _timeline(report: Report, p: PairResult, tz: ZoneInfo, lang: Lang) -> str:
             f'<rect class="clip" x="{x(a):.1f}" y="8" width="{max(x(b) - x(a), 0.8):.1f}" '
             f'height="10"><title>{_local(a, tz):%H:%M:%S}–{_local(b, tz):%H:%M:%S}</title></rect>'
         )
-    for a, b in footage.gaps(p.start, p.end):
+    gaps, joins = footage.holes(p.start, p.end, report.result.rules.max_gap_ms)
+    for a, b in joins:  # files a camera split one recording into: joined, not a gap
         parts.append(
-            f'<rect class="bad" x="{x(a):.1f}" y="22" width="{max(x(b) - x(a), 0.8):.1f}" '
+            f'<rect class="join" x="{x(a):.1f}" y="8" width="{max(x(b) - x(a), 0.8):.1f}" '
+            f'height="10"><title>{escape(_t("join", lang))} {_local(a, tz):%H:%M:%S}–'
+            f"{_local(b, tz):%H:%M:%S} ({(b - a) / 1000:g} s)</title></rect>"
+        )
+    for a, b in gaps:
+        parts.append(
+            f'<rect class="gap" x="{x(a):.1f}" y="22" width="{max(x(b) - x(a), 0.8):.1f}" '
             f'height="6"><title>{escape(_t("gaps", lang))} {_local(a, tz):%H:%M:%S}–'
             f"{_local(b, tz):%H:%M:%S} ({(b - a) / 1000:.0f} s)</title></rect>"
         )
@@ -147,6 +159,13 @@ def _timeline(report: Report, p: PairResult, tz: ZoneInfo, lang: Lang) -> str:
         f"{_local(p.end, tz):%H:%M:%S}</text></svg>"
     )
     return "".join(parts)
+
+
+def _cell_class(i: int, in_roster: bool) -> str:
+    """Text columns left-aligned; the unit of an officer not in the roster marked."""
+    if i >= 4:
+        return ""
+    return "t" if in_roster or i != 2 else "t nir"
 
 
 def render_html(report: Report, *, lang: Lang = "zh", max_timelines: int = 200) -> str:
@@ -209,11 +228,12 @@ def render_html(report: Report, *, lang: Lang = "zh", max_timelines: int = 200) 
     out += [f'<th class="{"t" if i < 4 else ""}">{T(h)}</th>' for i, h in enumerate(head)]
     out.append("</tr></thead><tbody>")
     for a in report.officers:
-        cells = officer_values(a)
+        cells = ranking_values(a, _t("not_in_roster", lang))
         out.append(
             "<tr>"
             + "".join(
-                f'<td class="{"t" if i < 4 else ""}">{escape(c)}</td>' for i, c in enumerate(cells)
+                f'<td class="{_cell_class(i, a.in_roster)}">{escape(c)}</td>'
+                for i, c in enumerate(cells)
             )
             + "</tr>"
         )

@@ -17,8 +17,11 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from difflib import get_close_matches
 
 from bwc.audit.engine import AuditResult, OfficerAudit
+from bwc.audit.model import Officer
+from bwc.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,44 @@ def group_by(officers: Iterable[OfficerAudit], key: Callable[[OfficerAudit], str
     for a in officers:
         groups.setdefault(key(a), []).append(a)
     return [aggregate(k, groups[k]) for k in sorted(groups)]
+
+
+def check_scope(roster: Iterable[Officer], unit: str | None, county: str | None) -> None:
+    """A UsageError (exit 2) when ``--unit``/``--county`` select no roster officer: an unknown
+    unit or county (named with the known ones, a close match first), or a unit with no
+    officer in the county. A typo must not give an all-zero report (issue 15.16)."""
+    if unit is None and county is None:
+        return
+    officers = list(roster)
+    hint = "units and counties come from the roster (`bwc audit import officers`)"
+    if not officers:
+        raise UsageError("no roster is imported: --unit and --county select from it", hint=hint)
+    units = sorted({o.unit for o in officers})
+    counties = sorted({o.county for o in officers})
+    for what, value, known in (("unit", unit, units), ("county", county, counties)):
+        if value is not None and value not in known:
+            close = get_close_matches(value, known, n=1)
+            raise UsageError(
+                f"unknown {what} {value!r}"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; the roster's {'units' if what == 'unit' else 'counties'}: "
+                + _some(known),
+                hint=hint,
+            )
+    if unit is not None and county is not None:
+        theirs = sorted({o.county for o in officers if o.unit == unit})
+        if county not in theirs:
+            raise UsageError(
+                f"no officer of unit {unit!r} is in county {county!r}; unit {unit!r} is in "
+                + _some(theirs),
+                hint="give --unit or --county alone, or both as the roster has them",
+            )
+
+
+def _some(names: list[str], limit: int = 30) -> str:
+    """Names for one line: all of them, or the first ``limit`` and how many more."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown}, ... ({len(names) - limit} more)"
 
 
 def select(result: AuditResult, unit: str | None, county: str | None) -> list[OfficerAudit]:

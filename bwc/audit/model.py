@@ -56,6 +56,14 @@ class Rules:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
 
+    def graces(self, length_ms: int) -> tuple[int, int]:
+        """The start and end grace for a case ``length_ms`` long: the configured ones, but at
+        most a quarter of the case each (rounded down to the ms), so that "full" always needs
+        at least the middle half of the case recorded (issue 15: a 10 s case was "full" with
+        3 s of footage under a 60 s grace)."""
+        quarter = length_ms // 4
+        return min(self.start_grace_ms, quarter), min(self.end_grace_ms, quarter)
+
     def as_dict(self) -> dict[str, float]:
         """The rules in the units people configure them in (seconds, hours)."""
         return {

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from bwc.audit import catalog
 from bwc.audit.engine import run_audit
+from bwc.audit.metrics import check_scope
 from bwc.audit.model import Period, Rules
 from bwc.audit.report import Report, build_report
 from bwc.errors import VerificationError
@@ -59,6 +60,7 @@ def monthly_report(
             cases_where=catalog.month_cases(period),
         )
         inputs = catalog.read_inputs(s, period, rules)
+        check_scope(inputs.officers, unit, county)  # before the month's work
         result = run_audit(
             period,
             rules,

@@ -78,12 +78,19 @@ class Report:
         return aggregate("all", self.chosen)
 
     @cached_property
+    def in_roster(self) -> list[OfficerAudit]:
+        """The chosen officers the roster knows: only they have a unit and a county. The
+        others count in the whole (their cases happened) and are named in a warning, never
+        grouped as a unit or county of their own (issue 15.12)."""
+        return [a for a in self.chosen if a.in_roster]
+
+    @cached_property
     def counties(self) -> list[Metrics]:
-        return group_by(self.chosen, lambda a: a.county)
+        return group_by(self.in_roster, lambda a: a.county)
 
     @cached_property
     def units(self) -> list[Metrics]:
-        return group_by(self.chosen, lambda a: a.unit)
+        return group_by(self.in_roster, lambda a: a.unit)
 
     @cached_property
     def officers(self) -> list[OfficerAudit]:
@@ -101,7 +108,13 @@ class Report:
 
     @cached_property
     def not_in_roster(self) -> list[str]:
-        return sorted(a.officer_id for a in self.chosen if not a.in_roster and a.cases)
+        """Ids of the chosen officers on cases who are not in the roster."""
+        return [a.officer_id for a in self.missing_from_roster if a.cases]
+
+    @cached_property
+    def missing_from_roster(self) -> list[OfficerAudit]:
+        """Chosen officers (on cases, or with footage) the roster does not know, by id."""
+        return [a for a in self.chosen if not a.in_roster]
 
     @cached_property
     def warnings(self) -> list[str]:
@@ -111,12 +124,21 @@ class Report:
                 f"{k} {v!r}" for k, v in (("unit", self.unit), ("county", self.county)) if v
             )
             out.append(f"no officer has {what} (units and counties come from the roster)")
-        nir = self.not_in_roster
+        nir = self.missing_from_roster
         if nir:
+            cases = sum(a.cases for a in nir)
+            named = [
+                f"{a.officer_id} ({a.cases} case{'' if a.cases == 1 else 's'}"
+                + (f", {a.uploads} upload{'' if a.uploads == 1 else 's'}" if a.uploads else "")
+                + ")"
+                for a in sorted(nir, key=lambda a: (-a.cases, a.officer_id))
+            ]
             out.append(
-                f"{len(nir)} officer(s) on cases are not in the roster (no unit or county): "
-                + ", ".join(nir[:10])
-                + (", ..." if len(nir) > 10 else "")
+                f"{len(nir)} officer(s) are not in the roster, so in no unit or county "
+                f"(their {cases} case-officer pair(s) count in the totals only; import them "
+                "with `bwc audit import officers`): "
+                + ", ".join(named[:20])
+                + (f", ... ({len(named) - 20} more)" if len(named) > 20 else "")
             )
         if self.undated:
             out.append(f"{self.undated} item(s) ingested this month have no recorded time")
@@ -172,6 +194,18 @@ def officer_values(a: OfficerAudit) -> list[str]:
         str(a.on_time),
         rate(a.on_time / a.uploads if a.uploads else None),
     ]
+
+
+NOT_IN_ROSTER = "(not in roster)"
+
+
+def ranking_values(a: OfficerAudit, mark: str) -> list[str]:
+    """``officer_values`` for a ranking people read: an officer the roster does not know has
+    ``mark`` for a unit (CSV and JSON keep the empty unit and ``in_roster``)."""
+    values = officer_values(a)
+    if not a.in_roster:
+        values[2] = mark
+    return values
 
 
 def group_values(m: Metrics) -> list[str]:
@@ -321,7 +355,7 @@ def to_json(report: Report) -> dict[str, Any]:
 def table_rows(report: Report, by: By) -> tuple[list[str], list[list[str]]]:
     """Header and rows for the terminal table, worst first."""
     if by == "officer":
-        return list(OFFICER_COLUMNS), [officer_values(a) for a in report.officers]
+        return list(OFFICER_COLUMNS), [ranking_values(a, NOT_IN_ROSTER) for a in report.officers]
     rows = worst_first(report.units if by == "unit" else report.counties)
     header = [by, *GROUP_COLUMNS]
     return header, [[m.key or "-", *group_values(m)] for m in rows]

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bwc.audit.cases import CaseAudit
+from bwc.audit.engine import OfficerOnCase, PlacedClip
 from bwc.audit.model import from_ms
 from bwc.audit.report import By, Report, hours, rate, table_rows
 from bwc.evidence.timefmt import format_utc
@@ -38,7 +39,8 @@ def report_view(rep: Report, by: By, top: int) -> tuple[list[str], Table]:
     rules = r.rules.as_dict()
     lines.append(
         f"rules: max gap {rules['max_gap_s']:g} s, start grace {rules['start_grace_s']:g} s, "
-        f"end grace {rules['end_grace_s']:g} s, on time within {rules['upload_limit_h']:g} h"
+        f"end grace {rules['end_grace_s']:g} s (each at most 25 % of the case), "
+        f"on time within {rules['upload_limit_h']:g} h"
     )
     lines.append(
         f"{sm.cases} case-officer pairs: {sm.full} full, {sm.partial} partial, {sm.none} none, "
@@ -66,14 +68,34 @@ def _fmt_local(ms: int, z: ZoneInfo) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def bar(start: int, end: int, spans: list[tuple[int, int]], width: int = 60) -> str:
-    """A text timeline of [start, end): '█' recorded, '·' not."""
+BAR_LEGEND = "█ recorded  ▒ join (files split by the camera: one recording)  · not recorded"
+
+
+def bar(
+    start: int,
+    end: int,
+    spans: list[tuple[int, int]],
+    width: int = 60,
+    joins: list[tuple[int, int]] | None = None,
+) -> str:
+    """A text timeline of [start, end): '█' recorded, '▒' a join between files (no more than
+    max_gap: one recording, not a gap), '·' not recorded."""
     cells = []
     step = (end - start) / width
+
+    def part(a: float, b: float, ss: list[tuple[int, int]]) -> float:
+        return sum(max(0.0, min(b, hi) - max(a, lo)) for lo, hi in ss)
+
     for i in range(width):
         a, b = start + i * step, start + (i + 1) * step
-        covered = sum(max(0.0, min(b, hi) - max(a, lo)) for lo, hi in spans)
-        cells.append("█" if covered >= step / 2 else "·")
+        recorded = part(a, b, spans)
+        joined = part(a, b, joins or [])
+        if recorded >= step / 2:
+            cells.append("█")
+        elif recorded + joined >= step / 2:
+            cells.append("▒")
+        else:
+            cells.append("·")
     return "".join(cells)
 
 
@@ -87,6 +109,7 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
         f"  {_fmt_local(c.start, z)} – {_fmt_local(c.end, z)} ({z.key}), "
         f"{(c.end - c.start) / 1000:.0f} s"
     )
+    lines.append(f"  [dim]timeline: {BAR_LEGEND}[/]")
     colour = {"full": "green", "partial": "yellow", "none": "red"}
     for v in verdicts:
         o = ca.roster.get(v.officer_id)
@@ -96,16 +119,23 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
             f"\n[bold]{esc(v.officer_id)}[/] {esc(who)}: [{colour[v.verdict]}]{v.verdict}[/]"
             f"{mark}, coverage {rate(v.covered / (c.end - c.start))}"
         )
-        lines.append(f"  {bar(c.start, c.end, [(p.start, p.end) for p in v.clips])}")
+        lines.append(f"  {bar(c.start, c.end, [(p.start, p.end) for p in v.clips], joins=v.joins)}")
+        lines.append(f"  {_cameras(ca, v)}")
         for p in v.clips:
             off = f", clock {p.offset_ms / 1000:+g} s" if p.offset_ms else ""
             lines.append(
                 f"  clip {p.key[:12]}  {_fmt_local(p.start, z)} – {_fmt_local(p.end, z)}  "
-                f"device {esc(p.device_id or '-')}{off}, by {esc(p.attributed_by)}"
+                f"device {esc(p.device_id or '-')}{off}, {_source(ca, p)}"
             )
         for a, b in v.gaps:
             lines.append(
                 f"  [red]gap[/]  {_fmt_local(a, z)} – {_fmt_local(b, z)}  ({(b - a) / 1000:.0f} s)"
+            )
+        max_gap = ca.rules.max_gap_ms / 1000
+        for a, b in v.joins:
+            lines.append(
+                f"  [dim]join {_fmt_local(a, z)} – {_fmt_local(b, z)}  ({(b - a) / 1000:g} s "
+                f"between files, at most {max_gap:g} s: one recording)[/]"
             )
         for e in ca.explanations:
             if e.officer_id == v.officer_id:
@@ -113,3 +143,37 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
                     f"  explained by {esc(e.actor)} at {format_utc(e.at)}: {esc(e.reason)}"
                 )
     return lines
+
+
+_SOURCES = {
+    "file-name": "officer from the file name",
+    "id-file": "officer from the camera's id file",
+    "ingest-operator": "officer given at ingest (--officer)",
+    "ledger-at-ingest": "officer from the ledger at ingest",
+    "unknown": "officer as catalogued (its source not recorded)",
+}
+
+
+def _source(ca: CaseAudit, p: PlacedClip) -> str:
+    """Where the clip's officer came from, for people (issue 15.17)."""
+    source, actor = ca.attributed_from(p)
+    if source == "ledger":
+        return f"officer from the ledger ({esc(p.device_id or '-')} checked out)"
+    if source == "attributed":
+        return f"attributed after ingest by {esc(actor or '?')}"
+    return _SOURCES.get(source, esc(source))
+
+
+def _cameras(ca: CaseAudit, v: OfficerOnCase) -> str:
+    """The officer's cameras during the case, or that there was none."""
+    if not ca.camera_assigned(v):
+        return (
+            "[red]no camera assigned[/]: no checkout in the ledger during the case, and no footage"
+        )
+    held = ca.checked_out.get(v.officer_id, [])
+    seen = sorted({p.device_id for p in v.clips if p.device_id and p.device_id not in held})
+    parts = [f"{esc(d)} (checked out in the ledger)" for d in held]
+    parts += [f"{esc(d)} (in the footage)" for d in seen]
+    if not held:
+        parts.append("no checkout in the ledger")
+    return "camera: " + ", ".join(parts)

@@ -254,7 +254,8 @@ class AuditSettings(BaseModel):
 
     # clips this close are one recording (cameras split files)
     max_gap_s: Seconds = _must(5.0, _SECONDS)
-    # recording may start this late, and stop this early, and still be "full"
+    # recording may start this late, and stop this early, and still be "full" (each at most
+    # 25 % of the case: bwc.audit.model.Rules.graces)
     start_grace_s: Seconds = _must(60.0, _SECONDS)
     end_grace_s: Seconds = _must(60.0, _SECONDS)
     # footage ingested within this long after it ends is on time
@@ -493,7 +494,8 @@ retry_seconds = 60.0
 [audit]
 # Clips this close (seconds) are one recording: cameras split footage into files.
 max_gap_s = 5.0
-# Recording may start this many seconds late, and stop this many early, and still be "full".
+# Recording may start this many seconds late, and stop this many early, and still be "full"
+# (each at most 25 % of the case: "full" always needs the middle half recorded).
 start_grace_s = 60.0
 end_grace_s = 60.0
 # Footage ingested within this many hours after it ends is on time.

@@ -7,6 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +27,7 @@ from bwc.evidence.models import (
     Officer,
 )
 from bwc.evidence.station import Station
+from tests.conftest import make_clip
 
 pytestmark = pytest.mark.integration
 
@@ -241,6 +246,53 @@ def test_report_formats(bwc, home: Path, tmp_path: Path) -> None:
     assert json.loads(r.out)["rules"]["max_gap_s"] == 2.0
 
 
+def test_officers_not_in_roster_are_a_warning_not_a_unit(bwc, home: Path, tmp_path: Path) -> None:
+    """issue 15.12: an officer on a case but not in the roster is named in a warning with
+    the case count (in the table format too), marked in the ranking, and no unit or county."""
+    city(bwc, home, tmp_path)
+    extra = (
+        CASES.splitlines()[0] + "\nC4,噪声,城东中队,999,2026-10-16T09:00:00,2026-10-16T09:10:00,\n"
+    )
+    r = bwc("audit", "import", "cases", write(tmp_path, "c4.csv", extra))
+    assert r.code == 0, r.err
+    r = bwc("audit", "report", "--month", "2026-10")
+    assert r.code == 0, r.err
+    assert "5 case-officer pairs" in r.out  # 999's pair counts in the whole
+    (row,) = [line for line in r.out.splitlines() if "999" in line]
+    assert "(not in roster)" in row
+    assert "not in the roster, so in no unit or county" in r.err and "999 (1 case)" in r.err
+    for by in ("unit", "county"):
+        r = bwc("audit", "report", "--month", "2026-10", "--by", by, "--format", "csv")
+        keys = [row[by] for row in csv.DictReader(io.StringIO(r.out))]
+        assert keys == (["城东中队", "城西中队"] if by == "unit" else ["东城区", "西城区"])
+        r = bwc("audit", "report", "--month", "2026-10", "--by", by)
+        assert "(not in roster)" not in r.out and "999" in r.err
+
+
+def test_an_unknown_unit_or_county_is_an_error(bwc, home: Path, tmp_path: Path) -> None:
+    """issue 15.16: an unknown --unit/--county exits 2 naming the known ones (it was an
+    all-zero report); the real `bwc` process, in one case, for the exit code and the line."""
+    city(bwc, home, tmp_path)
+    r = bwc("audit", "report", "--month", "2026-10", "--unit", "城北中队")
+    assert r.code == 2 and r.out == ""
+    assert "unknown unit '城北中队'" in r.err and "城东中队, 城西中队" in r.err
+    r = bwc("audit", "report", "--month", "2026-10", "--county", "北城区", "--format", "json")
+    assert r.code == 2 and r.out == "" and "东城区, 西城区" in r.err
+    env = {**os.environ, "BWC_HOME": str(home)}
+    args = ["--month", "2026-10", "--unit", "城东中队", "--county", "西城区", "--format", "csv"]
+    p = subprocess.run(
+        [str(Path(sys.executable).parent / "bwc"), "audit", "report", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert p.returncode == 2 and p.stdout == "", p.stderr
+    assert "no officer of unit '城东中队' is in county '西城区'" in p.stderr
+    assert len(p.stderr.strip().splitlines()) <= 2 and "Traceback" not in p.stderr
+
+
 def test_report_usage_errors(bwc, home: Path, tmp_path: Path) -> None:
     r = bwc("audit", "report", "--month", "2026-13")
     assert r.code == 2 and "2026-13" in r.err
@@ -293,11 +345,19 @@ def test_explain_and_case(bwc, home: Path, tmp_path: Path) -> None:
     assert r.code == 0, r.err
     assert "110023" in r.out and "full" in r.out and "partial" in r.out
     assert "gap  2026-10-15 09:30:00 – 2026-10-15 09:33:00" in r.out
-    assert "clock +30 s, by ledger" in r.out and "电池耗尽" in r.out
+    assert "clock +30 s, officer from the ledger (DSJ0100 checked out)" in r.out
+    assert "电池耗尽" in r.out
+    # issue 15.10: 110023's two files 3 s apart (<= max_gap) are one recording: a join
+    assert "gap  2026-10-15 09:35:00" not in r.out
+    assert "join 2026-10-15 09:35:00 – 2026-10-15 09:35:03  (3 s" in r.out
     r = bwc("audit", "case", "C1", "--json")
     data = json.loads(r.out)
     by = {o["officer_id"]: o for o in data["officers"]}
     assert by["110023"]["verdict"] == "full" and len(by["110023"]["clips"]) == 2
+    assert by["110023"]["gaps"] == []
+    assert by["110023"]["joins"] == [
+        {"start": "2026-10-15T01:35:00Z", "end": "2026-10-15T01:35:03Z", "seconds": 3.0}
+    ]
     assert by["110024"]["coverage"] == 0.7 and by["110024"]["explained"] is True
     assert by["110024"]["clips"][0]["start"] == "2026-10-15T01:33:00Z"
     assert by["110024"]["gaps"] == [
@@ -462,3 +522,73 @@ def test_report_compares_the_values_of_the_cases_it_reads(bwc, home: Path, tmp_p
     sql(home, "DELETE FROM enforcement_case WHERE case_id = 'C0'")
     r = bwc("audit", "report", "--month", "2026-10")
     assert r.code == 1 and "C0 is in the log but not in the catalog" in r.err, r.err
+
+
+def test_case_says_where_clips_were_attributed_from(
+    bwc, home: Path, tmp_path: Path, clip_cache: Path
+) -> None:
+    """issue 15.17: `audit case` names each clip's attribution (the file name, the camera's
+    id file, the ledger, an attribution after ingest) and says "no camera assigned" for an
+    officer with no camera and no footage. Real ingest, real manifests."""
+    clips = sorted(clip_cache.iterdir())
+    dock = tmp_path / "dock"
+    (dock / "A" / "DCIM").mkdir(parents=True)
+    shutil.copy(clips[0], dock / "A" / "DCIM" / clips[0].name)  # DSJ0042_110023_...: name
+    for cam, id_txt, src in (
+        ("B", "device=DSJ0077\nofficer=110024\n", clips[1]),  # officer from ID.TXT
+        ("C", "device=DSJ0100\n", clips[2]),  # no officer: the ledger, imported later
+        ("D", "device=DSJ0200\n", None),  # no officer: attributed after ingest
+    ):
+        media = dock / cam / "DCIM" / "100MEDIA"
+        media.mkdir(parents=True)
+        (dock / cam / "ID.TXT").write_text(id_txt, encoding="utf-8")
+        name = f"20261015_093000_000{ord(cam) - ord('A')}.MP4"
+        if src is None:
+            make_clip(media / name, tone=900, creation_time="2026-10-15T01:30:00Z")
+        else:
+            shutil.copy(src, media / name)
+    for cam in "ABCD":
+        r = bwc("ingest", dock / cam)
+        assert r.code == 0, r.err
+    officers = OFFICERS + "110026,赵六,城西中队,西城区,是\n110027,钱七,城西中队,西城区,是\n"
+    ledger = "officer_id,device_id,start,end\n110025,DSJ0100,2026-10-15T09:00:00,\n"
+    cases = (
+        CASES.splitlines()[0]
+        + "\nK1,噪声,城东中队,110023;110024;110025;110026;110027,"
+        + "2026-10-15T09:30:00,2026-10-15T09:30:01,\n"
+    )
+    for kind, text in (("officers", officers), ("assignments", ledger), ("cases", cases)):
+        r = bwc("audit", "import", kind, write(tmp_path, f"{kind}.csv", text))
+        assert r.code == 0, r.err
+    items = json.loads(bwc("list", "--json").out)
+    (d,) = [i["sha256"] for i in items if i["path"].endswith("_0003.MP4")]
+    r = bwc("attribute", d, "--officer", "110026", "--reason", "shared camera")
+    assert r.code == 0, r.err
+
+    r = bwc("audit", "case", "K1")
+    assert r.code == 0, r.err
+    text = r.out
+
+    def block(oid: str) -> str:
+        start = text.index(f"\n{oid} ")
+        end = text.find("\n\n", start + 1)
+        return text[start : end if end > 0 else len(text)]
+
+    assert "device DSJ0042, officer from the file name" in block("110023")
+    assert "device DSJ0077, officer from the camera's id file" in block("110024")
+    assert "device DSJ0100, officer from the ledger (DSJ0100 checked out)" in block("110025")
+    assert "device DSJ0200, attributed after ingest by test-clerk" in block("110026")
+    assert "camera: DSJ0100 (checked out in the ledger)" in block("110025")
+    assert "no camera assigned" in block("110027")
+    assert "no camera assigned" not in text.replace(block("110027"), "")
+
+    data = json.loads(bwc("audit", "case", "K1", "--json").out)
+    by = {o["officer_id"]: o for o in data["officers"]}
+    assert [c["attributed_from"] for c in by["110023"]["clips"]] == ["file-name"]
+    assert [c["attributed_from"] for c in by["110024"]["clips"]] == ["id-file"]
+    assert [c["attributed_from"] for c in by["110025"]["clips"]] == ["ledger"]
+    assert [c["attributed_from"] for c in by["110026"]["clips"]] == ["attributed"]
+    assert by["110026"]["clips"][0]["attributed_after_ingest_by"] == "test-clerk"
+    assert by["110025"]["cameras_checked_out"] == ["DSJ0100"]
+    assert by["110027"]["camera_assigned"] is False and by["110027"]["clips"] == []
+    assert by["110023"]["camera_assigned"] is True

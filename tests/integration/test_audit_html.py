@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_audit_cli import city
+from bwc.evidence.models import Item
+from tests.integration.test_audit_cli import CASES, city, local, station, write
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +66,54 @@ def test_html_report_renders_in_chromium(bwc, home: Path, tmp_path: Path, lang: 
     assert r2.returncode == 0, r2.stderr[-2000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_html_joins_and_officers_not_in_roster(bwc, home: Path, tmp_path: Path) -> None:
+    """issue 15.10: two files 1 s apart (a camera splitting one recording) are joined in the
+    timeline, not drawn as a red gap; the real gap after them still is. issue 15.12: an
+    officer not in the roster is no bar in the charts, and is marked in the ranking."""
+    city(bwc, home, tmp_path)
+    extra = (
+        CASES.splitlines()[0] + "\nC4,噪声,城东中队,999,2026-10-16T09:00:00,2026-10-16T09:10:00,\n"
+    )
+    r = bwc("audit", "import", "cases", write(tmp_path, "c4.csv", extra))
+    assert r.code == 0, r.err
+    with station(home).session() as s:
+        # 110025 on C2 (14:00-14:10): the ledger's clip runs to 14:04:00 (true time), this
+        # one from 14:04:01: a 1 s join, then a gap to the end of the case
+        s.add(
+            Item(
+                sha256="ee" * 32,
+                size=1,
+                manifest=b"{}",
+                signature=b"",
+                key_id="k",
+                station_id="st-test",
+                original_path="DCIM/split.MP4",
+                device_id=None,
+                officer_id="110025",
+                recorded_start=local("2026-10-15T14:04:01"),
+                recorded_end=local("2026-10-15T14:06:00"),
+                ingested_at=local("2026-10-15T15:00:00"),
+            )
+        )
+    report = tmp_path / "report.html"
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "html", "--lang", "en")
+    assert r.code == 0, r.err
+    report.write_text(r.out, encoding="utf-8")
+    dom = chromium(tmp_path, "--dump-dom", report.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    joins = re.findall(r'<rect class="join"[^>]*><title>([^<]*)</title>', html)
+    assert joins == ["join 14:04:00–14:04:01 (1 s)"]
+    gaps = re.findall(r'<rect class="gap"[^>]*><title>([^<]*)</title>', html)
+    assert sorted(gaps) == [
+        "gaps 09:00:00–09:10:00 (600 s)",  # C4: 999 has no footage
+        "gaps 09:30:00–09:33:00 (180 s)",
+        "gaps 14:06:00–14:10:00 (240 s)",
+    ]
+    charts = html[html.index('id="counties"') : html.index('id="ranking"')]
+    bars = re.findall(r"<rect class=\"(?:bar|bad)\"[^>]*><title>([^:<]*):", charts)
+    assert bars == ["西城区", "东城区", "城西中队", "城东中队"]  # worst first; no "(not in roster)"
+    assert '<td class="t nir">(not in roster)</td>' in html
+    assert "999 (1 case)" in html  # the warning

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bwc.audit.engine import (
+    EMPTY_FOOTAGE,
     ClockTable,
     Footage,
     Ledger,
@@ -90,6 +91,38 @@ E0 = S0 + 10 * MIN
 def test_rules(clips: list[tuple[int, int]], expected: tuple[str, float]) -> None:
     r = audit([case("C", S0, E0, "A")], [clip("A", a, b) for a, b in clips])
     assert verdicts(r)[("C", "A")] == expected
+
+
+@pytest.mark.parametrize(
+    ("length", "clips", "expected"),
+    [
+        # issue 15.9: the demo's 10 s case with a 3 s clip at its start was "full"
+        (10 * S, [(0, 3 * S)], ("partial", 0.3)),
+        # a 90 s case with one 5 s clip was "full"
+        (90 * S, [(40 * S, 45 * S)], ("partial", 0.0556)),
+        # grace = 25 % of the case at each end: exactly the middle half is enough ...
+        (10 * S, [(2500, 7500)], ("full", 0.5)),
+        # ... a millisecond less at either end is not
+        (10 * S, [(2501, 7500)], ("partial", 0.4999)),
+        (10 * S, [(2500, 7499)], ("partial", 0.4999)),
+        # 240 s and longer: the configured 60 s applies again
+        (240 * S, [(60 * S, 180 * S)], ("full", 0.5)),
+        (241 * S, [(60 * S, 181 * S)], ("full", 0.5021)),
+        (241 * S, [(61 * S, 241 * S)], ("partial", 0.7469)),
+    ],
+)
+def test_short_case_grace_is_at_most_a_quarter_of_the_case(
+    length: int, clips: list[tuple[int, int]], expected: tuple[str, float]
+) -> None:
+    r = audit([case("C", S0, S0 + length, "A")], [clip("A", S0 + a, S0 + b) for a, b in clips])
+    assert verdicts(r)[("C", "A")] == expected
+    placed = place_clips(
+        [(str(i), clip("A", S0 + a, S0 + b)) for i, (a, b) in enumerate(clips)],
+        ClockTable([]),
+        Ledger([]),
+    )
+    (one,) = audit_case(case("C", S0, S0 + length, "A"), Rules(), placed)
+    assert one.verdict == expected[0]
 
 
 def test_a_short_case_inside_a_gap_is_none_not_full() -> None:
@@ -285,6 +318,21 @@ def test_one_case_view() -> None:
     assert (a.covered, b.covered) == (3 * MIN, 6 * MIN)
 
 
+def test_a_join_between_split_files_is_not_a_gap() -> None:
+    """issue 15.10: a fully recorded case whose camera split the recording (1 s between
+    files) has no gaps, one join; a real gap stays a gap."""
+    rows = [
+        ("k1", clip("A", S0, S0 + 5 * MIN)),
+        ("k2", clip("A", S0 + 5 * MIN + S, E0)),
+        ("k3", clip("B", S0, S0 + 5 * MIN)),
+        ("k4", clip("B", S0 + 5 * MIN + 6 * S, E0)),
+    ]
+    placed = place_clips(rows, ClockTable([]), Ledger([]))
+    a, b = audit_case(case("C", S0, E0, "A", "B"), Rules(), placed)
+    assert (a.verdict, a.gaps, a.joins) == ("full", [], [(S0 + 5 * MIN, S0 + 5 * MIN + S)])
+    assert (b.verdict, b.gaps, b.joins) == ("partial", [(S0 + 5 * MIN, S0 + 5 * MIN + 6 * S)], [])
+
+
 def test_footage_helpers() -> None:
     f = Footage.build([(10, 20), (15, 30), (33, 40), (50, 50), (60, 70)], max_gap=3)
     assert (f.ustarts, f.uends) == ([10, 33, 60], [30, 40, 70])
@@ -292,5 +340,11 @@ def test_footage_helpers() -> None:
     assert f.covered(0, 100) == 37 and f.covered(25, 35) == 7 and f.covered(5, 5) == 0
     assert f.covered_in([(0, 12), (25, 35)]) == 2 + 7
     assert f.gaps(0, 45) == [(0, 10), (30, 33), (40, 45)]
+    # issue 15.10: the 3 ms hole between 30 and 33 is a join (one recording), not a gap
+    assert f.holes(0, 45, 3) == ([(0, 10), (40, 45)], [(30, 33)])
+    # a hole only partly in the window is judged by its whole length: 40..60 is a gap
+    assert f.holes(31, 58, 3) == ([(40, 58)], [(31, 33)])
+    assert f.holes(0, 45, 2) == ([(0, 10), (30, 33), (40, 45)], [])
+    assert EMPTY_FOOTAGE.holes(0, 45, 3) == ([(0, 45)], [])
     g = Footage.from_lists([60, 10, 33], [70, 30, 40], 3, keep=True)
     assert (g.ustarts, g.clips) == ([10, 33, 60], [(10, 30), (33, 40), (60, 70)])

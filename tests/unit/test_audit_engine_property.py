@@ -93,20 +93,26 @@ def worlds(draw: st.DrawFn) -> World:
         end = None if draw(st.integers(0, 9)) == 0 else start + length
         clips.append(clip(draw, start, end, draw(st.none() | st.sampled_from(OFFICERS))))
     # chains of clips around a case, for its officers: starts near the start grace, gaps
-    # near max_gap, ends near the end grace (the boundaries of the "full" rule)
+    # near max_gap, ends near the end grace or a quarter of the case (the boundaries of the
+    # "full" rule)
     for c in draw(st.lists(st.sampled_from(cases), max_size=3)) if cases else []:
         oid = draw(st.sampled_from(c.officers))
         g = rules.max_gap_ms // S
+        quarter = (c.end - c.start) // S // 4
         cur = (
             c.start // S
             + draw(st.integers(-3, 3))
-            + draw(st.sampled_from([0, rules.start_grace_ms // S]))
+            + draw(st.sampled_from([0, rules.start_grace_ms // S, quarter]))
         )
         for _ in range(draw(st.integers(1, 4))):
             length = draw(st.integers(1, 300))
             clips.append(clip(draw, cur, cur + length, oid))
             cur += length + draw(st.integers(max(g - 1, 0), g + 1))
-        end = c.end // S - rules.end_grace_ms // S + draw(st.integers(-2, 2))
+        end = (
+            c.end // S
+            - draw(st.sampled_from([rules.end_grace_ms // S, quarter]))
+            + draw(st.integers(-2, 2))
+        )
         if end > cur:
             clips.append(clip(draw, cur, end, oid))
     # a few clips end before they start: skipped by both
@@ -236,13 +242,16 @@ def reference(w: World) -> dict[str, object]:
             # 1500 s of a month boundary); the other boundary is weeks away
             lo, hi = s - 3600, e + 3600
             mset = merged(cov, lo, hi)
+            # each grace is at most a quarter of the case: a ≤ s + min(sg, d/4) and
+            # b ≥ e − min(eg, d/4), kept in integers (4·x ≤ d for x ≤ d/4)
+            d = e - s
             full = False
             for a in range(lo, s + sg + 1):
-                if a in mset and a - 1 not in mset:
+                if a in mset and a - 1 not in mset and 4 * (a - s) <= d:
                     b = a
                     while b in mset:
                         b += 1
-                    if b >= e - eg:
+                    if e - b <= eg and 4 * (e - b) <= d:
                         full = True
             verdict = "none" if n == 0 else "full" if full else "partial"
             pairs[(c.case_id, oid)] = (
@@ -365,5 +374,7 @@ def test_one_case_view_agrees_with_the_month(w: World) -> None:
         if c.case_id in month.cases:
             for v in audit_case(c, w.rules, placed, w.explanations):
                 got[(c.case_id, v.officer_id)] = (v.covered, v.verdict, v.explained)
-                assert sum(b - a for a, b in v.gaps) == (c.end - c.start) - v.covered
+                holes = v.gaps + v.joins
+                assert sum(b - a for a, b in holes) == (c.end - c.start) - v.covered
+                assert all(b - a <= w.rules.max_gap_ms for a, b in v.joins)
     assert got == expected

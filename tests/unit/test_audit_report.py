@@ -15,7 +15,7 @@ import pytest
 from bwc.audit.config import rules_from
 from bwc.audit.engine import AuditResult, run_audit
 from bwc.audit.html import render_html
-from bwc.audit.metrics import kth_smallest, p95
+from bwc.audit.metrics import check_scope, kth_smallest, p95
 from bwc.audit.model import Case, Clip, Officer, Period, Rules, to_ms
 from bwc.audit.report import (
     OFFICER_COLUMNS,
@@ -25,7 +25,7 @@ from bwc.audit.report import (
     to_csv,
     to_json,
 )
-from bwc.errors import HomeError
+from bwc.errors import HomeError, UsageError
 
 pytestmark = pytest.mark.unit
 
@@ -99,10 +99,62 @@ def test_csv_by_unit_and_county() -> None:
     )
     assert (east["frontline"], east["equipped"], east["equipage_rate"]) == ("2", "2", "1.0000")
     counties = list(csv.DictReader(io.StringIO(to_csv(rep, "county"))))
-    assert [c["county"] for c in counties] == ["", "东城区", "西城区"]
-    west = counties[2]
+    assert [c["county"] for c in counties] == ["东城区", "西城区"]  # no "" county (issue 15.12)
+    west = counties[1]
     assert (west["officers"], west["frontline"], west["equipped"]) == ("2", "1", "0")
     assert west["officers_without_footage"] == "1"
+
+
+def test_officers_not_in_roster_are_a_warning_not_a_unit() -> None:
+    """issue 15.12: officer 999 (on case C3, not in the roster) was charted as a county and a
+    unit named "(not in roster)", the blue "best" bar; now a warning with the id and case
+    count, no county or unit row anywhere, marked in the ranking, still in the totals."""
+    rep = build_report(city())
+    assert [m.key for m in rep.counties] == ["东城区", "西城区"]
+    assert [m.key for m in rep.units] == ["城东中队", "城西中队"]
+    assert "" not in [r["unit"] for r in csv.DictReader(io.StringIO(to_csv(rep, "unit")))]
+    data = to_json(rep)
+    assert [c["county"] for c in data["counties"]] == ["东城区", "西城区"]
+    assert [u["unit"] for u in data["units"]] == ["城东中队", "城西中队"]
+    assert data["summary"]["cases"] == 5  # 999's pair still counts in the whole
+    (w,) = [w for w in rep.warnings if "not in the roster" in w]
+    assert "999 (1 case)" in w and "no unit or county" in w
+    _h, rows = table_rows(rep, "officer")
+    (row,) = [r for r in rows if r[0] == "999"]
+    assert row[2] == "(not in roster)"
+    for lang, mark in (("en", "(not in roster)"), ("zh", "（不在名册）")):
+        html = render_html(rep, lang=lang)  # type: ignore[arg-type]
+        charts = html[html.index('id="counties"') : html.index('id="ranking"')]
+        assert mark not in charts  # not a bar
+        ranking = html[html.index('id="ranking"') : html.index('id="gaps"')]
+        assert f'<td class="t">999</td><td class="t"></td><td class="t nir">{mark}</td>' in ranking
+        assert "999 (1" in html[html.index("<ul>") :]  # the warning
+
+
+def test_an_unknown_unit_or_county_is_a_usage_error_naming_the_known_ones() -> None:
+    """issue 15.16: `--unit 城北中队` gave an all-zero report; now exit 2, naming the roster's
+    units (or counties), with a close match first."""
+    roster = [
+        Officer("1", "a", "城东中队", "东城区", True),
+        Officer("2", "b", "城西中队", "西城区", True),
+        Officer("3", "c", "城西中队", "西城区", True),
+    ]
+    check_scope(roster, None, None)
+    check_scope(roster, "城西中队", "西城区")
+    with pytest.raises(UsageError) as e:
+        check_scope(roster, "城北中队", None)
+    assert e.value.exit_code == 2
+    assert "unknown unit '城北中队'" in str(e.value) and "城东中队, 城西中队" in str(e.value)
+    with pytest.raises(UsageError) as e:
+        check_scope(roster, None, "东城")
+    assert "unknown county '东城'" in str(e.value) and "did you mean '东城区'" in str(e.value)
+    with pytest.raises(UsageError) as e:
+        check_scope(roster, "城西中队", "东城区")
+    assert "no officer of unit '城西中队' is in county '东城区'" in str(e.value)
+    assert "西城区" in str(e.value)
+    with pytest.raises(UsageError) as e:
+        check_scope([], "城西中队", None)
+    assert "no roster" in str(e.value)
 
 
 def test_json_report() -> None:
