@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import sys
-from datetime import datetime
+from datetime import datetime, tzinfo
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,7 +16,15 @@ import typer
 from bwc.cli_common import ctx, err, esc, esc_msg, out, print_json
 from bwc.cli_imports import import_assignments
 from bwc.errors import UsageError
-from bwc.evidence.timefmt import OutOfRange, format_utc, parse_local, parse_offset_ms
+from bwc.evidence.timefmt import (
+    OutOfRange,
+    format_local,
+    format_utc,
+    parse_local,
+    parse_offset_ms,
+    parse_utc,
+    zone_label,
+)
 from bwc.printable import PrintableFormatter, json_text
 
 if TYPE_CHECKING:
@@ -172,8 +180,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
         # sees, from its heartbeat, then fail with the catalog's exit code.
         hb = read_status(c.home) if unavailable(e) else None
         if hb and not hb.get("stopped") and hb.get("catalog_ok") is False:
+            since = local_text(hb.get("catalog_down_since"), _configured_tz(c.home))
             err.print(
-                f"daemon: catalog unavailable since {esc(str(hb.get('catalog_down_since')))} "
+                f"daemon: catalog unavailable since {esc(since)} "
                 f"({esc_msg(str(hb.get('catalog_error')))}), retrying; files wait in the spool"
             )
         raise
@@ -181,6 +190,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     if as_json:
         print_json(st.as_json())
         return
+    tz = station.settings.tz
     out.print(
         f"station {esc(st.station_id)}: daemon "
         + ("[green]running[/]" if st.daemon_running else "[yellow]not running[/]")
@@ -189,7 +199,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     for x in st.sessions:
         out.print(
             f"  docked: {esc(x['mount'])} device {esc(x['device_id'] or '?')} "
-            f"since {x['first_seen']}"
+            f"since {esc(local_text(x['first_seen'], tz))}"
         )
     backlog = ", ".join(f"{k} {v}" for k, v in sorted(st.backlog.items()))
     out.print("backlog: " + (backlog or "none"))
@@ -202,7 +212,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     )
     cat = st.catalog
     if not cat["ok"]:
-        since = f" since {cat['since']}" if cat.get("since") else ""
+        since = f" since {esc(local_text(cat['since'], tz))}" if cat.get("since") else ""
         out.print(
             f"[red]catalog unavailable{since} ({esc_msg(str(cat.get('detail')))})"
             + (", retrying; files wait in the spool[/]" if st.daemon_running else "[/]")
@@ -214,7 +224,32 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     if st.last_error:
         out.print(f"last error: {esc_msg(str(st.last_error))}")
     for f in st.failed:
-        out.print(f"  [red]failed[/] {esc(f['path'])}: {esc_msg(str(f['reason']))}")
+        out.print(
+            f"  [red]failed[/] {esc(f['path'])} at {esc(local_text(f['at'], tz))}: "
+            f"{esc_msg(str(f['reason']))}"
+        )
+
+
+def local_text(value: Any, tz: tzinfo) -> str:
+    """A UTC time that status data carries as text (JSON's form), shown in local time; what
+    is not such a time (a damaged heartbeat file) is shown as it is."""
+    try:
+        return format_local(parse_utc(str(value)), tz)
+    except ValueError:
+        return str(value)
+
+
+def _configured_tz(home: Any) -> tzinfo:
+    """The configured zone, when the settings can be read at all; else UTC (said as +00:00)."""
+    from datetime import UTC
+
+    from bwc.config.settings import load_settings
+    from bwc.errors import BwcError
+
+    try:
+        return load_settings(home).tz
+    except BwcError:
+        return UTC
 
 
 # ---------------------------------------------------------------------------- devices
@@ -263,7 +298,9 @@ def devices_list(
 
     from bwc.evidence.devices import ledger
 
-    found = ledger(ctx().station(), device)
+    station = ctx().station()
+    tz = station.settings.tz
+    found = ledger(station, device)
     rows, clocks = found.assignments, found.clocks
     data: dict[str, list[dict[str, Any]]] = {
         "assignments": [
@@ -288,12 +325,20 @@ def devices_list(
     if as_json:
         print_json(data)
         return
-    t = Table("device", "officer", "from (UTC)", "to (UTC)")
-    for a in data["assignments"]:
-        t.add_row(esc(a["device_id"]), esc(a["officer_id"]), a["start"], a["end"] or "(held)")
+    t = Table("device", "officer", "from", "to")
+    for a in rows:
+        t.add_row(
+            esc(a.device_id),
+            esc(a.officer_id),
+            format_local(a.start, tz),
+            format_local(a.end, tz) if a.end else "(held)",
+        )
     out.print(t)
-    for k in data["clock_checks"]:
-        out.print(f"clock {esc(k['device_id'])}: {k['offset_ms']:+d} ms at {k['measured_at']}")
+    for k in clocks:
+        out.print(
+            f"clock {esc(k.device_id)}: {k.offset_ms:+d} ms at {format_local(k.measured_at, tz)}"
+        )
+    out.print(f"times in {zone_label(tz, station.clock.now())}")
 
 
 @devices_app.command("clock")
