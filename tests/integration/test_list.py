@@ -147,9 +147,9 @@ def test_list_filters_by_recording_time(
     data = json.loads(in_process(bwc, home, "list", "--json", *args))
     assert {d["sha256"] for d in data} == {items[k] for k in expected}
     text = in_process(bwc, home, "list", *args)
-    assert [r.split()[0] for r in rows(text)] == [
-        d["sha256"][:10] for d in data
-    ], "the table and the JSON list the same items in the same order"
+    assert [r.split()[0] for r in rows(text)] == [d["sha256"][:10] for d in data], (
+        "the table and the JSON list the same items in the same order"
+    )
 
 
 @pytest.mark.parametrize(
