@@ -92,9 +92,15 @@ def daemon(
         str, typer.Option("--log-format", help="Log lines as `text` or `json`.")
     ] = "text",
     live: Annotated[
-        bool,
-        typer.Option("--live/--no-live", help="Show a live view (default: when in a terminal)."),
-    ] = sys.stderr.isatty(),
+        bool | None,
+        typer.Option(
+            "--live/--no-live",
+            help="Show a live view. Default: when standard error is a terminal.",
+            # the default is decided when the daemon starts, not when this module loads (where
+            # typer printed the build-time answer, "[default: no-live]", beside the rule)
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the docking-station daemon: take every file off docked cameras, verified, signed
     and logged; resume after a crash; stop cleanly on SIGTERM/SIGINT."""
@@ -115,6 +121,8 @@ def daemon(
     if not FFprobe.available():
         logging.getLogger("bwc").warning("ffprobe not found: media summaries will be missing")
 
+    if live is None:
+        live = sys.stderr.isatty()
     on_update = None
     live_view = None
     if live:
