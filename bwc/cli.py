@@ -385,7 +385,7 @@ def list_(
         bool,
         typer.Option(
             "--unattributed",
-            help="Only items with no officer (to attribute).",
+            help="Only items with no officer (to attribute); the camera's id file aside.",
         ),
     ] = False,
     since: Annotated[
@@ -414,7 +414,7 @@ def list_(
         str | None,
         typer.Option(
             help="Only items with this flag (device-mismatch, unattributed, not-media, "
-            "zero-byte, non-utf8-name, no-recorded-time)."
+            "zero-byte, non-utf8-name, no-recorded-time, id-file)."
         ),
     ] = None,
     sort: Annotated[

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, literal
 from sqlmodel import Session, col, select
 
 from bwc.errors import NotFoundError, UsageError
+from bwc.evidence.manifest import FLAG_ID_FILE
 from bwc.evidence.models import Item
 from bwc.evidence.station import Station
 
@@ -68,8 +69,8 @@ def list_items(session: Session, f: ItemFilter) -> Sequence[Item]:
         stmt = stmt.where(Item.officer_id == f.officer)
     if f.device:
         stmt = stmt.where(Item.device_id == f.device)
-    if f.unattributed:
-        stmt = stmt.where(col(Item.officer_id).is_(None))
+    if f.unattributed:  # the camera's id file is metadata, not footage to attribute
+        stmt = stmt.where(col(Item.officer_id).is_(None)).where(~_has_flag(FLAG_ID_FILE))
     if f.since:
         stmt = stmt.where(col(Item.ingested_at) >= f.since)
     if f.recorded_from:
