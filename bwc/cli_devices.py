@@ -281,9 +281,10 @@ def devices_assign(
     t0 = parse_local_or_usage(start, station.settings.tz, "--from")
     t1 = parse_local_or_usage(end, station.settings.tz, "--to") if end else None
     assign(station, officer, device, t0, t1)
+    tz = station.settings.tz
     out.print(
-        f"{esc(officer)} holds {esc(device)} from {format_utc(t0)}"
-        + (f" to {format_utc(t1)}" if t1 else " (still held)")
+        f"{esc(officer)} holds {esc(device)} from {format_local(t0, tz)}"
+        + (f" to {format_local(t1, tz)}" if t1 else " (still held)")
     )
 
 
@@ -370,7 +371,10 @@ def devices_clock(
         raise UsageError(str(e)) from e
     when = parse_local_or_usage(at, station.settings.tz, "--at") if at else station.clock.now()
     record_clock(station, device, ms, when)
-    out.print(f"{esc(device)}: clock offset {ms:+d} ms measured at {format_utc(when)}")
+    out.print(
+        f"{esc(device)}: clock offset {ms:+d} ms measured at "
+        f"{format_local(when, station.settings.tz)}"
+    )
 
 
 # ---------------------------------------------------------------------------- attribute

@@ -189,8 +189,10 @@ def test_show_and_devices_list_show_local_time(
         "2026-10-15T01:30:12Z"
     )
 
-    ok(home, "devices", "assign", "110023", "DSJ0042", "--from", "2026-10-15T08:00")
-    ok(home, "devices", "clock", "DSJ0042", "--offset", "+12s", "--at", "2026-10-15T08:05")
+    text = ok(home, "devices", "assign", "110023", "DSJ0042", "--from", "2026-10-15T08:00")
+    assert "holds DSJ0042 from 2026-10-15 08:00:00 +08:00 (still held)" in text, text
+    text = ok(home, "devices", "clock", "DSJ0042", "--offset", "+12s", "--at", "2026-10-15T08:05")
+    assert "+12000 ms measured at 2026-10-15 08:05:00 +08:00" in text, text
     text = ok(home, "devices", "list")
     assert "2026-10-15 08:00:00 +08:00" in text, text
     assert "+12000 ms at 2026-10-15 08:05:00 +08:00" in text, text
