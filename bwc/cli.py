@@ -349,10 +349,19 @@ def _file_name(item: Item) -> str:
     return name
 
 
+def _recorded_cell(t: datetime, tz: tzinfo, offset: str | None) -> str:
+    """'2026-10-15 09:30' under a header that states the offset; else (the rows straddle a
+    daylight-saving change) with its own, in ISO 8601's short form when whole hours ('+02')
+    so the row still fits 80 columns."""
+    if offset is not None:
+        return format_local(t, tz, seconds=False, offset=False)
+    text = format_local(t, tz, seconds=False)
+    return text[:-3] if text.endswith(":00") else text
+
+
 def _list_rows(items: Sequence[Item], tz: tzinfo, offset: str | None) -> list[list[str]]:
     """The plain-text cells of `bwc list` (no markup yet): id, recorded, officer, device,
     length, flags, file name (the last path component, shortened later to fit)."""
-    from bwc.evidence.timefmt import format_local
 
     rows = []
     for i in items:
@@ -364,9 +373,7 @@ def _list_rows(items: Sequence[Item], tz: tzinfo, offset: str | None) -> list[li
         rows.append(
             [
                 i.sha256[:_LIST_ID_DIGITS],
-                format_local(i.recorded_start, tz, seconds=False, offset=offset is None)
-                if i.recorded_start
-                else "-",
+                _recorded_cell(i.recorded_start, tz, offset) if i.recorded_start else "-",
                 _short(printable(i.officer_id or "-"), _LIST_ID_MAX),
                 _short(printable(i.device_id or "-"), _LIST_ID_MAX),
                 length,
@@ -466,7 +473,11 @@ def list_(
     # every column but the file name at its natural width; the name gets the rest
     widths = [max([len(h)] + [len(r[k]) for r in rows]) for k, h in enumerate(heads[:-1])]
     name_width = max(_LIST_NAME_MIN, out.width - sum(widths) - 2 * (len(heads) - 1))
-    t = Table(*heads, box=None, pad_edge=False, header_style="bold")
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    for k, h in enumerate(heads):  # one line per item: cut to fit, nothing wraps
+        # the id and the time are never cut (an id cut short is no id), whatever the width
+        keep = widths[k] if k < 2 else None
+        t.add_column(h, no_wrap=True, overflow="ellipsis", min_width=keep)
     for r in rows:
         t.add_row(*(escape(v) for v in r[:-1]), escape(_short(r[-1], name_width)))
     if rows:
