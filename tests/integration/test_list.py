@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bwc import cli
 from tests.conftest import Result, make_clip
 from tests.integration.daemon_util import BWC_EXE
 
@@ -55,6 +56,16 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def cli_in_process(*args: str) -> None:
+    """The CLI in this process, for the module's shared home (quicker than a subprocess)."""
+    try:
+        cli.main(list(args))
+    except SystemExit as e:
+        assert not e.code, args
+    finally:
+        cli._state.clear()
+
+
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """A home with four items ingested out of recording order (name -> sha256), made once
@@ -62,8 +73,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
     Shanghai time (the default zone)."""
     tmp = tmp_path_factory.mktemp("list")
     home = tmp / "home"
-    env = {"BWC_ACTOR": "test-clerk"}
-    ok(home, "init", "--station-id", "st-test", **env)
+    cli_in_process("--home", str(home), "init", "--station-id", "st-test")
     late, early, clip, notime = (tmp / n for n in ("late", "early", "clip", "notime"))
     for d in (late, early, clip, notime):
         d.mkdir()
@@ -79,7 +89,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
     files["notime"].write_text("time,lat,lon\n")
     # ingested: no time first, then latest to earliest recording
     for folder in (notime, late, clip, early):
-        ok(home, "ingest", str(folder), **env)
+        cli_in_process("--home", str(home), "--actor", "test-clerk", "ingest", str(folder))
     return home, {k: sha(p) for k, p in files.items()}
 
 
