@@ -14,8 +14,8 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -48,8 +48,8 @@ from bwc.errors import (
     first_line,
 )
 from bwc.evidence.manifest import parse_manifest
-from bwc.evidence.timefmt import format_utc, parse_utc
-from bwc.printable import PrintableFormatter
+from bwc.evidence.timefmt import format_local, format_utc, parse_utc
+from bwc.printable import PrintableFormatter, printable
 
 if TYPE_CHECKING:
     from bwc.config.settings import Settings
@@ -290,12 +290,110 @@ def _parse_since(text: str) -> datetime:
         raise UsageError(f"--since {text!r} is not an ISO 8601 time with a zone") from e
 
 
+# Short codes for item flags in `bwc list` (a legend under the table names the ones shown).
+_FLAG_CODES = {
+    "unattributed": "U",
+    "device-mismatch": "M",
+    "not-media": "N",
+    "zero-byte": "Z",
+    "no-recorded-time": "T",
+    "non-utf8-name": "8",
+    "id-file": "I",
+}
+# 10 hex digits: 1 in ~70,000 chance that another of 15 million items shares it (then `bwc
+# show` asks for more digits); the JSON has the whole sha256
+_LIST_ID_DIGITS = 10
+_LIST_NAME_MIN = 12
+_LIST_ID_MAX = 12  # officer and device ids longer than this are cut in the middle
+
+
+def _duration(seconds: float) -> str:
+    """'0:07', '12:34', '1:02:03'."""
+    s = round(seconds)
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _size(n: int) -> str:
+    """'512 B', '1.2 kB', '340 MB', '2.1 GB' (decimal units, as a card's label)."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB", "TB", "PB"):
+        value /= 1000
+        if value < 999.5 or unit == "PB":
+            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _short(text: str, width: int) -> str:
+    """``text`` cut in the middle to ``width`` characters: a camera's file names differ at
+    their start (date) and their end (sequence, extension), so both are kept."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail = (width - 1) * 2 // 3  # the end (sequence number, extension) tells clips apart
+    head = width - 1 - tail
+    return text[:head] + "…" + (text[-tail:] if tail else "")
+
+
+def _file_name(item: Item) -> str:
+    """The last component of the item's path, without a leading `DEVICE_OFFICER_` that the
+    device and officer columns already show (the cn-standard names)."""
+    name = item.original_path.rsplit("/", 1)[-1]
+    prefix = f"{item.device_id}_{item.officer_id}_"
+    if item.device_id and item.officer_id and name.startswith(prefix) and name != prefix:
+        return name[len(prefix) :]
+    return name
+
+
+def _recorded_cell(t: datetime, tz: tzinfo, offset: str | None) -> str:
+    """'2026-10-15 09:30' under a header that states the offset; else (the rows straddle a
+    daylight-saving change) with its own, in ISO 8601's short form when whole hours ('+02')
+    so the row still fits 80 columns."""
+    if offset is not None:
+        return format_local(t, tz, seconds=False, offset=False)
+    text = format_local(t, tz, seconds=False)
+    return text[:-3] if text.endswith(":00") else text
+
+
+def _list_rows(items: Sequence[Item], tz: tzinfo, offset: str | None) -> list[list[str]]:
+    """The plain-text cells of `bwc list` (no markup yet): id, recorded, officer, device,
+    length, flags, file name (the last path component, shortened later to fit)."""
+
+    rows = []
+    for i in items:
+        if i.recorded_start and i.recorded_end:
+            length = _duration((i.recorded_end - i.recorded_start).total_seconds())
+        else:
+            length = _size(i.size)
+        flags = [f for f in i.flags.split(",") if f]
+        rows.append(
+            [
+                i.sha256[:_LIST_ID_DIGITS],
+                _recorded_cell(i.recorded_start, tz, offset) if i.recorded_start else "-",
+                _short(printable(i.officer_id or "-"), _LIST_ID_MAX),
+                _short(printable(i.device_id or "-"), _LIST_ID_MAX),
+                length,
+                "".join(_FLAG_CODES.get(f, "?") for f in flags),
+                printable(_file_name(i)),
+            ]
+        )
+    return rows
+
+
 @app.command("list")
 def list_(
     officer: Annotated[str | None, typer.Option(help="Only this officer's items.")] = None,
     device: Annotated[str | None, typer.Option(help="Only this device's items.")] = None,
     unattributed: Annotated[
-        bool, typer.Option("--unattributed", help="Only items with no officer (to attribute).")
+        bool,
+        typer.Option(
+            "--unattributed",
+            help="Only items with no officer (to attribute); the camera's id file aside.",
+        ),
     ] = False,
     since: Annotated[
         str | None,
@@ -303,38 +401,124 @@ def list_(
             help="Only items ingested at or after this time (ISO 8601 with zone, or a date in UTC)."
         ),
     ] = None,
+    recorded_from: Annotated[
+        str | None,
+        typer.Option(
+            "--recorded-from",
+            help="Only items recorded from this time on (ISO 8601 date or date-time; "
+            "local time in the configured zone unless it has an offset).",
+        ),
+    ] = None,
+    recorded_to: Annotated[
+        str | None,
+        typer.Option(
+            "--recorded-to",
+            help="Only items recorded before this time (a date alone: up to its end). "
+            "Items with no recording time are left out by either filter.",
+        ),
+    ] = None,
     flag: Annotated[
         str | None,
         typer.Option(
             help="Only items with this flag (device-mismatch, unattributed, not-media, "
-            "zero-byte, non-utf8-name, no-recorded-time)."
+            "zero-byte, non-utf8-name, no-recorded-time, id-file)."
         ),
     ] = None,
+    sort: Annotated[
+        str,
+        typer.Option(
+            help="`recorded` (by recording time; items without one last, by ingest) or `ingested`."
+        ),
+    ] = "recorded",
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """List evidence items."""
+    """List evidence items, by recording time. Times in the configured time zone; JSON: UTC."""
+    from rich.markup import escape
     from rich.table import Table
 
+    from bwc.config.settings import load_settings
     from bwc.evidence.items import ItemFilter, find
+    from bwc.evidence.timefmt import common_offset, zone_label
 
-    f = ItemFilter(officer, device, unattributed, _parse_since(since) if since else None, flag)
-    items = find(ctx().station(), f)
+    if sort not in ("recorded", "ingested"):
+        raise UsageError(f"--sort must be recorded or ingested, not {sort!r}")
+    c = ctx()
+    settings = load_settings(c.home)
+    tz = settings.tz
+    t0 = _recorded_bound(recorded_from, tz, "--recorded-from", end_of_day=False)
+    t1 = _recorded_bound(recorded_to, tz, "--recorded-to", end_of_day=True)
+    if t0 is not None and t1 is not None and t0 >= t1:
+        raise UsageError(
+            f"--recorded-from {recorded_from!r} is not before --recorded-to {recorded_to!r}"
+        )
+    f = ItemFilter(
+        officer,
+        device,
+        unattributed,
+        _parse_since(since) if since else None,
+        flag,
+        recorded_from=t0,
+        recorded_to=t1,
+        order=sort,
+    )
+    station = c.station(settings)
+    items = find(station, f)
     if as_json:
         print_json([_item_json(i) for i in items])
         return
-    t = Table("id", "size", "officer", "device", "recorded start (UTC)", "path", "flags")
-    for i in items:
-        t.add_row(
-            i.sha256[:16],
-            str(i.size),
-            esc(i.officer_id or "-"),
-            esc(i.device_id or "-"),
-            format_utc(i.recorded_start) if i.recorded_start else "-",
-            esc(i.original_path),
-            i.flags,
-        )
-    out.print(t)
-    out.print(f"{len(items)} items")
+    offset = common_offset([i.recorded_start for i in items if i.recorded_start], tz)
+    rows = _list_rows(items, tz, offset)
+    heads = ["id", f"recorded {offset}" if offset else "recorded", "officer", "device"]
+    heads += ["length", "flags", "file"]
+    # every column but the file name at its natural width; the name gets the rest
+    widths = [max([len(h)] + [len(r[k]) for r in rows]) for k, h in enumerate(heads[:-1])]
+    name_width = max(_LIST_NAME_MIN, out.width - sum(widths) - 2 * (len(heads) - 1))
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    for k, h in enumerate(heads):  # one line per item: cut to fit, nothing wraps
+        # the id and the time are never cut (an id cut short is no id), whatever the width
+        keep = widths[k] if k < 2 else None
+        t.add_column(h, no_wrap=True, overflow="ellipsis", min_width=keep)
+    for r in rows:
+        t.add_row(*(escape(v) for v in r[:-1]), escape(_short(r[-1], name_width)))
+    if rows:
+        out.print(t)
+    n = len(items)
+    zone = zone_label(tz, station.clock.now())
+    out.print(f"{n} item" + ("" if n == 1 else "s") + f"; times in {zone}")
+    used = dict.fromkeys(f for i in items for f in i.flags.split(",") if f)
+    if used:
+        out.print("flags: " + ", ".join(f"{_FLAG_CODES.get(f, '?')} {escape(f)}" for f in used))
+
+
+def _recorded_bound(
+    text: str | None, tz: tzinfo, what: str, *, end_of_day: bool
+) -> datetime | None:
+    """A --recorded-from/--recorded-to value in UTC; a date alone is its local midnight, or
+    for an end, the next day's (so `--recorded-to 2026-10-15` includes the 15th)."""
+    from datetime import date, time, timedelta
+
+    from bwc.cli_devices import parse_local_or_usage
+    from bwc.evidence.timefmt import ensure_utc
+
+    if text is None:
+        return None
+    try:
+        t = parse_local_or_usage(text, tz, what)
+    except UsageError as e:
+        raise UsageError(
+            e.message, hint="give a date (2026-10-15) or a local date-time (2026-10-15T09:30)"
+        ) from e
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        return t
+    if not end_of_day:
+        return t
+    # the next local midnight, not t + 24 h: a day with a daylight-saving change is not 24 h
+    try:
+        return ensure_utc(datetime.combine(day + timedelta(days=1), time(), tzinfo=tz))
+    except (OverflowError, ValueError) as e:
+        raise UsageError(f"{what} {text!r} is out of range") from e
 
 
 def _event_json(ev: Event) -> dict[str, Any]:
@@ -365,7 +549,9 @@ def show(
     """Show an item, its manifest, its chain of custody and whether each check passes."""
     from bwc.evidence.verify import run
 
-    shown = run.show(ctx().station(), item_id)
+    station = ctx().station()
+    tz = station.settings.tz
+    shown = run.show(station, item_id)
     item, events, rep = shown.item, shown.events, shown.report
     runs: list[dict[str, Any]] = [
         {
@@ -391,15 +577,15 @@ def show(
             }
         )
     else:
-        _print_item(item, events, rep)
-        if runs:
+        _print_item(item, events, rep, tz)
+        if shown.verifications:
             out.print("[bold]verified by[/]")
-        for v in runs:
-            mark = "[green]ok[/]  " if v["ok"] else "[red]FAIL[/]"
-            what = "every item" if v["scope"] == "all" else "by id"
+        for v in shown.verifications:
+            mark = "[green]ok[/]  " if v.ok else "[red]FAIL[/]"
+            what = "every item" if v.scope == "all" else "by id"
             out.print(
-                f"  {mark} run {v['run'][:12]} {v['at']} by {esc(str(v['actor']))} at "
-                f"{esc(str(v['station']))} ({what})"
+                f"  {mark} run {v.run_id[:12]} {format_local(v.at, tz)} by {esc(str(v.actor))} at "
+                f"{esc(str(v.station_id))} ({what})"
             )
     if not rep.ok:
         raise VerificationError(
@@ -407,9 +593,15 @@ def show(
         )
 
 
-def _print_item(item: Item, events: list[Event], rep: ItemReport) -> None:
+# the item's times, shown to people in the configured zone (JSON keeps them in UTC)
+_LOCAL_TIMES = ("recorded_start", "recorded_end", "ingested_at")
+
+
+def _print_item(item: Item, events: list[Event], rep: ItemReport, tz: tzinfo) -> None:
     out.print(f"[bold]evidence item {item.sha256}[/]")
     for k, v in _item_json(item).items():
+        if k in _LOCAL_TIMES and getattr(item, k) is not None:
+            v = format_local(getattr(item, k), tz)
         if k != "sha256":
             out.print(f"  {k:<15} {esc(str(v)) if v not in (None, []) else '-'}")
     try:
@@ -423,7 +615,7 @@ def _print_item(item: Item, events: list[Event], rep: ItemReport) -> None:
         d = _event_json(ev)["details"]
         extra = ", ".join(f"{k}={v}" for k, v in d.items() if v is not None)
         out.print(
-            f"  #{ev.idx:<6} {format_utc(ev.at)}  {esc(ev.kind):<12} by {esc(ev.actor)} "
+            f"  #{ev.idx:<6} {format_local(ev.at, tz)}  {esc(ev.kind):<12} by {esc(ev.actor)} "
             f"at {esc(ev.station_id)}  [dim]{esc(extra)}[/]"
         )
     out.print("[bold]checks[/]")

@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import sys
-from datetime import datetime
+from datetime import datetime, tzinfo
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,7 +16,15 @@ import typer
 from bwc.cli_common import ctx, err, esc, esc_msg, out, print_json
 from bwc.cli_imports import import_assignments
 from bwc.errors import UsageError
-from bwc.evidence.timefmt import OutOfRange, format_utc, parse_local, parse_offset_ms
+from bwc.evidence.timefmt import (
+    OutOfRange,
+    format_local,
+    format_utc,
+    parse_local,
+    parse_offset_ms,
+    parse_utc,
+    zone_label,
+)
 from bwc.printable import PrintableFormatter, json_text
 
 if TYPE_CHECKING:
@@ -84,9 +92,15 @@ def daemon(
         str, typer.Option("--log-format", help="Log lines as `text` or `json`.")
     ] = "text",
     live: Annotated[
-        bool,
-        typer.Option("--live/--no-live", help="Show a live view (default: when in a terminal)."),
-    ] = sys.stderr.isatty(),
+        bool | None,
+        typer.Option(
+            "--live/--no-live",
+            help="Show a live view. Default: when standard error is a terminal.",
+            # the default is decided when the daemon starts, not when this module loads (where
+            # typer printed the build-time answer, "[default: no-live]", beside the rule)
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the docking-station daemon: take every file off docked cameras, verified, signed
     and logged; resume after a crash; stop cleanly on SIGTERM/SIGINT."""
@@ -107,6 +121,8 @@ def daemon(
     if not FFprobe.available():
         logging.getLogger("bwc").warning("ffprobe not found: media summaries will be missing")
 
+    if live is None:
+        live = sys.stderr.isatty()
     on_update = None
     live_view = None
     if live:
@@ -172,8 +188,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
         # sees, from its heartbeat, then fail with the catalog's exit code.
         hb = read_status(c.home) if unavailable(e) else None
         if hb and not hb.get("stopped") and hb.get("catalog_ok") is False:
+            since = local_text(hb.get("catalog_down_since"), _configured_tz(c.home))
             err.print(
-                f"daemon: catalog unavailable since {esc(str(hb.get('catalog_down_since')))} "
+                f"daemon: catalog unavailable since {esc(since)} "
                 f"({esc_msg(str(hb.get('catalog_error')))}), retrying; files wait in the spool"
             )
         raise
@@ -181,6 +198,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     if as_json:
         print_json(st.as_json())
         return
+    tz = station.settings.tz
     out.print(
         f"station {esc(st.station_id)}: daemon "
         + ("[green]running[/]" if st.daemon_running else "[yellow]not running[/]")
@@ -189,7 +207,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     for x in st.sessions:
         out.print(
             f"  docked: {esc(x['mount'])} device {esc(x['device_id'] or '?')} "
-            f"since {x['first_seen']}"
+            f"since {esc(local_text(x['first_seen'], tz))}"
         )
     for x in st.not_served:
         out.print(f"  [red]NOT TAKEN[/]: {esc(x['mount'])}: {esc_msg(x['why'])}")
@@ -204,7 +222,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     )
     cat = st.catalog
     if not cat["ok"]:
-        since = f" since {cat['since']}" if cat.get("since") else ""
+        since = f" since {esc(local_text(cat['since'], tz))}" if cat.get("since") else ""
         out.print(
             f"[red]catalog unavailable{since} ({esc_msg(str(cat.get('detail')))})"
             + (", retrying; files wait in the spool[/]" if st.daemon_running else "[/]")
@@ -216,7 +234,32 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     if st.last_error:
         out.print(f"last error: {esc_msg(str(st.last_error))}")
     for f in st.failed:
-        out.print(f"  [red]failed[/] {esc(f['path'])}: {esc_msg(str(f['reason']))}")
+        out.print(
+            f"  [red]failed[/] {esc(f['path'])} at {esc(local_text(f['at'], tz))}: "
+            f"{esc_msg(str(f['reason']))}"
+        )
+
+
+def local_text(value: Any, tz: tzinfo) -> str:
+    """A UTC time that status data carries as text (JSON's form), shown in local time; what
+    is not such a time (a damaged heartbeat file) is shown as it is."""
+    try:
+        return format_local(parse_utc(str(value)), tz)
+    except ValueError:
+        return str(value)
+
+
+def _configured_tz(home: Any) -> tzinfo:
+    """The configured zone, when the settings can be read at all; else UTC (said as +00:00)."""
+    from datetime import UTC
+
+    from bwc.config.settings import load_settings
+    from bwc.errors import BwcError
+
+    try:
+        return load_settings(home).tz
+    except BwcError:
+        return UTC
 
 
 # ---------------------------------------------------------------------------- devices
@@ -240,9 +283,10 @@ def devices_assign(
     t0 = parse_local_or_usage(start, station.settings.tz, "--from")
     t1 = parse_local_or_usage(end, station.settings.tz, "--to") if end else None
     assign(station, officer, device, t0, t1)
+    tz = station.settings.tz
     out.print(
-        f"{esc(officer)} holds {esc(device)} from {format_utc(t0)}"
-        + (f" to {format_utc(t1)}" if t1 else " (still held)")
+        f"{esc(officer)} holds {esc(device)} from {format_local(t0, tz)}"
+        + (f" to {format_local(t1, tz)}" if t1 else " (still held)")
     )
 
 
@@ -265,7 +309,9 @@ def devices_list(
 
     from bwc.evidence.devices import ledger
 
-    found = ledger(ctx().station(), device)
+    station = ctx().station()
+    tz = station.settings.tz
+    found = ledger(station, device)
     rows, clocks = found.assignments, found.clocks
     data: dict[str, list[dict[str, Any]]] = {
         "assignments": [
@@ -290,12 +336,20 @@ def devices_list(
     if as_json:
         print_json(data)
         return
-    t = Table("device", "officer", "from (UTC)", "to (UTC)")
-    for a in data["assignments"]:
-        t.add_row(esc(a["device_id"]), esc(a["officer_id"]), a["start"], a["end"] or "(held)")
+    t = Table("device", "officer", "from", "to")
+    for a in rows:
+        t.add_row(
+            esc(a.device_id),
+            esc(a.officer_id),
+            format_local(a.start, tz),
+            format_local(a.end, tz) if a.end else "(held)",
+        )
     out.print(t)
-    for k in data["clock_checks"]:
-        out.print(f"clock {esc(k['device_id'])}: {k['offset_ms']:+d} ms at {k['measured_at']}")
+    for k in clocks:
+        out.print(
+            f"clock {esc(k.device_id)}: {k.offset_ms:+d} ms at {format_local(k.measured_at, tz)}"
+        )
+    out.print(f"times in {zone_label(tz, station.clock.now())}")
 
 
 @devices_app.command("clock")
@@ -319,7 +373,10 @@ def devices_clock(
         raise UsageError(str(e)) from e
     when = parse_local_or_usage(at, station.settings.tz, "--at") if at else station.clock.now()
     record_clock(station, device, ms, when)
-    out.print(f"{esc(device)}: clock offset {ms:+d} ms measured at {format_utc(when)}")
+    out.print(
+        f"{esc(device)}: clock offset {ms:+d} ms measured at "
+        f"{format_local(when, station.settings.tz)}"
+    )
 
 
 # ---------------------------------------------------------------------------- attribute

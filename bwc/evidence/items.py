@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import literal
+from sqlalchemy import ColumnElement, literal
 from sqlmodel import Session, col, select
 
 from bwc.errors import NotFoundError, UsageError
+from bwc.evidence.manifest import FLAG_ID_FILE
 from bwc.evidence.models import Item
 from bwc.evidence.station import Station
 
@@ -38,25 +39,50 @@ class ItemFilter:
     unattributed: bool = False
     since: datetime | None = None  # ingested at or after
     flag: str | None = None
+    # recording started at or after / before (UTC); items without a recording time never match
+    recorded_from: datetime | None = None
+    recorded_to: datetime | None = None
+    # "recorded": by recording start, items without one last (by ingest); "ingested"
+    order: str = "recorded"
 
 
 def find(station: Station, f: ItemFilter) -> Sequence[Item]:
-    """The items matching ``f``, oldest ingest first (`bwc list`)."""
+    """The items matching ``f`` in ``f.order`` (`bwc list`)."""
     with station.session(snapshot=True) as s:  # a long read never holds the write lock
         return list_items(s, f)
 
 
 def list_items(session: Session, f: ItemFilter) -> Sequence[Item]:
-    stmt = select(Item).order_by(col(Item.ingested_at), col(Item.sha256))
+    if f.order == "recorded":
+        # NULLs last on SQLite and PostgreSQL alike: order by "has no recording time" first
+        stmt = select(Item).order_by(
+            col(Item.recorded_start).is_(None),
+            col(Item.recorded_start),
+            col(Item.ingested_at),
+            col(Item.sha256),
+        )
+    elif f.order == "ingested":
+        stmt = select(Item).order_by(col(Item.ingested_at), col(Item.sha256))
+    else:
+        raise UsageError(f"unknown order {f.order!r}", hint="recorded or ingested")
     if f.officer:
         stmt = stmt.where(Item.officer_id == f.officer)
     if f.device:
         stmt = stmt.where(Item.device_id == f.device)
-    if f.unattributed:
-        stmt = stmt.where(col(Item.officer_id).is_(None))
+    if f.unattributed:  # the camera's id file is metadata, not footage to attribute
+        stmt = stmt.where(col(Item.officer_id).is_(None)).where(~_has_flag(FLAG_ID_FILE))
     if f.since:
         stmt = stmt.where(col(Item.ingested_at) >= f.since)
-    if f.flag:  # flags are stored comma-joined: match one whole flag
-        joined = literal(",") + col(Item.flags) + literal(",")
-        stmt = stmt.where(joined.contains(f",{f.flag},", autoescape=True))
+    if f.recorded_from:
+        stmt = stmt.where(col(Item.recorded_start) >= f.recorded_from)
+    if f.recorded_to:
+        stmt = stmt.where(col(Item.recorded_start) < f.recorded_to)
+    if f.flag:
+        stmt = stmt.where(_has_flag(f.flag))
     return list(session.exec(stmt))
+
+
+def _has_flag(flag: str) -> ColumnElement[bool]:
+    # flags are stored comma-joined: match one whole flag
+    joined = literal(",") + col(Item.flags) + literal(",")
+    return joined.contains(f",{flag},", autoescape=True)

@@ -23,6 +23,9 @@ FLAG_NOT_MEDIA = "not-media"
 FLAG_NO_RECORDED_TIME = "no-recorded-time"
 FLAG_NON_UTF8_NAME = "non-utf8-name"
 FLAG_UNATTRIBUTED = "unattributed"
+# the camera's id file (ID.TXT at its root, read for the device and officer ids): camera
+# metadata, kept as evidence like every file on the card, but not footage to attribute
+FLAG_ID_FILE = "id-file"
 # the device id claimed disagrees with the camera's USB serial (bwc.ingest.identity)
 FLAG_DEVICE_MISMATCH = "device-mismatch"
 

@@ -1,4 +1,5 @@
-"""UTC time values: one textual form everywhere (RFC 3339, 'Z', microseconds when present).
+"""UTC time values: one textual form everywhere (RFC 3339, 'Z', microseconds when present);
+and one form for people: local time in the configured zone with its offset (``format_local``).
 
 Also the Clock protocol: core logic never calls ``datetime.now()``; a clock is passed in.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 
 from bwc.config.limits import YEAR_MAX, YEAR_MIN
@@ -48,6 +49,50 @@ def format_utc(dt: datetime) -> str:
         timespec="microseconds" if dt.microsecond else "seconds"
     )
     return text + "Z"
+
+
+def format_offset(offset: timedelta | None) -> str:
+    """'+08:00', '-05:00', '+00:00'; seconds only for the odd historical zone that has them."""
+    secs = int((offset or timedelta()).total_seconds())
+    sign = "-" if secs < 0 else "+"
+    h, rest = divmod(abs(secs), 3600)
+    m, s = divmod(rest, 60)
+    return f"{sign}{h:02d}:{m:02d}" + (f":{s:02d}" if s else "")
+
+
+def to_local(dt: datetime, tz: tzinfo) -> datetime:
+    """``dt`` in ``tz``; in UTC when the zone's offset would leave datetime's range (a device
+    clock set to 0001-01-01 or 9999-12-31): still a true time, with its own offset."""
+    dt = ensure_utc(dt)
+    try:
+        return dt.astimezone(tz)
+    except OverflowError:
+        return dt
+
+
+def format_local(dt: datetime, tz: tzinfo, *, seconds: bool = True, offset: bool = True) -> str:
+    """A time for people: '2026-10-15 09:30:00 +08:00' in the configured zone ``tz``.
+    ``seconds=False`` drops the seconds, ``offset=False`` the offset (for a table whose
+    header states it, see ``common_offset``). Machine output (JSON) stays ``format_utc``."""
+    local = to_local(dt, tz)
+    # isoformat, not strftime: see format_utc
+    text = local.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+    if not seconds:
+        text = text[:-3]
+    return f"{text} {format_offset(local.utcoffset())}" if offset else text
+
+
+def common_offset(times: list[datetime], tz: tzinfo) -> str | None:
+    """The one offset of ``tz`` at all of ``times`` ('+08:00'); None when they differ
+    (daylight saving) or there are none: a table states the offset once in its header only
+    when it is true for every row."""
+    offsets = {format_offset(to_local(t, tz).utcoffset()) for t in times}
+    return offsets.pop() if len(offsets) == 1 else None
+
+
+def zone_label(tz: tzinfo, at: datetime) -> str:
+    """'Asia/Shanghai (UTC+08:00)': the configured zone, named and with its offset at ``at``."""
+    return f"{tz} (UTC{format_offset(to_local(at, tz).utcoffset())})"
 
 
 def parse_utc(text: str) -> datetime:

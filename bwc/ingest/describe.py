@@ -30,6 +30,7 @@ class Description:
     recorded_start: datetime | None
     recorded_end: datetime | None
     start_source: str  # "profile", "container", "unknown"
+    is_id_file: bool = False  # this file is the camera's id file that was read (ID.TXT)
 
 
 def describe(
@@ -85,4 +86,5 @@ def describe(
         recorded_start=start,
         recorded_end=end,
         start_source=start_source,
+        is_id_file=id_file is not None and id_file.name is not None and rel == id_file.name,
     )

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -210,7 +211,15 @@ class DockScanner:
                     s, serial, device, station_id=self.st.station_id, dock_session=row.id, now=now
                 )
                 wrong = identity.mismatch(serial, known, {"id-file": device})
-            mismatch = {"device_mismatch": wrong} if wrong else {}
+            extra: dict[str, Any] = {"device_mismatch": wrong} if wrong else {}
+            if id_file is not None:
+                # camera metadata, recorded with the session it came with (its ids are
+                # device_id above, checked); the file itself is also ingested, as every file
+                extra["id_file"] = {
+                    "path": id_file.name,
+                    "sha256": id_file.sha256,
+                    "size": id_file.size,
+                }
             custody.append_events(
                 s,
                 [
@@ -221,7 +230,7 @@ class DockScanner:
                         mount=encode_path(mount)[0],
                         device_id=device,
                         usb_serial=serial,
-                        **mismatch,
+                        **extra,
                     )
                 ],
             )

@@ -50,6 +50,11 @@ class PathInfo:
 class IdFile:
     device_id: str | None
     officer_id: str | None
+    # which file it was (its path at the mount root) and its SHA-256 and size: the id file is
+    # camera metadata, recorded with the dock session, and marked as such when ingested
+    name: str | None = None
+    sha256: str | None = None
+    size: int | None = None
 
 
 def parse_id_file(text: str) -> IdFile:

@@ -14,7 +14,7 @@ import hmac
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from bwc.errors import InputError, StoreError
 from bwc.evidence import custody
 from bwc.evidence.events import decode_leaf
 from bwc.evidence.manifest import (
+    FLAG_ID_FILE,
     FLAG_NO_RECORDED_TIME,
     FLAG_NON_UTF8_NAME,
     FLAG_NOT_MEDIA,
@@ -251,7 +252,9 @@ def build_manifest(
         flags.append(FLAG_NOT_MEDIA)
     if desc.recorded_start is None:
         flags.append(FLAG_NO_RECORDED_TIME)
-    if desc.officer_id is None:
+    if desc.is_id_file:
+        flags.append(FLAG_ID_FILE)  # camera metadata: nobody's footage, nothing to attribute
+    elif desc.officer_id is None:
         flags.append(FLAG_UNATTRIBUTED)
     return Manifest(
         sha256=sha256,
@@ -274,16 +277,28 @@ def build_manifest(
     )
 
 
+_ID_FILE_PARSED = 64 * 1024  # an id file is a few lines; only its start is parsed
+
+
 def read_id_file(root: bytes) -> IdFile | None:
     """The camera's id file (ID.TXT at the mount root), if any: a regular file only, never
-    through a symlink, never blocking on a FIFO (``source.open_source``)."""
+    through a symlink, never blocking on a FIFO (``source.open_source``). Its SHA-256 and size
+    cover the whole file, as the item it also becomes."""
     for name in ID_FILE_NAMES:
+        digest = hashlib.sha256()
+        head = b""
+        size = 0
         try:
             with source.opened(root, os.fsencode(name)) as src:
-                data = os.read(src.fd, 64 * 1024)
+                while chunk := os.read(src.fd, _ID_FILE_PARSED):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    if len(head) < _ID_FILE_PARSED:
+                        head += chunk[: _ID_FILE_PARSED - len(head)]
         except (OSError, InputError):
             continue
-        return parse_id_file(data.decode("utf-8", "replace"))
+        parsed = parse_id_file(head.decode("utf-8", "replace"))
+        return replace(parsed, name=name, sha256=digest.hexdigest(), size=size)
     return None
 
 

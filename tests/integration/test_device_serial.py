@@ -163,6 +163,9 @@ def test_list_finds_the_flagged_items(dock: Dock, bwc) -> None:  # type: ignore[
     for partial in ("device", "mismatch", "device-mismatc", "%", "_"):
         r = bwc("list", "--flag", partial, "--json")
         assert r.code == 0 and json.loads(r.out) == [], partial
-    # the clips name their officer; the id file (evidence too) names none
+    # the clips name their officer; the id file (evidence too) names none, and is flagged as
+    # the camera's id file, not as footage to attribute (issue 15, point 7)
     r = bwc("list", "--flag", "unattributed", "--json")
+    assert json.loads(r.out) == []
+    r = bwc("list", "--flag", "id-file", "--json")
     assert [i["path"] for i in json.loads(r.out)] == ["ID.TXT"]

@@ -194,6 +194,29 @@ def test_ingest_verify_show_on_postgres(bwc, pg_home: Path, pg_db: str, camera: 
     assert [e["index"] for e in events] == list(range(len(events)))
 
 
+def test_list_sorts_and_filters_by_recording_time_on_postgres(
+    bwc, pg_home: Path, pg_db: str, tmp_path: Path
+) -> None:
+    """Issue 15, point 5: by recording time, items without one last (NULLs sort last on
+    PostgreSQL too), and the --recorded-from/--recorded-to bounds in local time."""
+    names = {
+        "late": "DSJ0042_110023_20261015093012_0003.MP4",
+        "notime": "GPS0001.csv",
+        "early": "DSJ0042_110023_20261014230000_0001.MP4",
+    }
+    for key, name in names.items():  # ingested in this order, not the recording order
+        (tmp_path / key).mkdir()
+        (tmp_path / key / name).write_text(f"{key}\n")
+        r = bwc("ingest", tmp_path / key)
+        assert r.code == 0, r.out + r.err
+    r = bwc("list", "--json")
+    assert r.code == 0, r.err
+    assert [i["path"] for i in json.loads(r.out)] == [names[k] for k in ("early", "late", "notime")]
+    r = bwc("list", "--json", "--recorded-from", "2026-10-15", "--recorded-to", "2026-10-15")
+    assert r.code == 0, r.err
+    assert [i["path"] for i in json.loads(r.out)] == [names["late"]]
+
+
 def test_times_come_back_timezone_aware_utc(bwc, pg_home: Path, pg_db: str, camera: Path) -> None:
     before = datetime.now(UTC) - timedelta(seconds=1)
     _ingest(bwc, camera)
