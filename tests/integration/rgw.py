@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -113,6 +114,8 @@ class Cluster:
         self.dir = Path(tempfile.mkdtemp(prefix="bwc-rgw-"))
         self.conf = self.dir / "ceph.conf"
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.closed = False
+        atexit.register(self.stop)  # also if the process ends while it is starting
         self.port = _free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.started = time.monotonic()
@@ -143,6 +146,8 @@ class Cluster:
         return out.stdout.decode(errors="replace")
 
     def _daemon(self, *args: str) -> None:
+        if self.closed:
+            raise RgwError("the test process is ending")
         log = (self.dir / "log" / f"{args[0]}.out").open("wb")
         # -f: stays in the foreground, so the PID is the daemon's own and stop() can end it
         self.procs.append(
@@ -227,6 +232,7 @@ class Cluster:
     def stop(self) -> None:
         """End the daemons this cluster started (by PID, radosgw first), then remove its
         folder."""
+        self.closed = True
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -242,15 +248,37 @@ class Cluster:
 
 
 _cluster: Cluster | None = None
+_failed: BaseException | None = None
+_lock = threading.Lock()
 
 
 def cluster() -> Cluster:
-    """The process's cluster, started on first use (RgwError if it cannot start)."""
-    global _cluster
-    if _cluster is None:
-        _cluster = Cluster()
-        atexit.register(_cluster.stop)
-    return _cluster
+    """The process's cluster, started on first use or by ``start_early`` (RgwError if it
+    cannot start: every test that asks for it fails with the reason)."""
+    global _cluster, _failed
+    with _lock:
+        if _cluster is None:
+            if _failed is not None:
+                raise RgwError(f"the Ceph RGW test cluster did not start: {_failed}")
+            try:
+                _cluster = Cluster()
+            except BaseException as e:
+                _failed = e
+                raise
+        return _cluster
+
+
+def start_early() -> None:
+    """Start the cluster in the background (it mostly waits on its daemons, ~15 s), so
+    that the tests before the first one on RGW hide the wait."""
+
+    def start() -> None:
+        try:
+            cluster()
+        except BaseException:  # recorded in _failed: the tests on RGW fail with it
+            return
+
+    threading.Thread(target=start, name="bwc-rgw-start", daemon=True).start()
 
 
 if __name__ == "__main__":  # `python -m tests.integration.rgw`: start, time, stop
