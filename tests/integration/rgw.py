@@ -56,7 +56,50 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _conf(d: Path, fsid: str, mon_port: int, rgw_port: int) -> str:
+def _self_signed(d: Path) -> None:
+    """A self-signed certificate for 127.0.0.1 (``tls.crt``, ``tls.key``): radosgw's HTTPS
+    endpoint, trusted by the tests through AWS_CA_BUNDLE."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (d / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (d / "tls.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def _conf(d: Path, fsid: str, mon_port: int, rgw_port: int, tls_port: int) -> str:
+    frontends = (
+        f"beast endpoint={HOST}:{rgw_port} ssl_endpoint={HOST}:{tls_port} "
+        f"ssl_certificate={d}/tls.crt ssl_private_key={d}/tls.key"
+    )
     return f"""[global]
 fsid = {fsid}
 mon host = v2:{HOST}:{mon_port}
@@ -93,7 +136,7 @@ mon data = {d}/mon
 ms mon client mode = crc
 
 [client.rgw.bwc]
-rgw frontends = beast endpoint={HOST}:{rgw_port}
+rgw frontends = {frontends}
 rgw data = {d}/rgw
 rgw enable usage log = false
 rgw thread pool size = 64
@@ -118,6 +161,9 @@ class Cluster:
         atexit.register(self.stop)  # also if the process ends while it is starting
         self.port = _free_port()
         self.url = f"http://{HOST}:{self.port}"
+        self.tls_port = _free_port()
+        self.tls_url = f"https://{HOST}:{self.tls_port}"
+        self.ca_bundle = self.dir / "tls.crt"
         self.started = time.monotonic()
         try:
             self._start()
@@ -165,7 +211,8 @@ class Cluster:
             (d / sub).mkdir()
         fsid = str(uuid.uuid4())
         mon_port = _free_port()
-        self.conf.write_text(_conf(d, fsid, mon_port, self.port))
+        _self_signed(d)
+        self.conf.write_text(_conf(d, fsid, mon_port, self.port, self.tls_port))
         monmap = str(d / "monmap")
         subprocess.run(
             ["monmaptool", "--create", "--fsid", fsid, "--addv", "a",
