@@ -168,6 +168,9 @@ def test_meta_is_write_once(store: ObjectStore, tmp_path: Path) -> None:
     assert store.get_meta(sha, "manifest.json") == b'{"a":1}'
     store.repair_meta(sha, "manifest.json", b'{"a":2}')
     assert store.get_meta(sha, "manifest.json") == b'{"a":2}'
+    # after a repair, the repaired bytes are the ones a new write meets (not the first ones)
+    store.put_meta(sha, "manifest.json", b'{"a":2}')
+    assert store.get_meta(sha, "manifest.json") == b'{"a":2}'
     store.repair_meta(sha, "manifest.sig", b"sig")  # missing: written
     assert store.get_meta(sha, "manifest.sig") == b"sig"
 

@@ -774,11 +774,12 @@ class S3Store:
         self, key: str, ours: str, data: bytes, ctype: str, lock: datetime | None
     ) -> bytes | None:
         """After a conditional PUT that made version ``ours`` in a versioned bucket: RGW 16.2
-        ignores If-None-Match there and keeps both writes as versions. The first write
-        (the oldest version since the last delete marker, in the server's own order) is
-        the one that counts: None when that is ours or holds the same bytes; else its
-        bytes, put back on top so that readers get them again (ours stays an older
-        version, locked like every write; nothing is deleted)."""
+        ignores If-None-Match there and keeps both writes as versions. What a server that
+        honours it would have done is decided by the version just before ours (since the
+        last delete marker, in the server's own order): none, ours stands; the same bytes,
+        fine; other bytes (the key existed, or another writer got there first), a conflict,
+        and those bytes are put back on top so that readers get them again (ours stays an
+        older version, locked like every write; nothing is deleted). None, or those bytes."""
 
         def listing() -> list[str]:
             page = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)
@@ -792,9 +793,15 @@ class S3Store:
             ]
 
         versions = self._call("listing the versions", key, listing, patient=True)
-        if not versions or versions[-1] == ours:
+        if ours not in versions:
+            raise StoreError(
+                f"S3 upload of {self._where(key)}: the version just written is not listed",
+                hint="the store's listing is not consistent with its writes; try again",
+            )
+        at = versions.index(ours)
+        if at + 1 == len(versions):
             return None
-        first = versions[-1]
+        first = versions[at + 1]
 
         def get() -> bytes:
             body = self.client.get_object(Bucket=self.bucket, Key=key, VersionId=first)["Body"]
