@@ -13,10 +13,11 @@ Uploads stream from the spool file: one PUT up to the multipart threshold (its c
 the file's own SHA-256, known from staging, so the server can check the whole object), and
 multipart above it, parts sent in parallel through one shared ``RangeReader``, which reads
 the spool copy from the medium into reused buffers, so memory stays flat whatever the size.
-Every request carries a SHA-256 checksum of its body. The server is not trusted to check
-them (moto does not), and a multipart object's SHA-256 checksum is a hash of its part
-hashes, never the file's: verification is ``read_back``, which streams the object and
-re-hashes it.
+Every request carries a Content-MD5 of its body (AWS and Ceph RGW refuse a body that does
+not match it) and a SHA-256 checksum (AWS checks it; RGW 16.2 and moto ignore it). The
+server is not trusted to check either, and a multipart object's SHA-256 checksum is a hash
+of its part hashes, never the file's: verification is ``read_back``, which streams the
+object and re-hashes it. Where and how the servers differ: docs/s3.md.
 
 Where the bucket has Object Lock, new objects get COMPLIANCE retention until the date of the
 default retention class; ``extend_retention`` only ever moves that date later and
