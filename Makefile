@@ -18,9 +18,13 @@ help:
 
 # System packages: ffmpeg (ffprobe) for media summaries and test footage; python3-venv;
 # for the tests also chromium, to check the HTML audit report in a headless browser, and
-# FUSE 3 (fuse3: fusermount3; libfuse3-3) for the power-loss trials' lazy file system.
+# FUSE 3 (fuse3: fusermount3; libfuse3-3) for the power-loss trials' lazy file system, and
+# Ceph (one mon, one OSD, radosgw: tests/integration/rgw.py) for the S3 tests against a real
+# object store, without recommends (~270 MB).
 SYSPKGS ?=
 FUSE ?=
+CEPH ?=
+CEPHPKGS = ceph-mon ceph-osd radosgw ceph-common
 sysdeps:
 	@missing=""; \
 	command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
@@ -30,6 +34,20 @@ sysdeps:
 	  ldconfig -p 2>/dev/null | grep -q 'libfuse3\.so' || missing="$$missing libfuse3-3"; \
 	fi; \
 	$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	ceph=""; \
+	if [ -n "$(CEPH)" ]; then \
+	  for t in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool; do \
+	    command -v $$t >/dev/null 2>&1 || ceph="$(CEPHPKGS)"; \
+	  done; \
+	fi; \
+	if [ -n "$$ceph" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing: $$ceph"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$ceph >/dev/null; \
+	  else \
+	    echo "missing system packages: $$ceph -- run: sudo apt-get install --no-install-recommends $$ceph" >&2; exit 1; \
+	  fi; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
@@ -60,6 +78,7 @@ demo: setup
 
 test: SYSPKGS = chromium
 test: FUSE = 1
+test: CEPH = 1
 test: setup postgres
 	@if command -v pg_ctlcluster >/dev/null 2>&1; then export BWC_TEST_PG=required; fi; \
 	$(PY) -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration import rgw
 from tests.integration.daemon_util import DaemonProcess, StartDaemon
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the Ceph RGW cluster in the background when this process will run a test on
+    it (each xdist worker its own): the tests before the first such one hide its start."""
+    if any("rgw" in item.name for item in session.items):
+        rgw.start_early()
 
 
 @pytest.fixture

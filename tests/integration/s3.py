@@ -4,6 +4,10 @@ Lock, so versioned) and ``bwc-plain`` (no Object Lock, no versioning). Test modu
 fixtures ``s3_fixture`` / ``s3_plain_fixture`` (named ``s3`` / ``s3_plain``). Every test works
 under its own random prefix, so tests never see each other's objects.
 
+A test runs on a real Ceph RGW as well (tests/integration/rgw.py, fresh buckets) with
+``@pytest.mark.parametrize("s3", ["moto", "rgw"], indirect=True)``; tests that stop the
+server or switch its authentication (``S3Env.server``) are moto's only.
+
 The server runs in this process: stopping and starting it again on the same port keeps its
 contents, which the fault tests use to cut the store in the middle of an upload.
 """
@@ -24,6 +28,8 @@ import boto3
 import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
+
+from tests.integration import rgw
 
 HOST = "127.0.0.1"
 LOCKED = "bwc-locked"
@@ -99,16 +105,24 @@ def client(url: str) -> Any:
 
 @dataclass
 class S3Env:
-    server: Server
+    endpoint: str
     bucket: str
     prefix: str
+    moto: Server | None = None
+
+    @property
+    def server(self) -> Server:
+        """The moto server, for tests that stop it or switch its authentication."""
+        if self.moto is None:
+            raise RuntimeError("this test controls the moto server: run it on moto only")
+        return self.moto
 
     @property
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 
     def client(self) -> Any:
-        return client(self.server.url)
+        return client(self.endpoint)
 
     def key(self, sha256: str, suffix: str = "") -> str:
         return f"{self.prefix}/objects/{sha256[:2]}/{sha256}{suffix}"
@@ -133,24 +147,46 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
-@pytest.fixture(name="s3")
-def s3_fixture(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S3Env]:
-    """A fresh prefix in the Object Lock bucket; AWS_* and BWC_STORE set for the CLI."""
-    srv = server()
-    env = S3Env(srv, LOCKED, f"t-{secrets.token_hex(6)}")
-    aws_env(monkeypatch, tmp_path, srv.url)
+def _env(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lock: bool
+) -> S3Env:
+    prefix = f"t-{secrets.token_hex(6)}"
+    if getattr(request, "param", "moto") == "rgw":
+        ceph = rgw.cluster()
+        locked, plain = ceph.fresh_buckets()
+        env = S3Env(ceph.url, locked if lock else plain, prefix)
+    else:
+        srv = server()
+        env = S3Env(srv.url, LOCKED if lock else PLAIN, prefix, srv)
+    aws_env(monkeypatch, tmp_path, env.endpoint)
     monkeypatch.setenv("BWC_STORE", env.url)
+    return env
+
+
+@pytest.fixture(name="s3")
+def s3_fixture(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[S3Env]:
+    """A fresh prefix in the Object Lock bucket (moto's, or a fresh one on RGW with
+    ``indirect`` "rgw"); AWS_* and BWC_STORE set for the CLI."""
+    env = _env(request, monkeypatch, tmp_path, lock=True)
     yield env
-    srv.start()  # a fault test may have left it stopped
-    srv.require_auth(False)
+    if env.moto is not None:
+        env.moto.start()  # a fault test may have left it stopped
+        env.moto.require_auth(False)
 
 
 @pytest.fixture(name="s3_plain")
-def s3_plain_fixture(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S3Env]:
-    """Like ``s3``, in the bucket without Object Lock and without versioning."""
-    srv = server()
-    env = S3Env(srv, PLAIN, f"t-{secrets.token_hex(6)}")
-    aws_env(monkeypatch, tmp_path, srv.url)
-    monkeypatch.setenv("BWC_STORE", env.url)
+def s3_plain_fixture(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[S3Env]:
+    """Like ``s3``, in a bucket without Object Lock and without versioning."""
+    env = _env(request, monkeypatch, tmp_path, lock=False)
     yield env
-    srv.start()
+    if env.moto is not None:
+        env.moto.start()
+
+
+# A test on both servers: moto and a real Ceph RGW (docs/s3.md lists where they differ).
+on_both = pytest.mark.parametrize("s3", ["moto", "rgw"], indirect=True)
+plain_on_both = pytest.mark.parametrize("s3_plain", ["moto", "rgw"], indirect=True)

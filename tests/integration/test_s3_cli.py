@@ -21,7 +21,12 @@ from bwc.evidence.station import Station
 from bwc.evidence.stores.s3 import S3Store
 from bwc.ingest.pipeline import Attribution, Ingester
 from bwc.ingest.probe import FFprobe
-from tests.integration.s3 import S3Env, s3_fixture, s3_plain_fixture  # noqa: F401
+from tests.integration.s3 import (  # noqa: F401
+    S3Env,
+    on_both,
+    s3_fixture,
+    s3_plain_fixture,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +59,7 @@ def events(home: Path, kind: str) -> list[Event]:
 # ---------------------------------------------------------------------------- happy path
 
 
+@on_both
 def test_ingest_verify_through_s3(bwc, s3home: Path, s3: S3Env, camera: Path) -> None:
     data = ingest(bwc, camera)
     assert data["ingested"] == 4 and data["errors"] == 0
@@ -79,6 +85,7 @@ def test_ingest_verify_through_s3(bwc, s3home: Path, s3: S3Env, camera: Path) ->
     assert again["ingested"] == 0 and again["seen_again"] == 4
 
 
+@on_both
 def test_store_check_with_object_lock(bwc, s3home: Path) -> None:
     r = bwc("store", "check")
     assert r.code == 0, r.err
@@ -131,6 +138,7 @@ def test_s3_settings_reach_the_store(bwc, s3home: Path, s3: S3Env, camera: Path)
 # ---------------------------------------------------------------------------- hold, classify
 
 
+@on_both
 def test_hold_and_release(bwc, s3home: Path, s3: S3Env, camera: Path) -> None:
     ingest(bwc, camera)
     sha = items(s3home)[0].sha256
@@ -161,6 +169,7 @@ def test_hold_and_release(bwc, s3home: Path, s3: S3Env, camera: Path) -> None:
     assert bwc("log", "verify").code == 0
 
 
+@on_both
 def test_classify_lengthens_and_locks(bwc, s3home: Path, s3: S3Env, camera: Path) -> None:
     ingest(bwc, camera)
     sha = items(s3home)[1].sha256

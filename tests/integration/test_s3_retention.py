@@ -23,7 +23,7 @@ from bwc.evidence.timefmt import SystemClock
 from bwc.ingest.pipeline import Attribution, Ingester
 from bwc.ingest.probe import FFprobe
 from tests.clocks import FixedClock
-from tests.integration.s3 import S3Env, s3_fixture  # noqa: F401
+from tests.integration.s3 import S3Env, on_both, s3_fixture  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -150,6 +150,7 @@ def test_tampered_retention_row_is_refused(bwc, s3home: Path, s3: S3Env, camera:
     assert shown["matches_log"] is False
 
 
+@on_both
 def test_store_lock_outlives_the_catalog_date(bwc, s3home: Path, s3: S3Env, camera: Path) -> None:
     """The catalog says due, but the store's COMPLIANCE lock runs longer: nothing is deleted,
     the reason is given, and a later run may try again."""
@@ -161,6 +162,7 @@ def test_store_lock_outlives_the_catalog_date(bwc, s3home: Path, s3: S3Env, came
     assert "deleted-by-policy" not in event_kinds(s3home, sha)
 
 
+@on_both
 def test_permanent_locks_are_extended(bwc, s3home: Path, s3: S3Env, camera: Path) -> None:
     (sha,) = ingest_at(s3home, datetime.now(UTC), camera / "GPS0001.csv")
     assert bwc("classify", sha[:12], "--class", "obstruction", "--reason", "blocked").code == 0

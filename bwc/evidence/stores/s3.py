@@ -13,10 +13,11 @@ Uploads stream from the spool file: one PUT up to the multipart threshold (its c
 the file's own SHA-256, known from staging, so the server can check the whole object), and
 multipart above it, parts sent in parallel through one shared ``RangeReader``, which reads
 the spool copy from the medium into reused buffers, so memory stays flat whatever the size.
-Every request carries a SHA-256 checksum of its body. The server is not trusted to check
-them (moto does not), and a multipart object's SHA-256 checksum is a hash of its part
-hashes, never the file's: verification is ``read_back``, which streams the object and
-re-hashes it.
+Every request carries a Content-MD5 of its body (AWS and Ceph RGW refuse a body that does
+not match it) and a SHA-256 checksum (AWS checks it; RGW 16.2 and moto ignore it). The
+server is not trusted to check either, and a multipart object's SHA-256 checksum is a hash
+of its part hashes, never the file's: verification is ``read_back``, which streams the
+object and re-hashes it. Where and how the servers differ: docs/s3.md.
 
 Where the bucket has Object Lock, new objects get COMPLIANCE retention until the date of the
 default retention class; ``extend_retention`` only ever moves that date later and
@@ -204,12 +205,24 @@ def _version(vid: str | None) -> str | None:
     return None if vid in (None, "", "null") else vid
 
 
-def _hash_range(reader: RangeReader, offset: int, length: int) -> str:
-    h = hashlib.sha256()
-    window = _Window(reader, offset, length)
-    while data := window.read():
-        h.update(data)
-    return _b64(h.digest())
+def _hash_range(reader: RangeReader, offset: int, length: int) -> tuple[str, str]:
+    """The base64 SHA-256 and MD5 of a range, in one pass: the checksum header and the
+    Content-MD5 of the request that sends it."""
+    sha = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False)
+    pos, end = offset, offset + length
+    while pos < end:
+        data = reader.pread(min(_READ, end - pos), pos)
+        if not data:
+            raise StoreError("the staged file shrank while it was uploaded")
+        sha.update(data)
+        md5.update(data)
+        pos += len(data)
+    return _b64(sha.digest()), _b64(md5.digest())
+
+
+def _md5(data: bytes) -> str:
+    return _b64(hashlib.md5(data, usedforsecurity=False).digest())
 
 
 @dataclass(frozen=True)
@@ -604,6 +617,12 @@ class S3Store:
         meta: dict[str, str],
         lock: datetime | None,
     ) -> str | None:
+        with RangeReader(staged) as reader:
+            # Content-MD5: RGW and AWS refuse a body that does not match it (BadDigest)
+            # before storing anything; RGW 16.2 ignores the x-amz-checksum-* headers.
+            # (One more read of the spool copy, up to multipart_threshold_mb.)
+            _, md5 = _hash_range(reader, 0, size)
+
         def put() -> str | None:
             with RangeReader(staged) as reader:
                 resp = self.client.put_object(
@@ -615,6 +634,7 @@ class S3Store:
                     Metadata=meta,
                     ChecksumAlgorithm="SHA256",
                     ChecksumSHA256=_b64(bytes.fromhex(sha256)),
+                    ContentMD5=md5,
                     **self._lock_args(lock),
                 )
             return _version(resp.get("VersionId"))
@@ -651,7 +671,7 @@ class S3Store:
             if failed.is_set():
                 raise StoreError("upload abandoned")
             try:
-                checksum = _hash_range(reader, offset, length)
+                checksum, md5 = _hash_range(reader, offset, length)
                 resp = self._call(
                     f"upload of part {number}",
                     key,
@@ -664,6 +684,7 @@ class S3Store:
                         ContentLength=length,
                         ChecksumAlgorithm="SHA256",
                         ChecksumSHA256=checksum,
+                        ContentMD5=md5,  # checked by RGW and AWS (see _put_single)
                     ),
                     patient=True,
                 )
@@ -694,8 +715,8 @@ class S3Store:
             raise
         version = _version(resp.get("VersionId"))
         if lock is not None:
-            # Some S3-compatible servers (moto among them) ignore the lock of a multipart
-            # upload: check, and set it on this version if it is missing or earlier.
+            # moto and RGW 16.2 both drop the lock given to CreateMultipartUpload: check,
+            # set it on this version if it is missing or earlier, and read it back.
             self._ensure_lock(key, version, lock)
         return version
 
@@ -750,12 +771,65 @@ class S3Store:
         key now holds ``data``, else the other bytes it holds (left as they are). A key
         deleted between the refusal and the read is tried again."""
         for _ in range(_CONDITIONAL_ROUNDS):
-            if self._put_bytes(key, data, ctype, lock, only_new=True):
-                return None
+            written, version = self._put_bytes(key, data, ctype, lock, only_new=True)
+            if written:
+                if version is None:
+                    return None
+                return self._first_writer(key, version, data, ctype, lock)
             there = self._get_bytes(key)
             if there is not None:
                 return None if there == data else there
         raise StoreError(f"S3 upload of {self._where(key)} kept meeting another writer")
+
+    def _first_writer(
+        self, key: str, ours: str, data: bytes, ctype: str, lock: datetime | None
+    ) -> bytes | None:
+        """After a conditional PUT that made version ``ours`` in a versioned bucket: RGW 16.2
+        ignores If-None-Match there and keeps both writes as versions. What a server that
+        honours it would have done is decided by the version just before ours (since the
+        last delete marker, in the server's own order): none, ours stands; the same bytes,
+        fine; other bytes (the key existed, or another writer got there first), a conflict,
+        and those bytes are put back on top so that readers get them again (ours stays an
+        older version, locked like every write; nothing is deleted). None, or those bytes."""
+
+        def listing() -> list[str]:
+            page = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)
+            markers = [m["LastModified"] for m in page.get("DeleteMarkers", []) if m["Key"] == key]
+            cut = max(markers) if markers else None
+            # newest first, as the server orders them
+            return [
+                str(v.get("VersionId"))
+                for v in page.get("Versions", [])
+                if v["Key"] == key and (cut is None or v["LastModified"] > cut)
+            ]
+
+        versions = self._call("listing the versions", key, listing, patient=True)
+        if ours not in versions:
+            raise StoreError(
+                f"S3 upload of {self._where(key)}: the version just written is not listed",
+                hint="the store's listing is not consistent with its writes; try again",
+            )
+        at = versions.index(ours)
+        if at + 1 == len(versions):
+            return None
+        first = versions[at + 1]
+
+        def get() -> bytes:
+            body = self.client.get_object(Bucket=self.bucket, Key=key, VersionId=first)["Body"]
+            try:
+                return bytes(body.read())
+            finally:
+                body.close()
+
+        there = self._call("download", key, get, patient=True)
+        if there == data:
+            return None
+        logger.warning(
+            "another writer stored %s first; its bytes are put back on top of ours",
+            self._where(key),
+        )
+        self._put_bytes(key, there, ctype, lock)
+        return there
 
     def repair_meta(self, sha256: str, name: str, data: bytes) -> None:
         key = self.meta_key(sha256, name)
@@ -765,28 +839,30 @@ class S3Store:
 
     def _put_bytes(
         self, key: str, data: bytes, ctype: str, lock: datetime | None, *, only_new: bool = False
-    ) -> bool:
-        """A small object in one PUT, with its SHA-256 (and Object Lock, if ``lock``);
-        ``only_new``: unless the key exists (False then, nothing written)."""
+    ) -> tuple[bool, str | None]:
+        """A small object in one PUT, with its SHA-256 and MD5 (and Object Lock, if
+        ``lock``); ``only_new``: unless the key exists (False then, nothing written). Whether
+        it was written, and its version id (None in an unversioned bucket)."""
         extra: dict[str, Any] = {"IfNoneMatch": "*"} if only_new else {}
 
-        def put() -> bool:
+        def put() -> tuple[bool, str | None]:
             try:
-                self.client.put_object(
+                resp = self.client.put_object(
                     Bucket=self.bucket,
                     Key=key,
                     Body=data,
                     ContentType=ctype,
                     ChecksumAlgorithm="SHA256",
                     ChecksumSHA256=_b64(hashlib.sha256(data).digest()),
+                    ContentMD5=_md5(data),
                     **self._lock_args(lock),
                     **extra,
                 )
             except ClientError as e:
                 if only_new and self._code(e) in _EXISTS:
-                    return False
+                    return False, None
                 raise
-            return True
+            return True, _version(resp.get("VersionId"))
 
         return self._call("upload", key, put, patient=True)
 
@@ -894,6 +970,18 @@ class S3Store:
             lambda: self.client.put_object_retention(**args),
             patient=True,
         )
+        # A server that answers 200 and keeps nothing would leave evidence unprotected
+        # while bwc records it as locked: read the lock back.
+        h = self._head(key, version)
+        kept = h.get("ObjectLockRetainUntilDate")
+        if h.get("ObjectLockMode") != "COMPLIANCE" or not (
+            isinstance(kept, datetime) and kept >= until
+        ):
+            raise StoreError(
+                f"S3 at {self.endpoint} did not keep the COMPLIANCE retention until "
+                f"{format_utc(until)} on {self._where(key)}",
+                hint="check that the bucket has Object Lock and that the server supports it",
+            )
 
     def extend_retention(self, sha256: str, until: datetime) -> datetime | None:
         if not self.lock_enabled():
