@@ -86,12 +86,12 @@ test: setup postgres
 test-fast: setup
 	$(PY) -m pytest -m unit -q
 
-# 200 kill -9 trials of the daemon, 40 power-loss trials (and 10 of `bwc ingest`); the tally
-# of trials, kills, files, lost and duplicated is printed at the end
+# 200 kill -9 trials of the daemon, 40 power-loss trials (and 10 of `bwc ingest`), a dock of
+# 5,000 files; the tally of trials, kills, files, lost and duplicated is printed at the end
 torture: SYSPKGS = chromium
 torture: FUSE = 1
 torture: setup postgres
-	BWC_FAULT_TRIALS=200 BWC_POWER_TRIALS=40 $(PY) -m pytest -m fault -p no:cacheprovider --timeout=0 $(PYTEST_ARGS)
+	BWC_FAULT_TRIALS=200 BWC_POWER_TRIALS=40 BWC_DOCK_FILES=5000 $(PY) -m pytest -m 'fault or scale' -p no:cacheprovider --timeout=0 $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check bwc tests bench
