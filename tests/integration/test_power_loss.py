@@ -67,10 +67,7 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def power_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One initialised home (on an ordinary disk), copied onto the lazy FS for each trial."""
-    home = tmp_path_factory.mktemp("power-home") / "home"
+def _init(home: Path) -> None:
     r = subprocess.run(
         [str(BWC_EXE), "init", "--station-id", "st-power"],
         env=_env(home),
@@ -79,6 +76,13 @@ def power_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=False,
     )
     assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture(scope="module")
+def power_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One initialised home (on an ordinary disk), copied onto the lazy FS for each trial."""
+    home = tmp_path_factory.mktemp("power-home") / "home"
+    _init(home)
     set_daemon_config(
         home,
         stable_seconds=0.5,
@@ -342,14 +346,7 @@ def test_a_new_home_survives_a_power_cut(
     name): a power cut after it said "initialised" could leave no home, or one without its
     key or catalog."""
     home = lazy.mountpoint / "home"
-    r = subprocess.run(
-        [str(BWC_EXE), "init", "--station-id", "st-power"],
-        env=_env(home),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert r.returncode == 0, r.stderr
+    _init(home)
     lazy.crash()
     for part in ("bwc.toml", "keys/active", "catalog.sqlite", "spool", "store/objects"):
         assert (home / part).exists(), f"{part} is gone after the power cut"
