@@ -17,13 +17,16 @@ help:
 	@echo "make torture - the full set of randomized fault trials"
 
 # System packages: ffmpeg (ffprobe) for media summaries and test footage; python3-venv;
-# for the tests also chromium, to check the HTML audit report in a headless browser, and
+# for the tests also chromium, to check the HTML audit report in a headless browser and to
+# print the custody report to PDF, with a CJK font (CJKFONT: any font fontconfig knows for
+# Chinese will do, else Debian's fonts-wqy-microhei, 1.6 MB), and
 # FUSE 3 (fuse3: fusermount3; libfuse3-3) for the power-loss trials' lazy file system, and
 # Ceph (one mon, one OSD, radosgw: tests/integration/rgw.py) for the S3 tests against a real
 # object store, without recommends (~270 MB).
 SYSPKGS ?=
 FUSE ?=
 CEPH ?=
+CJKFONT ?=
 CEPHPKGS = ceph-mon ceph-osd radosgw ceph-common
 sysdeps:
 	@missing=""; \
@@ -32,6 +35,10 @@ sysdeps:
 	if [ -n "$(FUSE)" ]; then \
 	  command -v fusermount3 >/dev/null 2>&1 || missing="$$missing fuse3"; \
 	  ldconfig -p 2>/dev/null | grep -q 'libfuse3\.so' || missing="$$missing libfuse3-3"; \
+	fi; \
+	if [ -n "$(CJKFONT)" ]; then \
+	  { command -v fc-list >/dev/null 2>&1 && [ -n "$$(fc-list :lang=zh family)" ]; } || \
+	    dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing="$$missing fonts-wqy-microhei"; \
 	fi; \
 	$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	ceph=""; \
@@ -77,6 +84,7 @@ demo: setup
 	@bash scripts/demo.sh
 
 test: SYSPKGS = chromium
+test: CJKFONT = 1
 test: FUSE = 1
 test: CEPH = 1
 test: setup postgres

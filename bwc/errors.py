@@ -85,6 +85,13 @@ class CatalogError(BwcError):
     exit_code = 8
 
 
+class ToolError(BwcError):
+    """An external program bwc needs is missing or failed (Chromium, to print a custody
+    report to PDF)."""
+
+    exit_code = 9
+
+
 class ProofError(VerificationError):
     """A Merkle inclusion or consistency proof does not verify, or is malformed."""
 
