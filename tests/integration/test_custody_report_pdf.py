@@ -5,12 +5,15 @@ screenshot of the HTML is not blank. And print_pdf's failures, with stand-in bro
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
 import struct
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 import zlib
 from pathlib import Path
 from typing import Any
@@ -90,6 +93,42 @@ def test_report_prints_to_pdf_with_text(tmp_path: Path, lang: str) -> None:
     # the bundle id and the page number in the margins of every page
     for i, t in enumerate(pages, 1):
         assert f"{i} / {len(pages)}" in t and BUNDLE in t
+
+
+def test_the_browser_reaches_no_network(tmp_path: Path) -> None:
+    """A page that tries to load from a server (here one on loopback, which Chromium would
+    otherwise reach directly, and by name) gets nothing: the PDF still prints."""
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page = tmp_path / "fetching.html"  # not our report: no CSP, loads on purpose
+        page.write_text(
+            f'<p>x</p><img src="http://127.0.0.1:{port}/ip">'
+            f'<img src="http://localhost:{port}/name">'
+            f'<link rel="stylesheet" href="http://bwc-test.invalid:{port}/css">',
+            encoding="utf-8",
+        )
+        pdf.print_pdf(page, tmp_path / "x.pdf", chromium=_chromium())
+        # the same fetch from here arrives: the server was there to be reached
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/probe", timeout=10):
+            pass
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert hits == ["/probe"]
 
 
 def test_report_screenshot_is_not_blank(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ Chromium is what renders the HTML report anyway, its PDFs embed the fonts with T
 Debian package, not a Python dependency. Each run gets a fresh temporary profile (nothing of
 the user's browser is read or left behind) and no network: the report needs none (it loads
 nothing, and its Content-Security-Policy forbids loading anything), so every host name
-resolves to nothing and every connection goes to a closed loopback port.
+resolves to nothing and every connection goes to a closed loopback port (tested with a page
+that does try to load something).
 """
 
 from __future__ import annotations
@@ -44,10 +45,12 @@ _FLAGS = (
     "--disable-sync",
     "--disable-crash-reporter",
     "--mute-audio",
-    # no network: no name resolves, and any connection goes to the discard port on loopback,
-    # where nothing listens (the report is a local file; this only stops a stray request)
+    # no network: no name resolves, and every connection, loopback's too (which Chromium
+    # otherwise never sends to a proxy), goes to the discard port on loopback, where nothing
+    # listens (the report is a local file; this only stops a stray request)
     "--host-resolver-rules=MAP * ~NOTFOUND",
     "--proxy-server=127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
     "--no-pdf-header-footer",
 )
 
