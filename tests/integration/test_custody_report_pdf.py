@@ -48,11 +48,17 @@ def _pdf_text(path: Path) -> tuple[PdfReader, list[str]]:
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_report_prints_to_pdf_with_text(tmp_path: Path, lang: str) -> None:
+def test_report_prints_to_pdf_with_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
     out = tmp_path / "custody-report.pdf"
     pdf.print_pdf(_report(tmp_path, lang), out, chromium=_chromium())
     assert out.read_bytes()[:5] == b"%PDF-"
     assert not list(tmp_path.glob(".custody-report.pdf.*"))  # no temporary file left
+    assert list(home.iterdir()) == []  # nothing of the browser's left in the user's home
     reader, pages = _pdf_text(out)
     # A4 portrait (595 x 842 pt); the summary and export, then each item on pages of its own
     box = reader.pages[0].mediabox

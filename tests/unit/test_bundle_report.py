@@ -10,8 +10,8 @@ from html import unescape
 
 import pytest
 
-from bwc.evidence.bundle.report import EVENT_WORDS, event_words, render_html
-from bwc.evidence.events import EVENT_KINDS
+from bwc.evidence.bundle.report import EVENT_WORDS, ReportEvent, event_words, render_html
+from bwc.evidence.events import EVENT_KINDS, NewEvent, event_leaf
 from tests.report_sample import (
     BAD,
     BUNDLE,
@@ -219,3 +219,14 @@ def test_ingested_by_comes_from_the_ingest_event() -> None:
     seen = text(render_html(dataclasses.replace(data, items=[blank])))
     assert "Recorded unknown" in seen and "Officer unknown" in seen
     assert utc("2026-10-15T01:31:00").isoformat() not in seen
+
+
+def test_events_from_the_bundles_leaves() -> None:
+    """The exporter fills the report from custody.json's leaves: what the bundle proves."""
+    new = NewEvent(
+        "viewed", utc("2026-10-21T06:00:00"), "legal-wang", "st-7", GOOD, {"via": "show"}
+    )
+    ev = ReportEvent.from_leaf(event_leaf(60, new))
+    assert ev == ReportEvent(60, "viewed", new.at, "legal-wang", "st-7", {"via": "show"})
+    with pytest.raises(ValueError):
+        ReportEvent.from_leaf(b'{"v":2}')

@@ -111,6 +111,7 @@ def _run(args: list[str], profile: Path, timeout: float) -> None:
         with log.open("wb") as err:
             proc = subprocess.Popen(  # a fixed argument list, no shell
                 args,
+                env=_env(profile),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
@@ -138,6 +139,16 @@ def _run(args: list[str], profile: Path, timeout: float) -> None:
             + (f": {tail}" if tail else ""),
             hint=hint,
         )
+
+
+def _env(profile: Path) -> dict[str, str]:
+    """The environment, with the per-user folders Chromium writes to besides its profile
+    (crash reports in ~/.config, dconf's cache in ~/.cache) moved into the temporary one;
+    HOME stays, so fonts a user installed are still found."""
+    env = dict(os.environ)
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_CACHE_HOME", "cache")):
+        env[var] = str(profile / sub)
+    return env
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, tzinfo
 from html import escape
 from typing import Any, Literal
 
+from bwc.evidence.events import decode_leaf
 from bwc.evidence.timefmt import format_local, format_offset, parse_utc, to_local
 from bwc.printable import printable
 
@@ -46,6 +47,13 @@ class ReportEvent:
     actor: str
     station: str
     details: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_leaf(cls, leaf: bytes) -> ReportEvent:
+        """The event of one of ``custody.json``'s leaves (the exact logged bytes), so the
+        report shows what the bundle proves. ValueError when it is not an event leaf."""
+        ev = decode_leaf(leaf)
+        return cls(ev.index, ev.kind, ev.at, ev.actor, ev.station_id, ev.details)
 
 
 @dataclass(frozen=True)
