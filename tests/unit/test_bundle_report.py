@@ -230,3 +230,13 @@ def test_events_from_the_bundles_leaves() -> None:
     assert ev == ReportEvent(60, "viewed", new.at, "legal-wang", "st-7", {"via": "show"})
     with pytest.raises(ValueError):
         ReportEvent.from_leaf(b'{"v":2}')
+
+
+def test_bad_input_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="zh or en"):
+        render_html(dataclasses.replace(sample("en"), lang="fr"))  # type: ignore[arg-type]
+    naive = dataclasses.replace(
+        sample("en"), created_at=utc("2026-12-01T08:00:05").replace(tzinfo=None)
+    )
+    with pytest.raises(ValueError, match="naive"):
+        render_html(naive)

@@ -616,7 +616,10 @@ def _how(p: _Page) -> list[str]:
 
 
 def render_html(data: ReportData) -> str:
-    """The whole report as one HTML document (UTF-8 text)."""
+    """The whole report as one HTML document (UTF-8 text). ValueError for a language other
+    than "zh" or "en" or a time without a zone."""
+    if data.lang not in ("zh", "en"):
+        raise ValueError(f"the custody report speaks zh or en, not {data.lang!r}")
     p = _Page(data)
     # the bundle id on every printed page; only its letters and digits go into the CSS string
     # (it is 32 hex digits; anything else could end the string or the style element)
