@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from rfc3161_client import (
     HashAlgorithm,
@@ -251,6 +252,18 @@ def chain_pem(tsr: bytes, roots_pem: bytes) -> bytes:
             seen.add(der)
             out.append(cert.public_bytes(Encoding.PEM))
     return b"".join(out)
+
+
+def root_fingerprints(pem: bytes) -> list[str]:
+    """``<SHA-256 of the DER, hex, colon-separated as openssl prints it>  <subject>`` of each
+    self-signed certificate in ``pem``: what a clerk compares with the TSA's published root."""
+    out = []
+    for cert in _roots(pem):
+        if cert.subject == cert.issuer:
+            fp = cert.fingerprint(hashes.SHA256()).hex().upper()
+            pairs = ":".join(fp[i : i + 2] for i in range(0, len(fp), 2))
+            out.append(f"{pairs}  {cert.subject.rfc4514_string()}")
+    return out
 
 
 def settings_roots(settings: Settings) -> bytes | None:

@@ -20,6 +20,8 @@ from bwc.errors import HomeError, TimestampError
 from bwc.evidence import timestamp
 from bwc.evidence.station import Station
 from bwc.ingest.daemon import retry_timestamps
+from tests.integration.daemon_util import StartDaemon, set_daemon_config, wait_until
+from tests.integration.s3 import S3Env, s3_fixture  # noqa: F401
 from tests.tsa import TestTSA
 
 pytestmark = pytest.mark.integration
@@ -63,6 +65,14 @@ def test_request_verify_round_trip_and_openssl_accepts_it(tsa: TestTSA, tmp_path
     assert r.returncode == 0 and "Verification: OK" in r.stdout, r.stdout + r.stderr
     # the chain holds the TSA's certificate and the root
     assert (tmp_path / "tsa.pem").read_bytes().count(b"BEGIN CERTIFICATE") == 2
+    # the root's fingerprint as `openssl x509 -fingerprint -sha256` prints it
+    fp = subprocess.run(
+        ["openssl", "x509", "-in", str(tsa.ca_file), "-noout", "-fingerprint", "-sha256"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip().split("=", 1)[1]  # fmt: skip
+    assert timestamp.root_fingerprints((tmp_path / "tsa.pem").read_bytes()) == [
+        f"{fp}  CN=bwc test TSA root"
+    ]
     # of several trusted roots, only the TSA's goes in the chain
     both = ca + tsa.other_ca_file.read_bytes()
     assert timestamp.chain_pem(token.tsr, both) == (tmp_path / "tsa.pem").read_bytes()
@@ -257,6 +267,29 @@ def test_the_daemon_retry_fetches_pending_timestamps(
     assert sql(home, "SELECT count(*) FROM checkpoint_timestamp WHERE tsr IS NOT NULL")[0][0] == 1
 
 
+def test_the_running_daemon_catches_up_once_the_tsa_is_back(
+    bwc, tsa: TestTSA, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, start_daemon: StartDaemon
+) -> None:
+    tsa.env(monkeypatch)
+    monkeypatch.setenv("BWC_TIMESTAMP_RETRY_SECONDS", "0.5")
+    tsa.down()
+    assert bwc("init", "--station-id", "st-tsa").code == 0
+    home = Path(os.environ["BWC_HOME"])
+    set_daemon_config(home, rescan_seconds=0.2)
+    (tmp_path / "dock").mkdir()
+    d = start_daemon(home, tmp_path / "dock")
+    wait_until(lambda: (home / "daemon.json").exists(), 15, "the first heartbeat", daemon=d)
+
+    def pending() -> int:
+        return int(sql(home, "SELECT count(*) FROM checkpoint_timestamp WHERE tsr IS NULL")[0][0])
+
+    assert pending() >= 1  # init's checkpoint (and the daemon's, if it signed one)
+    tsa.up()
+    wait_until(lambda: pending() == 0, 15, "the pending timestamp fetched", daemon=d)
+    size = sql(home, "SELECT max(size) FROM checkpoint")[0][0]
+    wait_until(lambda: _store_files(home, size)[1].exists(), 5, "its store copy", daemon=d)
+
+
 def test_log_verify_names_a_tampered_token(
     bwc, tsa: TestTSA, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -304,3 +337,23 @@ def test_log_verify_names_a_tampered_token(
     assert r.code == 1 and "cannot be checked: no [timestamp] ca_file" in r.out
     r = bwc("log", "verify", "--from-store", (home / "store").as_uri())
     assert r.code == 0 and "signature NOT checked" in r.out
+
+
+def test_timestamps_in_an_s3_store(
+    bwc, s3: S3Env, tsa: TestTSA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store copies are write-once objects in S3 too (Object Lock where the bucket has it),
+    and `--from-store` reads them back."""
+    tsa.env(monkeypatch)
+    assert bwc("init", "--station-id", "st-tsa-s3").code == 0
+    home = Path(os.environ["BWC_HOME"])
+    (size,) = sql(home, "SELECT size FROM checkpoint")[0]
+    c = s3.client()
+    tsr = c.get_object(Bucket=s3.bucket, Key=f"{s3.prefix}/log/timestamps/{size}.tsr")["Body"]
+    stored = tsr.read()
+    assert timestamp.verify_token(stored, sql(home, "SELECT note FROM checkpoint")[0][0].encode(),
+                                  tsa.ca_file.read_bytes()) == []  # fmt: skip
+    r = bwc("log", "verify")
+    assert r.code == 0 and "1 checkpoint timestamps (RFC 3161) verified" in r.out, r.out + r.err
+    r = bwc("log", "verify", "--from-store", s3.url)
+    assert r.code == 0 and "imprint and TSA signature verified" in r.out, r.out + r.err
