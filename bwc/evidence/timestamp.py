@@ -162,7 +162,7 @@ def imprint_problems(tsr: bytes, data: bytes) -> list[str]:
     resp = _decode(tsr)
     if isinstance(resp, str):
         return [resp]
-    if resp.status not in (PKIStatus.GRANTED, PKIStatus.GRANTED_WITH_MODS):
+    if resp.status != PKIStatus.GRANTED:  # "with modifications": not what was asked
         why = "; ".join(resp.status_string) or "no reason given"
         return [f"the TSA did not grant the timestamp (status {resp.status}: {why})"]
     try:

@@ -20,6 +20,7 @@ from bwc.errors import HomeError, TimestampError
 from bwc.evidence import timestamp
 from bwc.evidence.station import Station
 from bwc.ingest.daemon import retry_timestamps
+from tests.integration import pg
 from tests.integration.daemon_util import StartDaemon, set_daemon_config, wait_until
 from tests.integration.s3 import S3Env, s3_fixture  # noqa: F401
 from tests.tsa import TestTSA
@@ -357,3 +358,26 @@ def test_timestamps_in_an_s3_store(
     assert r.code == 0 and "1 checkpoint timestamps (RFC 3161) verified" in r.out, r.out + r.err
     r = bwc("log", "verify", "--from-store", s3.url)
     assert r.code == 0 and "imprint and TSA signature verified" in r.out, r.out + r.err
+
+
+def test_pending_then_fetched_on_postgresql(
+    bwc, tsa: TestTSA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalog side on PostgreSQL: the pending row, the conditional update, the count."""
+    with pg.databases() as dbs:
+        name = dbs.create()
+        monkeypatch.setenv("BWC_CATALOG", pg.sqlalchemy_url(name))
+        tsa.env(monkeypatch)
+        tsa.down()
+        assert bwc("init", "--station-id", "st-tsa-pg").code == 0
+        assert "1 checkpoints await" in bwc("status").out
+        assert bwc("log", "timestamp").code == 9
+        tsa.up()
+        r = bwc("log", "timestamp")
+        assert r.code == 0 and "timestamped checkpoint #1 (size 1)" in r.out, r.out + r.err
+        r = bwc("log", "verify")
+        assert r.code == 0 and "1 checkpoint timestamps (RFC 3161) verified" in r.out, r.out
+        with pg.connect(name) as conn:
+            conn.execute("UPDATE checkpoint_timestamp SET gen_time = gen_time + interval '1 hour'")
+        r = bwc("log", "verify")
+        assert r.code == 1 and "the catalog's gen_time differs from the token's" in r.out, r.out
