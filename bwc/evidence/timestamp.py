@@ -198,8 +198,8 @@ def verify_token(tsr: bytes, data: bytes, roots_pem: bytes) -> list[str]:
         VerifierBuilder(roots=roots).build().verify(resp, imprint)
     except VerificationError as e:
         problems.append(_signature_problem(e))
-    except ValueError as e:
-        problems.append(f"the token cannot be checked: {e}")
+    except (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension) as e:
+        problems.append(f"the token's certificates cannot be read: {e}")
     return problems
 
 
@@ -208,7 +208,10 @@ def read_token(tsr: bytes) -> Token:
     resp = _decode(tsr)
     if isinstance(resp, str):
         raise TimestampError(resp)
-    return Token(tsr, resp.tst_info.gen_time, resp.tst_info.serial_number)
+    try:
+        return Token(tsr, resp.tst_info.gen_time, resp.tst_info.serial_number)
+    except ValueError as e:  # parsed only when read
+        raise TimestampError(f"the token holds no readable timestamp ({e})") from e
 
 
 def check_reply(reply: bytes, data: bytes, nonce: int, roots_pem: bytes, url: str) -> Token:
@@ -240,9 +243,16 @@ def chain_pem(tsr: bytes, roots_pem: bytes) -> bytes:
     (all of ``roots_pem`` if none did), each once, as PEM."""
     resp = _decode(tsr)
     embedded = sorted(resp.signed_data.certificates) if not isinstance(resp, str) else []
-    chain = [x509.load_der_x509_certificate(d) for d in embedded]
+    chain = []
+    issuers = set()
+    for der in embedded:
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            issuers.add(cert.issuer)  # parsed only when read
+        except (ValueError, x509.InvalidVersion):
+            continue  # not a certificate: verify_token says what is wrong with the token
+        chain.append(cert)
     roots = _roots(roots_pem)
-    issuers = {c.issuer for c in chain}
     roots = [r for r in roots if r.subject in issuers] or roots
     seen: set[bytes] = set()
     out: list[bytes] = []

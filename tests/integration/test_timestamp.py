@@ -110,6 +110,25 @@ def test_tampered_and_foreign_tokens_are_named(tsa: TestTSA) -> None:
     assert timestamp.verify_token(tsr, DATA, b"")[-1].startswith("no trusted root")
 
 
+def test_any_byte_of_a_token_changed_never_crashes_the_check(tsa: TestTSA) -> None:
+    """A damaged token is reported, never a traceback (cryptography parses certificates
+    lazily: a bad one raised from deep inside the library before this was caught), and any
+    change to what the TSA signed (imprint, time) is reported."""
+    ca = tsa.ca_file.read_bytes()
+    tsr = timestamp.request_timestamp(tsa.url, DATA, ca, 3.0).tsr
+    imprint = tsr.find(hashlib.sha256(DATA).digest())
+    when = tsr.find(b"Z", imprint) - 14  # genTime: YYYYMMDDhhmmssZ after the serial
+    signed = set(range(imprint, imprint + 32)) | set(range(when, when + 14))
+    for at in range(len(tsr)):
+        bad = flip(tsr, at)
+        problems = timestamp.verify_token(bad, DATA, ca)
+        timestamp.chain_pem(bad, ca)
+        with contextlib.suppress(TimestampError):
+            timestamp.read_token(bad)
+        if at in signed:
+            assert problems, at
+
+
 @pytest.mark.parametrize(
     ("mode", "said"),
     [
