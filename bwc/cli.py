@@ -880,7 +880,9 @@ def log_timestamp() -> None:
             f"{res.pending} checkpoints still await a timestamp: {res.error}",
             hint="they stay pending; the daemon retries, or run `bwc log timestamp` later",
         )
-    if not res.fetched:
+    if res.pending:  # more than one round's worth after a long outage
+        out.print(f"{res.pending} checkpoints still await a timestamp: run it again")
+    elif not res.fetched:
         out.print("no checkpoint awaits a timestamp")
 
 

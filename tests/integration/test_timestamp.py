@@ -17,7 +17,7 @@ import pytest
 
 from bwc.config.settings import load_settings
 from bwc.errors import HomeError, TimestampError
-from bwc.evidence import timestamp
+from bwc.evidence import stamps, timestamp
 from bwc.evidence.station import Station
 from bwc.ingest.daemon import retry_timestamps
 from tests.integration import pg
@@ -258,9 +258,17 @@ def test_a_tsa_that_is_down_never_blocks_and_is_caught_up(
     assert "cannot reach the TSA" in r.err
     assert sql(home, "SELECT max(attempts), max(last_error) FROM checkpoint_timestamp")[0][0] >= 2
     tsa.up()
+    # one round takes at most `limit`, oldest first, and says how many are left
+    st = Station.open(home, actor="clerk", passphrase=None)
+    try:
+        res = stamps.fetch_pending(st.session, st.store, st.settings, st.clock.now, limit=1)
+    finally:
+        st.engine.dispose()
+    assert [f.checkpoint_id for f in res.fetched] == [1] and res.pending == pending - 1
+    assert res.error is None and res.published == 1
     r = bwc("log", "timestamp")
     assert r.code == 0, r.err
-    assert r.out.count("timestamped checkpoint #") == pending
+    assert r.out.count("timestamped checkpoint #") == pending - 1
     assert sql(home, "SELECT count(*) FROM checkpoint_timestamp WHERE tsr IS NULL")[0][0] == 0
     assert "no checkpoint awaits a timestamp" in bwc("log", "timestamp").out
     size = sql(home, "SELECT max(size) FROM checkpoint")[0][0]
