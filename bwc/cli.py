@@ -853,6 +853,39 @@ def log_checkpoint() -> None:
     sys.stdout.write(station.checkpoint())
 
 
+@log_app.command("timestamp")
+def log_timestamp() -> None:
+    """Fetch now the RFC 3161 timestamps of checkpoints still without one (the TSA was down
+    when they were signed) and put them in the store beside the log. Exit 9 when the TSA
+    still does not answer."""
+    from bwc.errors import TimestampError
+
+    station = ctx().station()
+    if not station.settings.timestamp.enabled:
+        raise UsageError(
+            "no time-stamping authority is configured",
+            hint="set [timestamp] tsa_url and ca_file in bwc.toml",
+        )
+    res = station.fetch_timestamps(only=None)
+    tz = station.settings.tz
+    for f in res.fetched:
+        out.print(
+            f"timestamped checkpoint #{f.checkpoint_id} (size {f.size}) at "
+            f"{format_local(f.gen_time, tz)}"
+        )
+    if res.published:
+        out.print(f"{res.published} timestamps put in the store (log/timestamps/)")
+    if res.error:
+        raise TimestampError(
+            f"{res.pending} checkpoints still await a timestamp: {res.error}",
+            hint="they stay pending; the daemon retries, or run `bwc log timestamp` later",
+        )
+    if res.pending:  # more than one round's worth after a long outage
+        out.print(f"{res.pending} checkpoints still await a timestamp: run it again")
+    elif not res.fetched:
+        out.print("no checkpoint awaits a timestamp")
+
+
 @log_app.command("verify")
 def log_verify(
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -917,6 +950,7 @@ def log_verify(
                 "size": rep.size,
                 "root": root,
                 "checkpoints": rep.checkpoints,
+                "timestamps": rep.timestamps,
                 "since": start,
                 "problems": rep.problems,
             }
@@ -929,6 +963,17 @@ def log_verify(
                 f"[green]ok[/] the published log: {rep.size} entries, every tile and the "
                 f"signed checkpoint verified; root {root}"
             )
+            if rep.timestamps:
+                signed = run.configured_roots(_settings_if_any()) is not None
+                out.print(
+                    "[green]ok[/] the checkpoint's RFC 3161 timestamp (log/timestamps/): "
+                    + (
+                        "imprint and TSA signature verified"
+                        if signed
+                        else "imprint verified; "
+                        "its signature NOT checked (no [timestamp] ca_file here)"
+                    )
+                )
         elif rep.ok:
             latest = rep.latest.size if rep.latest else 0
             scope = f" (#{start}..#{rep.size - 1}, after the last full check)" if start else ""
@@ -936,6 +981,11 @@ def log_verify(
                 f"[green]ok[/] {rep.size} events{scope}, {rep.checkpoints} checkpoints "
                 f"verified; latest checkpoint covers {latest} events; root {root}"
             )
+            if rep.timestamps:
+                out.print(
+                    f"[green]ok[/] {rep.timestamps} checkpoint timestamps (RFC 3161) verified, "
+                    "in the catalog and the store"
+                )
     if not rep.ok:
         raise VerificationError(f"custody log fails verification ({len(rep.problems)} problems)")
 

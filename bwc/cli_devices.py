@@ -174,7 +174,8 @@ def _live_table(s: Any) -> Table:
 
 
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
-    """Docks, dock sessions, backlog per state, spool use, last error, store and clock."""
+    """Docks, dock sessions, backlog per state, spool use, last error, store, clock, and
+    checkpoints awaiting a timestamp."""
     from bwc.errors import CatalogError
     from bwc.evidence.db import unavailable
     from bwc.ingest.daemon import read_status
@@ -231,6 +232,13 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
         out.print("[red]clock NOT synchronized (NTP): ingest times may be wrong[/]")
     elif st.clock_synchronized is None:
         out.print("[yellow]clock synchronization unknown (no timedatectl)[/]")
+    if st.timestamps_pending:
+        out.print(
+            f"[yellow]{st.timestamps_pending} checkpoints await an RFC 3161 timestamp "
+            "(the TSA did not answer; retried by the daemon, now by `bwc log timestamp`)[/]"
+        )
+    elif st.timestamps_pending == 0:
+        out.print("timestamps: every checkpoint timestamped")
     if st.last_error:
         out.print(f"last error: {esc_msg(str(st.last_error))}")
     for f in st.failed:

@@ -92,6 +92,14 @@ class ToolError(BwcError):
     exit_code = 9
 
 
+class TimestampError(BwcError):
+    """A time-stamping authority (RFC 3161) cannot be reached, or its reply is not a valid
+    timestamp over what was sent. Never raised by ingest or a checkpoint: they go on without
+    the timestamp, which is fetched later (`bwc log timestamp`). (10 is an internal error.)"""
+
+    exit_code = 11
+
+
 class ProofError(VerificationError):
     """A Merkle inclusion or consistency proof does not verify, or is malformed."""
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bwc import cli
+from tests.tsa import tsa, tsa_pki  # noqa: F401 (fixtures: a local RFC 3161 TSA)
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 _TALLY_KEY = pytest.StashKey[Path]()

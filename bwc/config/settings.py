@@ -262,6 +262,40 @@ class AuditSettings(BaseModel):
     upload_limit_h: Hours = _must(24.0, f"a number of hours from 0 to {_HOURS_MAX:.0f}")
 
 
+def _tsa_url(value: str) -> str:
+    if value and not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", value):
+        raise ValueError(f"must be an http:// or https:// URL, or empty (got {value!r})")
+    return value
+
+
+class TimestampSettings(BaseModel):
+    """The ``[timestamp]`` table: an RFC 3161 time-stamping authority (TSA) that timestamps
+    every published checkpoint. Off while ``tsa_url`` is empty."""
+
+    model_config = _TABLE
+
+    tsa_url: Annotated[str, AfterValidator(_tsa_url)] = _must(
+        "", "an http:// or https:// URL, or empty (no timestamps)"
+    )
+    # PEM roots the TSA's certificate must chain to: a token is checked against them when it
+    # is fetched and by every `bwc log verify`; relative to the home
+    ca_file: str = _must("", "the path of a PEM file of trusted root certificates")
+    # one request's wait; the checkpoint never waits longer for its timestamp
+    timeout: Seconds = _must(5.0, _SECONDS)
+    # the daemon asks again this often for checkpoints still without a timestamp
+    retry_seconds: Seconds = _must(300.0, _SECONDS)
+
+    @model_validator(mode="after")
+    def _ca_with_url(self) -> TimestampSettings:
+        if self.tsa_url and not self.ca_file:
+            raise _problems(("ca_file", "must be set with tsa_url: the TSA's trusted roots"))
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tsa_url)
+
+
 def _station_id(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
         raise ValueError(f"must be 1-64 letters, digits, '.', '_' or '-' (got {value!r})")
@@ -316,6 +350,7 @@ __all__ = [
     "RetentionSettings",
     "S3Settings",
     "Settings",
+    "TimestampSettings",
     "default_catalog_url",
     "default_store_url",
     "load_settings",
@@ -371,6 +406,7 @@ class Settings(BaseSettings):
     s3: S3Settings = _must(S3Settings(), "a table ([s3])")
     retention: RetentionSettings = _must(RetentionSettings(), "a table ([retention])")
     audit: AuditSettings = _must(AuditSettings(), "a table ([audit])")
+    timestamp: TimestampSettings = _must(TimestampSettings(), "a table ([timestamp])")
 
     @model_validator(mode="before")
     @classmethod
@@ -389,6 +425,11 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def tsa_ca_file(self) -> Path:
+        """``[timestamp] ca_file``, relative to the home unless absolute."""
+        return self.home / self.timestamp.ca_file
 
     @property
     def keys_dir(self) -> Path:
@@ -500,6 +541,21 @@ start_grace_s = 60.0
 end_grace_s = 60.0
 # Footage ingested within this many hours after it ends is on time.
 upload_limit_h = 24.0
+
+# RFC 3161 timestamps: a time-stamping authority (TSA) signs "these bytes existed at this
+# time" over every checkpoint the station publishes, so the log's state is dated by a third
+# party. Off while tsa_url is empty. A TSA that cannot be reached never holds up ingest or a
+# checkpoint: the timestamp is fetched later (the daemon, `bwc log timestamp`).
+[timestamp]
+# The TSA's URL (HTTP POST of application/timestamp-query), e.g. "http://timestamp.example/tsa".
+tsa_url = ""
+# PEM file of the root certificates the TSA's certificate must chain to (relative to this
+# home unless absolute). Required with tsa_url.
+ca_file = ""
+# Seconds to wait for one answer.
+timeout = 5.0
+# The daemon asks again this often for checkpoints still without a timestamp.
+retry_seconds = 300.0
 
 # Retention: how long footage is kept, counted from its ingest, and legal holds.
 [retention]

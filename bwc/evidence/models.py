@@ -11,8 +11,10 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -136,6 +138,25 @@ class Checkpoint(SQLModel, table=True):
     note: str = Field(sa_column=Column(Text, nullable=False))
     key_id: str = Field(sa_column=Column(String(64), nullable=False))
     created_at: datetime = _utc()
+
+
+class CheckpointTimestamp(SQLModel, table=True):
+    """An RFC 3161 timestamp of one checkpoint's exact note bytes (bwc.evidence.stamps):
+    pending while ``tsr`` is None (the TSA did not answer yet)."""
+
+    __tablename__ = "checkpoint_timestamp"
+
+    checkpoint_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("checkpoint.id"), primary_key=True)
+    )
+    tsa_url: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _utc()
+    tsr: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    gen_time: datetime | None = _utc(nullable=True)
+    # its copy is in the store (log/timestamps/<size>.tsr); false: put it there next time
+    published: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class SigningKey(SQLModel, table=True):

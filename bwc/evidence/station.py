@@ -22,12 +22,13 @@ from sqlmodel import Session, col, select
 
 from bwc.config.settings import CONFIG_NAME, Settings, load_settings, render_default_config
 from bwc.errors import (
+    BwcError,
     HomeError,
     KeyMaterialError,
     NoteError,
     NotFoundError,
 )
-from bwc.evidence import custody, keys, note
+from bwc.evidence import custody, keys, note, stamps
 from bwc.evidence.db import READ_ONLY_SNAPSHOT, check_schema, failure, make_engine, migrate
 from bwc.evidence.models import Event, SigningKey
 from bwc.evidence.signing import Ed25519Signer
@@ -171,13 +172,33 @@ class Station:
 
     def checkpoint(self) -> str:
         """Sign the log as it stands, store the note in the catalog, publish the log's new
-        tiles in the store, then the note beside them (readers fetch the note first)."""
+        tiles in the store, then the note beside them (readers fetch the note first). With a
+        TSA configured, then ask it once for the checkpoint's timestamp: a TSA that does not
+        answer leaves it pending (fetched later), never fails the checkpoint."""
         signer = self.signer()
+        tsa = self.settings.timestamp
         with self.session() as s:
             row = custody.make_checkpoint(s, signer, self.station_id, self.clock.now())
-            note_text, size = row.note, row.size
+            if tsa.enabled:
+                stamps.mark_pending(s, row, tsa.tsa_url, self.clock.now())
+            note_text, size, cp_id = row.note, row.size, row.id
         self.publish(size, note_text)
+        if tsa.enabled:
+            try:
+                done = self.fetch_timestamps(only=cp_id)
+                if done.error:
+                    logger.warning(
+                        "checkpoint %s published without its timestamp: %s", size, done.error
+                    )
+            except BwcError as e:  # an unusable ca_file: said, and `bwc status` counts it
+                logger.warning("checkpoint %s published without its timestamp: %s", size, e)
         return note_text
+
+    def fetch_timestamps(self, *, only: int | None = None) -> stamps.FetchResult:
+        """Fetch pending checkpoint timestamps now (``only``: that checkpoint's)."""
+        return stamps.fetch_pending(
+            self.session, self.store, self.settings, self.clock.now, only=only
+        )
 
     def publish(
         self,

@@ -157,6 +157,7 @@ class Daemon:
         self._last_checkpoint_size = -1
         self._unexpected: dict[int, int] = {}
         self._last_checkpoint_at = 0.0
+        self._last_timestamps_at = time.monotonic()  # the checkpoint asks first
 
     # ------------------------------------------------------------------ events
 
@@ -271,6 +272,15 @@ class Daemon:
                 logger.error("cannot sign a checkpoint: %s", e)
                 self.state.last_error = f"checkpoint: {e}"
 
+    def _timestamps_if_due(self) -> None:
+        """Every ``[timestamp] retry_seconds``: fetch the timestamps of checkpoints signed
+        while the TSA did not answer. One request at most when it is still down."""
+        cfg = self.st.settings.timestamp
+        if not cfg.enabled or time.monotonic() - self._last_timestamps_at < cfg.retry_seconds:
+            return
+        self._last_timestamps_at = time.monotonic()
+        retry_timestamps(self.st)
+
     def _heartbeat(self) -> None:
         s = self.state
         s.heartbeat = format_utc(self.st.clock.now())
@@ -379,6 +389,7 @@ class Daemon:
                         self._check_store()
                         last_store_check = time.monotonic()
                     self._checkpoint_if_due()
+                    self._timestamps_if_due()
                     self.outage.ok()
                     down = 0
                 except Exception as e:
@@ -435,6 +446,24 @@ def read_status(home: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def retry_timestamps(station: Station) -> int | None:
+    """Fetch pending checkpoint timestamps (the daemon's periodic retry); never raises for
+    a TSA or store that is down, or a bad ca_file: logged. Returns how many are still
+    pending (None: not known, the attempt failed before asking)."""
+    try:
+        res = station.fetch_timestamps()
+    except (BwcError, OSError) as e:
+        if unavailable(e):
+            raise
+        logger.error("cannot fetch checkpoint timestamps: %s", e)
+        return None
+    if res.fetched:
+        logger.info("timestamped %d checkpoints", len(res.fetched))
+    if res.error:
+        logger.warning("%d checkpoints still await a timestamp: %s", res.pending, res.error)
+    return res.pending
 
 
 def heartbeat_age(status: dict[str, Any], now: datetime) -> float | None:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import col, func, select
 
 from bwc.errors import CatalogError, StoreError
+from bwc.evidence import stamps
 from bwc.evidence.db import unavailable
 from bwc.evidence.models import DockSession, IngestJob
 from bwc.evidence.station import Station
@@ -61,6 +62,8 @@ class StationStatus:
     # ok; since and detail when the daemon (or this command) found it unavailable
     catalog: dict[str, Any] = field(default_factory=dict)
     clock_synchronized: bool | None = None
+    # checkpoints waiting for their RFC 3161 timestamp (None: no TSA configured)
+    timestamps_pending: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -88,8 +91,12 @@ def station_status(
     backlog: dict[str, int] = dict(hb.get("backlog") or {}) if hb else {}
     open_sessions: list[DockSession] = []
     failures: list[IngestJob] = []
+    pending: int | None = None
     try:
         backlog, open_sessions, failures = _from_catalog(station)
+        if settings.timestamp.enabled:
+            with station.session(snapshot=True) as s:
+                pending = stamps.pending_count(s)
     except CatalogError as e:
         why = unavailable(e)
         if why is None:
@@ -134,6 +141,7 @@ def station_status(
         store={"url": station.store.url, "ok": store_ok, "detail": store_msg},
         catalog=catalog,
         clock_synchronized=clock_check(),
+        timestamps_pending=pending,
     )
 
 

@@ -15,6 +15,7 @@ from bwc.config.settings import (
     CONFIG_NAME,
     DaemonSettings,
     Settings,
+    TimestampSettings,
     default_catalog_url,
     default_store_url,
     load_settings,
@@ -101,6 +102,11 @@ def test_rendered_default_config_documents_every_setting() -> None:
             continue
         if name in ("s3", "retention", "audit"):  # tables, tested in their own tests
             assert re.search(rf"^\[{name}\]$", text, re.MULTILINE), name
+            continue
+        if name == "timestamp":
+            assert re.search(r"^\[timestamp\]$", text, re.MULTILINE)
+            for field in TimestampSettings.model_fields:
+                assert re.search(rf"^{field} = ", text, re.MULTILINE), field
             continue
         assert re.search(rf"^#? ?{name} = ", text, re.MULTILINE), name
 

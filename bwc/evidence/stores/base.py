@@ -31,8 +31,15 @@ def check_sha(sha256: str) -> None:
         raise ValueError(f"not a sha256 hex digest: {sha256!r}")
 
 
+# a timestamped checkpoint's exact note bytes and its RFC 3161 token (bwc.evidence.stamps)
+TIMESTAMP_PATH_RE = re.compile(r"^timestamps/(0|[1-9][0-9]{0,18})\.(checkpoint|tsr)$")
+
+
 def check_log_path(path: str) -> None:
-    """Only tile paths (the spec's exact form) name files of the log's published copy."""
+    """Only tile paths (the spec's exact form) and timestamp files name files of the log's
+    published copy."""
+    if TIMESTAMP_PATH_RE.match(path):
+        return
     parse_tile_path(path)
 
 

@@ -573,6 +573,7 @@ class LogReport:
     roots: dict[int, bytes] = field(default_factory=dict)  # the rebuilt tree at asked sizes
     # the rebuilt tree's partial tiles at asked sizes: size -> [(level, index, data)]
     partials: dict[int, list[tuple[int, int, bytes]]] = field(default_factory=dict)
+    timestamps: int = 0  # RFC 3161 checkpoint timestamps checked (bwc.evidence.stamps)
 
     @property
     def ok(self) -> bool:

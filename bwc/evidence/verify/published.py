@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from bwc.errors import NoteError, StoreError
 from bwc.evidence import note
 from bwc.evidence.stores import ObjectStore
+from bwc.evidence.timestamp import imprint_problems, verify_token
 from bwc.evidence.tlog import (
     TILE_WIDTH,
     Tile,
@@ -80,7 +81,11 @@ def compare_tile(
 
 
 def verify_published(
-    store: ObjectStore, *, pinned: Sequence[note.Verifier] = (), origin: str | None = None
+    store: ObjectStore,
+    *,
+    pinned: Sequence[note.Verifier] = (),
+    origin: str | None = None,
+    tsa_roots: bytes | None = None,
 ) -> LogReport:
     try:
         text = store.get_checkpoint()
@@ -95,10 +100,14 @@ def verify_published(
         return LogReport(problems=[f"checkpoint in the store: {e}"])
     size = shown.size
     problems: list[str] = []
+    rows = [row]
+    has_token, stamped = _timestamp_of(store, size, text, tsa_roots, problems)
+    if stamped is not None:
+        rows.append(stamped)  # another signature of this size: checked like the checkpoint
     auditor = LogAuditor(
         origin or shown.origin,
         {},
-        [row],
+        rows,
         on_tile=lambda lv, i, d: compare_tile(store.get_log, Tile(lv, i, TILE_WIDTH), d, problems),
         roots_at=[size],
         trust_announced=True,
@@ -139,6 +148,7 @@ def verify_published(
     for level, index, data in rep.partials.get(size, []):
         compare_tile(store.get_log, Tile(level, index, len(data) // 32), data, problems)
     rep.problems.extend(problems)
+    rep.timestamps = int(has_token)
     if pinned:
         try:
             note.open_checkpoint(text, pinned)
@@ -151,3 +161,32 @@ def verify_published(
     except NoteError:
         rep.latest = None  # reported by the auditor
     return rep
+
+
+def _timestamp_of(
+    store: ObjectStore, size: int, text: str, roots: bytes | None, problems: list[str]
+) -> tuple[bool, CheckpointRow | None]:
+    """The RFC 3161 timestamp published for the store checkpoint's size, if there is one
+    (whether there is, first; log/timestamps/<size>.tsr over .../<size>.checkpoint): its
+    imprint checked, and its signature when the TSA's roots are given (``ca_file``). Only this
+    size: the store cannot be listed for older ones; `bwc log verify` checks them all. The
+    timestamped note, when it is not the store checkpoint's bytes, is returned to be checked
+    against the rebuilt tree like the checkpoint."""
+    note_path, tsr_path = f"timestamps/{size}.checkpoint", f"timestamps/{size}.tsr"
+    try:
+        tsr, stamped = store.get_log(tsr_path), store.get_log(note_path)
+    except StoreError as e:
+        problems.append(f"cannot read the checkpoint's timestamp from the store: {e}")
+        return False, None
+    if tsr is None:
+        return False, None
+    if stamped is None:
+        problems.append(f"log/{note_path} is missing from the store (its token is there)")
+        return True, None
+    # no roots given: the imprint alone (the command line says so)
+    found = imprint_problems(tsr, stamped) if roots is None else verify_token(tsr, stamped, roots)
+    problems.extend(f"log/{tsr_path} in the store: {p}" for p in found)
+    if stamped == text.encode("utf-8"):
+        return True, None
+    text2 = stamped.decode("utf-8", errors="replace")
+    return True, CheckpointRow(f"log/{note_path} in the store", text2)

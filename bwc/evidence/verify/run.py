@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from bwc.config.settings import Settings
 from bwc.errors import NoteError, NotFoundError, UsageError, VerificationError
-from bwc.evidence import custody, note, orphans, trust
+from bwc.evidence import custody, note, orphans, stamps, timestamp, trust
 from bwc.evidence.canonical import canonical_json
 from bwc.evidence.events import decode_leaf
 from bwc.evidence.items import resolve_id
@@ -352,6 +352,14 @@ def verify_log(
     with station.session(snapshot=True) as s:
         since = catalog.last_full_check(s) if since_last else None
         rep = catalog.verify_log(s, station.store, station_id=station.station_id, since=since)
+        stamped = stamps.verify_stored(
+            s,
+            station.store,
+            configured_roots(station.settings),
+            from_size=since.size if since else 0,
+        )
+        rep.problems.extend(stamped.problems)
+        rep.timestamps = stamped.checked
         latest = custody.latest_checkpoint(s)
     if rep.ok and latest is not None:
         trust.remember(station.settings.home, latest.note)
@@ -377,6 +385,14 @@ def verify_log(
     return rep, since.size if since else 0
 
 
+def configured_roots(settings: Settings | None) -> bytes | None:
+    """``[timestamp] ca_file``'s roots when one is set (with or without a TSA URL: a station
+    that stopped timestamping still checks its old tokens)."""
+    if settings is None or not settings.timestamp.ca_file:
+        return None
+    return timestamp.load_roots(settings.tsa_ca_file)
+
+
 def verify_store_copy(url: str, settings: Settings | None, pinned: Sequence[str] = ()) -> LogReport:
     """The log's published copy in the store at ``url``, with no catalog (`bwc log verify
     --from-store`). ``pinned``: note verifier keys (`name+hash+key`, as `bwc keys list`
@@ -388,7 +404,9 @@ def verify_store_copy(url: str, settings: Settings | None, pinned: Sequence[str]
         verifiers = [note.parse_verifier_key(k) for k in pinned]
     except NoteError as e:
         raise UsageError(f"--key: {e}", hint="give a key as `bwc keys list` prints it") from e
-    return verify_published(open_store(url, settings), pinned=verifiers)
+    return verify_published(
+        open_store(url, settings), pinned=verifiers, tsa_roots=configured_roots(settings)
+    )
 
 
 @dataclass
