@@ -88,7 +88,9 @@ def make_bundle(
     published at that point (``published``), then one ``exported`` event per item, then the
     export's checkpoint; consistency.json proves the second extends the first. With ``tsa``,
     log/checkpoint.tsr is a real RFC 3161 response from a throwaway openssl TSA."""
-    specs = [ItemSpec(name=f"clip{i}.mp4") for i in range(items)] if isinstance(items, int) else items
+    specs = (
+        [ItemSpec(name=f"clip{i}.mp4") for i in range(items)] if isinstance(items, int) else items
+    )
     root = tmp_path / name
     root.mkdir(parents=True)
     station = Ed25519Signer(STATION_KEY)
@@ -156,7 +158,9 @@ def make_bundle(
         for index, leaf in enumerate(leaves):
             if json.loads(leaf)["item"] == sha:
                 proof = tree.inclusion_proof(index, size)
-                events.append({"index": index, "leaf": _b64(leaf), "proof": [_b64(h) for h in proof]})
+                events.append(
+                    {"index": index, "leaf": _b64(leaf), "proof": [_b64(h) for h in proof]}
+                )
         custody = {"checkpoint_size": size, "events": events, "origin": STATION, "sha256": sha}
         _write(folder / "custody.json", canonical_json(custody))
         bundle_items.append(
@@ -169,7 +173,7 @@ def make_bundle(
                 "verified": spec.verified,
             }
         )
-    bundle_items.sort(key=lambda i: i["sha256"])
+    bundle_items.sort(key=lambda i: str(i["sha256"]))
 
     _write(root / "log" / "checkpoint", checkpoint.encode("utf-8"))
     if published:
@@ -279,14 +283,18 @@ def _openssl_tsa(log_dir: Path, work: Path) -> str:
     (work / "ts.cnf").write_text(_TSA_CONFIG.format(dir=work))
 
     def run(*args: str) -> str:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OPENSSL_CONF": str(work / "ts.cnf")}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "OPENSSL_CONF": str(work / "ts.cnf"),
+        }
         r = subprocess.run(["openssl", *args], capture_output=True, text=True, env=env, check=False)
         assert r.returncode == 0, r.stderr
         return r.stdout
 
     run(
         "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", str(work / "tsa.key"), "-out", str(work / "tsa.crt"), "-subj", "/CN=bwc test TSA",
+        "-keyout", str(work / "tsa.key"), "-out", str(work / "tsa.crt"),
+        "-subj", "/CN=bwc test TSA",
         "-days", "2", "-addext", "extendedKeyUsage=critical,timeStamping",
         "-addext", "keyUsage=critical,digitalSignature",
     )  # fmt: skip

@@ -49,6 +49,8 @@ def test_contracts_hold() -> None:
         ("bwc/evidence/verify/run.py", "import rich", "the core never imports"),
         # the verification core reaching for the catalog
         ("bwc/evidence/verify/core.py", "import sqlmodel", "the verification core takes values"),
+        # the bundle's standalone verifier reaching for bwc's own code
+        ("bwc/evidence/bundle/verify.py", "import bwc.evidence.merkle", "standalone verifier"),
     ],
 )
 def test_a_broken_contract_is_caught(tmp_path: Path, module: str, line: str, broken: str) -> None:
