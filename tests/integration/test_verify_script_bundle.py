@@ -226,6 +226,21 @@ def file_removed(b: Path) -> None:
     (_item(b) / "custody.json").unlink()
 
 
+def manifest_sig_removed(b: Path) -> None:
+    (_item(b) / "manifest.sig").unlink()
+    reseal(b)
+
+
+def custody_removed(b: Path) -> None:
+    (_item(b) / "custody.json").unlink()
+    reseal(b)
+
+
+def extra_footage_signed(b: Path) -> None:
+    (_item(b) / "extra.mp4").write_bytes(b"more footage")
+    reseal(b)
+
+
 def bundle_json_edited(b: Path) -> None:
     edit_json(b / "bundle.json", lambda m: m.update(recipient="Someone else"))
 
@@ -289,6 +304,18 @@ TAMPERS: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     "file removed": (
         file_removed,
         ["items/{sha}/custody.json is listed in SHA256SUMS but missing"],
+    ),
+    "manifest.sig removed, resealed": (
+        manifest_sig_removed,
+        ["item {short}: manifest.sig is missing", "the bundle lacks"],
+    ),
+    "custody.json removed, resealed": (
+        custody_removed,
+        ["item {short}: custody.json is missing", "the bundle lacks"],
+    ),
+    "extra file signed into an item": (
+        extra_footage_signed,
+        ["items/{sha}/extra.mp4 is not a file a bundle has"],
     ),
     "bundle.json edited": (bundle_json_edited, ["bundle.json: SHA-256 differs from SHA256SUMS"]),
     "bundle id edited, resealed": (

@@ -736,8 +736,12 @@ class Bundle:
 
     def walk(self, rel: str = "", depth: int = 0) -> None:
         path = os.path.join(self.root, *rel.split("/")) if rel else self.root
-        with os.scandir(path) as entries:
-            names = sorted(entries, key=lambda e: e.name)
+        try:
+            with os.scandir(path) as entries:
+                names = sorted(entries, key=lambda e: e.name)
+        except OSError as e:
+            self.unreadable[rel or "."] = e.strerror or str(e)
+            return
         for entry in names:
             sub = rel + "/" + entry.name if rel else entry.name
             if entry.is_symlink():
@@ -919,6 +923,11 @@ class Verifier:
                 "%s is not a regular file or folder of a bundle" % _show(rel),
                 "%s 不是包中应有的普通文件或文件夹" % _show(rel),
             )
+        for rel in sorted(p for p in b.unreadable if p == "." or p in b.dirs):
+            r.fail(
+                "folder %s cannot be read (%s)" % (_show(rel), b.unreadable[rel]),
+                "文件夹 %s 无法读取（%s）" % (_show(rel), b.unreadable[rel]),
+            )
         allowed_dirs = {"items", "log", "keys"}
         for item in self.meta.get("items", []) if isinstance(self.meta.get("items"), list) else []:
             if isinstance(item, dict) and isinstance(item.get("sha256"), str):
@@ -1009,6 +1018,12 @@ class Verifier:
             )
         self._check_layout()
 
+    def _item_files(self) -> set[str]:
+        items = self.meta.get("items")
+        if not isinstance(items, list):
+            return set()
+        return {i["file"] for i in items if isinstance(i, dict) and isinstance(i.get("file"), str)}
+
     def _check_layout(self) -> None:
         """Every listed file is one the format has, and the ones it must have are there."""
         r = self.r
@@ -1018,7 +1033,9 @@ class Verifier:
                 rel.startswith("keys/") and re.fullmatch(r"keys/[0-9a-f]{16}\.pem", rel)
             )
             if m is not None:
-                ok = True
+                # an item's folder holds its footage (the name bundle.json gives) and the
+                # three files of its record, nothing else
+                ok = m.group(2) in _RESERVED or rel in self._item_files()
             if not ok:
                 r.fail(
                     "%s is not a file a bundle has (docs/bundle.md)" % _show(rel),
@@ -1037,6 +1054,9 @@ class Verifier:
             required.append("custody-report.pdf")
         if self.meta.get("timestamp") is not None:
             required += ["log/checkpoint.tsr", "log/tsa.pem"]
+        for footage in sorted(self._item_files()):
+            folder = footage.rsplit("/", 1)[0] + "/"
+            required += [footage] + [folder + name for name in _RESERVED]
         missing = [p for p in required if p not in self.listed]
         if "SHA256SUMS.sig" not in self.b.files:
             missing.append("SHA256SUMS.sig")
@@ -1457,7 +1477,12 @@ class Verifier:
                 % (short, mrel, _show(str(key_id))),
                 "证据 %s：%s 指定的密钥 %s 不在 keys/ 中" % (short, mrel, _show(str(key_id))),
             )
-        elif sig is not None:
+        elif sig is None:
+            r.fail(
+                "item %s: manifest.sig is missing or unreadable" % short,
+                "证据 %s：manifest.sig 缺失或无法读取" % short,
+            )
+        else:
             r.check(
                 self._sig_ok(key_id, manifest_bytes, sig),
                 "item %s: manifest.sig is a valid Ed25519 signature by keys/%s.pem"
@@ -1483,7 +1508,12 @@ class Verifier:
         rel = "items/%s/custody.json" % sha
         data = self._content(rel)
         if data is None:
-            return
+            raise Bad(
+                r.t(
+                    "item %s: custody.json is missing or unreadable" % short,
+                    "证据 %s：custody.json 缺失或无法读取" % short,
+                )
+            )
         if self.checkpoint is None:
             r.fail(
                 "item %s: custody events not checked, the checkpoint is not valid" % short,
