@@ -84,6 +84,20 @@ def test_uses_nothing_newer_than_python_38(api: str) -> None:
     assert api not in code
 
 
+def test_vermin_finds_nothing_newer_than_python_38() -> None:
+    """vermin knows, per standard library call, the Python that introduced it (annotations
+    left unevaluated: they are strings here)."""
+    vermin = Path(sys.executable).with_name("vermin")
+    r = subprocess.run(
+        [str(vermin), "-t=3.8-", "--violations", "--no-tips", "--no-parse-comments", vp.__file__],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_runs_under_isolated_mode_without_bwc(tmp_path: Path) -> None:
     """`python3 -I verify.py --help` outside the repository: nothing but the stdlib needed."""
     script = tmp_path / "verify.py"
