@@ -81,12 +81,14 @@ def make_bundle(
     published: bool = True,
     tsa: bool = False,
     name: str = "bundle",
+    extra_events: tuple[tuple[int, str], ...] = (),
 ) -> Path:
     """Write a spec-conformant bundle under ``tmp_path / name`` and return its folder.
 
     The log: an intake (``ingested``) per item with unrelated events between, a checkpoint
     published at that point (``published``), then one ``exported`` event per item, then the
-    export's checkpoint; consistency.json proves the second extends the first. With ``tsa``,
+    export's checkpoint; consistency.json proves the second extends the first.
+    ``extra_events`` logs (item number, kind) events after the intakes. With ``tsa``,
     log/checkpoint.tsr is a real RFC 3161 response from a throwaway openssl TSA."""
     specs = (
         [ItemSpec(name=f"clip{i}.mp4") for i in range(items)] if isinstance(items, int) else items
@@ -130,6 +132,9 @@ def make_bundle(
         log("ingested", sha, {"manifest_sha256": hashlib.sha256(manifest).hexdigest()}, n + 1)
         log("seen-again", None, {"note": "another camera"}, n + 1)
         entries.append((spec, sha, content, manifest, signer.sign(manifest), signer))
+
+    for n, kind in extra_events:  # (item number, event kind), logged after every intake
+        log(kind, entries[n][1], {"reason": "test"}, 50)
 
     published_size = len(leaves)
     published_tree = MerkleTree([leaf_hash(leaf) for leaf in leaves])

@@ -349,6 +349,26 @@ def test_tamper_is_caught_and_named(good: Path, tmp_path: Path, name: str) -> No
         assert text.format(**fields) in fails, f"{text!r} not in:\n{fails}"
 
 
+def test_deleted_item_fails(tmp_path: Path) -> None:
+    b = make_bundle(tmp_path, items=1, extra_events=((0, "deleted-by-policy"),))
+    r = run_verify(b)
+    assert r.code == 1
+    short = _items(b)[0]["sha256"][:12]
+    assert f"item {short}: custody: the log records its deletion" in "\n".join(r.fails)
+
+
+def test_custody_without_its_intake_fails(good: Path, tmp_path: Path) -> None:
+    b = _copy(good, tmp_path)
+    edit_json(_item(b) / "custody.json", lambda c: c["events"].pop(0))
+    reseal(b)
+    r = run_verify(b)
+    assert r.code == 1
+    short = _items(b)[0]["sha256"][:12]
+    fails = "\n".join(r.fails)
+    assert f"item {short}: custody: the first event is exported, not ingested" in fails
+    assert "manifest.json is not the manifest the log recorded" in fails
+
+
 def test_tamper_reported_in_chinese(good: Path, tmp_path: Path) -> None:
     b = _copy(good, tmp_path)
     manifest_sig(b)

@@ -1607,10 +1607,16 @@ class Verifier:
             return d if isinstance(d, dict) else {}
 
         kinds = [ev.get("kind") for ev in decoded]
+        # The manifest the log recorded for the item: the last intake or attribution (an
+        # `exported` event repeats what the exporter sent, so it must agree, not decide).
         logged = [
-            details(ev)["manifest_sha256"] for ev in decoded if "manifest_sha256" in details(ev)
+            details(ev).get("manifest_sha256")
+            for ev in decoded
+            if ev.get("kind") in ("ingested", "attributed") and "manifest_sha256" in details(ev)
         ]
         bundle_id = self.meta.get("bundle_id")
+        exports = [ev for ev in decoded if ev.get("kind") == "exported"]
+        this_export = [ev for ev in exports if details(ev).get("bundle") == bundle_id]
         problems = []
         if kinds[0] != "ingested":
             problems.append(
@@ -1626,10 +1632,16 @@ class Verifier:
                     "manifest.json 不是日志记录的清单",
                 )
             )
-        if not any(
-            k == "exported" and details(ev).get("bundle") == bundle_id
-            for k, ev in zip(kinds, decoded)
+        elif any(
+            details(ev).get("manifest_sha256", manifest_sha) != manifest_sha for ev in this_export
         ):
+            problems.append(
+                r.t(
+                    "the log records another manifest exported in this bundle",
+                    "日志记录的本次导出清单与 manifest.json 不符",
+                )
+            )
+        if not this_export:
             problems.append(r.t("the log does not record this export", "日志中没有本次导出的记录"))
         if "deleted-by-policy" in kinds:
             problems.append(r.t("the log records its deletion", "日志记录了其删除"))
