@@ -64,7 +64,7 @@ from typing import Any, Callable, NoReturn, Sequence
 
 FORMAT = "bwc-bundle/1"
 CHUNK = 1 << 20  # 1 MiB reads: footage may be many GB
-SMALL = 8 << 20  # metadata files up to this size are kept in memory after hashing
+SMALL = 64 << 20  # metadata files (JSON, notes, keys) are read whole, up to this size
 MAX_DEPTH = 4  # items/<sha>/<file> is the deepest a bundle goes
 
 EXIT_OK, EXIT_FAILED, EXIT_NOT_A_BUNDLE = 0, 1, 2
@@ -879,13 +879,21 @@ class Verifier:
         if rel not in self.b.files:
             return None
         try:
-            return self.b.read_small(rel)
+            data = self.b.read_small(rel)
         except OSError as e:
             self.r.fail(
                 "%s: cannot be read (%s)" % (_show(rel), e),
                 "%s：无法读取（%s）" % (_show(rel), e),
             )
             return None
+        digest = self.b.digest.get(rel)
+        if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+            self.r.fail(
+                "%s changed while it was being checked" % _show(rel),
+                "%s 在检查过程中被改动" % _show(rel),
+            )
+            return None
+        return data
 
     def _json(self, rel: str, data: bytes, canonical: bool = True) -> Any:
         try:
