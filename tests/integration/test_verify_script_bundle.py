@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bwc.evidence.signing import public_pem, raw_public
 from tests.bundle_fixture import (
@@ -245,6 +247,11 @@ def bundle_json_edited(b: Path) -> None:
     edit_json(b / "bundle.json", lambda m: m.update(recipient="Someone else"))
 
 
+def recipient_edited_resealed(b: Path) -> None:
+    edit_json(b / "bundle.json", lambda m: m.update(recipient="Someone else"))
+    reseal(b)
+
+
 def bundle_id_edited_resealed(b: Path) -> None:
     edit_json(b / "bundle.json", lambda m: m.update(bundle_id="f" * 32))
     reseal(b)
@@ -318,6 +325,10 @@ TAMPERS: dict[str, tuple[Callable[[Path], None], list[str]]] = {
         ["items/{sha}/extra.mp4 is not a file a bundle has"],
     ),
     "bundle.json edited": (bundle_json_edited, ["bundle.json: SHA-256 differs from SHA256SUMS"]),
+    "recipient edited, resealed": (
+        recipient_edited_resealed,
+        ["item {short}: custody: bundle.json's recipient differs from the logged export's"],
+    ),
     "bundle id edited, resealed": (
         bundle_id_edited_resealed,
         ["item {short}: custody: the log does not record this export"],
@@ -476,3 +487,37 @@ def test_malformed_is_a_fail_line_not_a_traceback(good: Path, tmp_path: Path, na
     assert "could not finish" not in r.out, r.out
     want = expected.format(sha=first["sha256"], short=first["sha256"][:12])
     assert want in "\n".join(r.fails), r.out
+
+
+# Files whose every byte a check depends on (the README, report and TSA signature bytes are
+# covered by SHA256SUMS alone: with SHA256SUMS resealed, changing them is not detected here).
+def _strict(rel: str) -> bool:
+    return rel.startswith(("items/", "keys/")) or rel in (
+        "log/checkpoint",
+        "log/consistency.json",
+    )
+
+
+@pytest.mark.slow
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_any_byte_changed_never_crashes(good: Path, tmp_path_factory: Any, data: Any) -> None:
+    b = _copy(good, tmp_path_factory.mktemp("fuzz"))
+    files = sorted(
+        p.relative_to(b).as_posix()
+        for p in b.rglob("*")
+        if p.is_file() and p.name not in ("SHA256SUMS", "SHA256SUMS.sig", "verify.py")
+    )
+    rel = data.draw(st.sampled_from(files), label="file")
+    content = (b / rel).read_bytes()
+    i = data.draw(st.integers(0, len(content) - 1), label="offset")
+    byte = data.draw(st.integers(0, 255).filter(lambda x: x != content[i]), label="byte")
+    (b / rel).write_bytes(content[:i] + bytes([byte]) + content[i + 1 :])
+    r = run_verify(b)
+    assert r.code == 1 and f"{rel}: SHA-256 differs" in r.out, r.out
+    reseal(b)
+    r = run_verify(b)
+    assert "could not finish" not in r.out, r.out
+    assert r.code in (0, 1)
+    if _strict(rel):
+        assert r.code == 1, f"{rel}[{i}] = {byte}: not detected\n{r.out}"

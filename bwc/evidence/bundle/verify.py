@@ -1651,6 +1651,30 @@ class Verifier:
             )
         if not this_export:
             problems.append(r.t("the log does not record this export", "日志中没有本次导出的记录"))
+        # what bundle.json says about the export is what the log recorded
+        items = self.meta.get("items")
+        item = (
+            next((i for i in items if isinstance(i, dict) and i.get("sha256") == sha), {})
+            if isinstance(items, list)
+            else {}
+        )
+        said = {"recipient": self.meta.get("recipient"), "verified": item.get("verified")}
+        for ev in this_export:
+            for key, value in said.items():
+                if key in details(ev) and details(ev)[key] != value:
+                    problems.append(
+                        r.t(
+                            "bundle.json's %s differs from the logged export's" % key,
+                            "bundle.json 的 %s 与日志记录的导出不符" % key,
+                        )
+                    )
+            if ev.get("actor") != self.meta.get("actor"):
+                problems.append(
+                    r.t(
+                        "bundle.json's actor differs from the logged export's",
+                        "bundle.json 的 actor 与日志记录的导出不符",
+                    )
+                )
         if "deleted-by-policy" in kinds:
             problems.append(r.t("the log records its deletion", "日志记录了其删除"))
         if problems:
