@@ -289,7 +289,7 @@ TAMPERS: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     "footage byte": (footage_byte, ["{file}: SHA-256 differs from SHA256SUMS"]),
     "footage byte, resealed": (
         footage_byte_resealed,
-        ["item {short}: {name} has the SHA-256 and size"],
+        ["item {short}: {name} is not what its manifest states: its SHA-256 is"],
     ),
     "manifest field": (
         manifest_field,
@@ -514,6 +514,9 @@ def test_any_byte_changed_never_crashes(good: Path, tmp_path_factory: Any, data:
     byte = data.draw(st.integers(0, 255).filter(lambda x: x != content[i]), label="byte")
     (b / rel).write_bytes(content[:i] + bytes([byte]) + content[i + 1 :])
     r = run_verify(b)
+    if rel == "bundle.json" and r.code == 2:  # no longer JSON, or not of this format
+        assert r.out.count("\n") == 1, r.out
+        return
     assert r.code == 1 and f"{rel}: SHA-256 differs" in r.out, r.out
     reseal(b)
     r = run_verify(b)

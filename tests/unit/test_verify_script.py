@@ -70,7 +70,6 @@ NEWER_THAN_38 = [
     "str | None)",
     "int | None)",
     "isinstance(v, int | ",
-    "Self",
 ]
 
 

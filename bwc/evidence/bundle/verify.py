@@ -1465,16 +1465,26 @@ class Verifier:
                 "证据 %s：影像文件 %s 缺失或无法读取" % (short, _show(footage)),
             )
         else:
-            r.check(
-                manifest.get("sha256") == sha == digest
-                and manifest.get("size") == size
-                and item.get("size") == size
-                and item.get("original_path") == manifest.get("path"),
-                "item %s: %s has the SHA-256 and size (%d bytes) its manifest states"
-                % (short, _show(footage[len(folder) :]), size),
-                "证据 %s：%s 的 SHA-256 和大小（%d 字节）与清单一致"
-                % (short, _show(footage[len(folder) :]), size),
-            )
+            name = _show(footage[len(folder) :])
+            wrong = []
+            if not (manifest.get("sha256") == sha == digest):
+                wrong.append(r.t("its SHA-256 is %s" % digest, "其 SHA-256 为 %s" % digest))
+            if not (_is_int(manifest.get("size")) and manifest.get("size") == size):
+                wrong.append(r.t("its size is %d" % size, "其大小为 %d" % size))
+            if item.get("size") != size or item.get("original_path") != manifest.get("path"):
+                wrong.append(r.t("bundle.json differs", "bundle.json 不一致"))
+            if wrong:
+                r.fail(
+                    "item %s: %s is not what its manifest states: %s"
+                    % (short, name, "; ".join(wrong)),
+                    "证据 %s：%s 与清单不符：%s" % (short, name, "；".join(wrong)),
+                )
+            else:
+                r.ok(
+                    "item %s: %s has the SHA-256 and size (%d bytes) its manifest states"
+                    % (short, name, size),
+                    "证据 %s：%s 的 SHA-256 和大小（%d 字节）与清单一致" % (short, name, size),
+                )
 
         key_id = manifest.get("key_id")
         srel = folder + "manifest.sig"
