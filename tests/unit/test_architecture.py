@@ -51,6 +51,8 @@ def test_contracts_hold() -> None:
         ("bwc/evidence/verify/core.py", "import sqlmodel", "the verification core takes values"),
         # the custody report running a browser (that is the PDF module's job)
         ("bwc/evidence/bundle/report.py", "import subprocess", "the custody report is pure"),
+        # the bundle's standalone verifier reaching for bwc's own code
+        ("bwc/evidence/bundle/verify.py", "import bwc.evidence.merkle", "standalone verifier"),
     ],
 )
 def test_a_broken_contract_is_caught(tmp_path: Path, module: str, line: str, broken: str) -> None:
