@@ -68,6 +68,8 @@ CSV
 "$BWC" audit report --month 2026-10
 # C-002 lasts 10 s and has 3 s of footage: partial (each grace is at most 25 % of the case)
 "$BWC" audit case C-002
+# the problem list (问题清单): pairs not fully recorded and without an approved explanation
+"$BWC" audit issues --month 2026-10 --lang en
 
 step "Tamper test: flip one byte of a stored object, then verify"
 obj="$BWC_HOME/store/objects/${first:0:2}/$first"
