@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from bwc.audit import catalog
 from bwc.audit.cases import case_audit
 from bwc.audit.model import Rules
-from bwc.errors import NotFoundError, UsageError
+from bwc.errors import UsageError
 from bwc.evidence import custody
 from bwc.evidence.auditlog import REVIEWED
 from bwc.evidence.models import Explanation
@@ -95,8 +95,6 @@ def review(
             reason=reason,
             at=station.clock.now(),
         )
-        if row.id is None:  # pragma: no cover - flushed rows have ids
-            raise NotFoundError("explanation has no id")
         custody.append_events(
             s,
             [

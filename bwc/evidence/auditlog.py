@@ -8,9 +8,10 @@ Each row is one *fact*: a key (what identifies the row) and a digest of the valu
 uses (SHA-256 of their canonical JSON, 128 bits kept). An `audit-input` event carries the
 facts of one write (an import file, in parts that fit a log entry, with the file's SHA-256
 and row count; one `bwc devices assign` / `clock`; a `bwc audit seal`); an `explained` event
-is the fact of one explanation. Folding the proven events in log order gives what each table
-should hold; the check compares it with every row the catalog holds, and names rows changed,
-added or deleted outside bwc.
+is the fact of one explanation, and an `explanation-reviewed` event (`bwc audit approve`)
+replaces it with the fact of the explanation as approved or rejected. Folding the proven
+events in log order gives what each table should hold; the check compares it with every row
+the catalog holds, and names rows changed, added or deleted outside bwc.
 """
 
 from __future__ import annotations
