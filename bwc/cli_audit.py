@@ -419,6 +419,19 @@ def issues(
     _print_warnings(rep)
 
 
+_ISSUE_TABLE_COLUMNS = (
+    "unit",
+    "officer_id",
+    "name",
+    "case_id",
+    "start",
+    "verdict",
+    "coverage",
+    "gaps",
+    "explanation",
+)
+
+
 def _print_issues(rows: list[Issue], rep: Report, lang: Lang) -> None:
     from zoneinfo import ZoneInfo
 
@@ -435,10 +448,13 @@ def _print_issues(rows: list[Issue], rep: Report, lang: Lang) -> None:
     if not rows:
         out.print(word("nothing", lang))
         return
-    table = Table(*headers(COLUMNS, lang))
+    # the terminal gets the columns a unit answers from (csv, xlsx and html have them all)
+    shown = [COLUMNS.index(c) for c in _ISSUE_TABLE_COLUMNS]
+    table = Table(*(headers(_ISSUE_TABLE_COLUMNS, lang)))
     z = ZoneInfo(p.tz)
     for i in rows:
-        table.add_row(*(esc(v) for v in values(i, z, lang)))
+        cells = values(i, z, lang)
+        table.add_row(*(esc(cells[k]) for k in shown))
     (out if out.is_terminal else Console(highlight=False, width=400)).print(table)
 
 

@@ -325,3 +325,35 @@ def test_the_problem_list(bwc, home: Path, tmp_path: Path) -> None:
     assert "问题清单 · 2026-10" in html and "<th>未记录时段</th>" in html
     assert html.count("<tr>") == 2  # the header and C2: C1's explanation was approved
     assert "14:04:00–14:10:00 (360秒)" in html and "待审核" not in html
+
+
+def test_explanations_from_before_reviews_await_one(bwc, home: Path, tmp_path: Path) -> None:
+    """Migration 0009_explanation_review on a catalog with an explanation: it becomes
+    "submitted" (no longer counted), still verifies against its old `explained` event, and
+    counts once approved."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from bwc.evidence.db import _alembic_config, make_engine
+
+    city(bwc, home, tmp_path)
+    assert bwc("audit", "explain", "C1", "110024", "--reason", "电池耗尽").code == 0
+    engine = make_engine(f"sqlite:///{home / 'catalog.sqlite'}")
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0008")
+        cols = [r[1] for r in conn.execute(text("PRAGMA table_info(explanation)"))]
+        assert "status" not in cols
+    engine.dispose()
+    r = bwc("audit", "verify")
+    assert r.code == 8 and "bwc init" in r.err, r.err
+    assert bwc("init").code == 0
+    with station(home).session() as s:
+        assert [e.status for e in s.exec(select(Explanation))] == ["submitted"]
+    assert bwc("audit", "verify").code == 0
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "json")
+    assert json.loads(r.out)["summary"]["explained"] == 0
+    assert bwc("audit", "approve", "C1", "110024", "--by", "王队长").code == 0
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "json")
+    assert json.loads(r.out)["summary"]["explained"] == 1
