@@ -74,9 +74,9 @@ EncodingOpt = Annotated[
     EncodingOption,
     typer.Option(
         "--encoding",
-        help="CSV: utf-8 (with a BOM, so Excel reads it as UTF-8), gb18030 (what Excel on "
-        "Chinese Windows reads as ANSI; encodes every character) or gbk (refuses, naming the "
-        "row, a character GBK lacks).",
+        help="CSV: utf-8 (with a BOM, so Excel reads it as UTF-8), gb18030 (GBK's bytes, which "
+        "Excel on Chinese Windows reads as ANSI, and four-byte codes for characters GBK "
+        "lacks: nothing lost) or gbk (refuses a character GBK lacks, naming the row).",
     ),
 ]
 
