@@ -29,7 +29,8 @@ from bwc.errors import InputError, UsageError
 from bwc.evidence.timefmt import format_utc
 
 if TYPE_CHECKING:
-    from bwc.audit.report import By, Report
+    from bwc.audit.issues import Issue
+    from bwc.audit.report import By, Lang, Report
     from bwc.evidence.station import Station
 
 audit_app = typer.Typer(
@@ -53,6 +54,31 @@ class ReportFormat(StrEnum):
     csv = "csv"
     json = "json"
     html = "html"
+    xlsx = "xlsx"
+
+
+class IssuesFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    xlsx = "xlsx"
+    html = "html"
+
+
+class EncodingOption(StrEnum):
+    utf8 = "utf-8"
+    gb18030 = "gb18030"
+    gbk = "gbk"
+
+
+EncodingOpt = Annotated[
+    EncodingOption,
+    typer.Option(
+        "--encoding",
+        help="CSV: utf-8 (with a BOM, so Excel reads it as UTF-8), gb18030 (GBK's bytes, which "
+        "Excel on Chinese Windows reads as ANSI, and four-byte codes for characters GBK "
+        "lacks: nothing lost) or gbk (refuses a character GBK lacks, naming the row).",
+    ),
+]
 
 
 class ByOption(StrEnum):
@@ -136,12 +162,27 @@ def explain(
     ],
     as_json: JsonOpt = False,
 ) -> None:
-    """Record an officer's written explanation for a case not fully recorded.
+    """Submit an officer's written explanation for a case not fully recorded (by the
+    officer, or entered for them).
 
-    The pair stays partial or none, and is counted as explained."""
+    The pair stays partial or none; it counts as explained once a supervisor approves it
+    (`bwc audit approve`). A fully recorded pair needs none: nothing is recorded."""
+    from bwc.audit.explanations import NotNeeded
     from bwc.audit.explanations import explain as record
 
-    row = record(ctx().station(), case_id, officer_id, reason)
+    station = ctx().station()
+    row = record(station, case_id, officer_id, reason, _rules(station, None, None, None))
+    if isinstance(row, NotNeeded):
+        if as_json:
+            print_json(
+                {"recorded": False, "case_id": case_id, "officer_id": officer_id, "verdict": "full"}
+            )
+        else:
+            out.print(
+                f"not needed: officer {esc(officer_id)} recorded case {esc(case_id)} in full "
+                f"(coverage {row.coverage:.4f}); no explanation recorded"
+            )
+        return
     data = {
         "id": row.id,
         "case_id": row.case_id,
@@ -150,13 +191,56 @@ def explain(
         "actor": row.actor,
         "station": row.station_id,
         "at": format_utc(row.at),
+        "status": row.status,
+    }
+    if as_json:
+        print_json({"recorded": True, **data})
+    else:
+        out.print(
+            f"explanation recorded for case {esc(case_id)}, officer {esc(officer_id)} "
+            f"by {esc(row.actor)} at {data['at']}; awaiting a supervisor's review "
+            "(`bwc audit approve`)"
+        )
+
+
+@audit_app.command()
+def approve(
+    case_id: Annotated[str, typer.Argument(metavar="CASE", help="Case id.")],
+    officer_id: Annotated[str, typer.Argument(metavar="OFFICER", help="Officer id.")],
+    by: Annotated[
+        str, typer.Option("--by", help="The supervisor who reviewed it (name, recorded).")
+    ],
+    reject: Annotated[
+        bool, typer.Option("--reject", help="Reject the explanation instead (needs --reason).")
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (required with --reject).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve (or --reject) the explanation awaiting review for a case and officer.
+
+    Only approved explanations count in the audit. Logged as a custody event; `bwc audit
+    verify` catches a review written outside bwc."""
+    from bwc.audit.explanations import review
+
+    row = review(ctx().station(), case_id, officer_id, approve=not reject, by=by, reason=reason)
+    data = {
+        "id": row.id,
+        "case_id": row.case_id,
+        "officer_id": row.officer_id,
+        "status": row.status,
+        "reviewed_by": row.reviewed_by,
+        "review_reason": row.review_reason,
+        "reviewed_at": format_utc(row.reviewed_at) if row.reviewed_at else None,
     }
     if as_json:
         print_json(data)
     else:
+        why = f": {esc(row.review_reason)}" if row.review_reason else ""
         out.print(
-            f"explanation recorded for case {esc(case_id)}, officer {esc(officer_id)} "
-            f"by {esc(row.actor)} at {data['at']}"
+            f"explanation {row.id} for case {esc(case_id)}, officer {esc(officer_id)} "
+            f"{row.status} by {esc(row.reviewed_by or '')} at {data['reviewed_at']}{why}"
         )
 
 
@@ -177,7 +261,10 @@ def report(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write to this file instead of stdout.")
     ] = None,
-    lang: Annotated[LangOption, typer.Option("--lang", help="HTML labels.")] = LangOption.zh,
+    lang: Annotated[
+        LangOption, typer.Option("--lang", help="Labels and headers (html, csv, xlsx).")
+    ] = LangOption.zh,
+    encoding: EncodingOpt = EncodingOption.utf8,
     tz: Annotated[
         str | None,
         typer.Option("--tz", help="Time zone the month is in (default: the configured one)."),
@@ -200,11 +287,11 @@ def report(
     from bwc.audit.engine import gc_paused
     from bwc.audit.html import render_html
     from bwc.audit.monthly import monthly_report
-    from bwc.audit.report import to_csv, to_json
-    from bwc.fsutil import write_atomic
+    from bwc.audit.report import csv_bytes, csv_table, headers, to_json
 
     if fmt is ReportFormat.table and out_file is not None:
-        raise UsageError("--out needs --format csv, json or html")
+        raise UsageError("--out needs --format csv, json, html or xlsx")
+    _check_output(fmt.value, out_file, encoding)
     station = ctx().station()
     period = Period.parse(month, tz or station.settings.timezone)
     rules = _rules(station, max_gap, start_grace, end_grace)
@@ -226,20 +313,149 @@ def report(
             _print_warnings(rep)  # e.g. officers not in the roster: in no unit's row
             return
         if fmt is ReportFormat.csv:
-            text = to_csv(rep, by.value)
+            columns, rows = csv_table(rep, by.value)
+            data = csv_bytes(headers(columns, lang.value), rows, encoding.value)
         elif fmt is ReportFormat.json:
-            text = json_dumps(to_json(rep)) + "\n"
+            data = (json_dumps(to_json(rep)) + "\n").encode("utf-8")
+        elif fmt is ReportFormat.xlsx:
+            from bwc.audit.sheets import report_sheets, workbook
+
+            data = workbook(report_sheets(rep, lang.value))
         else:
-            text = render_html(rep, lang=lang.value, max_timelines=max_timelines)
-    if out_file is None:
-        sys.stdout.write(text)
-    else:
-        try:
-            write_atomic(out_file, text.encode("utf-8"))
-        except OSError as e:
-            raise InputError(f"cannot write {out_file}: {e.strerror or e}") from e
-        err.print(f"wrote {esc(str(out_file))}")
+            data = render_html(rep, lang=lang.value, max_timelines=max_timelines).encode()
+    _emit(data, out_file)
     _print_warnings(rep)
+
+
+def _check_output(fmt: str, out_file: Path | None, encoding: EncodingOption) -> None:
+    if encoding is not EncodingOption.utf8 and fmt != "csv":
+        raise UsageError(f"--encoding is for --format csv, not {fmt} (always UTF-8)")
+    if fmt == "xlsx" and out_file is None:
+        raise UsageError("--format xlsx needs --out FILE.xlsx (a workbook is not text)")
+
+
+def _emit(data: bytes, out_file: Path | None) -> None:
+    """The bytes as they are (the encoding chosen), to stdout or atomically to a file."""
+    from bwc.fsutil import write_atomic
+
+    if out_file is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        write_atomic(out_file, data)
+    except OSError as e:
+        raise InputError(f"cannot write {out_file}: {e.strerror or e}") from e
+    err.print(f"wrote {esc(str(out_file))}")
+
+
+# ---------------------------------------------------------------------------- issues
+
+
+@audit_app.command()
+def issues(
+    month: Annotated[str, typer.Option("--month", help="The month, e.g. 2026-10.")],
+    unit: Annotated[str | None, typer.Option(help="Only officers of this unit.")] = None,
+    county: Annotated[str | None, typer.Option(help="Only officers of this county.")] = None,
+    fmt: Annotated[IssuesFormat, typer.Option("--format", help="Output format.")] = (
+        IssuesFormat.table
+    ),
+    lang: Annotated[LangOption, typer.Option("--lang", help="Labels and headers.")] = LangOption.zh,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file instead of stdout.")
+    ] = None,
+    encoding: EncodingOpt = EncodingOption.utf8,
+    tz: Annotated[
+        str | None,
+        typer.Option(
+            "--tz", help="Time zone of the month and the times shown (default: configured)."
+        ),
+    ] = None,
+    allow_unverified: AllowUnverifiedOpt = False,
+) -> None:
+    """The problem list (问题清单): every case-officer pair of the month recorded partly or
+    not at all and without an approved explanation, with the parts of the case that have no
+    footage (local time), for units to answer."""
+    from zoneinfo import ZoneInfo
+
+    from bwc.audit.engine import gc_paused
+    from bwc.audit.issues import COLUMNS, problem_list, to_html, values
+    from bwc.audit.monthly import monthly_report
+    from bwc.audit.report import csv_bytes, headers
+
+    if fmt is IssuesFormat.table and out_file is not None:
+        raise UsageError("--out needs --format csv, xlsx or html")
+    _check_output(fmt.value, out_file, encoding)
+    station = ctx().station()
+    period = Period.parse(month, tz or station.settings.timezone)
+    with gc_paused():
+        rep = monthly_report(
+            station,
+            period,
+            _rules(station, None, None, None),
+            unit=unit,
+            county=county,
+            allow_unverified=allow_unverified,
+        )
+    _warn_unverified(rep.unverified)
+    rows = problem_list(rep)
+    z = ZoneInfo(period.tz)
+    if fmt is IssuesFormat.table:
+        _print_issues(rows, rep, lang.value)
+        _print_warnings(rep)
+        return
+    if fmt is IssuesFormat.csv:
+        data = csv_bytes(
+            headers(COLUMNS, lang.value), (values(i, z, lang.value) for i in rows), encoding.value
+        )
+    elif fmt is IssuesFormat.xlsx:
+        from bwc.audit.sheets import issue_sheet, workbook
+
+        data = workbook([issue_sheet(rows, z, lang.value)])
+    else:
+        data = to_html(rows, rep, lang.value).encode("utf-8")
+    _emit(data, out_file)
+    _print_warnings(rep)
+
+
+_ISSUE_TABLE_COLUMNS = (
+    "unit",
+    "officer_id",
+    "name",
+    "case_id",
+    "start",
+    "verdict",
+    "coverage",
+    "gaps",
+    "explanation",
+)
+
+
+def _print_issues(rows: list[Issue], rep: Report, lang: Lang) -> None:
+    from zoneinfo import ZoneInfo
+
+    from rich.table import Table
+
+    from bwc.audit.issues import COLUMNS, values, word
+    from bwc.audit.report import headers
+
+    p = rep.result.period
+    out.print(
+        f"{word('title', lang)} · {p.label} · {esc(p.tz)} · "
+        + word("count", lang).format(n=len(rows))
+    )
+    if not rows:
+        out.print(word("nothing", lang))
+        return
+    # the terminal gets the columns a unit answers from (csv, xlsx and html have them all)
+    shown = [COLUMNS.index(c) for c in _ISSUE_TABLE_COLUMNS]
+    table = Table(*(headers(_ISSUE_TABLE_COLUMNS, lang)))
+    z = ZoneInfo(p.tz)
+    for i in rows:
+        cells = values(i, z, lang)
+        table.add_row(*(esc(cells[k]) for k in shown))
+    (out if out.is_terminal else Console(highlight=False, width=400)).print(table)
 
 
 def _print_warnings(rep: Report) -> None:

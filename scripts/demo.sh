@@ -68,6 +68,11 @@ CSV
 "$BWC" audit report --month 2026-10
 # C-002 lasts 10 s and has 3 s of footage: partial (each grace is at most 25 % of the case)
 "$BWC" audit case C-002
+# the problem list (问题清单): pairs not fully recorded and without an approved explanation
+"$BWC" audit issues --month 2026-10 --lang en
+# an explanation counts once a named supervisor approves it (both steps are custody events)
+"$BWC" audit explain C-003 110024 --reason "camera battery ran out"
+"$BWC" audit approve C-003 110024 --by "Supervisor Wang"
 
 step "Tamper test: flip one byte of a stored object, then verify"
 obj="$BWC_HOME/store/objects/${first:0:2}/$first"

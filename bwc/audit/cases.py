@@ -63,7 +63,8 @@ def case_audit(
         ci = catalog.read_case(s, case_id, rules)
         ledger = Ledger(ci.assignments)
         placed = place_clips(ci.clips, ClockTable(ci.clocks), ledger)
-        explained = {(e.case_id, e.officer_id) for e in ci.explanations}
+        # only an approved explanation counts (a submitted one awaits a supervisor)
+        explained = {(e.case_id, e.officer_id) for e in ci.explanations if e.status == "approved"}
         verdicts = audit_case(ci.case, rules, placed, explained)
         sources = catalog.attribution_sources(
             s, (p.key for v in verdicts for p in v.clips if p.attributed_by == "item")
@@ -116,6 +117,10 @@ def case_json(ca: CaseAudit) -> dict[str, Any]:
                         "reason": e.reason,
                         "actor": e.actor,
                         "at": format_utc(e.at),
+                        "status": e.status,
+                        "reviewed_by": e.reviewed_by,
+                        "review_reason": e.review_reason,
+                        "reviewed_at": format_utc(e.reviewed_at) if e.reviewed_at else None,
                     }
                     for e in ci.explanations
                     if e.officer_id == v.officer_id

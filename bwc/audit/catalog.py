@@ -36,6 +36,7 @@ from bwc.errors import NotFoundError, UsageError, VerificationError
 from bwc.evidence import models as db
 from bwc.evidence.events import decode_leaf
 from bwc.evidence.manifest import parse_manifest
+from bwc.evidence.timefmt import format_utc
 
 # Clips are looked for from this long before the audited window: a single file (cameras
 # split recordings into files of minutes) is not expected to be longer.
@@ -224,6 +225,74 @@ def add_explanation(
     s.add(row)
     s.flush()
     return row
+
+
+def review_explanation(
+    s: Session,
+    case_id: str,
+    officer_id: str,
+    *,
+    approve: bool,
+    by: str,
+    reason: str | None,
+    at: datetime,
+) -> db.Explanation:
+    """Approve or reject the pair's explanation awaiting review (the latest submitted one).
+    Refuses, changing nothing: an empty ``by``, a rejection without a reason, an unknown case
+    or officer, no explanation, or none awaiting review (approving twice)."""
+    by = by.strip()
+    reason = (reason or "").strip() or None
+    if not by:
+        raise UsageError("--by is empty: name the supervisor who reviewed the explanation")
+    if not approve and reason is None:
+        raise UsageError("--reject needs --reason: say why the explanation is not accepted")
+    _c, officers = find_case(s, case_id)
+    if officer_id not in officers:
+        raise NotFoundError(
+            f"officer {officer_id!r} is not on case {case_id!r}",
+            hint=f"officers on it: {', '.join(officers)}",
+        )
+    rows = [e for e in explanations_of(s, case_id) if e.officer_id == officer_id]
+    if not rows:
+        raise NotFoundError(
+            f"no explanation for case {case_id!r}, officer {officer_id!r}",
+            hint="one is submitted with `bwc audit explain`",
+        )
+    pending = [e for e in rows if e.status == "submitted"]
+    if not pending:
+        last = rows[-1]
+        when = format_utc(last.reviewed_at) if last.reviewed_at else "?"
+        raise UsageError(
+            f"the explanation for case {case_id!r}, officer {officer_id!r} was already "
+            f"{last.status} by {last.reviewed_by} at {when}: none awaits review",
+            hint="a new explanation is submitted with `bwc audit explain`",
+        )
+    row = pending[-1]
+    row.status = "approved" if approve else "rejected"
+    row.reviewed_by = by
+    row.review_reason = reason
+    row.reviewed_at = at
+    s.add(row)
+    s.flush()
+    return row
+
+
+def explanation_states(s: Session, period: Period) -> dict[Pair, str]:
+    """Per pair of a case starting in ``period`` that has explanations, where they stand:
+    "approved" if any is, else the latest one's status ("submitted" or "rejected")."""
+    m0, m1 = period.bounds_ms()
+    ec, ex = db.EnforcementCase, db.Explanation
+    out: dict[Pair, str] = {}
+    for cid, oid, status in s.exec(
+        select(ex.case_id, ex.officer_id, ex.status)
+        .join(ec, col(ec.case_id) == col(ex.case_id))
+        .where(col(ec.start) >= from_ms(m0))
+        .where(col(ec.start) < from_ms(m1))
+        .order_by(col(ex.at), col(ex.id))
+    ):
+        if out.get((cid, oid)) != "approved":
+            out[(cid, oid)] = status
+    return out
 
 
 def explanations_of(s: Session, case_id: str) -> list[db.Explanation]:
@@ -463,6 +532,7 @@ def read_inputs(s: Session, period: Period, rules: Rules) -> AuditInputs:
         for cid, oid in s.exec(
             select(ex.case_id, ex.officer_id)
             .join(ec, col(ec.case_id) == col(ex.case_id))
+            .where(col(ex.status) == "approved")  # only approved explanations count
             .where(col(ec.start) >= m0_dt)
             .where(col(ec.start) < m1_dt)
         )

@@ -60,6 +60,7 @@ def monthly_report(
             cases_where=catalog.month_cases(period),
         )
         inputs = catalog.read_inputs(s, period, rules)
+        states = catalog.explanation_states(s, period)
         check_scope(inputs.officers, unit, county)  # before the month's work
         result = run_audit(
             period,
@@ -73,5 +74,10 @@ def monthly_report(
             keep_clips=keep_clips,
         )
     return build_report(
-        result, unit=unit, county=county, undated=inputs.undated, unverified=unverified
+        result,
+        unit=unit,
+        county=county,
+        undated=inputs.undated,
+        unverified=unverified,
+        explanation_states=states,
     )

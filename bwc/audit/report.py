@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -25,7 +25,8 @@ from bwc.audit.metrics import (
     worst_first,
     worst_first_officers,
 )
-from bwc.audit.model import HOUR_MS, from_ms
+from bwc.audit.model import HOUR_MS, Pair, from_ms
+from bwc.errors import UsageError
 from bwc.evidence.timefmt import format_utc
 
 By = Literal["officer", "unit", "county"]
@@ -68,6 +69,8 @@ class Report:
     chosen: list[OfficerAudit]  # the officers in scope, by id
     undated: int = 0
     unverified: list[str] = field(default_factory=list)  # inputs the log does not vouch for
+    # per pair with explanations: "approved", or the latest one's "submitted" / "rejected"
+    explanation_states: dict[Pair, str] = field(default_factory=dict)
 
     @property
     def filtered(self) -> bool:
@@ -154,8 +157,17 @@ def build_report(
     county: str | None = None,
     undated: int = 0,
     unverified: list[str] | None = None,
+    explanation_states: dict[Pair, str] | None = None,
 ) -> Report:
-    return Report(result, unit, county, select(result, unit, county), undated, unverified or [])
+    return Report(
+        result,
+        unit,
+        county,
+        select(result, unit, county),
+        undated,
+        unverified or [],
+        explanation_states or {},
+    )
 
 
 # ------------------------------------------------------------------------------ formats
@@ -247,7 +259,8 @@ def spreadsheet_safe(cell: str) -> str:
 
 
 class _SafeWriter:
-    """csv.writer whose every cell goes through spreadsheet_safe."""
+    """csv.writer whose every cell goes through spreadsheet_safe. The csv module quotes a
+    cell holding a comma, a quote or a line break, so every cell reads back as written."""
 
     def __init__(self, buf: io.StringIO) -> None:
         self._w = csv.writer(buf, lineterminator="\n")
@@ -256,23 +269,101 @@ class _SafeWriter:
         self._w.writerow([spreadsheet_safe(c) for c in row])
 
 
-def to_csv(report: Report, by: By = "officer") -> str:
-    """CSV sorted by key (stable across runs, easy to diff); header first."""
+Lang = Literal["zh", "en"]
+Encoding = Literal["utf-8", "gb18030", "gbk"]
+
+# Column headers people read. English headers are the column keys (stable for scripts and
+# diffs); Chinese ones are what a bureau's spreadsheet shows (issue 15.11, 15.14).
+COLUMN_LABELS_ZH: dict[str, str] = {
+    "officer_id": "警号",
+    "name": "姓名",
+    "unit": "单位",
+    "county": "区县",
+    "officers": "人数",
+    "cases": "应录人次",
+    "full": "全过程记录",
+    "partial": "部分记录",
+    "none": "未记录",
+    "explained": "已说明",
+    "full_rate": "全过程记录率",
+    "mean_coverage": "平均覆盖率",
+    "uploads": "导入数",
+    "on_time": "按时导入",
+    "on_time_rate": "按时导入率",
+    "p95_upload_delay_h": "导入延迟（P95，小时）",
+    "frontline": "一线人员",
+    "equipped": "已配备",
+    "equipage_rate": "配备率",
+    "officers_without_footage": "有案件无视频人员",
+    "footage_h": "视频时长（小时）",
+    "footage_h_outside_cases": "案件外视频（小时）",
+    "case_id": "案件编号",
+    "category": "案件类别",
+    "location": "地点",
+    "start": "开始时间",
+    "end": "结束时间",
+    "verdict": "记录情况",
+    "coverage": "覆盖率",
+    "recorded_s": "已记录（秒）",
+    "gaps": "未记录时段",
+    "explanation": "情况说明状态",
+}
+
+
+def headers(columns: Iterable[str], lang: Lang) -> list[str]:
+    """The header row in ``lang``: the keys in English, their labels in Chinese."""
+    return [COLUMN_LABELS_ZH.get(c, c) if lang == "zh" else c for c in columns]
+
+
+def csv_table(report: Report, by: By = "officer") -> tuple[list[str], list[list[str]]]:
+    """The CSV's column keys and rows, sorted by key (stable across runs, easy to diff)."""
+    if by == "officer":
+        return list(OFFICER_COLUMNS), [officer_values(a) for a in report.chosen]
+    if by == "unit":
+        return ["unit", "county", *GROUP_COLUMNS], [
+            [m.key, "/".join(m.counties), *group_values(m)] for m in report.units
+        ]
+    return ["county", *GROUP_COLUMNS], [[m.key, *group_values(m)] for m in report.counties]
+
+
+def csv_text(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
     buf = io.StringIO()
     w = _SafeWriter(buf)
-    if by == "officer":
-        w.writerow(OFFICER_COLUMNS)
-        for a in report.chosen:
-            w.writerow(officer_values(a))
-    elif by == "unit":
-        w.writerow(("unit", "county", *GROUP_COLUMNS))
-        for m in report.units:
-            w.writerow((m.key, "/".join(m.counties), *group_values(m)))
-    else:
-        w.writerow(("county", *GROUP_COLUMNS))
-        for m in report.counties:
-            w.writerow((m.key, *group_values(m)))
+    w.writerow(header)
+    for row in rows:
+        w.writerow(row)
     return buf.getvalue()
+
+
+def to_csv(report: Report, by: By = "officer", lang: Lang = "en") -> str:
+    """CSV sorted by key (stable across runs, easy to diff); header first."""
+    columns, rows = csv_table(report, by)
+    return csv_text(headers(columns, lang), rows)
+
+
+def csv_bytes(
+    header: Sequence[str], rows: Iterable[Sequence[str]], encoding: Encoding = "utf-8"
+) -> bytes:
+    """CSV for spreadsheets: UTF-8 with a BOM (how Excel knows it is UTF-8), or GB18030 or
+    GBK, what Excel on Chinese Windows reads as "ANSI". GB18030 encodes every character;
+    GBK lacks some (rare characters in names, e.g. 𠀀): a row with one is refused, naming the
+    row and the column, never written with the character dropped or replaced."""
+    out = [b"\xef\xbb\xbf"] if encoding == "utf-8" else []
+    for n, row in enumerate([header, *rows], start=1):
+        text = csv_text(row, ())  # one record (quoted line breaks and all)
+        try:
+            out.append(text.encode(encoding))
+        except UnicodeEncodeError as e:
+            bad = text[e.start]
+            col = next((header[i] for i, c in enumerate(row) if bad in c and i < len(header)), "?")
+            key = f" ({row[0]})" if n > 1 and row else ""
+            raise UsageError(
+                f"row {n}{key}, column {col}: {bad!r} (U+{ord(bad):04X}) has no {encoding.upper()}"
+                " code, so the file cannot be written in it without losing it",
+                hint="use --encoding gb18030 (Chinese Excel reads it; it encodes every "
+                "character) or utf-8",
+            ) from e
+    return b"".join(out)
 
 
 def metrics_json(m: Metrics) -> dict[str, Any]:
@@ -340,7 +431,13 @@ def to_json(report: Report) -> dict[str, Any]:
             {"unit": m.key, "counties": list(m.counties), **metrics_json(m)} for m in report.units
         ],
         "officers": [officer_json(a) for a in report.chosen],
-        "non_full": [pair_json(p) for p in report.non_full],
+        "non_full": [
+            {
+                **pair_json(p),
+                "explanation": report.explanation_states.get((p.case_id, p.officer_id)),
+            }
+            for p in report.non_full
+        ],
         "unattributed": {
             "clips": r.unattributed_clips,
             "footage_h": _hours_json(r.unattributed_ms),

@@ -14,6 +14,7 @@ from bwc.audit.cases import CaseAudit
 from bwc.audit.engine import OfficerOnCase, PlacedClip
 from bwc.audit.model import from_ms
 from bwc.audit.report import By, Report, hours, rate, table_rows
+from bwc.evidence.models import Explanation
 from bwc.evidence.timefmt import format_utc
 from bwc.printable import printable
 
@@ -141,8 +142,18 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
             if e.officer_id == v.officer_id:
                 lines.append(
                     f"  explained by {esc(e.actor)} at {format_utc(e.at)}: {esc(e.reason)}"
+                    f" ({_review(e)})"
                 )
     return lines
+
+
+def _review(e: Explanation) -> str:
+    """Where an explanation stands: only an approved one counts."""
+    if e.status == "submitted":
+        return "awaiting review"
+    when = format_utc(e.reviewed_at) if e.reviewed_at else "?"
+    why = f": {esc(e.review_reason)}" if e.review_reason else ""
+    return f"{e.status} by {esc(e.reviewed_by or '?')} at {when}{why}"
 
 
 _SOURCES = {

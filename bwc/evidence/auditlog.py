@@ -8,9 +8,10 @@ Each row is one *fact*: a key (what identifies the row) and a digest of the valu
 uses (SHA-256 of their canonical JSON, 128 bits kept). An `audit-input` event carries the
 facts of one write (an import file, in parts that fit a log entry, with the file's SHA-256
 and row count; one `bwc devices assign` / `clock`; a `bwc audit seal`); an `explained` event
-is the fact of one explanation. Folding the proven events in log order gives what each table
-should hold; the check compares it with every row the catalog holds, and names rows changed,
-added or deleted outside bwc.
+is the fact of one explanation, and an `explanation-reviewed` event (`bwc audit approve`)
+replaces it with the fact of the explanation as approved or rejected. Folding the proven
+events in log order gives what each table should hold; the check compares it with every row
+the catalog holds, and names rows changed, added or deleted outside bwc.
 """
 
 from __future__ import annotations
@@ -91,8 +92,25 @@ def clock_fact(row_id: int, device_id: str, offset_ms: int, measured_at: datetim
     return str(row_id), digest([device_id, int(offset_ms), _t(measured_at)])
 
 
-def explanation_fact(row_id: int, case_id: str, officer_id: str, reason: str) -> Fact:
-    return str(row_id), digest([case_id, officer_id, reason.strip()])
+REVIEWED = "explanation-reviewed"
+
+
+def explanation_fact(
+    row_id: int,
+    case_id: str,
+    officer_id: str,
+    reason: str,
+    status: str = "submitted",
+    reviewed_by: str | None = None,
+    review_reason: str | None = None,
+) -> Fact:
+    """A submitted explanation digests as it always has (facts logged before reviews existed
+    still verify); a reviewed one also digests its decision, who made it and why, so an
+    approval written without its `explanation-reviewed` event does not verify."""
+    values: list[object] = [case_id, officer_id, reason.strip()]
+    if status != "submitted":
+        values += [status, reviewed_by, review_reason]
+    return str(row_id), digest(values)
 
 
 def events(
@@ -180,7 +198,9 @@ def catalog_facts(
             yield clock_fact(*r)
     else:
         e = db.Explanation
-        q = sa_select(e.id, e.case_id, e.officer_id, e.reason)  # type: ignore[call-overload]
+        q = sa_select(  # type: ignore[call-overload]
+            e.id, e.case_id, e.officer_id, e.reason, e.status, e.reviewed_by, e.review_reason
+        )
         for r in _stream(s, q):
             yield explanation_fact(*r)
 
@@ -227,7 +247,7 @@ def _input_events(s: Session) -> Iterator[db.Event]:
     q = (
         select(ev)
         .where(col(ev.item_sha256).is_(None))
-        .where(col(ev.kind).in_((KIND, "explained")))
+        .where(col(ev.kind).in_((KIND, "explained", REVIEWED)))
         .order_by(col(ev.idx))
     )
     yield from s.exec(q)
@@ -236,12 +256,28 @@ def _input_events(s: Session) -> Iterator[db.Event]:
 def fold(leaves: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, str]]:
     """What each table should hold, from the input events (kind, details) in log order."""
     want: dict[str, dict[str, str]] = {t: {} for t in TABLES}
+    submitted: dict[int, tuple[str, str, str]] = {}  # explanation id -> case, officer, reason
     for kind, d in leaves:
-        if kind == "explained":
+        if kind in ("explained", REVIEWED):
             rid, cid, oid = d.get("explanation_id"), d.get("case_id"), d.get("officer_id")
-            if isinstance(rid, int) and isinstance(cid, str) and isinstance(oid, str):
-                key, dig = explanation_fact(rid, cid, oid, str(d.get("reason", "")))
-                want["explanations"][key] = dig or ""
+            if not (isinstance(rid, int) and isinstance(cid, str) and isinstance(oid, str)):
+                continue
+            if kind == "explained":
+                submitted[rid] = (cid, oid, str(d.get("reason", "")))
+                key, dig = explanation_fact(rid, *submitted[rid])
+            elif submitted.get(rid, ("", "", ""))[:2] == (cid, oid):
+                # a review of an explanation the log has, for the same pair: its decision
+                by, why = d.get("by"), d.get("reason")
+                key, dig = explanation_fact(
+                    rid,
+                    *submitted[rid],
+                    status=str(d.get("decision", "")),
+                    reviewed_by=by if isinstance(by, str) else None,
+                    review_reason=why if isinstance(why, str) else None,
+                )
+            else:
+                continue  # a review of nothing logged: the row cannot match it
+            want["explanations"][key] = dig or ""
             continue
         table = d.get("table")
         facts = d.get("facts")

@@ -34,6 +34,7 @@ EVENT_KINDS = frozenset(
         "undocked",
         "source-wiped",
         "explained",
+        "explanation-reviewed",
         "audit-input",
     }
 )

