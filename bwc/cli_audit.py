@@ -4,6 +4,7 @@ case's timeline. Parsing and printing only: the audit itself is in bwc.audit."""
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -55,6 +56,7 @@ class ReportFormat(StrEnum):
     json = "json"
     html = "html"
     xlsx = "xlsx"
+    pdf = "pdf"
 
 
 class IssuesFormat(StrEnum):
@@ -62,6 +64,7 @@ class IssuesFormat(StrEnum):
     csv = "csv"
     xlsx = "xlsx"
     html = "html"
+    pdf = "pdf"
 
 
 class EncodingOption(StrEnum):
@@ -290,7 +293,7 @@ def report(
     from bwc.audit.report import csv_bytes, csv_table, headers, to_json
 
     if fmt is ReportFormat.table and out_file is not None:
-        raise UsageError("--out needs --format csv, json, html or xlsx")
+        raise UsageError("--out needs --format csv, json, html, xlsx or pdf")
     _check_output(fmt.value, out_file, encoding)
     station = ctx().station()
     period = Period.parse(month, tz or station.settings.timezone)
@@ -304,7 +307,7 @@ def report(
             rules,
             unit=unit,
             county=county,
-            keep_clips=fmt is ReportFormat.html,
+            keep_clips=fmt in (ReportFormat.html, ReportFormat.pdf),
             allow_unverified=allow_unverified,
         )
         _warn_unverified(rep.unverified)
@@ -323,15 +326,37 @@ def report(
             data = workbook(report_sheets(rep, lang.value))
         else:
             data = render_html(rep, lang=lang.value, max_timelines=max_timelines).encode()
-    _emit(data, out_file)
+    if fmt is ReportFormat.pdf:
+        _emit_pdf(data, out_file, "the audit report")
+    else:
+        _emit(data, out_file)
     _print_warnings(rep)
 
 
 def _check_output(fmt: str, out_file: Path | None, encoding: EncodingOption) -> None:
     if encoding is not EncodingOption.utf8 and fmt != "csv":
         raise UsageError(f"--encoding is for --format csv, not {fmt} (always UTF-8)")
-    if fmt == "xlsx" and out_file is None:
-        raise UsageError("--format xlsx needs --out FILE.xlsx (a workbook is not text)")
+    if fmt in ("xlsx", "pdf") and out_file is None:
+        raise UsageError(f"--format {fmt} needs --out FILE.{fmt} (it is not text)")
+
+
+def _emit_pdf(html: bytes, out_file: Path | None, what: str) -> None:
+    """The HTML printed to PDF by headless Chromium (the same page as --format html, so the
+    two never disagree), written to ``out_file`` whole or not at all."""
+    import tempfile
+
+    from bwc.evidence.bundle.pdf import print_pdf
+
+    if out_file is None:  # _check_output refused it already
+        raise UsageError("--format pdf needs --out FILE.pdf")
+    folder = out_file.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InputError(f"cannot write {out_file}: {folder} is not a writable folder")
+    with tempfile.TemporaryDirectory(prefix="bwc-audit-pdf-") as tmp:
+        page = Path(tmp) / "report.html"
+        page.write_bytes(html)
+        print_pdf(page, out_file, what=what, fallback="use --format html and print it")
+    err.print(f"wrote {esc(str(out_file))}")
 
 
 def _emit(data: bytes, out_file: Path | None) -> None:
@@ -385,7 +410,7 @@ def issues(
     from bwc.audit.report import csv_bytes, headers
 
     if fmt is IssuesFormat.table and out_file is not None:
-        raise UsageError("--out needs --format csv, xlsx or html")
+        raise UsageError("--out needs --format csv, xlsx, html or pdf")
     _check_output(fmt.value, out_file, encoding)
     station = ctx().station()
     period = Period.parse(month, tz or station.settings.timezone)
@@ -415,7 +440,10 @@ def issues(
         data = workbook([issue_sheet(rows, z, lang.value)])
     else:
         data = to_html(rows, rep, lang.value).encode("utf-8")
-    _emit(data, out_file)
+    if fmt is IssuesFormat.pdf:
+        _emit_pdf(data, out_file, "the problem list")
+    else:
+        _emit(data, out_file)
     _print_warnings(rep)
 
 

@@ -31,7 +31,12 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrom
 DEFAULT_TIMEOUT = 120.0  # seconds: a cold start plus a report of a few hundred items
 # a PDF of one printed page with text is several kB; less is an empty or cut-off file
 MIN_PDF_SIZE = 1000
-_HINT = "install chromium (Debian: apt-get install chromium), or export with --no-pdf"
+_FALLBACK = "export with --no-pdf"
+
+
+def _hint(fallback: str) -> str:
+    return f"install chromium (Debian: apt-get install chromium), or {fallback}"
+
 
 _FLAGS = (
     "--headless",
@@ -70,8 +75,12 @@ def print_pdf(
     *,
     chromium: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    what: str = "the custody report",
+    fallback: str = _FALLBACK,
 ) -> None:
     """Print ``html_path`` to ``pdf_path`` (A4, as the report's CSS says).
+
+    ``what`` names the document in errors, ``fallback`` what the user can do without a PDF.
 
     ``chromium``: the browser to run (default: ``find_chromium()``). The PDF is written next
     to ``pdf_path`` under a temporary name, checked (a PDF header, a plausible size) and then
@@ -80,10 +89,10 @@ def print_pdf(
     with every process it started), or what it wrote is not a PDF."""
     exe = chromium or find_chromium()
     if exe is None:
-        raise ToolError("cannot print the custody report to PDF: chromium not found", hint=_HINT)
+        raise ToolError(f"cannot print {what} to PDF: chromium not found", hint=_hint(fallback))
     src = Path(html_path).resolve()
     if not src.is_file():
-        raise ToolError(f"cannot print the custody report to PDF: {src} is not a file")
+        raise ToolError(f"cannot print {what} to PDF: {src} is not a file")
     target = Path(pdf_path)
     with tempfile.TemporaryDirectory(prefix="bwc-chromium-") as profile:
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -95,15 +104,15 @@ def print_pdf(
             args.append("--no-sandbox")
         args.append(src.as_uri())
         try:
-            _run(args, Path(profile), timeout)
-            _check_pdf(tmp)
+            _run(args, Path(profile), timeout, what, fallback)
+            _check_pdf(tmp, fallback)
             os.replace(tmp, target)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
 
 
-def _run(args: list[str], profile: Path, timeout: float) -> None:
+def _run(args: list[str], profile: Path, timeout: float, what: str, fallback: str) -> None:
     """Run Chromium in its own process group; on timeout kill the whole group (the browser
     starts a zygote, renderers and a GPU process, which would outlive a killed parent)."""
     log = profile / "chromium-stderr.txt"
@@ -118,25 +127,24 @@ def _run(args: list[str], profile: Path, timeout: float) -> None:
                 start_new_session=True,
             )
     except OSError as e:
-        raise ToolError(f"cannot start {args[0]}: {e.strerror or e}", hint=_HINT) from e
+        raise ToolError(f"cannot start {args[0]}: {e.strerror or e}", hint=_hint(fallback)) from e
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         raise ToolError(
-            f"chromium did not print the custody report within {timeout:g} s (killed)",
-            hint="try again, or export with --no-pdf",
+            f"chromium did not print {what} within {timeout:g} s (killed)",
+            hint=f"try again, or {fallback}",
         ) from None
     finally:
         _kill_group(proc)  # helpers still running after the browser left
     if code != 0:
         tail = _tail(log)
-        hint = _HINT
+        hint = _hint(fallback)
         if "No usable sandbox" in tail:
-            hint = "chromium's sandbox is unavailable here (user namespaces off); or --no-pdf"
+            hint = f"chromium's sandbox is unavailable here (user namespaces off); or {fallback}"
         raise ToolError(
-            f"chromium failed to print the custody report (exit {code})"
-            + (f": {tail}" if tail else ""),
+            f"chromium failed to print {what} (exit {code})" + (f": {tail}" if tail else ""),
             hint=hint,
         )
 
@@ -171,16 +179,17 @@ def _tail(log: Path) -> str:
     return ""
 
 
-def _check_pdf(path: Path) -> None:
+def _check_pdf(path: Path, fallback: str) -> None:
     try:
         with path.open("rb") as f:
             head = f.read(5)
             size = os.fstat(f.fileno()).st_size
     except FileNotFoundError:
-        raise ToolError("chromium exited without writing the PDF", hint=_HINT) from None
+        raise ToolError("chromium exited without writing the PDF", hint=_hint(fallback)) from None
     if head != b"%PDF-" or size < MIN_PDF_SIZE:
         raise ToolError(
-            f"chromium wrote no valid PDF ({size} bytes, starts with {head!r})", hint=_HINT
+            f"chromium wrote no valid PDF ({size} bytes, starts with {head!r})",
+            hint=_hint(fallback),
         )
     # durable before it is renamed into place (a bundle is checked by its SHA256SUMS later)
     with path.open("rb") as f:
