@@ -181,6 +181,7 @@ def check_bundle(reader: BundleReader, pinned: Sequence[str] = ()) -> BundleRepo
     if canonical_json(info) != bundle_raw:
         rep.add(False, layout.BUNDLE_JSON, "not in canonical JSON form (edited?)")
     digests = _sums(reader, raw_sums, rep)
+    _layout(reader, info, rep)
     keys = _keys(reader, rep, pinned)
     _sums_sig(reader, raw_sums, info, keys, rep)
     cp = _checkpoint(reader, info, keys, rep)
@@ -246,8 +247,42 @@ def _sums(reader: BundleReader, raw: bytes, rep: BundleReport) -> dict[str, tupl
     return digests
 
 
+_KEY_FILE = re.compile(r"^keys/[0-9a-f]{16}\.pem$")
+_FIXED = {
+    layout.README,
+    layout.VERIFY_PY,
+    layout.BUNDLE_JSON,
+    layout.REPORT_HTML,
+    layout.REPORT_PDF,
+    layout.CHECKPOINT,
+    layout.CONSISTENCY,
+    layout.TSR,
+    layout.TSA_PEM,
+    layout.FINGERPRINTS,
+    layout.SUMS,
+    layout.SUMS_SIG,
+}
+
+
+def _layout(reader: BundleReader, info: Mapping[str, Any], rep: BundleReport) -> None:
+    """No file but those docs/bundle.md lays out (a file listed in a re-written SHA256SUMS
+    is still one too many)."""
+    allowed = set(_FIXED)
+    items = info.get("items")
+    for e in items if isinstance(items, list) else []:
+        if isinstance(e, dict) and isinstance(e.get("sha256"), str):
+            d = layout.item_dir(e["sha256"])
+            allowed |= {f"{d}/{m}" for m in layout.ITEM_META}
+            if isinstance(e.get("file"), str) and e["file"].startswith(d + "/"):
+                allowed.add(e["file"])
+    for path in layout.listed(reader.files()):
+        if path not in allowed and not _KEY_FILE.match(path):
+            rep.add(False, path, "not a file of the bundle's layout (a file was added)")
+
+
 def _keys(reader: BundleReader, rep: BundleReport, pinned: Sequence[str]) -> dict[str, bytes]:
     keys: dict[str, bytes] = {}
+    parsed: list[tuple[str, bytes]] = []  # every key file that holds a key, for the pins
     for path in layout.listed(reader.files()):
         if not (path.startswith("keys/") and path.endswith(".pem")) or path.count("/") != 1:
             continue
@@ -262,6 +297,7 @@ def _keys(reader: BundleReader, rep: BundleReport, pinned: Sequence[str]) -> dic
             rep.add(False, path, "not an Ed25519 key")
             continue
         pub = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        parsed.append((path, pub))
         if key_id_for(pub) != kid:
             rep.add(False, path, f"holds key {key_id_for(pub)}, not the key its name says")
             continue
@@ -277,14 +313,14 @@ def _keys(reader: BundleReader, rep: BundleReport, pinned: Sequence[str]) -> dic
         rep.add(True, layout.FINGERPRINTS, f"fingerprints of {len(keys)} keys match keys/*.pem")
     if pinned:
         want = {p.strip().lower() for p in pinned}
-        for kid, pub in sorted(keys.items()):
+        for path, pub in parsed:
             fpr = layout.fingerprint(pub)
             if fpr in want:
-                rep.add(True, layout.key_path(kid), f"fingerprint {fpr} is one of the --key ones")
+                rep.add(True, path, f"fingerprint {fpr} is one of the --key ones")
             else:
                 rep.add(
                     False,
-                    layout.key_path(kid),
+                    path,
                     f"fingerprint {fpr} is not one of the --key fingerprints (not the "
                     "bureau's key)",
                 )
@@ -475,7 +511,11 @@ def _item(
     if pub is None:
         rep.add(False, f"{folder}/manifest.sig", f"key {m.key_id} is not in keys/")
     elif not verify_signature(pub, manifest, sig):
-        rep.add(False, f"{folder}/manifest.sig", f"does not verify with key {m.key_id}")
+        rep.add(
+            False,
+            f"{folder}/manifest.sig",
+            f"does not verify over {folder}/manifest.json with key {m.key_id}",
+        )
     else:
         rep.add(True, f"{folder}/manifest.sig", f"manifest signed by key {m.key_id}")
     _custody(reader, info, sha, manifest, cp, rep)
@@ -540,9 +580,15 @@ def _custody(
             logged = d.details["manifest_sha256"]
     actual = hashlib.sha256(manifest).hexdigest()
     if logged is None or not hmac.compare_digest(logged, actual):
-        problems.append("manifest.json is not the manifest the custody log recorded")
-    if not any(d.kind == "exported" and d.details.get("bundle") == info.get("bundle_id") for d in decoded):
+        problems.append(f"{layout.item_dir(sha)}/manifest.json is not the manifest the custody log recorded")
+    mine = [d for d in decoded if d.kind == "exported" and d.details.get("bundle") == info.get("bundle_id")]
+    if not mine:
         problems.append("no `exported` event of this bundle (the bundle does not prove its export)")
+    for d in mine:
+        logged_as = {"recipient": d.details.get("recipient"), "actor": d.actor, "station": d.station_id}
+        for k, v in logged_as.items():
+            if info.get(k) != v:
+                rep.add(False, layout.BUNDLE_JSON, f"its {k} {info.get(k)!r} is not the logged one ({v!r}, {what})")
     if any(d.kind == "deleted-by-policy" for d in decoded):
         problems.append("the log says this item was deleted by policy")
     if problems:
