@@ -113,7 +113,7 @@ def export(
         pdf=not no_pdf,
         zip=as_zip,
     )
-    with _progress() as progress:
+    with _Progress() as progress:
         res = export(station, req, progress)
     data: dict[str, Any] = {
         "bundle_id": res.bundle_id,
@@ -121,7 +121,12 @@ def export(
         "sums_sha256": res.sums_sha256,
         "checkpoint_size": res.checkpoint_size,
         "items": [
-            {"sha256": i.sha256, "file": i.file, "verified": i.verified, "failures": list(i.failures)}
+            {
+                "sha256": i.sha256,
+                "file": i.file,
+                "verified": i.verified,
+                "failures": list(i.failures),
+            }
             for i in res.items
         ],
     }
@@ -138,7 +143,7 @@ def export(
     out.print(f"SHA256SUMS sha256 {res.sums_sha256} (recorded in the custody log)")
 
 
-class _progress:
+class _Progress:
     """A progress bar on stderr while bytes are copied, only on a terminal."""
 
     def __enter__(self) -> Any:

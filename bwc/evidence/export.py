@@ -220,7 +220,9 @@ def export(station: Station, req: ExportRequest, progress: Progress | None = Non
         raise UsageError("--for: say who the bundle is for")
     out = req.out
     if out.exists() or out.is_symlink():
-        raise UsageError(f"{out} exists; an export never writes over anything", hint="give a new --out")
+        raise UsageError(
+            f"{out} exists; an export never writes over anything", hint="give a new --out"
+        )
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"{parent} is not a folder", hint="create it, or give another --out")
@@ -230,7 +232,9 @@ def export(station: Station, req: ExportRequest, progress: Progress | None = Non
     try:
         os.mkdir(partial, 0o755)
     except OSError as e:
-        raise UsageError(f"cannot write in {parent}: {e.strerror}", hint="give another --out") from e
+        raise UsageError(
+            f"cannot write in {parent}: {e.strerror}", hint="give another --out"
+        ) from e
     try:
         result = _export(station, req, bundle_id, partial, progress)
         final = out
@@ -423,7 +427,12 @@ def _export(
         _write(root / layout.TSA_PEM, stamp[1], digests, layout.TSA_PEM)
     (root / "keys").mkdir()
     for kid, pub in keys.items():
-        _write(root / layout.key_path(kid), public_pem(pub).encode("ascii"), digests, layout.key_path(kid))
+        _write(
+            root / layout.key_path(kid),
+            public_pem(pub).encode("ascii"),
+            digests,
+            layout.key_path(kid),
+        )
     _write(root / layout.FINGERPRINTS, layout.fingerprints_txt(keys), digests, layout.FINGERPRINTS)
     pdf = _write_report(
         root,
@@ -481,9 +490,7 @@ def _export(
     _write(root / layout.SUMS_SIG, station.signer().sign(sums), {}, layout.SUMS_SIG)
     for d in sorted({p.parent for p in root.rglob("*")} | {root}, key=lambda p: -len(p.parts)):
         _fsync_dir(d)
-    return ExportResult(
-        bundle_id, root, hashlib.sha256(sums).hexdigest(), cp.size, exported
-    )
+    return ExportResult(bundle_id, root, hashlib.sha256(sums).hexdigest(), cp.size, exported)
 
 
 def _note_keys(session: Session, text: str | None) -> set[str]:
@@ -516,17 +523,11 @@ def _copy_object(
     size = 0
     try:
         with open_object(sha256) as src, open(target, "wb") as dst:
-            buf = bytearray(_CHUNK)
-            view = memoryview(buf)
-            while True:
-                n = src.readinto(view)
-                if not n:
-                    break
-                chunk = view[:n]
+            while chunk := src.read(_CHUNK):
                 h.update(chunk)
                 dst.write(chunk)
-                size += n
-                step(n)
+                size += len(chunk)
+                step(len(chunk))
             dst.flush()
             os.fsync(dst.fileno())
     except StoreError as e:

@@ -98,9 +98,10 @@ def test_export_by_ids_passes_stock_tools_and_verify_bundle(  # type: ignore[no-
         if "| sha256sum" in cmd:  # the fingerprint pipeline prints a fingerprints.txt line
             digest = ran.out.split()[0]
             assert f"{digest}  {data['sums_key']}.pem\n" in (out / layout.FINGERPRINTS).read_text()
-    assert "Signature Verified Successfully" in run(
-        next(c for c in commands if "SHA256SUMS.sig" in c), out, shell=True
-    ).out
+    assert (
+        "Signature Verified Successfully"
+        in run(next(c for c in commands if "SHA256SUMS.sig" in c), out, shell=True).out
+    )
     # and every manifest's signature, with the key its key_id names
     for it in data["items"]:
         d = f"items/{it['sha256']}"
@@ -208,7 +209,9 @@ def test_export_by_officer_and_recording_time(  # type: ignore[no-untyped-def]
 
 def test_export_by_case(bwc, home: Path, camera: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ids = clips(ingest(bwc, camera))
-    r = bwc("classify", ids[1], "--class", "evidence", "--case", "ZF-2026-0815", "--reason", "court")
+    r = bwc(
+        "classify", ids[1], "--class", "evidence", "--case", "ZF-2026-0815", "--reason", "court"
+    )
     assert r.code == 0, r.err
     out = tmp_path / "b"
     r = bwc("export", "--case", "ZF-2026-0815", "--out", out, "--for", "court")

@@ -256,8 +256,9 @@ def _readme(
         )
         steps.append(
             (
-                "第 4 步：核对公钥指纹。下面的命令打印一个公钥的指纹（其他公钥同理，换文件名即可），应与 keys/fingerprints.txt "
-                "中的一行相同；再将 keys/fingerprints.txt 与执法局另行公布的公钥指纹"
+                "第 4 步：核对公钥指纹。下面的命令打印一个公钥的指纹（其他公钥同理，"
+                "换文件名即可），应与 keys/fingerprints.txt 中的一行相同；"
+                "再将 keys/fingerprints.txt 与执法局另行公布的公钥指纹"
                 "（公告、官网或公函）逐一比对。指纹不一致，则本包不能证明来自该局",
                 [c["fingerprint_example"], "cat keys/fingerprints.txt"],
             )
@@ -273,8 +274,8 @@ def _readme(
         if "verify_py" in c:
             steps.append(
                 (
-                    f"第 {len(steps) + 1} 步：运行独立核验程序（只用 Python 标准库），核对默克尔证明、"
-                    "检查点签名和全部签名；最后一行给出结论，全部通过时退出码为 0",
+                    f"第 {len(steps) + 1} 步：运行独立核验程序（只用 Python 标准库），"
+                    "核对默克尔证明、检查点签名和全部签名；最后一行给出结论，全部通过时退出码为 0",
                     [c["verify_py"]],
                 )
             )
@@ -305,8 +306,9 @@ def _readme(
         )
         steps.append(
             (
-                "Step 4: the key fingerprints. The first command prints a key's fingerprint (the same for each file in keys/), "
-                "which must be a line of keys/fingerprints.txt; then compare "
+                "Step 4: the key fingerprints. The first command prints a key's fingerprint "
+                "(the same for each file in keys/), which must be a line of "
+                "keys/fingerprints.txt; then compare "
                 "keys/fingerprints.txt with the fingerprints the bureau publishes separately "
                 "(notice, web site or letter). If they differ, the bundle does not prove it "
                 "comes from the bureau",
