@@ -104,6 +104,7 @@ bench: setup postgres
 	$(PY) bench/dock.py
 	$(PY) bench/s3.py
 	$(PY) bench/audit.py
+	$(PY) bench/export.py
 	$(PY) bench/scale.py --events 10000,1000000
 	$(PY) bench/stations.py --seconds 120
 

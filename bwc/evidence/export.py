@@ -18,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import secrets
 import shutil
+import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,10 +48,12 @@ from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
 from bwc.evidence.verify import catalog
 from bwc.evidence.verify.core import ItemReport, check_item
+from bwc.fsutil import fsync_path
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20  # 1 MiB: large enough for the disk, small enough to keep memory flat
+_AHEAD = 8  # chunks read ahead of the writer
 # feat/verifypy writes bwc/evidence/bundle/verify.py in parallel. Until it is merged the
 # export tolerates its absence; the integrator sets this to False (then a missing verify.py
 # is an installation error, never a bundle quietly without its verifier).
@@ -488,6 +492,11 @@ def _export(
     sums = layout.sums_text(digests)
     _write(root / layout.SUMS, sums, {}, layout.SUMS)
     _write(root / layout.SUMS_SIG, station.signer().sign(sums), {}, layout.SUMS_SIG)
+    # the footage was written without fsync (the disk wrote it back meanwhile): now every
+    # file and folder, before the folder is renamed into place
+    for e in exported:
+        if (root / e.file).exists():
+            fsync_path(root / e.file)
     for d in sorted({p.parent for p in root.rglob("*")} | {root}, key=lambda p: -len(p.parts)):
         _fsync_dir(d)
     return ExportResult(bundle_id, root, hashlib.sha256(sums).hexdigest(), cp.size, exported)
@@ -517,25 +526,59 @@ def _copy_object(
     target: Path,
     step: Callable[[int], None],
 ) -> Digest | BwcError:
-    """Copy the stored object into the bundle while hashing it (one read), fsynced. The
-    digest is the object check; a read error is reported as the item's failure."""
+    """Copy the stored object into the bundle while hashing it (one read). A thread reads
+    ahead (a few chunks: memory stays flat) while this one hashes and writes, so the store's
+    reads overlap the bundle's writes. The digest is the object check; a read error is the
+    item's failure, a write error the export's. The caller fsyncs the file."""
+    chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=_AHEAD)
+    stop = threading.Event()
+
+    def put(x: bytes | BaseException | None) -> None:
+        while not stop.is_set():
+            try:
+                chunks.put(x, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read() -> None:
+        try:
+            with open_object(sha256) as src:
+                while not stop.is_set() and (chunk := src.read(_CHUNK)):
+                    put(chunk)
+        except Exception as e:  # handed to the caller's thread: never lost, never hangs it
+            put(e)
+            return
+        put(None)
+
     h = hashlib.sha256()
     size = 0
+    failed: BaseException | None = None
+    reader = threading.Thread(target=read, name="bwc-export-read", daemon=True)
+    reader.start()
     try:
-        with open_object(sha256) as src, open(target, "wb") as dst:
-            while chunk := src.read(_CHUNK):
-                h.update(chunk)
-                dst.write(chunk)
-                size += len(chunk)
-                step(len(chunk))
-            dst.flush()
-            os.fsync(dst.fileno())
-    except StoreError as e:
-        return e
+        with open(target, "wb") as dst:
+            while (x := chunks.get()) is not None:
+                if isinstance(x, BaseException):
+                    failed = x
+                    break
+                h.update(x)
+                dst.write(x)
+                size += len(x)
+                step(len(x))
     except OSError as e:
-        if target.parent.exists() and not target.exists():
-            raise  # the bundle's own disk: not the item's failure
-        return StoreError(f"cannot read stored object: {e.strerror or e}")
+        raise UsageError(f"cannot write the bundle: {e.strerror or e}") from e
+    finally:
+        stop.set()
+        reader.join()
+    if failed is not None:
+        target.unlink()  # a part of an object is no footage: the bundle lists it as failed
+    if isinstance(failed, BwcError):
+        return failed
+    if isinstance(failed, OSError):
+        return StoreError(f"cannot read stored object: {failed.strerror or failed}")
+    if failed is not None:
+        raise failed
     return Digest(h.hexdigest(), size)
 
 

@@ -293,6 +293,21 @@ def test_failing_item_refuses_the_export(  # type: ignore[no-untyped-def]
     assert ev["details"]["verified"] is False and "manifest_sha256" not in ev["details"]
 
 
+def test_missing_object(bwc, home: Path, camera: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ids = clips(ingest(bwc, camera))[:2]
+    obj = home / "store" / "objects" / ids[0][:2] / ids[0]
+    obj.unlink()
+    before = log_events(bwc)
+    r = bwc("export", *ids, "--out", tmp_path / "b", "--for", "court")
+    assert r.code == 1 and ids[0][:16] in r.err and "missing" in r.err
+    assert log_events(bwc) == before and not partials(tmp_path)
+    r = bwc("export", *ids, "--out", tmp_path / "b", "--for", "court", "--include-failed")
+    assert r.code == 0, r.err
+    assert not list((tmp_path / "b" / "items" / ids[0]).glob("*.MP4"))  # no part of it
+    ran = bwc_verify_bundle(tmp_path / "b")
+    assert ran.code == 1 and f"FAIL  items/{ids[0]}: the footage file" in ran.out
+
+
 def test_refusals_change_nothing(bwc, home: Path, camera: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ids = clips(ingest(bwc, camera))
     before = log_events(bwc)

@@ -625,6 +625,7 @@ def _timestamp(reader: BundleReader, rep: BundleReport) -> None:
         return
     cp = reader.read(layout.CHECKPOINT) or b""
     from cryptography import x509
+    from rfc3161_client import VerificationError as TimestampError
     from rfc3161_client import VerifierBuilder, decode_timestamp_response
 
     try:
@@ -646,7 +647,7 @@ def _timestamp(reader: BundleReader, rep: BundleReport) -> None:
         )
     try:
         b.build().verify_message(resp, cp)
-    except Exception as e:
+    except (TimestampError, ValueError) as e:
         rep.add(False, layout.TSR, f"the timestamp's signature does not verify: {e}")
         return
     rep.add(True, layout.TSR, f"timestamped at {resp.tst_info.gen_time.isoformat()}")
