@@ -246,17 +246,39 @@ def export(station: Station, req: ExportRequest, progress: Progress | None = Non
             tmp_zip = parent / f"{out.name}.partial-{secrets.token_hex(4)}.zip"
             try:
                 _zip(partial, tmp_zip, _inner_name(out))
-                os.replace(tmp_zip, out)
+                try:
+                    os.link(tmp_zip, out)  # never over a file made there meanwhile
+                except FileExistsError as e:
+                    raise UsageError(
+                        f"{out} appeared during the export; nothing was written there"
+                    ) from e
             finally:
                 tmp_zip.unlink(missing_ok=True)
             shutil.rmtree(partial)
         else:
-            os.replace(partial, out)
+            if out.exists() or out.is_symlink():  # made meanwhile: a rename would replace
+                raise UsageError(f"{out} appeared during the export; nothing was written there")
+            os.rename(partial, out)
         _fsync_dir(parent)
         result.path = final
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    try:
+        _log_bundle(station, req, result)
+    except BwcError as e:
+        # same error, same exit code; but the bundle is there, and the person must know
+        e.message = (
+            f"the bundle was written to {result.path}, but its last `exported` event (with "
+            f"the SHA256SUMS digest {result.sums_sha256}) was not logged: {e.message}"
+        )
+        raise
+    return result
+
+
+def _log_bundle(station: Station, req: ExportRequest, result: ExportResult) -> None:
+    """The bundle-level `exported` event: it names SHA256SUMS's digest, so it comes after
+    the bundle is complete (and cannot be in it)."""
     with station.session() as s:
         custody.append_events(
             s,
@@ -264,7 +286,7 @@ def export(station: Station, req: ExportRequest, progress: Progress | None = Non
                 station.event(
                     "exported",
                     None,
-                    bundle=bundle_id,
+                    bundle=result.bundle_id,
                     recipient=req.recipient,
                     items=len(result.items),
                     sums_sha256=result.sums_sha256,
@@ -272,7 +294,6 @@ def export(station: Station, req: ExportRequest, progress: Progress | None = Non
                 )
             ],
         )
-    return result
 
 
 def _inner_name(out: Path) -> str:

@@ -352,3 +352,26 @@ def test_export_from_s3(bwc, s3: S3Env, camera: Path, tmp_path: Path) -> None:  
     assert c["from_size"] > 0 and c["to_size"] == info(out)["checkpoint_size"]
     published = s3.client().get_object(Bucket=s3.bucket, Key=f"{s3.prefix}/log/checkpoint")
     assert published["Body"].read().decode() == (out / layout.CHECKPOINT).read_text()
+
+    # the store unreachable: exit 7, nothing written, nothing logged
+    before = log_events(bwc)
+    s3.server.stop()
+    r = bwc("export", *ids, "--out", tmp_path / "c", "--for", "court")
+    assert r.code == 7, r.out + r.err
+    assert not (tmp_path / "c").exists() and not partials(tmp_path)
+    s3.server.start()
+    assert log_events(bwc) == before
+
+
+def test_wrong_passphrase(  # type: ignore[no-untyped-def]
+    bwc, tmp_path: Path, camera: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BWC_KEY_PASSPHRASE", "right one")
+    assert bwc("init", "--station-id", "st-p").code == 0
+    ids = clips(ingest(bwc, camera))
+    before = log_events(bwc)
+    monkeypatch.setenv("BWC_KEY_PASSPHRASE", "wrong one")
+    r = bwc("export", *ids, "--out", tmp_path / "b", "--for", "court")
+    assert r.code == 5 and "wrong passphrase" in r.err
+    assert not (tmp_path / "b").exists() and not partials(tmp_path)
+    assert log_events(bwc) == before
