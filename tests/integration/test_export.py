@@ -336,7 +336,9 @@ def test_refusals_change_nothing(bwc, home: Path, camera: Path, tmp_path: Path) 
 # ---------------------------------------------------------------------------- S3
 
 
-def test_export_from_s3(bwc, s3: S3Env, camera: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_export_from_s3(  # type: ignore[no-untyped-def]
+    bwc, s3: S3Env, camera: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     r = bwc("init", "--station-id", "st-s3")
     assert r.code == 0, r.err
     ids = clips(ingest(bwc, camera))
@@ -356,6 +358,7 @@ def test_export_from_s3(bwc, s3: S3Env, camera: Path, tmp_path: Path) -> None:  
     # the store unreachable: exit 7, nothing written, nothing logged
     before = log_events(bwc)
     s3.server.stop()
+    monkeypatch.setenv("BWC_S3_RETRY_SECONDS", "1")
     r = bwc("export", *ids, "--out", tmp_path / "c", "--for", "court")
     assert r.code == 7, r.out + r.err
     assert not (tmp_path / "c").exists() and not partials(tmp_path)
