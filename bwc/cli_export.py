@@ -17,9 +17,7 @@ from bwc.errors import UsageError, VerificationError
 def export(
     ids: Annotated[
         list[str] | None,
-        typer.Argument(
-            metavar="[ID]...", help="Items to export (sha256 or a unique 8+ digit prefix)."
-        ),
+        typer.Argument(metavar="ID", help="Items to export (sha256 or a unique 8+ digit prefix)."),
     ] = None,
     case: Annotated[
         str | None, typer.Option("--case", help="Export every item linked to this case.")
@@ -46,12 +44,12 @@ def export(
         ),
     ] = None,
     out_path: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--out",
             help="The bundle folder to create (with --zip: the zip file). Must not exist.",
         ),
-    ] = Path(),
+    ] = None,
     as_zip: Annotated[
         bool,
         typer.Option(
@@ -89,7 +87,7 @@ def export(
     from bwc.evidence.export import ExportRequest, Selection, export
     from bwc.evidence.items import ItemFilter
 
-    if out_path == Path():
+    if out_path is None:
         raise UsageError("--out is required", hint="give the bundle folder to create")
     c = ctx()
     station = c.station()
@@ -174,7 +172,7 @@ class _Progress:
 
 
 def verify_bundle(
-    path: Annotated[Path, typer.Argument(help="The bundle folder or zip.")],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="The bundle folder or zip.")],
     key: Annotated[
         list[str] | None,
         typer.Option(
