@@ -25,6 +25,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -174,6 +175,18 @@ def _timestamp(checkpoint_bytes: bytes) -> tuple[bytes, bytes] | None:
     return None
 
 
+# Where feat/tsa's timestamps come from (its `[timestamp] tsa_url`); None until it is wired.
+TSA_URL: str | None = None
+
+
+def _stamp_info(tsr: bytes) -> dict[str, Any]:
+    """bundle.json's ``timestamp``: the TSA and the time the token states."""
+    from rfc3161_client import decode_timestamp_response
+
+    gen = decode_timestamp_response(tsr).tst_info.gen_time
+    return {"tsa_url": TSA_URL, "gen_time": format_utc(gen)}
+
+
 def _write_report(bundle_dir: Path, data: dict[str, Any]) -> bool | str:
     """Write custody-report.html (and .pdf unless ``data["pdf"]`` is False) into
     ``bundle_dir``; return bundle.json's ``pdf`` value (True, or why there is no PDF).
@@ -190,15 +203,18 @@ def _report_data(
     station: Station,
     req: ExportRequest,
     bundle_id: str,
-    created_at: str,
+    created_at: datetime,
     items: Sequence[Item],
     events: dict[str, list[DecodedEvent]],
     checkpoint: str,
     exported: Sequence[ExportedItem],
+    keys: dict[str, bytes],
+    stamp: tuple[bytes, bytes] | None,
 ) -> dict[str, Any]:
+    """Everything the custody report shows (feat/report's ReportData is built from it)."""
     return {
         "bundle_id": bundle_id,
-        "created_at": created_at,
+        "created_at": created_at,  # UTC, aware
         "station": station.station_id,
         "actor": station.actor,
         "recipient": req.recipient,
@@ -207,9 +223,12 @@ def _report_data(
         "tz": station.settings.tz,
         "selection": req.selection.to_json(),
         "checkpoint": checkpoint,
-        "items": list(items),
-        "events": events,  # sha256 -> its decoded custody events, oldest first
-        "results": {e.sha256: e for e in exported},
+        "checkpoint_size": note.unverified_checkpoint(checkpoint).size,
+        "keys": {kid: layout.fingerprint(pub) for kid, pub in sorted(keys.items())},
+        "timestamp": stamp,  # (token, chain) or None; feat/tsa adds gen_time and the URL
+        "items": list(items),  # catalog rows: manifest bytes (media summary) and columns
+        "events": events,  # sha256 -> its decoded custody events in the bundle, oldest first
+        "results": {e.sha256: e for e in exported},  # verified, failures, file in the bundle
         "pdf": req.pdf,
     }
 
@@ -408,7 +427,8 @@ def _export(
         )
     checkpoint = station.checkpoint()
     cp = note.unverified_checkpoint(checkpoint)  # just signed by this station
-    created_at = format_utc(station.clock.now())
+    now = station.clock.now()
+    created_at = format_utc(now)
     decoded_events: dict[str, list[DecodedEvent]] = {}
     key_ids = {i.key_id for i in items}
     with station.session(snapshot=True) as s:
@@ -462,7 +482,16 @@ def _export(
     pdf = _write_report(
         root,
         _report_data(
-            station, req, bundle_id, created_at, items, decoded_events, checkpoint, exported
+            station,
+            req,
+            bundle_id,
+            now,
+            items,
+            decoded_events,
+            checkpoint,
+            exported,
+            keys,
+            stamp,
         ),
     )
     for name in (layout.REPORT_HTML, layout.REPORT_PDF):
@@ -496,7 +525,7 @@ def _export(
         "sums_key": sums_key,
         "checkpoint_size": cp.size,
         "pdf": pdf,
-        "timestamp": None,
+        "timestamp": None if stamp is None else _stamp_info(stamp[0]),
         "items": [
             {
                 "sha256": e.sha256,

@@ -110,3 +110,67 @@ def resum(bundle: Path) -> None:
     for rel in files_of(bundle) - {layout.SUMS, layout.SUMS_SIG}:
         digests[rel] = hashlib.sha256((bundle / rel).read_bytes()).hexdigest()
     (bundle / layout.SUMS).write_bytes(layout.sums_text(digests))
+
+
+TSA_CNF = """[ req ]
+distinguished_name = dn
+[ dn ]
+[ tsa ]
+default_tsa = tsa_config
+[ tsa_config ]
+dir = .
+serial = ./serial
+signer_cert = ./tsa.crt
+signer_key = ./tsa.key
+certs = ./tsa.crt
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+accuracy = secs:1
+ess_cert_id_alg = sha256
+[ v3_tsa ]
+extendedKeyUsage = critical,timeStamping
+basicConstraints = CA:FALSE
+[ v3_ca ]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+"""
+
+
+def make_tsa(d: Path) -> Path:
+    """A test TSA in ``d`` for `openssl ts -reply`: root.crt (and other-root.crt, another
+    CA), tsa.crt issued by root with the timeStamping usage, tsa.cnf."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "tsa.cnf").write_text(TSA_CNF)
+    (d / "serial").write_text("01\n")
+    for name in ("root", "other-root"):
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+             f"{name}.key", "-out", f"{name}.crt", "-subj", f"/CN={name}", "-days", "2",
+             "-extensions", "v3_ca", "-config", "tsa.cnf"],
+            cwd=d, check=True, capture_output=True,
+        )  # fmt: skip
+    for cmd in (
+        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tsa.key", "-out",
+         "tsa.csr", "-subj", "/CN=Test TSA", "-config", "tsa.cnf"],
+        ["openssl", "x509", "-req", "-in", "tsa.csr", "-CA", "root.crt", "-CAkey", "root.key",
+         "-CAcreateserial", "-out", "tsa.crt", "-days", "2", "-extfile", "tsa.cnf",
+         "-extensions", "v3_tsa"],
+    ):  # fmt: skip
+        subprocess.run(cmd, cwd=d, check=True, capture_output=True)
+    return d
+
+
+def stamp(tsa: Path, data: bytes) -> bytes:
+    """An RFC 3161 TimeStampResp over ``data`` from the test TSA (SHA-256, its cert in it)."""
+    (tsa / "data").write_bytes(data)
+    subprocess.run(
+        ["openssl", "ts", "-query", "-data", "data", "-sha256", "-cert", "-out", "q.tsq"],
+        cwd=tsa, check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(
+        ["openssl", "ts", "-reply", "-queryfile", "q.tsq", "-config", "tsa.cnf", "-out",
+         "r.tsr"],
+        cwd=tsa, check=True, capture_output=True,
+    )  # fmt: skip
+    return (tsa / "r.tsr").read_bytes()

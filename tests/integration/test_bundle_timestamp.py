@@ -12,71 +12,18 @@ from typing import BinaryIO
 import pytest
 
 from bwc.evidence.bundle import check, layout
+from tests.integration.bundles import make_tsa, stamp
 
 pytestmark = pytest.mark.integration
-
-_CNF = """
-[ tsa ]
-default_tsa = tsa_config
-[ tsa_config ]
-dir = .
-serial = ./serial
-signer_cert = ./tsa.crt
-signer_key = ./tsa.key
-certs = ./tsa.crt
-signer_digest = sha256
-default_policy = 1.2.3.4.1
-digests = sha256
-accuracy = secs:1
-ess_cert_id_alg = sha256
-[ v3_tsa ]
-extendedKeyUsage = critical,timeStamping
-basicConstraints = CA:FALSE
-[ v3_ca ]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-"""
-
-
-def _ca(d: Path, name: str) -> None:
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-         f"{name}.key", "-out", f"{name}.crt", "-subj", f"/CN={name}", "-days", "2",
-         "-extensions", "v3_ca", "-config", "tsa.cnf"],
-        cwd=d, check=True, capture_output=True,
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def tsa(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("tsa")
-    (d / "tsa.cnf").write_text("[ req ]\ndistinguished_name = dn\n[ dn ]\n" + _CNF)
-    (d / "serial").write_text("01\n")
-    _ca(d, "root")
-    _ca(d, "other-root")
-    for cmd in (
-        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tsa.key", "-out",
-         "tsa.csr", "-subj", "/CN=Test TSA", "-config", "tsa.cnf"],
-        ["openssl", "x509", "-req", "-in", "tsa.csr", "-CA", "root.crt", "-CAkey", "root.key",
-         "-CAcreateserial", "-out", "tsa.crt", "-days", "2", "-extfile", "tsa.cnf",
-         "-extensions", "v3_tsa"],
-    ):  # fmt: skip
-        subprocess.run(cmd, cwd=d, check=True, capture_output=True)
-    return d
+    return make_tsa(tmp_path_factory.mktemp("tsa"))
 
 
 def _stamp(tsa: Path, data: bytes) -> bytes:
-    (tsa / "data").write_bytes(data)
-    subprocess.run(
-        ["openssl", "ts", "-query", "-data", "data", "-sha256", "-cert", "-out", "q.tsq"],
-        cwd=tsa, check=True, capture_output=True,
-    )  # fmt: skip
-    subprocess.run(
-        ["openssl", "ts", "-reply", "-queryfile", "q.tsq", "-config", "tsa.cnf", "-out",
-         "r.tsr"],
-        cwd=tsa, check=True, capture_output=True,
-    )  # fmt: skip
-    return (tsa / "r.tsr").read_bytes()
+    return stamp(tsa, data)
 
 
 class DictReader:

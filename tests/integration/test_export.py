@@ -21,8 +21,10 @@ from tests.integration.bundles import (
     expected_files,
     files_of,
     info,
+    make_tsa,
     manifest_keys,
     run,
+    stamp,
 )
 from tests.integration.s3 import S3Env, s3_fixture  # noqa: F401
 
@@ -378,3 +380,52 @@ def test_wrong_passphrase(  # type: ignore[no-untyped-def]
     assert r.code == 5 and "wrong passphrase" in r.err
     assert not (tmp_path / "b").exists() and not partials(tmp_path)
     assert log_events(bwc) == before
+
+
+def test_hooks_report_and_timestamp(  # type: ignore[no-untyped-def]
+    bwc, home: Path, camera: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The integrator's two hooks, wired here to a stand-in report writer and a real
+    `openssl ts` TSA: what they write is in the bundle, in SHA256SUMS, in bundle.json, and
+    README's timestamp step and `bwc verify-bundle` check the token."""
+    from bwc.evidence import export as ex
+
+    tsa = make_tsa(tmp_path / "tsa")
+    chain = (tsa / "tsa.crt").read_bytes() + (tsa / "root.crt").read_bytes()
+    seen: dict[str, Any] = {}
+
+    def report(bundle_dir: Path, data: dict[str, Any]) -> bool | str:
+        seen.update(data)
+        (bundle_dir / layout.REPORT_HTML).write_text("<html>report</html>")
+        (bundle_dir / layout.REPORT_PDF).write_bytes(b"%PDF-1.7 stand-in")
+        return True
+
+    monkeypatch.setattr(ex, "_write_report", report)
+    monkeypatch.setattr(ex, "_timestamp", lambda cp: (stamp(tsa, cp), chain))
+    ids = clips(ingest(bwc, camera))[:1]
+    out = tmp_path / "b"
+    r = bwc("export", *ids, "--out", out, "--for", "court", "--lang", "en")
+    assert r.code == 0, r.out + r.err
+    files = files_of(out)
+    assert files == expected_files(out) | {
+        layout.REPORT_HTML, layout.REPORT_PDF, layout.TSR, layout.TSA_PEM,
+    }  # fmt: skip
+    sums = (out / layout.SUMS).read_text()
+    for f in (layout.REPORT_HTML, layout.REPORT_PDF, layout.TSR, layout.TSA_PEM):
+        assert f"  {f}\n" in sums
+    data = info(out)
+    assert data["pdf"] is True
+    assert data["timestamp"]["gen_time"].endswith("Z")
+    # the report got what it needs
+    assert seen["bundle_id"] == data["bundle_id"] and seen["recipient"] == "court"
+    assert seen["lang"] == "en" and seen["timezone"] == "Asia/Shanghai"
+    assert [i.sha256 for i in seen["items"]] == ids
+    assert [e.kind for e in seen["events"][ids[0]]][-1] == "exported"
+    assert seen["checkpoint"] == (out / layout.CHECKPOINT).read_text()
+    assert set(seen["keys"]) == {data["sums_key"]}
+    # README's timestamp step, as the clerk runs it
+    ts = [c for c in layout.readme_commands((out / layout.README).read_bytes()) if " ts " in c]
+    assert ts and all(run(c, out, shell=True).code == 0 for c in ts)
+    ran = bwc_verify_bundle(out)
+    assert ran.code == 0, ran.out
+    assert f"ok    {layout.TSR}: timestamped at" in ran.out
