@@ -113,6 +113,7 @@ bench: setup postgres
 	$(PY) bench/s3.py
 	$(PY) bench/audit.py
 	$(PY) bench/verify_py.py
+	$(PY) bench/export.py
 	$(PY) bench/scale.py --events 10000,1000000
 	$(PY) bench/stations.py --seconds 120
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bwc import cli_audit, cli_devices, cli_store
+from bwc import cli_audit, cli_devices, cli_export, cli_store
 from bwc.cli_common import (
     Ctx,
     _state,
@@ -436,6 +436,7 @@ def list_(
     from rich.markup import escape
     from rich.table import Table
 
+    from bwc.cli_common import recorded_bound
     from bwc.config.settings import load_settings
     from bwc.evidence.items import ItemFilter, find
     from bwc.evidence.timefmt import common_offset, zone_label
@@ -445,8 +446,8 @@ def list_(
     c = ctx()
     settings = load_settings(c.home)
     tz = settings.tz
-    t0 = _recorded_bound(recorded_from, tz, "--recorded-from", end_of_day=False)
-    t1 = _recorded_bound(recorded_to, tz, "--recorded-to", end_of_day=True)
+    t0 = recorded_bound(recorded_from, tz, "--recorded-from", end_of_day=False)
+    t1 = recorded_bound(recorded_to, tz, "--recorded-to", end_of_day=True)
     if t0 is not None and t1 is not None and t0 >= t1:
         raise UsageError(
             f"--recorded-from {recorded_from!r} is not before --recorded-to {recorded_to!r}"
@@ -488,37 +489,6 @@ def list_(
     used = dict.fromkeys(f for i in items for f in i.flags.split(",") if f)
     if used:
         out.print("flags: " + ", ".join(f"{_FLAG_CODES.get(f, '?')} {escape(f)}" for f in used))
-
-
-def _recorded_bound(
-    text: str | None, tz: tzinfo, what: str, *, end_of_day: bool
-) -> datetime | None:
-    """A --recorded-from/--recorded-to value in UTC; a date alone is its local midnight, or
-    for an end, the next day's (so `--recorded-to 2026-10-15` includes the 15th)."""
-    from datetime import date, time, timedelta
-
-    from bwc.cli_devices import parse_local_or_usage
-    from bwc.evidence.timefmt import ensure_utc
-
-    if text is None:
-        return None
-    try:
-        t = parse_local_or_usage(text, tz, what)
-    except UsageError as e:
-        raise UsageError(
-            e.message, hint="give a date (2026-10-15) or a local date-time (2026-10-15T09:30)"
-        ) from e
-    try:
-        day = date.fromisoformat(text.strip())
-    except ValueError:
-        return t
-    if not end_of_day:
-        return t
-    # the next local midnight, not t + 24 h: a day with a daylight-saving change is not 24 h
-    try:
-        return ensure_utc(datetime.combine(day + timedelta(days=1), time(), tzinfo=tz))
-    except (OverflowError, ValueError) as e:
-        raise UsageError(f"{what} {text!r} is out of range") from e
 
 
 def _event_json(ev: Event) -> dict[str, Any]:
@@ -1159,7 +1129,12 @@ def _fail(message: str, code: int, exc: BaseException | None) -> None:
 
 
 # Command groups that live in their own modules register themselves here.
-for _register in (cli_store.register, cli_audit.register, cli_devices.register):
+for _register in (
+    cli_store.register,
+    cli_audit.register,
+    cli_devices.register,
+    cli_export.register,
+):
     _register(app)
 
 

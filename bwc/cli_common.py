@@ -9,12 +9,14 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
+from bwc.errors import UsageError
 from bwc.printable import json_text, printable, printable_message
 
 if TYPE_CHECKING:
@@ -23,7 +25,19 @@ if TYPE_CHECKING:
     from bwc.config.settings import Settings
     from bwc.evidence.station import Station
 
-__all__ = ["Ctx", "ctx", "err", "esc", "esc_msg", "json_dumps", "os_user", "out", "print_json"]
+__all__ = [
+    "Ctx",
+    "ctx",
+    "err",
+    "esc",
+    "esc_msg",
+    "json_dumps",
+    "os_user",
+    "out",
+    "parse_local_or_usage",
+    "print_json",
+    "recorded_bound",
+]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -98,3 +112,44 @@ def json_dumps(value: Any, indent: int | None = 2) -> str:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json_dumps(value) + "\n")
+
+
+def parse_local_or_usage(text: str, tz: Any, what: str) -> datetime:
+    """A local time given on the command line, in UTC; a UsageError naming the option."""
+    from bwc.evidence.timefmt import OutOfRange, parse_local
+
+    try:
+        return parse_local(text, tz)
+    except OutOfRange as e:
+        raise UsageError(f"{what} {text!r}: {e}") from e
+    except ValueError as e:
+        raise UsageError(f"{what} {text!r} is not an ISO 8601 time") from e
+
+
+def recorded_bound(text: str | None, tz: tzinfo, what: str, *, end_of_day: bool) -> datetime | None:
+    """A --recorded-from/--recorded-to value in UTC (`bwc list`, `bwc export`); a date alone
+    is its local midnight, or for an end, the next day's (so `--recorded-to 2026-10-15`
+    includes the 15th)."""
+    from datetime import date, time, timedelta
+
+    from bwc.evidence.timefmt import ensure_utc
+
+    if text is None:
+        return None
+    try:
+        t = parse_local_or_usage(text, tz, what)
+    except UsageError as e:
+        raise UsageError(
+            e.message, hint="give a date (2026-10-15) or a local date-time (2026-10-15T09:30)"
+        ) from e
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        return t
+    if not end_of_day:
+        return t
+    # the next local midnight, not t + 24 h: a day with a daylight-saving change is not 24 h
+    try:
+        return ensure_utc(datetime.combine(day + timedelta(days=1), time(), tzinfo=tz))
+    except (OverflowError, ValueError) as e:
+        raise UsageError(f"{what} {text!r} is out of range") from e

@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bwc.cli_common import ctx, err, esc, esc_msg, out, print_json
+from bwc.cli_common import ctx, err, esc, esc_msg, out, parse_local_or_usage, print_json
 from bwc.cli_imports import import_assignments
 from bwc.errors import UsageError
 from bwc.evidence.timefmt import (
-    OutOfRange,
     format_local,
     format_utc,
-    parse_local,
     parse_offset_ms,
     parse_utc,
     zone_label,
@@ -296,15 +294,6 @@ def devices_assign(
         f"{esc(officer)} holds {esc(device)} from {format_local(t0, tz)}"
         + (f" to {format_local(t1, tz)}" if t1 else " (still held)")
     )
-
-
-def parse_local_or_usage(text: str, tz: Any, what: str) -> datetime:
-    try:
-        return parse_local(text, tz)
-    except OutOfRange as e:
-        raise UsageError(f"{what} {text!r}: {e}") from e
-    except ValueError as e:
-        raise UsageError(f"{what} {text!r} is not an ISO 8601 time") from e
 
 
 @devices_app.command("list")

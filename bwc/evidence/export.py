@@ -1,0 +1,674 @@
+"""`bwc export`: a court bundle (docs/bundle.md) written on a station.
+
+Each object is read from the store once: copied into the bundle while it is hashed, and that
+digest is the object check; the signature, manifest↔log and custody checks are the
+verification core's (``bwc.evidence.verify.core.check_item``) with that digest. An item that
+fails refuses the whole export (nothing written, nothing logged) unless ``include_failed``.
+Then the `exported` events, a checkpoint signed over them (published like every other), the
+proofs cut against it from the catalog's tiles (O(log n) each), the keys, the report,
+verify.py, README.txt, bundle.json, SHA256SUMS and its signature, everything fsynced, the
+folder renamed into place, and one last `exported` event naming the SHA256SUMS digest.
+
+Everything is written into ``<out>.partial-<random>`` beside ``out``: a failed export leaves
+nothing under ``out``, and removes its partial folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import secrets
+import shutil
+import threading
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlmodel import Session, col, select
+
+from bwc.errors import (
+    BwcError,
+    NotFoundError,
+    StoreError,
+    UsageError,
+    VerificationError,
+)
+from bwc.evidence import custody, note, trust
+from bwc.evidence.bundle import layout
+from bwc.evidence.events import DecodedEvent, decode_leaf
+from bwc.evidence.fingerprint import Digest
+from bwc.evidence.items import ItemFilter, list_items, resolve_id
+from bwc.evidence.models import Item, ItemRetention, SigningKey
+from bwc.evidence.signing import public_pem
+from bwc.evidence.station import Station
+from bwc.evidence.timefmt import format_utc
+from bwc.evidence.verify import catalog
+from bwc.evidence.verify.core import ItemReport, check_item
+from bwc.fsutil import fsync_path
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20  # 1 MiB: large enough for the disk, small enough to keep memory flat
+_AHEAD = 8  # chunks read ahead of the writer
+# feat/verifypy writes bwc/evidence/bundle/verify.py in parallel. Until it is merged the
+# export tolerates its absence; the integrator sets this to False (then a missing verify.py
+# is an installation error, never a bundle quietly without its verifier).
+VERIFY_PY_OPTIONAL = True
+VERIFY_PY_SOURCE = Path(__file__).resolve().parent / "bundle" / "verify.py"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How the items were chosen: exactly one of a case, a filter (officer and recording
+    time) or ids."""
+
+    case: str | None = None
+    officer: ItemFilter | None = None
+    ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        given = sum((self.case is not None, self.officer is not None, bool(self.ids)))
+        if given != 1:
+            raise UsageError(
+                "choose the items one way: --case CASE, or --officer X --recorded-from T "
+                "--recorded-to T, or ids"
+            )
+        f = self.officer
+        if f is not None and not (f.officer and f.recorded_from and f.recorded_to):
+            raise UsageError("--officer needs --recorded-from and --recorded-to")
+
+    def to_json(self) -> dict[str, Any]:
+        if self.case is not None:
+            return {"case": self.case}
+        if self.officer is not None:
+            f = self.officer
+            assert f.recorded_from is not None and f.recorded_to is not None
+            return {
+                "officer": f.officer,
+                "recorded_from": format_utc(f.recorded_from),
+                "recorded_to": format_utc(f.recorded_to),
+            }
+        return {"ids": list(self.ids)}
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    out: Path
+    selection: Selection
+    recipient: str
+    lang: str = "zh"
+    include_failed: bool = False
+    pdf: bool = True
+    zip: bool = False
+
+
+@dataclass(frozen=True)
+class ExportedItem:
+    sha256: str
+    file: str
+    size: int
+    verified: bool
+    failures: tuple[str, ...]
+
+
+@dataclass
+class ExportResult:
+    bundle_id: str
+    path: Path  # the folder, or the zip with --zip
+    sums_sha256: str
+    checkpoint_size: int
+    items: list[ExportedItem] = field(default_factory=list)
+
+
+Progress = Callable[[int, int], None]  # bytes done, bytes in all
+
+
+# ---------------------------------------------------------------------------- selection
+
+
+def items_of_case(session: Session, case: str) -> list[Item]:
+    """The items linked to ``case``. The one place the export asks what a case holds: today
+    the retention row's ``case_id`` (`bwc classify --case`); feat/cases swaps this for its
+    many-to-many links."""
+    stmt = (
+        select(Item)
+        .join(ItemRetention, col(ItemRetention.sha256) == col(Item.sha256))
+        .where(ItemRetention.case_id == case)
+        .order_by(col(Item.sha256))
+    )
+    return list(session.exec(stmt))
+
+
+def select_items(session: Session, sel: Selection) -> list[Item]:
+    if sel.case is not None:
+        found = items_of_case(session, sel.case)
+        if not found:
+            raise NotFoundError(
+                f"no evidence item is linked to case {sel.case!r}",
+                hint="check the case id; `bwc classify ID --case CASE` links an item",
+            )
+    elif sel.officer is not None:
+        found = list(list_items(session, sel.officer))
+        if not found:
+            raise NotFoundError(
+                f"no item of officer {sel.officer.officer!r} was recorded in that time",
+                hint="see `bwc list --officer X --recorded-from T --recorded-to T`",
+            )
+    else:
+        found = [resolve_id(session, i) for i in sel.ids]
+    unique = {i.sha256: i for i in found}
+    return [unique[k] for k in sorted(unique)]
+
+
+# ---------------------------------------------------------------------------- hooks
+
+
+def _timestamp(checkpoint_bytes: bytes) -> tuple[bytes, bytes] | None:
+    """An RFC 3161 token over the checkpoint's bytes and the TSA's chain (PEM), or None when
+    no TSA is configured. feat/tsa provides the real function (bwc.evidence.timestamp)."""
+    del checkpoint_bytes
+    return None
+
+
+# Where feat/tsa's timestamps come from (its `[timestamp] tsa_url`); None until it is wired.
+TSA_URL: str | None = None
+
+
+def _stamp_info(tsr: bytes) -> dict[str, Any]:
+    """bundle.json's ``timestamp``: the TSA and the time the token states."""
+    from rfc3161_client import decode_timestamp_response
+
+    gen = decode_timestamp_response(tsr).tst_info.gen_time
+    return {"tsa_url": TSA_URL, "gen_time": format_utc(gen)}
+
+
+def _write_report(bundle_dir: Path, data: dict[str, Any]) -> bool | str:
+    """Write custody-report.html (and .pdf unless ``data["pdf"]`` is False) into
+    ``bundle_dir``; return bundle.json's ``pdf`` value (True, or why there is no PDF).
+    The integrator wires this to feat/report's bwc.evidence.bundle.report.render_html and
+    bwc.evidence.bundle.pdf.print_pdf; ``data`` holds everything the report needs (see
+    ``_report_data``). Until then no report is written."""
+    del bundle_dir
+    if not data["pdf"]:
+        return "not asked for (--no-pdf)"
+    return "no custody report renderer in this build"
+
+
+def _report_data(
+    station: Station,
+    req: ExportRequest,
+    bundle_id: str,
+    created_at: datetime,
+    items: Sequence[Item],
+    events: dict[str, list[DecodedEvent]],
+    checkpoint: str,
+    exported: Sequence[ExportedItem],
+    keys: dict[str, bytes],
+    stamp: tuple[bytes, bytes] | None,
+) -> dict[str, Any]:
+    """Everything the custody report shows (feat/report's ReportData is built from it)."""
+    return {
+        "bundle_id": bundle_id,
+        "created_at": created_at,  # UTC, aware
+        "station": station.station_id,
+        "actor": station.actor,
+        "recipient": req.recipient,
+        "lang": req.lang,
+        "timezone": station.settings.timezone,
+        "tz": station.settings.tz,
+        "selection": req.selection.to_json(),
+        "checkpoint": checkpoint,
+        "checkpoint_size": note.unverified_checkpoint(checkpoint).size,
+        "keys": {kid: layout.fingerprint(pub) for kid, pub in sorted(keys.items())},
+        "timestamp": stamp,  # (token, chain) or None; feat/tsa adds gen_time and the URL
+        "items": list(items),  # catalog rows: manifest bytes (media summary) and columns
+        "events": events,  # sha256 -> its decoded custody events in the bundle, oldest first
+        "results": {e.sha256: e for e in exported},  # verified, failures, file in the bundle
+        "pdf": req.pdf,
+    }
+
+
+# ---------------------------------------------------------------------------- the export
+
+
+def export(station: Station, req: ExportRequest, progress: Progress | None = None) -> ExportResult:
+    if req.lang not in layout.LANGS:
+        raise UsageError(f"--lang must be zh or en, not {req.lang!r}")
+    if not req.recipient.strip():
+        raise UsageError("--for: say who the bundle is for")
+    out = req.out
+    if out.exists() or out.is_symlink():
+        raise UsageError(
+            f"{out} exists; an export never writes over anything", hint="give a new --out"
+        )
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{parent} is not a folder", hint="create it, or give another --out")
+    station.signer()  # a wrong passphrase fails before anything is read or written
+    bundle_id = secrets.token_hex(16)
+    partial = parent / f"{out.name}.partial-{secrets.token_hex(4)}"
+    try:
+        os.mkdir(partial, 0o755)
+    except OSError as e:
+        raise UsageError(
+            f"cannot write in {parent}: {e.strerror}", hint="give another --out"
+        ) from e
+    try:
+        result = _export(station, req, bundle_id, partial, progress)
+        final = out
+        if req.zip:
+            tmp_zip = parent / f"{out.name}.partial-{secrets.token_hex(4)}.zip"
+            try:
+                _zip(partial, tmp_zip, _inner_name(out))
+                try:
+                    os.link(tmp_zip, out)  # never over a file made there meanwhile
+                except FileExistsError as e:
+                    raise UsageError(
+                        f"{out} appeared during the export; nothing was written there"
+                    ) from e
+            finally:
+                tmp_zip.unlink(missing_ok=True)
+            shutil.rmtree(partial)
+        else:
+            if out.exists() or out.is_symlink():  # made meanwhile: a rename would replace
+                raise UsageError(f"{out} appeared during the export; nothing was written there")
+            os.rename(partial, out)
+        _fsync_dir(parent)
+        result.path = final
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    try:
+        _log_bundle(station, req, result)
+    except BwcError as e:
+        # same error, same exit code; but the bundle is there, and the person must know
+        e.message = (
+            f"the bundle was written to {result.path}, but its last `exported` event (with "
+            f"the SHA256SUMS digest {result.sums_sha256}) was not logged: {e.message}"
+        )
+        raise
+    return result
+
+
+def _log_bundle(station: Station, req: ExportRequest, result: ExportResult) -> None:
+    """The bundle-level `exported` event: it names SHA256SUMS's digest, so it comes after
+    the bundle is complete (and cannot be in it)."""
+    with station.session() as s:
+        custody.append_events(
+            s,
+            [
+                station.event(
+                    "exported",
+                    None,
+                    bundle=result.bundle_id,
+                    recipient=req.recipient,
+                    items=len(result.items),
+                    sums_sha256=result.sums_sha256,
+                    checkpoint_size=result.checkpoint_size,
+                )
+            ],
+        )
+
+
+def _inner_name(out: Path) -> str:
+    return out.name[:-4] if out.name.lower().endswith(".zip") and len(out.name) > 4 else out.name
+
+
+def _export(
+    station: Station,
+    req: ExportRequest,
+    bundle_id: str,
+    root: Path,
+    progress: Progress | None,
+) -> ExportResult:
+    store = station.store
+    with station.session(snapshot=True) as s:
+        items = select_items(s, req.selection)
+        # read BEFORE this export publishes its own: the bundle proves the log it saw
+        # extended what the store had published (what a witness or an earlier bundle holds)
+        previous = store.get_checkpoint()
+        t = catalog.trust_latest(s, store, trust.load(station.settings.home), station.station_id)
+        logged = {i.sha256: catalog.item_events(s, i.sha256, t) for i in items}
+    total = sum(i.size for i in items)
+    done = 0
+    reports: list[ItemReport] = []
+    exported: list[ExportedItem] = []
+    digests: dict[str, str] = {}  # bundle path -> sha256 (SHA256SUMS)
+    for item in items:
+        folder = root / layout.item_dir(item.sha256)
+        folder.mkdir(parents=True)
+        name = layout.footage_name(item.original_path)
+        rel = f"{layout.item_dir(item.sha256)}/{name}"
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(done, total)
+
+        digest = _copy_object(store.open_object, item.sha256, folder / name, step)
+        if isinstance(digest, Digest):
+            digests[rel] = digest.sha256
+        evs = logged[item.sha256]
+        rep = check_item(
+            item.sha256,
+            item.manifest,
+            item.signature,
+            key_id=item.key_id,
+            events=evs,
+            log=t.log,
+            digest=digest,
+            stored_meta=catalog.stored_meta(store, item.sha256),
+            row=item,
+        )
+        reports.append(rep)
+        exported.append(
+            ExportedItem(
+                item.sha256,
+                rel,
+                item.size,
+                rep.ok,
+                tuple(f"{c.name}: {c.detail}" for c in rep.failures()),
+            )
+        )
+    if t.log.ok and t.latest_note is not None:
+        trust.remember(station.settings.home, t.latest_note)
+    if not t.log.ok:
+        # even with --include-failed: appending the export to a damaged log would bury the
+        # damage under new events and a fresh checkpoint
+        raise VerificationError(
+            "the custody log fails verification, nothing was exported: "
+            + "; ".join(list(t.log.problems)[:3]),
+            hint="run `bwc log verify`",
+        )
+    failed = [r for r in reports if not r.ok]
+    if failed and not req.include_failed:
+        lines = [
+            f"{r.sha256[:16]}: " + "; ".join(f"{c.name}: {c.detail}" for c in r.failures())
+            for r in failed
+        ]
+        raise VerificationError(
+            f"{len(failed)} of {len(items)} items fail verification, nothing was exported: "
+            + " | ".join(lines),
+            hint="run `bwc verify ID` for each; --include-failed exports them marked as failed",
+        )
+    for item in items:
+        folder = root / layout.item_dir(item.sha256)
+        for meta, data in (("manifest.json", item.manifest), ("manifest.sig", item.signature)):
+            _write(folder / meta, data, digests, f"{layout.item_dir(item.sha256)}/{meta}")
+
+    # the export in the log, then a checkpoint over it: each item's custody.json proves it
+    with station.session() as s:
+        custody.append_events(
+            s,
+            [
+                station.event(
+                    "exported",
+                    e.sha256,
+                    bundle=bundle_id,
+                    recipient=req.recipient,
+                    verified=e.verified,
+                    # only a verified item's manifest: an `exported` event must never vouch
+                    # for a manifest that failed its checks (the core folds the last
+                    # manifest_sha256 it sees as the logged manifest)
+                    **(
+                        {"manifest_sha256": custody.manifest_sha256(i.manifest)}
+                        if e.verified
+                        else {"failures": list(e.failures)}
+                    ),
+                )
+                for e, i in zip(exported, items, strict=True)
+            ],
+        )
+    checkpoint = station.checkpoint()
+    cp = note.unverified_checkpoint(checkpoint)  # just signed by this station
+    now = station.clock.now()
+    created_at = format_utc(now)
+    decoded_events: dict[str, list[DecodedEvent]] = {}
+    key_ids = {i.key_id for i in items}
+    with station.session(snapshot=True) as s:
+        tree = custody.tree(s, cp.size)
+        for item in items:
+            entries = []
+            decoded_events[item.sha256] = []
+            for ev in custody.iter_events(s, item.sha256):
+                if ev.idx >= cp.size:
+                    continue  # appended after the checkpoint (another station): not proven
+                entries.append((ev.idx, ev.leaf, tree.inclusion_proof(ev.idx)))
+                decoded_events[item.sha256].append(decode_leaf(ev.leaf))
+            data = layout.custody_json(item.sha256, cp.origin, cp.size, entries)
+            rel = f"{layout.item_dir(item.sha256)}/custody.json"
+            _write(root / rel, data, digests, rel)
+        from_size = 0
+        proof: list[bytes] = []
+        if previous is not None:
+            from_size = note.unverified_checkpoint(previous).size
+            if from_size > cp.size:
+                raise VerificationError(
+                    f"the store's published checkpoint (size {from_size}) is newer than the "
+                    f"one this export signed ({cp.size}): the catalog was rolled back?",
+                    hint="run `bwc log verify`",
+                )
+            proof = tree.consistency_proof(from_size, cp.size) if from_size else []
+        sums_key = station.signer().key_id
+        key_ids.add(sums_key)
+        key_ids.update(_note_keys(s, previous))
+        keys = {k.key_id: k.public_key for k in s.exec(select(SigningKey)) if k.key_id in key_ids}
+    _write(root / layout.CHECKPOINT, checkpoint.encode("utf-8"), digests, layout.CHECKPOINT)
+    _write(
+        root / layout.CONSISTENCY,
+        layout.consistency_json(previous if from_size else None, from_size, proof, cp.size),
+        digests,
+        layout.CONSISTENCY,
+    )
+    stamp = _timestamp(checkpoint.encode("utf-8"))
+    if stamp is not None:
+        _write(root / layout.TSR, stamp[0], digests, layout.TSR)
+        _write(root / layout.TSA_PEM, stamp[1], digests, layout.TSA_PEM)
+    (root / "keys").mkdir()
+    for kid, pub in keys.items():
+        _write(
+            root / layout.key_path(kid),
+            public_pem(pub).encode("ascii"),
+            digests,
+            layout.key_path(kid),
+        )
+    _write(root / layout.FINGERPRINTS, layout.fingerprints_txt(keys), digests, layout.FINGERPRINTS)
+    pdf = _write_report(
+        root,
+        _report_data(
+            station,
+            req,
+            bundle_id,
+            now,
+            items,
+            decoded_events,
+            checkpoint,
+            exported,
+            keys,
+            stamp,
+        ),
+    )
+    for name in (layout.REPORT_HTML, layout.REPORT_PDF):
+        if (root / name).is_file():
+            digests[name] = _hash_file(root / name)
+    verify_py = VERIFY_PY_SOURCE.is_file()
+    if verify_py:
+        _write(root / layout.VERIFY_PY, VERIFY_PY_SOURCE.read_bytes(), digests, layout.VERIFY_PY)
+    elif not VERIFY_PY_OPTIONAL:
+        raise BwcError(f"{VERIFY_PY_SOURCE} is missing: this installation of bwc is broken")
+    first = items[0]
+    readme = layout.readme_text(
+        req.lang,
+        sums_key=sums_key,
+        example_item=first.sha256,
+        example_key=first.key_id,
+        timestamp=stamp is not None,
+        verify_py=verify_py,
+    )
+    _write(root / layout.README, readme, digests, layout.README)
+    info = {
+        "format": layout.FORMAT,
+        "bundle_id": bundle_id,
+        "created_at": created_at,
+        "station": station.station_id,
+        "actor": station.actor,
+        "recipient": req.recipient,
+        "lang": req.lang,
+        "timezone": station.settings.timezone,
+        "selection": req.selection.to_json(),
+        "sums_key": sums_key,
+        "checkpoint_size": cp.size,
+        "pdf": pdf,
+        "timestamp": None if stamp is None else _stamp_info(stamp[0]),
+        "items": [
+            {
+                "sha256": e.sha256,
+                "file": e.file,
+                "original_path": i.original_path,
+                "size": e.size,
+                "verified": e.verified,
+                "failures": list(e.failures),
+            }
+            for e, i in zip(exported, items, strict=True)
+        ],
+    }
+    _write(root / layout.BUNDLE_JSON, layout.bundle_json(info), digests, layout.BUNDLE_JSON)
+    sums = layout.sums_text(digests)
+    _write(root / layout.SUMS, sums, {}, layout.SUMS)
+    _write(root / layout.SUMS_SIG, station.signer().sign(sums), {}, layout.SUMS_SIG)
+    # the footage was written without fsync (the disk wrote it back meanwhile): now every
+    # file and folder, before the folder is renamed into place
+    for e in exported:
+        if (root / e.file).exists():
+            fsync_path(root / e.file)
+    for d in sorted({p.parent for p in root.rglob("*")} | {root}, key=lambda p: -len(p.parts)):
+        _fsync_dir(d)
+    return ExportResult(bundle_id, root, hashlib.sha256(sums).hexdigest(), cp.size, exported)
+
+
+def _note_keys(session: Session, text: str | None) -> set[str]:
+    """The catalog keys that signed the note ``text`` (the previous checkpoint): the bundle
+    carries them so its consistency proof's starting point can be checked."""
+    if not text:
+        return set()
+    found = set()
+    for k in session.exec(select(SigningKey)):
+        try:
+            note.open_note(text, [note.Verifier.from_public_key(k.station_id, k.public_key)])
+        except BwcError:
+            continue
+        found.add(k.key_id)
+    return found
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def _copy_object(
+    open_object: Callable[[str], BinaryIO],
+    sha256: str,
+    target: Path,
+    step: Callable[[int], None],
+) -> Digest | BwcError:
+    """Copy the stored object into the bundle while hashing it (one read). A thread reads
+    ahead (a few chunks: memory stays flat) while this one hashes and writes, so the store's
+    reads overlap the bundle's writes. The digest is the object check; a read error is the
+    item's failure, a write error the export's. The caller fsyncs the file."""
+    chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=_AHEAD)
+    stop = threading.Event()
+
+    def put(x: bytes | BaseException | None) -> None:
+        while not stop.is_set():
+            try:
+                chunks.put(x, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read() -> None:
+        try:
+            with open_object(sha256) as src:
+                while not stop.is_set() and (chunk := src.read(_CHUNK)):
+                    put(chunk)
+        except Exception as e:  # handed to the caller's thread: never lost, never hangs it
+            put(e)
+            return
+        put(None)
+
+    h = hashlib.sha256()
+    size = 0
+    failed: BaseException | None = None
+    reader = threading.Thread(target=read, name="bwc-export-read", daemon=True)
+    reader.start()
+    try:
+        with open(target, "wb") as dst:
+            while (x := chunks.get()) is not None:
+                if isinstance(x, BaseException):
+                    failed = x
+                    break
+                h.update(x)
+                dst.write(x)
+                size += len(x)
+                step(len(x))
+    except OSError as e:
+        raise UsageError(f"cannot write the bundle: {e.strerror or e}") from e
+    finally:
+        stop.set()
+        reader.join()
+    if failed is not None:
+        target.unlink()  # a part of an object is no footage: the bundle lists it as failed
+    if isinstance(failed, BwcError):
+        return failed
+    if isinstance(failed, OSError):
+        return StoreError(f"cannot read stored object: {failed.strerror or failed}")
+    if failed is not None:
+        raise failed
+    return Digest(h.hexdigest(), size)
+
+
+def _write(path: Path, data: bytes, digests: dict[str, str], rel: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    if digests is not None and rel not in (layout.SUMS, layout.SUMS_SIG):
+        digests[rel] = hashlib.sha256(data).hexdigest()
+
+
+def _hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _zip(folder: Path, target: Path, inner: str) -> None:
+    """The bundle folder as one zip holding one folder ``inner``: footage stored as it is
+    (ZIP_STORED: video does not compress, and a clerk's unzip is then a plain copy), the
+    small text files deflated."""
+    with zipfile.ZipFile(target, "x", allowZip64=True) as z:
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file():
+                continue
+            rel = path.relative_to(folder).as_posix()
+            footage = rel.startswith("items/") and rel.rsplit("/", 1)[-1] not in layout.ITEM_META
+            kind = zipfile.ZIP_STORED if footage else zipfile.ZIP_DEFLATED
+            z.write(path, f"{inner}/{rel}", compress_type=kind)
+    with open(target, "rb+") as f:
+        os.fsync(f.fileno())

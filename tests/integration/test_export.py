@@ -1,0 +1,431 @@
+"""`bwc export` from a real ingest: the bundle is docs/bundle.md's, byte for byte where it
+says so; a clerk's stock tools (sha256sum, openssl) and `bwc verify-bundle` accept it; the
+export is in the custody log; a failing item refuses the export (nothing written, nothing
+logged) unless --include-failed; S3 stores export too."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bwc.evidence.bundle import layout
+from tests.integration.bundles import (
+    bwc_verify_bundle,
+    expected_files,
+    files_of,
+    info,
+    make_tsa,
+    manifest_keys,
+    run,
+    stamp,
+)
+from tests.integration.s3 import S3Env, s3_fixture  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+def ingest(bwc, camera: Path) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    r = bwc("ingest", camera, "--officer", "110023", "--device", "DSJ0042", "--json")
+    assert r.code == 0, r.out + r.err
+    r = bwc("list", "--json")
+    assert r.code == 0, r.err
+    return list(json.loads(r.out))
+
+
+def clips(items: list[dict[str, Any]]) -> list[str]:
+    return sorted(i["sha256"] for i in items if i["path"].endswith(".MP4"))
+
+
+def log_events(bwc) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    r = bwc("log", "events", "--json")
+    assert r.code == 0, r.err
+    return list(json.loads(r.out))
+
+
+def partials(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if ".partial-" in p.name]
+
+
+# ---------------------------------------------------------------------------- the happy path
+
+
+def test_export_by_ids_passes_stock_tools_and_verify_bundle(  # type: ignore[no-untyped-def]
+    bwc, home: Path, camera: Path, tmp_path: Path
+) -> None:
+    items = ingest(bwc, camera)
+    ids = clips(items)[:2]
+    out = tmp_path / "bundle"
+    r = bwc("export", ids[0][:10], ids[1], "--out", out, "--for", "巡回法庭 第一庭", "--json")
+    assert r.code == 0, r.out + r.err
+    res = json.loads(r.out)
+    assert res["path"] == str(out) and not partials(tmp_path)
+    # exactly the files docs/bundle.md lists (no report renderer, no TSA in this build)
+    assert files_of(out) == expected_files(out)
+    data = info(out)
+    assert (out / layout.BUNDLE_JSON).read_bytes() == layout.bundle_json(data)  # canonical
+    assert data["format"] == "bwc-bundle/1" and data["bundle_id"] == res["bundle_id"]
+    assert data["recipient"] == "巡回法庭 第一庭" and data["actor"] == "test-clerk"
+    assert data["station"] == "st-test" and data["lang"] == "zh"
+    assert data["selection"] == {"ids": [ids[0][:10], ids[1]]}
+    assert [i["sha256"] for i in data["items"]] == ids
+    assert all(i["verified"] and not i["failures"] for i in data["items"])
+    by_path = {i["sha256"]: i for i in items}
+    for it in data["items"]:
+        name = Path(by_path[it["sha256"]]["path"]).name
+        assert it["file"] == f"items/{it['sha256']}/{name}"
+        # the footage, unchanged
+        assert hashlib.sha256((out / it["file"]).read_bytes()).hexdigest() == it["sha256"]
+    keys = {p.stem for p in (out / "keys").glob("*.pem")}
+    assert keys == manifest_keys(out) | {data["sums_key"]}
+    cp = (out / layout.CHECKPOINT).read_text()
+    assert cp.split("\n")[1] == str(data["checkpoint_size"]) == str(res["checkpoint_size"])
+
+    # the clerk's steps, as README.txt gives them, run in the bundle
+    readme = (out / layout.README).read_bytes()
+    assert readme.decode().startswith("执法记录仪证据包")
+    commands = layout.readme_commands(readme)
+    assert any(c.startswith("sha256sum -c") for c in commands)
+    for cmd in commands:
+        if cmd.startswith("python3"):
+            continue  # verify.py: joins with feat/verifypy
+        ran = run(cmd, out, shell=True)
+        assert ran.code == 0, f"{cmd}: {ran.out}"
+        if "| sha256sum" in cmd:  # the fingerprint pipeline prints a fingerprints.txt line
+            digest = ran.out.split()[0]
+            assert f"{digest}  {data['sums_key']}.pem\n" in (out / layout.FINGERPRINTS).read_text()
+    assert (
+        "Signature Verified Successfully"
+        in run(next(c for c in commands if "SHA256SUMS.sig" in c), out, shell=True).out
+    )
+    # and every manifest's signature, with the key its key_id names
+    for it in data["items"]:
+        d = f"items/{it['sha256']}"
+        kid = json.loads((out / d / "manifest.json").read_bytes())["key_id"]
+        ran = run(
+            f"openssl pkeyutl -verify -pubin -inkey keys/{kid}.pem -rawin "
+            f"-in {d}/manifest.json -sigfile {d}/manifest.sig",
+            out,
+            shell=True,
+        )
+        assert ran.code == 0, ran.out
+    ran = bwc_verify_bundle(out)
+    assert ran.code == 0, ran.out
+    assert "FAIL" not in ran.out and "verdict: bundle" in ran.out
+    # custody.json: every event of the item, proving this export
+    for it in data["items"]:
+        c = json.loads((out / f"items/{it['sha256']}/custody.json").read_bytes())
+        kinds = [json.loads(base64.b64decode(e["leaf"]))["kind"] for e in c["events"]]
+        assert kinds[0] == "ingested" and kinds[-1] == "exported"
+        last = json.loads(base64.b64decode(c["events"][-1]["leaf"]))
+        assert last["details"]["bundle"] == data["bundle_id"]
+
+
+def test_export_is_in_the_access_trail(bwc, home: Path, camera: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ids = clips(ingest(bwc, camera))[:2]
+    out = tmp_path / "b"
+    r = bwc("export", *ids, "--out", out, "--for", "Police joint op 7", "--json")
+    assert r.code == 0, r.err
+    bundle_id = json.loads(r.out)["bundle_id"]
+    exported = [e for e in log_events(bwc) if e["kind"] == "exported"]
+    per_item = [e for e in exported if e["item"]]
+    assert sorted(e["item"] for e in per_item) == ids
+    manifests = {
+        i: hashlib.sha256((out / f"items/{i}/manifest.json").read_bytes()).hexdigest() for i in ids
+    }
+    for e in per_item:
+        assert e["actor"] == "test-clerk"
+        assert e["details"]["bundle"] == bundle_id
+        assert e["details"]["recipient"] == "Police joint op 7"
+        assert e["details"]["verified"] is True
+        assert e["details"]["manifest_sha256"] == manifests[e["item"]]
+    (whole,) = [e for e in exported if not e["item"]]
+    sums = hashlib.sha256((out / layout.SUMS).read_bytes()).hexdigest()
+    assert whole["details"] == {
+        "bundle": bundle_id,
+        "recipient": "Police joint op 7",
+        "items": 2,
+        "sums_sha256": sums,
+        "checkpoint_size": info(out)["checkpoint_size"],
+    }
+    # the bundle-level event comes after the checkpoint the bundle carries
+    assert whole["index"] >= info(out)["checkpoint_size"]
+
+
+def test_export_by_officer_and_recording_time(  # type: ignore[no-untyped-def]
+    bwc, home: Path, camera: Path, tmp_path: Path
+) -> None:
+    items = ingest(bwc, camera)
+    # clips start at 09:30:00, :01, :02 local time (Asia/Shanghai)
+    want = sorted(
+        i["sha256"]
+        for i in items
+        if i["recorded_start"] and i["recorded_start"] < "2026-10-15T01:30:02"
+    )
+    assert len(want) == 2
+    out = tmp_path / "b"
+    r = bwc(
+        "export",
+        "--officer",
+        "110023",
+        "--recorded-from",
+        "2026-10-15T09:30",
+        "--recorded-to",
+        "2026-10-15T09:30:02",
+        "--out",
+        out,
+        "--for",
+        "court",
+        "--lang",
+        "en",
+    )
+    assert r.code == 0, r.out + r.err
+    data = info(out)
+    assert [i["sha256"] for i in data["items"]] == want
+    assert data["selection"] == {
+        "officer": "110023",
+        "recorded_from": "2026-10-15T01:30:00Z",
+        "recorded_to": "2026-10-15T01:30:02Z",
+    }
+    assert (out / layout.README).read_text().startswith("Body-worn camera evidence bundle")
+    assert bwc_verify_bundle(out).code == 0
+    # nobody's footage in that time: exit 3, nothing written
+    before = len(log_events(bwc))
+    r = bwc(
+        "export", "--officer", "999", "--recorded-from", "2026-10-15", "--recorded-to",
+        "2026-10-16", "--out", tmp_path / "c", "--for", "court",
+    )  # fmt: skip
+    assert r.code == 3 and "no item of officer" in r.err
+    assert not (tmp_path / "c").exists() and not partials(tmp_path)
+    assert len(log_events(bwc)) == before
+    # an officer without a time range is a usage error
+    r = bwc("export", "--officer", "110023", "--out", tmp_path / "d", "--for", "court")
+    assert r.code == 2 and "go together" in r.err
+
+
+def test_export_by_case(bwc, home: Path, camera: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ids = clips(ingest(bwc, camera))
+    r = bwc(
+        "classify", ids[1], "--class", "evidence", "--case", "ZF-2026-0815", "--reason", "court"
+    )
+    assert r.code == 0, r.err
+    out = tmp_path / "b"
+    r = bwc("export", "--case", "ZF-2026-0815", "--out", out, "--for", "court")
+    assert r.code == 0, r.out + r.err
+    assert [i["sha256"] for i in info(out)["items"]] == [ids[1]]
+    assert info(out)["selection"] == {"case": "ZF-2026-0815"}
+    r = bwc("export", "--case", "ZF-2026-0816", "--out", tmp_path / "c", "--for", "court")
+    assert r.code == 3 and "ZF-2026-0816" in r.err
+    # one way of choosing only
+    r = bwc("export", ids[0], "--case", "ZF-2026-0815", "--out", tmp_path / "d", "--for", "x")
+    assert r.code == 2
+
+
+def test_export_zip(bwc, home: Path, camera: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ids = clips(ingest(bwc, camera))[:1]
+    out = tmp_path / "case-7.zip"
+    r = bwc("export", *ids, "--out", out, "--for", "court", "--zip", "--json")
+    assert r.code == 0, r.out + r.err
+    assert out.is_file() and sorted(p.name for p in tmp_path.iterdir() if "case-7" in p.name) == [
+        "case-7.zip"
+    ]
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+        assert all(n.startswith("case-7/") for n in names)
+        footage = next(i for i in z.infolist() if i.filename.endswith(".MP4"))
+        assert footage.compress_type == zipfile.ZIP_STORED
+        z.extractall(tmp_path / "unzipped")
+    assert run(["sha256sum", "-c", "SHA256SUMS"], tmp_path / "unzipped" / "case-7").code == 0
+    ran = bwc_verify_bundle(out)
+    assert ran.code == 0, ran.out
+    # the zip tampered: one footage byte
+    data = bytearray(out.read_bytes())
+    at = data.find(b"mdat")
+    data[at + 40] ^= 0xFF
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(bytes(data))
+    ran = bwc_verify_bundle(bad)
+    assert ran.code == 1 and "FAIL" in ran.out and ".MP4" in ran.out
+
+
+# ---------------------------------------------------------------------------- refusals
+
+
+def _tamper_object(home: Path, sha: str) -> None:
+    path = home / "store" / "objects" / sha[:2] / sha
+    os.chmod(path, 0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_failing_item_refuses_the_export(  # type: ignore[no-untyped-def]
+    bwc, home: Path, camera: Path, tmp_path: Path
+) -> None:
+    ids = clips(ingest(bwc, camera))
+    _tamper_object(home, ids[1])
+    before = log_events(bwc)
+    out = tmp_path / "b"
+    r = bwc("export", *ids, "--out", out, "--for", "court")
+    assert r.code == 1, r.out + r.err
+    assert "1 of 3 items fail verification, nothing was exported" in r.err
+    assert ids[1][:16] in r.err and "sha256 mismatch" in r.err
+    assert not out.exists() and not partials(tmp_path)
+    assert log_events(bwc) == before  # no event appended, not even a checkpoint's
+
+    r = bwc("export", *ids, "--out", out, "--for", "court", "--include-failed", "--json")
+    assert r.code == 0, r.out + r.err
+    data = info(out)
+    bad = next(i for i in data["items"] if i["sha256"] == ids[1])
+    assert bad["verified"] is False and any("sha256 mismatch" in f for f in bad["failures"])
+    assert all(i["verified"] for i in data["items"] if i["sha256"] != ids[1])
+    ran = bwc_verify_bundle(out)
+    assert ran.code == 1
+    fails = [x for x in ran.out.splitlines() if x.startswith("FAIL")]
+    assert any(f"items/{ids[1]}" in x and "marked as failed" in x for x in fails)
+    assert all(ids[1] in x for x in fails), fails  # only the failed item fails
+    # its exported event says so, and vouches for no manifest
+    (ev,) = [e for e in log_events(bwc) if e["kind"] == "exported" and e["item"] == ids[1]]
+    assert ev["details"]["verified"] is False and "manifest_sha256" not in ev["details"]
+
+
+def test_missing_object(bwc, home: Path, camera: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ids = clips(ingest(bwc, camera))[:2]
+    obj = home / "store" / "objects" / ids[0][:2] / ids[0]
+    obj.unlink()
+    before = log_events(bwc)
+    r = bwc("export", *ids, "--out", tmp_path / "b", "--for", "court")
+    assert r.code == 1 and ids[0][:16] in r.err and "missing" in r.err
+    assert log_events(bwc) == before and not partials(tmp_path)
+    r = bwc("export", *ids, "--out", tmp_path / "b", "--for", "court", "--include-failed")
+    assert r.code == 0, r.err
+    assert not list((tmp_path / "b" / "items" / ids[0]).glob("*.MP4"))  # no part of it
+    ran = bwc_verify_bundle(tmp_path / "b")
+    assert ran.code == 1 and f"FAIL  items/{ids[0]}: the footage file" in ran.out
+
+
+def test_refusals_change_nothing(bwc, home: Path, camera: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ids = clips(ingest(bwc, camera))
+    before = log_events(bwc)
+    (tmp_path / "there").mkdir()
+    r = bwc("export", ids[0], "--out", tmp_path / "there", "--for", "court")
+    assert r.code == 2 and "exists" in r.err
+    r = bwc("export", "ffffffffffff", "--out", tmp_path / "b", "--for", "court")
+    assert r.code == 3 and "no evidence item" in r.err
+    r = bwc("export", ids[0], "--out", tmp_path / "no" / "such" / "b", "--for", "court")
+    assert r.code == 2 and "is not a folder" in r.err
+    r = bwc("export", ids[0], "--out", tmp_path / "b", "--for", " ")
+    assert r.code == 2
+    r = bwc("export", ids[0], "--out", tmp_path / "b", "--for", "x", "--lang", "fr")
+    assert r.code == 2
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o555)
+    if os.geteuid() != 0:  # root writes anywhere
+        r = bwc("export", ids[0], "--out", ro / "b", "--for", "court")
+        assert r.code == 2 and "cannot write" in r.err
+    r = bwc("export", "--out", tmp_path / "b", "--for", "court")
+    assert r.code == 2
+    assert log_events(bwc) == before
+    assert not (tmp_path / "b").exists() and not partials(tmp_path)
+
+
+# ---------------------------------------------------------------------------- S3
+
+
+def test_export_from_s3(  # type: ignore[no-untyped-def]
+    bwc, s3: S3Env, camera: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = bwc("init", "--station-id", "st-s3")
+    assert r.code == 0, r.err
+    ids = clips(ingest(bwc, camera))
+    out = tmp_path / "b"
+    r = bwc("export", *ids, "--out", out, "--for", "court", "--json")
+    assert r.code == 0, r.out + r.err
+    assert files_of(out) == expected_files(out)
+    assert run(["sha256sum", "-c", "SHA256SUMS"], out).code == 0
+    ran = bwc_verify_bundle(out)
+    assert ran.code == 0, ran.out
+    # the consistency proof starts at what the store had published before the export
+    c = json.loads((out / layout.CONSISTENCY).read_bytes())
+    assert c["from_size"] > 0 and c["to_size"] == info(out)["checkpoint_size"]
+    published = s3.client().get_object(Bucket=s3.bucket, Key=f"{s3.prefix}/log/checkpoint")
+    assert published["Body"].read().decode() == (out / layout.CHECKPOINT).read_text()
+
+    # the store unreachable: exit 7, nothing written, nothing logged
+    before = log_events(bwc)
+    s3.server.stop()
+    monkeypatch.setenv("BWC_S3_RETRY_SECONDS", "1")
+    r = bwc("export", *ids, "--out", tmp_path / "c", "--for", "court")
+    assert r.code == 7, r.out + r.err
+    assert not (tmp_path / "c").exists() and not partials(tmp_path)
+    s3.server.start()
+    assert log_events(bwc) == before
+
+
+def test_wrong_passphrase(  # type: ignore[no-untyped-def]
+    bwc, tmp_path: Path, camera: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BWC_KEY_PASSPHRASE", "right one")
+    assert bwc("init", "--station-id", "st-p").code == 0
+    ids = clips(ingest(bwc, camera))
+    before = log_events(bwc)
+    monkeypatch.setenv("BWC_KEY_PASSPHRASE", "wrong one")
+    r = bwc("export", *ids, "--out", tmp_path / "b", "--for", "court")
+    assert r.code == 5 and "wrong passphrase" in r.err
+    assert not (tmp_path / "b").exists() and not partials(tmp_path)
+    assert log_events(bwc) == before
+
+
+def test_hooks_report_and_timestamp(  # type: ignore[no-untyped-def]
+    bwc, home: Path, camera: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The integrator's two hooks, wired here to a stand-in report writer and a real
+    `openssl ts` TSA: what they write is in the bundle, in SHA256SUMS, in bundle.json, and
+    README's timestamp step and `bwc verify-bundle` check the token."""
+    from bwc.evidence import export as ex
+
+    tsa = make_tsa(tmp_path / "tsa")
+    chain = (tsa / "tsa.crt").read_bytes() + (tsa / "root.crt").read_bytes()
+    seen: dict[str, Any] = {}
+
+    def report(bundle_dir: Path, data: dict[str, Any]) -> bool | str:
+        seen.update(data)
+        (bundle_dir / layout.REPORT_HTML).write_text("<html>report</html>")
+        (bundle_dir / layout.REPORT_PDF).write_bytes(b"%PDF-1.7 stand-in")
+        return True
+
+    monkeypatch.setattr(ex, "_write_report", report)
+    monkeypatch.setattr(ex, "_timestamp", lambda cp: (stamp(tsa, cp), chain))
+    ids = clips(ingest(bwc, camera))[:1]
+    out = tmp_path / "b"
+    r = bwc("export", *ids, "--out", out, "--for", "court", "--lang", "en")
+    assert r.code == 0, r.out + r.err
+    files = files_of(out)
+    assert files == expected_files(out) | {
+        layout.REPORT_HTML, layout.REPORT_PDF, layout.TSR, layout.TSA_PEM,
+    }  # fmt: skip
+    sums = (out / layout.SUMS).read_text()
+    for f in (layout.REPORT_HTML, layout.REPORT_PDF, layout.TSR, layout.TSA_PEM):
+        assert f"  {f}\n" in sums
+    data = info(out)
+    assert data["pdf"] is True
+    assert data["timestamp"]["gen_time"].endswith("Z")
+    # the report got what it needs
+    assert seen["bundle_id"] == data["bundle_id"] and seen["recipient"] == "court"
+    assert seen["lang"] == "en" and seen["timezone"] == "Asia/Shanghai"
+    assert [i.sha256 for i in seen["items"]] == ids
+    assert [e.kind for e in seen["events"][ids[0]]][-1] == "exported"
+    assert seen["checkpoint"] == (out / layout.CHECKPOINT).read_text()
+    assert set(seen["keys"]) == {data["sums_key"]}
+    # README's timestamp step, as the clerk runs it
+    ts = [c for c in layout.readme_commands((out / layout.README).read_bytes()) if " ts " in c]
+    assert ts and all(run(c, out, shell=True).code == 0 for c in ts)
+    ran = bwc_verify_bundle(out)
+    assert ran.code == 0, ran.out
+    assert f"ok    {layout.TSR}: timestamped at" in ran.out
