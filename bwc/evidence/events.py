@@ -35,6 +35,8 @@ EVENT_KINDS = frozenset(
         "source-wiped",
         "explained",
         "audit-input",
+        "case-linked",
+        "case-unlinked",
     }
 )
 LEAF_VERSION = 1
