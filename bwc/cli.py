@@ -614,14 +614,15 @@ NO_RECORD_HELP = (
 
 
 def _record_view(station: Station, sha256: str, rep: ItemReport, what: str) -> None:
-    """Log the view, unless the log itself fails (appending would bury the damage under
-    new events and a fresh checkpoint; the command fails on the check anyway)."""
+    """Log the view, unless the item fails verification: nothing is added on top of
+    damage (new events and a fresh checkpoint would bury it), and the command fails on
+    the check anyway, saying so."""
     from bwc.evidence import access
 
-    if all(c.ok for c in rep.checks if c.name == "log"):
+    if rep.ok:
         access.record_views(station, [sha256], what)
     else:
-        err.print("[yellow]not recorded:[/] the custody log fails verification")
+        err.print("[yellow]not recorded:[/] the item fails verification (see the checks)")
 
 
 # the item's times, shown to people in the configured zone (JSON keeps them in UTC)

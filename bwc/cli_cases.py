@@ -131,8 +131,9 @@ def case_show(
         access.prepare(station)
     v = casework.view(station, case, fresh=check)
     if record and v.items:
-        if v.log_problems:
-            err.print("[yellow]not recorded:[/] the custody log fails verification")
+        # nothing added on top of damage (as `bwc show`); the command fails on it below
+        if v.log_problems or v.link_problems or any(i.verified is False for i in v.items):
+            err.print("[yellow]not recorded:[/] the case's links or items fail verification")
         else:
             shas = [i.item.sha256 for i in v.items]
             access.record_views(station, shas, "case-show", case=case)

@@ -15,6 +15,7 @@ import pytest
 
 from bwc.evidence.cases import items_of_case
 from bwc.evidence.station import Station
+from tests.integration.test_postgres import pg_databases, pg_db  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -275,3 +276,55 @@ def test_migration_links_existing_case_ids(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("SELECT count(*) FROM event").scalar() == n
         command.downgrade(cfg, "0008")
     engine.dispose()
+
+
+def test_migration_and_links_on_postgres(  # type: ignore[no-untyped-def]
+    bwc, request: pytest.FixtureRequest, camera: Path
+) -> None:
+    """0009 on PostgreSQL: existing case ids become links (nothing logged); then a home on
+    that catalog links, and a link row inserted behind bwc's back fails `bwc verify`."""
+    from alembic import command
+
+    from bwc.evidence import db
+    from tests.integration import pg
+
+    dbname: str = request.getfixturevalue("pg_db")  # the test_postgres fixtures, imported
+    engine = db.make_engine(pg.sqlalchemy_url(dbname), 5.0)
+    cfg = db._alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+        conn.exec_driver_sql(
+            "INSERT INTO item (sha256, size, manifest, signature, key_id, station_id, "
+            "original_path, ingested_at, flags) VALUES ('ab', 1, '\\x00', '\\x00', 'k', 's', "
+            "'p', now(), '')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO item_retention (sha256, class_name, case_id, changed_at, changed_by) "
+            "VALUES ('ab', 'evidence', 'C-9', now(), 'clerk')"
+        )
+        command.upgrade(cfg, "0009")
+        rows = conn.exec_driver_sql("SELECT case_id, sha256, linked_by FROM case_link").all()
+        assert [tuple(r) for r in rows] == [("C-9", "ab", "clerk")]
+        assert conn.exec_driver_sql("SELECT count(*) FROM event").scalar() == 0
+        # back to an empty catalog for the station below
+        conn.exec_driver_sql("DELETE FROM case_link")
+        conn.exec_driver_sql("DELETE FROM item_retention")
+        conn.exec_driver_sql("DELETE FROM item")
+    engine.dispose()
+    assert bwc("init", "--station-id", "st-pg").code == 0
+    r = bwc("ingest", camera / "DCIM", "--json")
+    assert r.code == 0, r.err
+    a, b, _ = sorted(x["sha256"] for x in json.loads(r.out)["results"] if x["status"] == "ingested")
+    assert link(bwc, "OP-1", a[:12], extra=("--new-case",)).code == 0
+    assert [i["sha256"] for i in json.loads(bwc("list", "--case", "OP-1", "--json").out)] == [a]
+    assert bwc("verify", a[:12], b[:12]).code == 0
+    with pg.connect(dbname) as con:
+        con.execute(
+            "INSERT INTO case_link (case_id, sha256, linked_at, linked_by) "
+            "VALUES ('OP-1', %s, now(), 'x')",
+            (b,),
+        )
+    r = bwc("verify", b[:12])
+    assert r.code == 1
+    assert f"FAIL {b}: cases:" in r.out
