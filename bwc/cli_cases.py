@@ -4,6 +4,7 @@ work is in `bwc.evidence.cases`, `bwc.evidence.casework` and `bwc.evidence.acces
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -382,7 +383,42 @@ def _print_trail(t: Any, tz: Any, now: Any) -> None:
         out.print(f"[red]FAIL[/] {esc_msg(p)}")
 
 
+def get(
+    item_id: Annotated[
+        str, typer.Argument(metavar="ID", help="sha256 or a unique 8+ digit prefix.")
+    ],
+    out_file: Annotated[
+        Path, typer.Option("--out", help="The file to write (must not exist yet).")
+    ],
+    record: NoRecordOpt = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy an item's footage out of the store into a file, re-hashed on the way.
+
+    The file appears only when its SHA-256 and size are the item's (exit 1 otherwise,
+    nothing written). The copy is logged first (a `viewed` event, what=get, with the
+    file's name, and a checkpoint: needs the signing key)."""
+    from bwc.evidence import retrieve
+
+    res = retrieve.get(ctx().station(), item_id, out_file, record=record)
+    if as_json:
+        print_json(
+            {
+                "sha256": res.sha256,
+                "size": res.size,
+                "path": str(res.path),
+                "recorded": res.recorded,
+            }
+        )
+    else:
+        out.print(
+            f"{res.sha256[:16]}: {res.size} bytes written to {esc(str(res.path))}, "
+            "SHA-256 checked" + ("" if res.recorded else " (not logged: --no-record)")
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
     app.add_typer(case_app, name="case")
     app.command("access")(access)
+    app.command("get")(get)

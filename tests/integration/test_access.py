@@ -6,6 +6,7 @@ signed log. Real SQLite catalog, real ffmpeg clips."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
@@ -172,4 +173,40 @@ def test_a_view_that_cannot_be_logged_fails(bwc, home: Path, items: list[str]) -
             assert "evidence item" in r.out
         finally:
             con.execute("ROLLBACK")
+    assert views(home) == []
+
+
+def test_get_copies_checks_and_records(bwc, home: Path, items: list[str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a = items[0]
+    out = tmp_path / "copy.mp4"
+    r = bwc("get", a[:12], "--out", out)
+    assert r.code == 0, r.err
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == a
+    (v,) = views(home)
+    assert v["details"] == {"what": "get", "file": "copy.mp4"}
+    assert bwc("verify", a[:12], "--no-record").code == 0
+    # never over an existing file
+    r = bwc("get", a[:12], "--out", out)
+    assert r.code == 2 and "already exists" in r.err
+    assert len(views(home)) == 1
+    # --no-record: the copy, no event
+    assert bwc("get", a[:12], "--out", tmp_path / "diag.mp4", "--no-record").code == 0
+    assert len(views(home)) == 1
+
+
+def test_get_refuses_bytes_that_do_not_match(
+    bwc, home: Path, items: list[str], tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    a = items[0]
+    (obj,) = (home / "store" / "objects").glob(f"*/{a}")
+    obj.chmod(0o644)
+    data = bytearray(obj.read_bytes())
+    data[100] ^= 1
+    obj.write_bytes(bytes(data))
+    out = tmp_path / "copy.mp4"
+    r = bwc("get", a[:12], "--out", out)
+    assert r.code == 1
+    assert "does not match its id" in r.err and len(r.err.strip().splitlines()) == 1
+    assert not out.exists()
+    assert list(tmp_path.glob(".copy.mp4*")) == []
     assert views(home) == []
