@@ -551,7 +551,7 @@ def show(
         str, typer.Argument(metavar="ID", help="sha256 or a unique 8+ digit prefix.")
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
-    record: Annotated[bool, typer.Option("--record/--no-record", help=NO_RECORD_HELP)] = True,
+    no_record: Annotated[bool, typer.Option("--no-record", help=NO_RECORD_HELP)] = False,
 ) -> None:
     """Show an item, its manifest, its chain of custody and whether each check passes.
 
@@ -562,11 +562,11 @@ def show(
 
     station = ctx().station()
     tz = station.settings.tz
-    if record:
+    if not no_record:
         access.prepare(station)
     shown = run.show(station, item_id)
     item, events, rep = shown.item, shown.events, shown.report
-    if record:
+    if not no_record:
         _record_view(station, item.sha256, rep, "show")
     runs: list[dict[str, Any]] = [
         {
@@ -609,7 +609,8 @@ def show(
 
 
 NO_RECORD_HELP = (
-    "Do not record a `viewed` custody event: not logged, for read-only diagnostics only."
+    "Not logged: for read-only diagnostics only (without it, the view is recorded as a "
+    "`viewed` custody event)."
 )
 
 
@@ -1005,7 +1006,7 @@ def log_events(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 def log_proof(
     item_id: Annotated[str, typer.Argument(metavar="ID")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
-    record: Annotated[bool, typer.Option("--record/--no-record", help=NO_RECORD_HELP)] = True,
+    no_record: Annotated[bool, typer.Option("--no-record", help=NO_RECORD_HELP)] = False,
 ) -> None:
     """Print inclusion proofs of an item's events against the latest signed checkpoint.
 
@@ -1015,7 +1016,7 @@ def log_proof(
     from bwc.evidence.verify import run
 
     station = ctx().station()
-    if record:
+    if not no_record:
         access.prepare(station)
         access.record_view_of(station, item_id, "proof")
     p = run.item_proofs(station, item_id)

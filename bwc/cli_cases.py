@@ -34,8 +34,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
 NoRecordOpt = Annotated[
     bool,
     typer.Option(
-        "--record/--no-record",
-        help="Do not record `viewed` custody events: not logged, for read-only diagnostics only.",
+        "--no-record",
+        help="Not logged: for read-only diagnostics only (without it, each item shown or "
+        "copied is recorded as a `viewed` custody event).",
     ),
 ]
 
@@ -117,10 +118,12 @@ def case_show(
         ),
     ] = False,
     as_json: JsonOpt = False,
-    record: NoRecordOpt = True,
+    no_record: NoRecordOpt = False,
 ) -> None:
-    """A case (as imported: officers, times, category) and the items linked to it: recording
-    time, officer, device, retention class, hold and verification state.
+    """Show a case and the items linked to it.
+
+    The case as imported (officers, times, category); each item's recording time,
+    officer, device, retention class, hold and verification state, in 80 columns.
 
     One `viewed` event per item shown is logged first (needs the signing key). Exit 1
     when a link is not what the custody log records, or an item checked now fails."""
@@ -128,10 +131,10 @@ def case_show(
 
     require_id(case, "CASE")
     station = ctx().station()
-    if record:
+    if not no_record:
         access.prepare(station)
     v = casework.view(station, case, fresh=check)
-    if record and v.items:
+    if not no_record and v.items:
         # nothing added on top of damage (as `bwc show`); the command fails on it below
         if v.log_problems or v.link_problems or any(i.verified is False for i in v.items):
             err.print("[yellow]not recorded:[/] the case's links or items fail verification")
@@ -390,7 +393,7 @@ def get(
     out_file: Annotated[
         Path, typer.Option("--out", help="The file to write (must not exist yet).")
     ],
-    record: NoRecordOpt = True,
+    no_record: NoRecordOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Copy an item's footage out of the store into a file, re-hashed on the way.
@@ -400,7 +403,7 @@ def get(
     file's name, and a checkpoint: needs the signing key)."""
     from bwc.evidence import retrieve
 
-    res = retrieve.get(ctx().station(), item_id, out_file, record=record)
+    res = retrieve.get(ctx().station(), item_id, out_file, record=not no_record)
     if as_json:
         print_json(
             {

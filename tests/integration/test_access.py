@@ -70,7 +70,8 @@ def test_no_record_leaves_no_event(bwc, home: Path, items: list[str]) -> None:  
     assert views(home) == []
     for cmd in (("show",), ("log", "proof"), ("case", "show")):
         r = bwc(*cmd, "--help")
-        assert "not logged, for read-only" in " ".join(r.out.split()), cmd
+        assert "Not logged: for read-only diagnostics" in " ".join(r.out.split()), cmd
+        assert "--no-record" in r.out, cmd
 
 
 def test_case_show_records_one_view_per_item(bwc, home: Path, items: list[str]) -> None:  # type: ignore[no-untyped-def]
