@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from bwc.config.limits import require_id, text_problem
 from bwc.errors import NotFoundError, UsageError
 from bwc.evidence import custody
-from bwc.evidence.events import decode_leaf
+from bwc.evidence.events import NewEvent, decode_leaf
 from bwc.evidence.items import resolve_id
 from bwc.evidence.models import CaseLink, EnforcementCase, Item, ItemRetention
 from bwc.evidence.station import Station
@@ -99,6 +99,34 @@ def add_link_row(session: Session, station: Station, case_id: str, sha256: str) 
         )
     )
     return True
+
+
+def keep_earlier_link(
+    session: Session, station: Station, sha256: str, case_id: str
+) -> list[NewEvent]:
+    """``classify --case`` naming another case than the one the item's class was set for
+    (``case_id``): that case stays linked. A link made before links had events (migration
+    0009) rests on the earlier `retention-changed` event alone, which the new one replaces
+    as the class's case; so it gets a `case-linked` event of its own (inside the caller's
+    transaction). Nothing when the catalog has no such link or the log already has one."""
+    if session.get(CaseLink, (case_id, sha256)) is None:
+        return []
+    explicit: set[str] = set()
+    for ev in custody.iter_events(session, sha256):
+        if ev.kind not in (LINKED, UNLINKED):
+            continue
+        try:
+            case = decode_leaf(ev.leaf).details.get("case")
+        except ValueError:
+            continue  # reported by `bwc verify`
+        if ev.kind == LINKED:
+            explicit.add(str(case))
+        else:
+            explicit.discard(str(case))
+    if case_id in explicit:
+        return []
+    why = "linked before case links were logged; kept when the class's case changed"
+    return [station.event(LINKED, sha256, case=case_id, reason=why)]
 
 
 def logged_links(session: Session, sha256: str) -> tuple[set[str], list[str]]:

@@ -183,6 +183,8 @@ def classify(
             "store_lock_until": format_utc(row.lock_until) if row.lock_until else None,
         }
         events = [station.event("retention-changed", sha, **details)]
+        if case_id is not None and before.case_id not in (None, case_id):
+            events += cases.keep_earlier_link(s, station, sha, before.case_id)
         # --case also links the item to the case (`bwc case link`), logged as such
         if case_id is not None and cases.add_link_row(s, station, case_id, sha):
             events.append(station.event(cases.LINKED, sha, case=case_id, reason=reason))

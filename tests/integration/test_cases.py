@@ -328,3 +328,34 @@ def test_migration_and_links_on_postgres(  # type: ignore[no-untyped-def]
     r = bwc("verify", b[:12])
     assert r.code == 1
     assert f"FAIL {b}: cases:" in r.out
+
+
+def test_a_link_from_before_links_were_logged_survives_a_new_case(  # type: ignore[no-untyped-def]
+    bwc, home: Path, items: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item classified with --case by a bwc before case links (only `retention-changed`
+    records the case; migration 0009 made its link row): it verifies, and a later
+    `classify --case` with another case keeps the earlier link, logging it explicitly."""
+    from bwc.evidence import cases
+
+    a = items[0]
+    with monkeypatch.context() as m:  # the older bwc: no link row, no case-linked event
+        m.setattr(cases, "add_link_row", lambda *_args: False)
+        r = bwc("classify", a[:12], "--class", "evidence", "--case", "OLD-1", "--reason", "x")
+        assert r.code == 0, r.err
+    assert "case-linked" not in kinds(home, a)
+    sql(  # what 0009 does with item_retention.case_id
+        home,
+        "INSERT INTO case_link (case_id, sha256, linked_at, linked_by) "
+        "SELECT case_id, sha256, changed_at, changed_by FROM item_retention WHERE sha256 = ?",
+        a,
+    )
+    assert bwc("verify", a[:12]).code == 0
+    r = bwc("classify", a[:12], "--class", "obstruction", "--case", "NEW-2", "--reason", "y")
+    assert r.code == 0, r.err
+    assert kinds(home, a)[-3:] == ["retention-changed", "case-linked", "case-linked"]
+    r = bwc("verify", a[:12])
+    assert r.code == 0, r.out
+    with Station.open(home, actor="t", passphrase=None).session() as s:
+        assert items_of_case(s, "OLD-1") == [a]
+        assert items_of_case(s, "NEW-2") == [a]
