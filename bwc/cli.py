@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bwc import cli_audit, cli_devices, cli_export, cli_store
+from bwc import cli_audit, cli_cases, cli_devices, cli_export, cli_store
 from bwc.cli_common import (
     Ctx,
     _state,
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from bwc.config.settings import Settings
     from bwc.evidence.models import Event, Item
     from bwc.evidence.orphans import Orphan
+    from bwc.evidence.station import Station
     from bwc.evidence.stores import ReadAhead
     from bwc.evidence.verify import ItemReport
     from bwc.ingest.pipeline import FileResult
@@ -430,6 +431,10 @@ def list_(
             help="`recorded` (by recording time; items without one last, by ingest) or `ingested`."
         ),
     ] = "recorded",
+    case: Annotated[
+        str | None,
+        typer.Option("--case", help="Only items linked to this case (`bwc case link`)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List evidence items, by recording time. Times in the configured time zone; JSON: UTC."""
@@ -461,6 +466,7 @@ def list_(
         recorded_from=t0,
         recorded_to=t1,
         order=sort,
+        case=require_id(case, "--case") if case is not None else None,
     )
     station = c.station(settings)
     items = find(station, f)
@@ -515,14 +521,23 @@ def show(
         str, typer.Argument(metavar="ID", help="sha256 or a unique 8+ digit prefix.")
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    no_record: Annotated[bool, typer.Option("--no-record", help=NO_RECORD_HELP)] = False,
 ) -> None:
-    """Show an item, its manifest, its chain of custody and whether each check passes."""
+    """Show an item, its manifest, its chain of custody and whether each check passes.
+
+    The view is logged (a `viewed` custody event, then a signed checkpoint: needs the
+    signing key) before anything is printed; a view that cannot be logged fails."""
+    from bwc.evidence import access
     from bwc.evidence.verify import run
 
     station = ctx().station()
     tz = station.settings.tz
+    if not no_record:
+        access.prepare(station)
     shown = run.show(station, item_id)
     item, events, rep = shown.item, shown.events, shown.report
+    if not no_record:
+        _record_view(station, item.sha256, rep, "show")
     runs: list[dict[str, Any]] = [
         {
             "run": v.run_id,
@@ -561,6 +576,24 @@ def show(
         raise VerificationError(
             f"item {item.sha256[:16]} fails verification", hint="see the checks above"
         )
+
+
+NO_RECORD_HELP = (
+    "Not logged: for read-only diagnostics only (without it, the view is recorded as a "
+    "`viewed` custody event)."
+)
+
+
+def _record_view(station: Station, sha256: str, rep: ItemReport, what: str) -> None:
+    """Log the view, unless the item fails verification: nothing is added on top of
+    damage (new events and a fresh checkpoint would bury it), and the command fails on
+    the check anyway, saying so."""
+    from bwc.evidence import access
+
+    if rep.ok:
+        access.record_views(station, [sha256], what)
+    else:
+        err.print("[yellow]not recorded:[/] the item fails verification (see the checks)")
 
 
 # the item's times, shown to people in the configured zone (JSON keeps them in UTC)
@@ -993,11 +1026,20 @@ def log_events(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 def log_proof(
     item_id: Annotated[str, typer.Argument(metavar="ID")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    no_record: Annotated[bool, typer.Option("--no-record", help=NO_RECORD_HELP)] = False,
 ) -> None:
-    """Print inclusion proofs of an item's events against the latest signed checkpoint."""
+    """Print inclusion proofs of an item's events against the latest signed checkpoint.
+
+    The request is logged first (a `viewed` event and a checkpoint, needing the signing
+    key), so the proofs printed include it."""
+    from bwc.evidence import access
     from bwc.evidence.verify import run
 
-    p = run.item_proofs(ctx().station(), item_id)
+    station = ctx().station()
+    if not no_record:
+        access.prepare(station)
+        access.record_view_of(station, item_id, "proof")
+    p = run.item_proofs(station, item_id)
 
     def b64(h: bytes) -> str:
         return base64.b64encode(h).decode("ascii")
@@ -1134,6 +1176,7 @@ for _register in (
     cli_audit.register,
     cli_devices.register,
     cli_export.register,
+    cli_cases.register,
 ):
     _register(app)
 

@@ -36,6 +36,8 @@ EVENT_KINDS = frozenset(
         "explained",
         "explanation-reviewed",
         "audit-input",
+        "case-linked",
+        "case-unlinked",
     }
 )
 LEAF_VERSION = 1

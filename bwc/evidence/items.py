@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from bwc.errors import NotFoundError, UsageError
 from bwc.evidence.manifest import FLAG_ID_FILE
-from bwc.evidence.models import Item
+from bwc.evidence.models import CaseLink, Item
 from bwc.evidence.station import Station
 
 
@@ -44,6 +44,7 @@ class ItemFilter:
     recorded_to: datetime | None = None
     # "recorded": by recording start, items without one last (by ingest); "ingested"
     order: str = "recorded"
+    case: str | None = None  # linked to this case (the catalog's links; `bwc verify` checks them)
 
 
 def find(station: Station, f: ItemFilter) -> Sequence[Item]:
@@ -79,6 +80,9 @@ def list_items(session: Session, f: ItemFilter) -> Sequence[Item]:
         stmt = stmt.where(col(Item.recorded_start) < f.recorded_to)
     if f.flag:
         stmt = stmt.where(_has_flag(f.flag))
+    if f.case is not None:
+        linked = select(CaseLink.sha256).where(CaseLink.case_id == f.case)
+        stmt = stmt.where(col(Item.sha256).in_(linked))
     return list(session.exec(stmt))
 
 

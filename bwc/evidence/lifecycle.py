@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from bwc.config.limits import require_id
 from bwc.errors import BwcError, CatalogError, VerificationError
-from bwc.evidence import custody, retention, trust
+from bwc.evidence import cases, custody, retention, trust
 from bwc.evidence.items import resolve_id
 from bwc.evidence.models import Item, ItemRetention, LegalHold
 from bwc.evidence.retention import ItemState, Logged
@@ -182,7 +182,13 @@ def classify(
             "retain_until": retention.describe_until(change.new_until),
             "store_lock_until": format_utc(row.lock_until) if row.lock_until else None,
         }
-        custody.append_events(s, [station.event("retention-changed", sha, **details)])
+        events = [station.event("retention-changed", sha, **details)]
+        if case_id is not None and before.case_id not in (None, case_id):
+            events += cases.keep_earlier_link(s, station, sha, before.case_id)
+        # --case also links the item to the case (`bwc case link`), logged as such
+        if case_id is not None and cases.add_link_row(s, station, case_id, sha):
+            events.append(station.event(cases.LINKED, sha, case=case_id, reason=reason))
+        custody.append_events(s, events)
     station.checkpoint()
     what = (
         f"{sha[:16]}: class {change.old_class} -> {change.new_class}"

@@ -381,3 +381,19 @@ verification_run_item = Table(
     Column("event_idx", BigInteger, primary_key=True, autoincrement=False),
     Column("sha256", String(64), primary_key=True, index=True),
 )
+
+
+class CaseLink(SQLModel, table=True):
+    """An item's link to an enforcement case (many to many: an administrative case and a
+    police operation may share footage). A cache of the log: each row stands for a
+    `case-linked` event not undone by a `case-unlinked` one (or, for links made before
+    links had events, the case its `retention-changed` event recorded); `bwc verify`
+    reports a row the log does not have, and a logged link the catalog lost. Unlinking
+    deletes the row; the history stays in the log."""
+
+    __tablename__ = "case_link"
+
+    case_id: str = Field(sa_column=Column(String(ID_MAX), primary_key=True))
+    sha256: str = Field(sa_column=Column(String(64), primary_key=True, index=True))
+    linked_at: datetime = _utc()
+    linked_by: str = Field(sa_column=Column(Text, nullable=False))

@@ -334,6 +334,8 @@ def replay(events: Iterable[tuple[str, dict[str, Any]]]) -> Logged:
             if "retain_until" in d:
                 until = parse_until(d["retain_until"])
             case = d.get("case") if isinstance(d.get("case"), str) else case
+        elif kind == "case-unlinked" and d.get("case") == case:
+            case = None  # `bwc case unlink` of the case the class was set for
         elif kind == "hold-placed":
             hold = True
         elif kind == "hold-released":

@@ -37,8 +37,8 @@ def _ingest_one(bwc, src: Path) -> str:
     return str(data["results"][0]["sha256"])
 
 
-def _show(bwc, sha: str) -> dict[str, object]:
-    r = bwc("show", sha, "--json")
+def _show(bwc, sha: str, *more: str) -> dict[str, object]:
+    r = bwc("show", sha, "--json", *more)
     assert r.code == 0, r.out + r.err
     data = json.loads(r.out)
     assert isinstance(data, dict)
@@ -253,7 +253,12 @@ def test_encrypted_keys(bwc, tmp_path: Path, camera: Path, monkeypatch: pytest.M
     monkeypatch.delenv("BWC_KEY_PASSPHRASE")
     r = bwc("verify", sha, "--no-record")
     assert r.code == 0, r.out + r.err
-    assert _show(bwc, sha)["key_id"] == first
+    assert _show(bwc, sha, "--no-record")["key_id"] == first
+    # A view is logged and signed into a checkpoint: without the key it fails, showing
+    # nothing, rather than leave no trace (issue 14).
+    r = bwc("show", sha, "--json")
+    assert r.code == 5, r.out + r.err
+    assert r.out == ""
 
     # The passphrase from a systemd credential works the same way.
     creds = tmp_path / "creds"

@@ -38,7 +38,7 @@ from bwc.evidence import custody, note, rowworkers
 from bwc.evidence.events import decode_leaf
 from bwc.evidence.fingerprint import Digest
 from bwc.evidence.merkle import leaf_hash, verify_inclusion
-from bwc.evidence.models import Checkpoint, Event, Item, LogHead, SigningKey, log_tile
+from bwc.evidence.models import CaseLink, Checkpoint, Event, Item, LogHead, SigningKey, log_tile
 from bwc.evidence.rowcheck import text_leaf_time
 from bwc.evidence.stores import ObjectStore, ReadAhead
 from bwc.evidence.tlog import TILE_WIDTH, StreamingTree, Tile, TiledTree, TileError, tile_width
@@ -272,6 +272,22 @@ def stored_meta(store: ObjectStore, sha256: str) -> tuple[bytes, bytes] | BwcErr
         return e
 
 
+def case_links(session: Session, shas: Sequence[str]) -> dict[str, set[str]]:
+    """The catalog's case links of these items (each item present, with an empty set when
+    it has none), for the ``cases`` check."""
+    out: dict[str, set[str]] = {sha: set() for sha in shas}
+    wanted = list(out)
+    for lo in range(0, len(wanted), _ITEM_BATCH):
+        rows = session.exec(
+            select(CaseLink.sha256, CaseLink.case_id).where(
+                col(CaseLink.sha256).in_(wanted[lo : lo + _ITEM_BATCH])
+            )
+        )
+        for sha, case in rows:
+            out[sha].add(case)
+    return out
+
+
 def _reader(
     store: ObjectStore, ahead: ReadAhead | None, skip: Callable[[str], bool]
 ) -> Callable[[str], Digest | BwcError | None]:
@@ -306,6 +322,7 @@ def verify_items(
 ) -> list[ItemReport]:
     """Items by id: re-hash their stored objects in parallel while their events are proven."""
     events = {i.sha256: item_events(session, i.sha256, trust) for i in items}
+    links = case_links(session, [i.sha256 for i in items])
     read = _reader(store, None, lambda sha: _deleted(events[sha]))
     out: list[ItemReport] = []
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="bwc-verify") as pool:
@@ -322,6 +339,7 @@ def verify_items(
                 digest=digest,
                 stored_meta=None if _deleted(evs) else stored_meta(store, item.sha256),
                 row=item,
+                case_links=links[item.sha256],
             )
             out.append(rep)
             if on_done:
@@ -735,6 +753,7 @@ def verify_all(
         on_start(int(total))
     for chunk in _items_with_events(session):
         deleted = {sha for sha, _item, evs in chunk if _deleted(evs)}
+        links = case_links(session, [sha for sha, _i, _e in chunk])
         read = _reader(store, ahead, lambda sha, d=deleted: sha in d)  # type: ignore[misc]
         with ThreadPoolExecutor(max(1, workers), thread_name_prefix="bwc-verify") as pool:
             digests = pool.map(read, [sha for sha, _i, _e in chunk])
@@ -749,6 +768,7 @@ def verify_all(
                     digest=digest,
                     stored_meta=None if sha in deleted else stored_meta(store, sha),
                     row=item,
+                    case_links=links[sha],
                 )
                 if on_done:
                     on_done(rep)

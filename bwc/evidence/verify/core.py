@@ -13,6 +13,8 @@ What is checked, and what each check is called in reports:
 * ``stored manifest``: the store's copies of manifest and signature are the signed ones;
 * ``custody``: every custody event of the item is well-formed, matches its catalog row and
   is in the signed log (an inclusion proof, or the whole log re-hashed);
+* ``cases``: the catalog's case links of the item are the ones its custody events record
+  (only for an item with links);
 * ``log``: the checkpoint the events are proven against is signed, from this log, and
   consistent with every earlier checkpoint the verifier trusts.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -282,6 +284,49 @@ def item_facts(events: Iterable[DecodedEvent]) -> ItemFacts:
     return f
 
 
+def logged_cases(events: Iterable[DecodedEvent]) -> set[str]:
+    """The cases an item's custody events (oldest first) say it is linked to: every
+    `case-linked` not undone by a later `case-unlinked`, and the case its last
+    `retention-changed` event recorded (``classify --case``, which before case links was
+    the one link an item had) unless that case was unlinked since."""
+    links: set[str] = set()
+    retention_case: str | None = None
+    for d in events:
+        case = d.details.get("case")
+        if not isinstance(case, str):
+            continue
+        if d.kind == "retention-changed":
+            retention_case = case
+        elif d.kind == "case-linked":
+            links.add(case)
+        elif d.kind == "case-unlinked":
+            links.discard(case)
+            if retention_case == case:
+                retention_case = None
+    if retention_case is not None:
+        links.add(retention_case)
+    return links
+
+
+def case_link_problems(
+    sha256: str, rows: Collection[str], events: Iterable[DecodedEvent]
+) -> list[str]:
+    """The catalog's case links of an item (``rows``: case ids) against its custody
+    events: a row the log does not have (linked outside bwc, or unlinked in the log), and a
+    logged link the catalog lost."""
+    logged = logged_cases(d for d in events if d.item_sha256 == sha256)
+    out = [
+        f"case link to {case!r} in the catalog has no `case-linked` custody event "
+        "(linked outside bwc, or unlinked)"
+        for case in sorted(set(rows) - logged)
+    ]
+    out += [
+        f"case link to {case!r} is in the custody log but missing from the catalog"
+        for case in sorted(logged - set(rows))
+    ]
+    return out
+
+
 def check_item(
     sha256: str,
     manifest: bytes,
@@ -293,18 +338,38 @@ def check_item(
     digest: Digest | BwcError | None,
     stored_meta: tuple[bytes, bytes] | BwcError | None,
     row: ItemColumns | None = None,
+    case_links: Collection[str] | None = None,
 ) -> ItemReport:
     """Every check of one item (see the module docstring). ``digest``: the stored object
     freshly re-hashed, or the error reading it (None: deleted by policy, not read);
     ``stored_meta``: the store's copies of manifest and signature, or the error reading
-    them; ``row``: the catalog's row, checked against the manifest."""
+    them; ``row``: the catalog's row, checked against the manifest; ``case_links``: the
+    catalog's case links of the item (None: no catalog, not checked)."""
     rep = ItemReport(sha256)
     m, facts = _signed(rep, manifest, signature, key_id, events, log, row)
     _object(rep, m, digest, facts)
     _stored_meta(rep, manifest, signature, stored_meta, facts)
     _custody(rep, sha256, events, log)
+    if case_links is not None:
+        _cases(rep, case_links, events)
     _log(rep, log)
     return rep
+
+
+def _cases(rep: ItemReport, rows: Collection[str], events: Sequence[LoggedEvent]) -> None:
+    """The ``cases`` check, only for an item with case links in the catalog or the log (an
+    item never linked has nothing to check, and its report keeps the checks it had)."""
+    good = decoded(events)
+    if not rows and not logged_cases(d for d in good if d.item_sha256 == rep.sha256):
+        return
+    problems = case_link_problems(rep.sha256, rows, good)
+    rep.add(
+        "cases",
+        not problems,
+        "; ".join(problems)
+        if problems
+        else f"{len(rows)} case link(s), each as the custody log records it",
+    )
 
 
 def check_record(
@@ -865,6 +930,7 @@ __all__ = [
     "LogReport",
     "LogTrust",
     "LoggedEvent",
+    "case_link_problems",
     "check_item",
     "check_record",
     "consistency_problem",
@@ -872,5 +938,6 @@ __all__ = [
     "inclusion_problem",
     "item_facts",
     "key_problems",
+    "logged_cases",
     "open_checkpoint",
 ]
