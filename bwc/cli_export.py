@@ -75,6 +75,14 @@ def export(
     no_pdf: Annotated[
         bool, typer.Option("--no-pdf", help="No PDF of the custody report (the HTML stays).")
     ] = False,
+    no_timestamp: Annotated[
+        bool,
+        typer.Option(
+            "--no-timestamp",
+            help="No RFC 3161 timestamp of the bundle's checkpoint even when a TSA is "
+            "configured (for a TSA that is down; bundle.json then says timestamp: null).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Export a court bundle that anyone can verify without bwc (docs/bundle.md).
@@ -83,7 +91,8 @@ def export(
     item refuses the export (exit 1, nothing written or logged) unless --include-failed. The
     export is logged (`exported` events with the recipient and the SHA256SUMS digest).
     Exit 2: bad options or --out exists; 3: unknown id or case, or nothing selected; 5: key;
-    7: store."""
+    7: store; 9: no chromium for the PDF (or --no-pdf); 11: the TSA does not answer (or
+    --no-timestamp)."""
     from bwc.evidence.export import ExportRequest, Selection, export
     from bwc.evidence.items import ItemFilter
 
@@ -109,6 +118,7 @@ def export(
         lang=lang,
         include_failed=include_failed,
         pdf=not no_pdf,
+        timestamp=not no_timestamp,
         zip=as_zip,
     )
     with _Progress() as progress:

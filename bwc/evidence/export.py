@@ -29,21 +29,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
+from bwc.config.settings import Settings
 from bwc.errors import (
     BwcError,
     NotFoundError,
     StoreError,
+    TimestampError,
     UsageError,
     VerificationError,
 )
 from bwc.evidence import custody, note, trust
 from bwc.evidence.bundle import layout
+from bwc.evidence.bundle.report import ReportData, ReportEvent, ReportItem
 from bwc.evidence.events import DecodedEvent, decode_leaf
 from bwc.evidence.fingerprint import Digest
 from bwc.evidence.items import ItemFilter, list_items, resolve_id
-from bwc.evidence.models import Item, ItemRetention, SigningKey
+from bwc.evidence.models import Item, SigningKey
 from bwc.evidence.signing import public_pem
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
@@ -55,10 +58,7 @@ logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20  # 1 MiB: large enough for the disk, small enough to keep memory flat
 _AHEAD = 8  # chunks read ahead of the writer
-# feat/verifypy writes bwc/evidence/bundle/verify.py in parallel. Until it is merged the
-# export tolerates its absence; the integrator sets this to False (then a missing verify.py
-# is an installation error, never a bundle quietly without its verifier).
-VERIFY_PY_OPTIONAL = True
+# the standalone verifier every bundle carries (stdlib only; docs/bundle.md)
 VERIFY_PY_SOURCE = Path(__file__).resolve().parent / "bundle" / "verify.py"
 
 
@@ -105,6 +105,7 @@ class ExportRequest:
     include_failed: bool = False
     pdf: bool = True
     zip: bool = False
+    timestamp: bool = True  # when a TSA is configured: False is --no-timestamp
 
 
 @dataclass(frozen=True)
@@ -132,16 +133,21 @@ Progress = Callable[[int, int], None]  # bytes done, bytes in all
 
 
 def items_of_case(session: Session, case: str) -> list[Item]:
-    """The items linked to ``case``. The one place the export asks what a case holds: today
-    the retention row's ``case_id`` (`bwc classify --case`); feat/cases swaps this for its
-    many-to-many links."""
-    stmt = (
-        select(Item)
-        .join(ItemRetention, col(ItemRetention.sha256) == col(Item.sha256))
-        .where(ItemRetention.case_id == case)
-        .order_by(col(Item.sha256))
-    )
-    return list(session.exec(stmt))
+    """The items linked to ``case``, by links the custody log backs. A link row the log
+    does not back (inserted, or left after an unlink) refuses the export rather than
+    quietly leaving an item out of, or putting one into, a court bundle."""
+    from bwc.evidence import cases
+
+    logged = cases.items_of_case(session, case)
+    unbacked = sorted(set(cases.linked_items(session, case)) - set(logged))
+    if unbacked:
+        raise VerificationError(
+            f"case {case!r}: the catalog links {len(unbacked)} item(s) the custody log does not "
+            f"(first: {unbacked[0][:16]}); nothing was exported",
+            hint="run `bwc case show CASE` and `bwc verify ID`",
+        )
+    found = [session.get(Item, sha) for sha in logged]
+    return [i for i in found if i is not None]
 
 
 def select_items(session: Session, sel: Selection) -> list[Item]:
@@ -150,7 +156,7 @@ def select_items(session: Session, sel: Selection) -> list[Item]:
         if not found:
             raise NotFoundError(
                 f"no evidence item is linked to case {sel.case!r}",
-                hint="check the case id; `bwc classify ID --case CASE` links an item",
+                hint="check the case id; `bwc case link CASE ID...` links items",
             )
     elif sel.officer is not None:
         found = list(list_items(session, sel.officer))
@@ -168,35 +174,104 @@ def select_items(session: Session, sel: Selection) -> list[Item]:
 # ---------------------------------------------------------------------------- hooks
 
 
-def _timestamp(checkpoint_bytes: bytes) -> tuple[bytes, bytes] | None:
+def _timestamp(settings: Settings, checkpoint_bytes: bytes) -> tuple[bytes, bytes] | None:
     """An RFC 3161 token over the checkpoint's bytes and the TSA's chain (PEM), or None when
-    no TSA is configured. feat/tsa provides the real function (bwc.evidence.timestamp)."""
-    del checkpoint_bytes
-    return None
+    no TSA is configured (`[timestamp] tsa_url`). Raises TimestampError when the TSA does
+    not answer after a few tries."""
+    from bwc.evidence.timestamp import timestamp_for_export
+
+    try:
+        return timestamp_for_export(settings, checkpoint_bytes)
+    except TimestampError as e:
+        raise TimestampError(
+            f"{e.message}; nothing was exported",
+            hint="try again when the TSA answers, or export with --no-timestamp",
+        ) from e
 
 
-# Where feat/tsa's timestamps come from (its `[timestamp] tsa_url`); None until it is wired.
-TSA_URL: str | None = None
-
-
-def _stamp_info(tsr: bytes) -> dict[str, Any]:
+def _stamp_info(settings: Settings, tsr: bytes) -> dict[str, Any]:
     """bundle.json's ``timestamp``: the TSA and the time the token states."""
-    from rfc3161_client import decode_timestamp_response
+    from bwc.evidence.timestamp import read_token
 
-    gen = decode_timestamp_response(tsr).tst_info.gen_time
-    return {"tsa_url": TSA_URL, "gen_time": format_utc(gen)}
+    return {"tsa_url": settings.timestamp.tsa_url, "gen_time": format_utc(read_token(tsr).gen_time)}
 
 
 def _write_report(bundle_dir: Path, data: dict[str, Any]) -> bool | str:
-    """Write custody-report.html (and .pdf unless ``data["pdf"]`` is False) into
-    ``bundle_dir``; return bundle.json's ``pdf`` value (True, or why there is no PDF).
-    The integrator wires this to feat/report's bwc.evidence.bundle.report.render_html and
-    bwc.evidence.bundle.pdf.print_pdf; ``data`` holds everything the report needs (see
-    ``_report_data``). Until then no report is written."""
-    del bundle_dir
+    """Write custody-report.html, and its PDF unless ``data["pdf"]`` is False (headless
+    Chromium); return bundle.json's ``pdf`` value (True, or why there is no PDF)."""
+    from bwc.evidence.bundle.pdf import print_pdf
+    from bwc.evidence.bundle.report import render_html
+
+    html_path = bundle_dir / layout.REPORT_HTML
+    html_path.write_text(render_html(_report_values(data)), encoding="utf-8")
     if not data["pdf"]:
         return "not asked for (--no-pdf)"
-    return "no custody report renderer in this build"
+    print_pdf(html_path, bundle_dir / layout.REPORT_PDF)
+    return True
+
+
+def _report_values(data: dict[str, Any]) -> ReportData:
+    """The report's input from what the export gathered: the events are exactly the decoded
+    leaves of each item's custody.json (docs/bundle.md)."""
+    import base64
+
+    from bwc.evidence.manifest import parse_manifest
+
+    def media(item: Item) -> dict[str, Any] | None:
+        try:
+            return parse_manifest(item.manifest).media
+        except BwcError:
+            return None  # a failed item's manifest: its failures say why
+
+    items = []
+    for item in data["items"]:
+        res = data["results"][item.sha256]
+        items.append(
+            ReportItem(
+                sha256=item.sha256,
+                file=res.file,
+                original_path=item.original_path,
+                size=item.size,
+                device_id=item.device_id,
+                officer_id=item.officer_id,
+                recorded_start=item.recorded_start,
+                recorded_end=item.recorded_end,
+                ingested_at=item.ingested_at,
+                station_id=item.station_id,
+                key_id=item.key_id,
+                media=media(item),
+                verified=res.verified,
+                failures=res.failures,
+                events=[
+                    ReportEvent(e.index, e.kind, e.at, e.actor, e.station_id, e.details)
+                    for e in data["events"][item.sha256]
+                ],
+            )
+        )
+    cp = note.unverified_checkpoint(data["checkpoint"])
+    stamp = data["timestamp"]
+    gen_time = None
+    if stamp is not None:
+        from bwc.evidence.timestamp import read_token
+
+        gen_time = read_token(stamp[0]).gen_time
+    return ReportData(
+        bundle_id=data["bundle_id"],
+        created_at=data["created_at"],
+        station=data["station"],
+        actor=data["actor"],
+        recipient=data["recipient"],
+        lang=data["lang"],
+        tz=data["tz"],
+        timezone_name=data["timezone"],
+        selection=data["selection"],
+        checkpoint_size=cp.size,
+        checkpoint_root_b64=base64.b64encode(cp.root).decode("ascii"),
+        keys=data["keys"],
+        timestamp_gen_time=gen_time,
+        tsa_url=data["tsa_url"] if stamp is not None else None,
+        items=items,
+    )
 
 
 def _report_data(
@@ -225,7 +300,8 @@ def _report_data(
         "checkpoint": checkpoint,
         "checkpoint_size": note.unverified_checkpoint(checkpoint).size,
         "keys": {kid: layout.fingerprint(pub) for kid, pub in sorted(keys.items())},
-        "timestamp": stamp,  # (token, chain) or None; feat/tsa adds gen_time and the URL
+        "timestamp": stamp,  # (token, chain) or None
+        "tsa_url": station.settings.timestamp.tsa_url,
         "items": list(items),  # catalog rows: manifest bytes (media summary) and columns
         "events": events,  # sha256 -> its decoded custody events in the bundle, oldest first
         "results": {e.sha256: e for e in exported},  # verified, failures, file in the bundle
@@ -251,6 +327,10 @@ def export(station: Station, req: ExportRequest, progress: Progress | None = Non
         raise UsageError(f"{parent} is not a folder", hint="create it, or give another --out")
     station.signer()  # a wrong passphrase fails before anything is read or written
     bundle_id = secrets.token_hex(16)
+    if req.timestamp and station.settings.timestamp.tsa_url:
+        # the checkpoint's token is asked for after the export is logged: a TSA that is down
+        # would leave a logged export with no bundle, so ask it once before anything is done
+        _timestamp(station.settings, f"bwc export {bundle_id}".encode())
     partial = parent / f"{out.name}.partial-{secrets.token_hex(4)}"
     try:
         os.mkdir(partial, 0o755)
@@ -466,7 +546,7 @@ def _export(
         digests,
         layout.CONSISTENCY,
     )
-    stamp = _timestamp(checkpoint.encode("utf-8"))
+    stamp = _timestamp(station.settings, checkpoint.encode("utf-8")) if req.timestamp else None
     if stamp is not None:
         _write(root / layout.TSR, stamp[0], digests, layout.TSR)
         _write(root / layout.TSA_PEM, stamp[1], digests, layout.TSA_PEM)
@@ -497,11 +577,13 @@ def _export(
     for name in (layout.REPORT_HTML, layout.REPORT_PDF):
         if (root / name).is_file():
             digests[name] = _hash_file(root / name)
-    verify_py = VERIFY_PY_SOURCE.is_file()
-    if verify_py:
-        _write(root / layout.VERIFY_PY, VERIFY_PY_SOURCE.read_bytes(), digests, layout.VERIFY_PY)
-    elif not VERIFY_PY_OPTIONAL:
-        raise BwcError(f"{VERIFY_PY_SOURCE} is missing: this installation of bwc is broken")
+    try:
+        verifier = VERIFY_PY_SOURCE.read_bytes()
+    except OSError as exc:
+        raise BwcError(
+            f"{VERIFY_PY_SOURCE} is missing: this installation of bwc is broken"
+        ) from exc
+    _write(root / layout.VERIFY_PY, verifier, digests, layout.VERIFY_PY)
     first = items[0]
     readme = layout.readme_text(
         req.lang,
@@ -509,7 +591,7 @@ def _export(
         example_item=first.sha256,
         example_key=first.key_id,
         timestamp=stamp is not None,
-        verify_py=verify_py,
+        verify_py=True,
     )
     _write(root / layout.README, readme, digests, layout.README)
     info = {
@@ -525,7 +607,7 @@ def _export(
         "sums_key": sums_key,
         "checkpoint_size": cp.size,
         "pdf": pdf,
-        "timestamp": None if stamp is None else _stamp_info(stamp[0]),
+        "timestamp": None if stamp is None else _stamp_info(station.settings, stamp[0]),
         "items": [
             {
                 "sha256": e.sha256,

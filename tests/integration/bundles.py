@@ -64,10 +64,11 @@ def verify_py(bundle: Path, *keys: str) -> Ran:
 
 
 Verifier = Callable[..., Ran]
-# The verifiers every tamper must fail. verify.py joins when feat/verifypy is merged.
-VERIFIERS: list[tuple[str, Verifier]] = [("bwc verify-bundle", bwc_verify_bundle)]
-if VERIFY_PY.is_file():
-    VERIFIERS.append(("verify.py", verify_py))
+# The verifiers every tamper must fail: bwc's own checks and the bundle's standalone one.
+VERIFIERS: list[tuple[str, Verifier]] = [
+    ("bwc verify-bundle", bwc_verify_bundle),
+    ("verify.py", verify_py),
+]
 
 
 def info(bundle: Path) -> dict[str, Any]:
@@ -80,8 +81,11 @@ def expected_files(bundle: Path) -> set[str]:
     data = info(bundle)
     files = {layout.README, layout.BUNDLE_JSON, layout.SUMS, layout.SUMS_SIG}
     files |= {layout.CHECKPOINT, layout.CONSISTENCY, layout.FINGERPRINTS}
-    if VERIFY_PY.is_file():
-        files.add(layout.VERIFY_PY)
+    files |= {layout.VERIFY_PY, layout.REPORT_HTML}
+    if data["pdf"] is True:
+        files.add(layout.REPORT_PDF)
+    if data["timestamp"] is not None:
+        files |= {layout.TSR, layout.TSA_PEM}
     files |= {layout.key_path(k) for k in manifest_keys(bundle) | {data["sums_key"]}}
     for it in data["items"]:
         d = layout.item_dir(it["sha256"])

@@ -334,7 +334,7 @@ def test_a_link_from_before_links_were_logged_survives_a_new_case(  # type: igno
     bwc, home: Path, items: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An item classified with --case by a bwc before case links (only `retention-changed`
-    records the case; migration 0009 made its link row): it verifies, and a later
+    records the case; migration 0011 made its link row): it verifies, and a later
     `classify --case` with another case keeps the earlier link, logging it explicitly."""
     from bwc.evidence import cases
 
@@ -344,7 +344,7 @@ def test_a_link_from_before_links_were_logged_survives_a_new_case(  # type: igno
         r = bwc("classify", a[:12], "--class", "evidence", "--case", "OLD-1", "--reason", "x")
         assert r.code == 0, r.err
     assert "case-linked" not in kinds(home, a)
-    sql(  # what 0009 does with item_retention.case_id
+    sql(  # what 0011 does with item_retention.case_id
         home,
         "INSERT INTO case_link (case_id, sha256, linked_at, linked_by) "
         "SELECT case_id, sha256, changed_at, changed_by FROM item_retention WHERE sha256 = ?",

@@ -289,13 +289,16 @@ TAMPERS: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     "footage byte": (footage_byte, ["{file}: SHA-256 differs from SHA256SUMS"]),
     "footage byte, resealed": (
         footage_byte_resealed,
-        ["item {short}: {name} is not what its manifest states: its SHA-256 is"],
+        ["item {short}: {file} is not what its manifest states: its SHA-256 is"],
     ),
     "manifest field": (
         manifest_field,
-        ["item {short}: manifest.sig is a valid", "manifest.json is not the manifest the log"],
+        [
+            "item {short}: items/{sha}/manifest.sig is not a valid",
+            "manifest.json is not the manifest the log",
+        ],
     ),
-    "manifest.sig": (manifest_sig, ["item {short}: manifest.sig is a valid"]),
+    "manifest.sig": (manifest_sig, ["item {short}: items/{sha}/manifest.sig is not a valid"]),
     "custody leaf": (
         custody_leaf,
         ["items/{sha}/custody.json event 1 (log entry", "inclusion proof fails"],
@@ -385,8 +388,8 @@ def test_tamper_reported_in_chinese(good: Path, tmp_path: Path) -> None:
     manifest_sig(b)
     r = run_verify(b, "--lang", "zh")
     assert r.code == 1
-    short = _items(b)[0]["sha256"][:12]
-    assert f"失败    证据 {short}：manifest.sig 是 keys/" in r.out
+    sha = _items(b)[0]["sha256"]
+    assert f"失败    证据 {sha[:12]}：items/{sha}/manifest.sig 不是 keys/" in r.out
     assert r.out.splitlines()[-1].startswith("失败") and "项失败" in r.out
 
 
@@ -445,7 +448,7 @@ MALFORMED: dict[str, tuple[Callable[[Path], object], str]] = {
     ),
     "manifest.sig truncated": (
         lambda b: (_item(b) / "manifest.sig").write_bytes(b"\x00" * 10),
-        "item {short}: manifest.sig is a valid",
+        "item {short}: items/{sha}/manifest.sig is not a valid",
     ),
     "manifest not JSON": (
         lambda b: (_item(b) / "manifest.json").write_bytes(b"\xff\xfe"),

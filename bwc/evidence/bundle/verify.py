@@ -1474,10 +1474,11 @@ class Verifier:
             if item.get("size") != size or item.get("original_path") != manifest.get("path"):
                 wrong.append(r.t("bundle.json differs", "bundle.json 不一致"))
             if wrong:
+                # a failure names the whole path, for the clerk to find the file
                 r.fail(
                     "item %s: %s is not what its manifest states: %s"
-                    % (short, name, "; ".join(wrong)),
-                    "证据 %s：%s 与清单不符：%s" % (short, name, "；".join(wrong)),
+                    % (short, _show(footage), "; ".join(wrong)),
+                    "证据 %s：%s 与清单不符：%s" % (short, _show(footage), "；".join(wrong)),
                 )
             else:
                 r.ok(
@@ -1501,12 +1502,19 @@ class Verifier:
                 "证据 %s：manifest.sig 缺失或无法读取" % short,
             )
         else:
-            r.check(
-                self._sig_ok(key_id, manifest_bytes, sig),
-                "item %s: manifest.sig is a valid Ed25519 signature by keys/%s.pem"
-                % (short, key_id),
-                "证据 %s：manifest.sig 是 keys/%s.pem 的有效 Ed25519 签名" % (short, key_id),
-            )
+            if self._sig_ok(key_id, manifest_bytes, sig):
+                r.ok(
+                    "item %s: manifest.sig is a valid Ed25519 signature by keys/%s.pem"
+                    % (short, key_id),
+                    "证据 %s：manifest.sig 是 keys/%s.pem 的有效 Ed25519 签名" % (short, key_id),
+                )
+            else:
+                r.fail(
+                    "item %s: %s is not a valid Ed25519 signature of %s by keys/%s.pem"
+                    % (short, srel, mrel, key_id),
+                    "证据 %s：%s 不是 keys/%s.pem 对 %s 的有效 Ed25519 签名"
+                    % (short, srel, key_id, mrel),
+                )
 
         try:
             self._check_custody(sha, short, hashlib.sha256(manifest_bytes).hexdigest())
@@ -1646,8 +1654,8 @@ class Verifier:
         if not logged or logged[-1] != manifest_sha:
             problems.append(
                 r.t(
-                    "manifest.json is not the manifest the log recorded",
-                    "manifest.json 不是日志记录的清单",
+                    "items/%s/manifest.json is not the manifest the log recorded" % sha,
+                    "items/%s/manifest.json 不是日志记录的清单" % sha,
                 )
             )
         elif any(
