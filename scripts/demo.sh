@@ -74,6 +74,23 @@ CSV
 "$BWC" audit explain C-003 110024 --reason "camera battery ran out"
 "$BWC" audit approve C-003 110024 --by "Supervisor Wang"
 
+step "Court export: link the footage to case C-002, export a bundle, check it with stock tools"
+# the clip recorded at 09:20, during case C-002 (illegal parking)
+clip="$("$BWC" list --json | "$(dirname "$BWC")/python" -c 'import json,sys; print(next(i["sha256"] for i in json.load(sys.stdin) if "_20261015092000_" in i["path"]))')"
+"$BWC" case link C-002 "$clip" --reason "footage of the illegal-parking case"
+"$BWC" case show C-002
+pdf=()
+command -v chromium >/dev/null 2>&1 || pdf=(--no-pdf)  # the PDF needs headless Chromium
+"$BWC" export --case C-002 --out "$work/bundle" --for "Huangpu circuit court" --lang en "${pdf[@]}"
+ls "$work/bundle"
+(cd "$work/bundle" && sha256sum -c --quiet SHA256SUMS && echo "sha256sum -c: all files OK")
+key="$("$(dirname "$BWC")/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["sums_key"])' "$work/bundle/bundle.json")"
+(cd "$work/bundle" && openssl pkeyutl -verify -pubin -inkey "keys/$key.pem" -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig)
+# the bundle's own verifier, as a clerk runs it: no environment, no bwc
+(cd "$work/bundle" && env -i "$(command -v python3)" -I verify.py --quiet)
+"$BWC" verify-bundle "$work/bundle" | tail -n 1
+"$BWC" access --case C-002
+
 step "Tamper test: flip one byte of a stored object, then verify"
 obj="$BWC_HOME/store/objects/${first:0:2}/$first"
 chmod u+w "$obj"
