@@ -160,7 +160,10 @@ def to_html(issues: list[Issue], report: Report, lang: Lang) -> str:
         'body{font-family:system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;'
         "margin:1.5rem;color:#222}table{border-collapse:collapse;font-size:.85rem}"
         "td,th{padding:.2rem .5rem;border:1px solid #ddd;text-align:left;vertical-align:top}"
-        "th{background:#f3f3f3}</style></head><body>",
+        # printed (--format pdf): landscape, and Chinese labels kept whole, not one
+        # character a line in a narrow column
+        "th{background:#f3f3f3;white-space:nowrap}td{word-break:keep-all}"
+        "@page{size:A4 landscape;margin:12mm}</style></head><body>",
         f'<h1 id="title">{escape(title)}</h1>',
         f"<p>{escape(word('timezone', lang))}: {escape(period.tz)} · "
         f"{escape(word('count', lang).format(n=len(issues)))}</p>",
