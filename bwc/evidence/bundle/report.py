@@ -119,6 +119,7 @@ EVENT_WORDS: dict[str, dict[Lang, str]] = {
     "undocked": {"zh": "记录仪拔出", "en": "camera undocked"},
     "source-wiped": {"zh": "记录仪原文件清除", "en": "source file wiped from the camera"},
     "explained": {"zh": "中断情况说明", "en": "interruption explained"},
+    "explanation-reviewed": {"zh": "情况说明审核", "en": "explanation approved or rejected"},
     "audit-input": {"zh": "审计数据导入", "en": "audit input recorded"},
     "case-linked": {"zh": "关联案件", "en": "linked to a case"},
     "case-unlinked": {"zh": "解除案件关联", "en": "unlinked from a case"},
