@@ -157,7 +157,9 @@ class Cluster:
         self.dir = Path(tempfile.mkdtemp(prefix="bwc-rgw-"))
         self.conf = self.dir / "ceph.conf"
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.argv: dict[int, tuple[str, ...]] = {}  # PID: the daemon's own arguments
         self.closed = False
+        self.full = False  # set_full
         atexit.register(self.stop)  # also if the process ends while it is starting
         self.port = _free_port()
         self.url = f"http://{HOST}:{self.port}"
@@ -194,16 +196,16 @@ class Cluster:
     def _daemon(self, *args: str) -> None:
         if self.closed:
             raise RgwError("the test process is ending")
-        log = (self.dir / "log" / f"{args[0]}.out").open("wb")
+        log = (self.dir / "log" / f"{args[0]}.out").open("ab")  # kept over restarts
         # -f: stays in the foreground, so the PID is the daemon's own and stop() can end it
-        self.procs.append(
-            subprocess.Popen(
-                [*args, "-f", "-c", str(self.conf)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        p = subprocess.Popen(
+            [*args, "-f", "-c", str(self.conf)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+        self.procs.append(p)
+        self.argv[p.pid] = args
 
     def _start(self) -> None:
         d = self.dir
@@ -263,6 +265,91 @@ class Cluster:
             aws_secret_access_key=SECRET,
             config=Config(retries={"mode": "standard", "max_attempts": 1}),
         )
+
+    # ------------------------------------------------------------------ faults
+
+    def _proc(self, name: str) -> subprocess.Popen[bytes]:
+        for p in self.procs:
+            if self.argv[p.pid][0] == name:
+                return p
+        raise RgwError(f"this cluster runs no {name}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one of this cluster's daemons (``radosgw``, ``ceph-osd``) by its PID, as a
+        crash or a power cut would end it; ``restart`` brings it back."""
+        p = self._proc(name)
+        if p.poll() is None:
+            p.kill()
+        p.wait(timeout=30)
+
+    def restart(self, name: str) -> bool:
+        """Start a killed daemon again with the same arguments (its data is on disk); False
+        if it was running."""
+        p = self._proc(name)
+        if p.poll() is None:
+            return False
+        self.procs.remove(p)
+        self._daemon(*self.argv.pop(p.pid))
+        if name == "radosgw":
+            self._wait_for_endpoint()
+        return True
+
+    def set_full(self, full: bool) -> bool:
+        """Make the OSD count as full (full ratios far below its use) or not (Ceph's
+        defaults): a full cluster blocks every write, and RGW answers reads only. False if
+        it already was as asked."""
+        if full == self.full:
+            return False
+        self.full = full
+        ratios = (("nearfull", 0.0005), ("backfillfull", 0.0008), ("full", 0.001))
+        if not full:
+            ratios = (("full", 0.95), ("backfillfull", 0.90), ("nearfull", 0.85))
+        for which, value in ratios:
+            self._run("ceph", "osd", f"set-{which}-ratio", str(value))
+        # the OSD reports its state and the mon flags the pools a few seconds later
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pools = [
+                line for line in self._run("ceph", "osd", "dump").splitlines()
+                if line.startswith("pool ")
+            ]  # fmt: skip
+            if pools and all((",full " in p or ",full," in p) == full for p in pools):
+                return True
+            time.sleep(0.5)
+        raise RgwError(f"the pools did not become {'full' if full else 'writable'}{self._logs()}")
+
+    def wait_writable(self, timeout: float = 90) -> None:
+        """Until a PUT succeeds again (after a fault is undone): the next test gets a
+        working cluster, or this one fails saying why."""
+        c = boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=KEY_ID,
+            aws_secret_access_key=SECRET,
+            config=Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=5),
+        )
+        deadline = time.monotonic() + timeout
+        bucket = f"{PLAIN}-probe"
+        last: BaseException | None = None
+        while time.monotonic() < deadline:
+            try:
+                c.create_bucket(Bucket=bucket)
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") not in (
+                    "BucketAlreadyOwnedByYou",
+                    "BucketAlreadyExists",
+                ):
+                    last = e
+            except BotoCoreError as e:
+                last = e
+            try:
+                c.put_object(Bucket=bucket, Key="probe", Body=b"probe")
+                return
+            except (BotoCoreError, ClientError) as e:
+                last = e
+                time.sleep(0.5)
+        raise RgwError(f"RGW does not take writes again: {last}{self._logs()}")
 
     def fresh_buckets(self) -> tuple[str, str]:
         """Two new buckets: one with Object Lock (so versioned), one plain."""
