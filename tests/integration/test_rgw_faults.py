@@ -160,14 +160,14 @@ def test_osd_down_bounded_waits_clear_status_then_completes(
     assert len(store_lines) == 1, r.out
     assert "took the request but sent no answer in time (listing" in store_lines[0], r.out
     assert "may be down or full" in store_lines[0]
-    assert took < 12, took  # one probe, its timeout at most 3 s here; not retried
+    assert took < 6, took  # one probe of at most 3 s here, not retried (was 3 x 120 s)
 
     before = tree_snapshot(camera)
     t0 = time.monotonic()
     r = bwc("ingest", camera, "--officer", "110023", "--device", "DSJ0042")
     assert r.code == 7, r.out + r.err
     assert "sent no answer in time" in r.err and len(r.err.strip().splitlines()) <= 2, r.err
-    assert time.monotonic() - t0 < 12
+    assert time.monotonic() - t0 < 6
     assert recorded(s3home) == (set(), [])
     assert tree_snapshot(camera) == before
     ceph.restart("ceph-osd")
