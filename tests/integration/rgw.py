@@ -95,7 +95,9 @@ def _self_signed(d: Path) -> None:
     )
 
 
-def _conf(d: Path, fsid: str, mon_port: int, rgw_port: int, tls_port: int) -> str:
+def _conf(
+    d: Path, fsid: str, mon_port: int, rgw_port: int, tls_port: int, block_gib: int = 8
+) -> str:
     frontends = (
         f"beast endpoint={HOST}:{rgw_port} ssl_endpoint={HOST}:{tls_port} "
         f"ssl_certificate={d}/tls.crt ssl_private_key={d}/tls.key"
@@ -125,7 +127,7 @@ mon data avail crit = 0
 osd objectstore = bluestore
 bluestore block path = {d}/osd-block
 bluestore block create = true
-bluestore block size = 8589934592
+bluestore block size = {block_gib << 30}
 bluestore cache autotune = false
 bluestore cache size = 134217728
 osd memory target = 939524096
@@ -146,7 +148,10 @@ rgw thread pool size = 64
 class Cluster:
     """One single-node Ceph cluster with radosgw; ``url`` is its S3 endpoint."""
 
-    def __init__(self) -> None:
+    def __init__(self, block_gib: int = 8) -> None:
+        """``block_gib``: the OSD's sparse block file (bench/s3.py writes gigabytes that
+        COMPLIANCE retention keeps)."""
+        self.block_gib = block_gib
         missing = [t for t in TOOLS if shutil.which(t) is None]
         if missing:
             raise RgwError(
@@ -214,7 +219,7 @@ class Cluster:
         fsid = str(uuid.uuid4())
         mon_port = _free_port()
         _self_signed(d)
-        self.conf.write_text(_conf(d, fsid, mon_port, self.port, self.tls_port))
+        self.conf.write_text(_conf(d, fsid, mon_port, self.port, self.tls_port, self.block_gib))
         monmap = str(d / "monmap")
         subprocess.run(
             ["monmaptool", "--create", "--fsid", fsid, "--addv", "a",
@@ -239,7 +244,9 @@ class Cluster:
         while time.monotonic() < deadline:
             for p in self.procs:
                 if p.poll() is not None:
-                    raise RgwError(f"{p.args[0]} exited with {p.returncode}{self._logs()}")
+                    raise RgwError(
+                        f"{self.argv[p.pid][0]} exited with {p.returncode}{self._logs()}"
+                    )
             try:
                 with socket.create_connection((HOST, self.port), timeout=1):
                     return

@@ -411,8 +411,8 @@ class S3Store:
                 f"S3 at {self.endpoint} took the request but sent no answer in time "
                 f"({what} of {self._where(key)}): the storage behind the endpoint may be "
                 "down or full",
-                hint="ask the storage operators (for Ceph: `ceph health detail`); files wait "
-                "in the spool and sources are left untouched",
+                hint="ask the storage operators (for Ceph: `ceph health detail`); sources "
+                "are left untouched",
             )
         if isinstance(e, BotoConnectionError | HTTPClientError):
             return StoreError(
