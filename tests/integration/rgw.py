@@ -42,7 +42,7 @@ KEY_ID = "bwc-test-key"  # the same keys as the moto server's (tests/integration
 SECRET = "bwc-test-secret"
 LOCKED = "bwc-locked"  # bucket name prefixes: fresh_buckets adds a random suffix
 PLAIN = "bwc-plain"
-TOOLS = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "monmaptool")
+TOOLS = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "rados", "monmaptool")
 START_TIMEOUT = 120.0  # seconds; it takes ~16 s on 2 cores
 
 
@@ -296,10 +296,23 @@ class Cluster:
         if p.poll() is None:
             return False
         self.procs.remove(p)
+        if name == "radosgw":
+            self._evict_dead_watchers()
         self._daemon(*self.argv.pop(p.pid))
         if name == "radosgw":
             self._wait_for_endpoint()
         return True
+
+    def _evict_dead_watchers(self) -> None:
+        """A killed radosgw leaves its watches on the control objects until the OSD times
+        them out (30 s): every metadata write of the next one (a bucket created) waits for
+        them. Blocklisting the dead client's address ends them at once."""
+        dead: set[str] = set()
+        for n in range(8):  # rgw's notify.0 .. notify.7
+            out = self._run("rados", "-p", "default.rgw.control", "listwatchers", f"notify.{n}")
+            dead |= {w.split("=", 1)[1] for w in out.split() if w.startswith("watcher=")}
+        for addr in sorted(dead):
+            self._run("ceph", "osd", "blocklist", "add", addr)
 
     def set_full(self, full: bool) -> bool:
         """Make the OSD count as full (full ratios far below its use) or not (Ceph's
