@@ -3,7 +3,9 @@ bluestore OSD on a sparse file, radosgw; no mgr) on 127.0.0.1, in a temporary fo
 once per test process (each xdist worker has its own) on first use and stopped at exit by the
 PIDs it started. It installs nothing: `make test` installs the Debian packages (ceph-mon
 ceph-osd radosgw ceph-common). A cluster that does not come up fails the test that asked for
-it, with the tail of the daemon's log: never a skip.
+it, with the tail of the daemon's log: never a skip. The fault tests (test_rgw_faults.py)
+kill and restart its daemons by PID (``kill``, ``restart``) and make its OSD full
+(``set_full``), then put it back (``wait_writable``) for the next test of the process.
 
 The server checks what moto does not (Content-MD5, COMPLIANCE retention that cannot be
 shortened, versioning that cannot be suspended on a lock bucket); see docs/s3.md. Each test
