@@ -6,17 +6,20 @@ import os
 import secrets
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BWC = ROOT / ".venv" / "bin" / "bwc"
+# the project's venv; from a git worktree without one, the venv of the Python running this
+VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv").exists() else Path(sys.executable).parent
+BWC = VENV_BIN / "bwc"
 # bwc loads its modules per command (`--version` loads almost nothing): load them all, and
 # botocore's S3 model, and run ffprobe once, as on a station that has run before.
 WARM_BWC = [
-    str(ROOT / ".venv" / "bin" / "python"),
+    str(VENV_BIN / "python"),
     "-c",
     "import bwc.cli, bwc.ingest.pipeline, bwc.ingest.probe, bwc.evidence.verify, "
     "bwc.evidence.stores.s3, bwc.cli_store, bwc.ingest.daemon, boto3; "

@@ -132,6 +132,11 @@ class S3Settings(BaseModel):
     retry_seconds: float = _must(
         60.0, "a number from 0 to 86400", ge=0, le=86400, allow_inf_nan=False
     )
+    # how long one request may wait for the server's answer: an RGW whose storage is down
+    # or full accepts the request and never answers, so this bounds every wait
+    timeout_seconds: float = _must(
+        60.0, "a number from 1 to 3600", ge=1, le=3600, allow_inf_nan=False
+    )
 
 
 @dataclass(frozen=True)
@@ -529,6 +534,9 @@ part_size_mb = 16
 concurrency = 4
 # How long an upload keeps retrying while the store cannot be reached before it fails.
 retry_seconds = 60.0
+# How long one request waits for the server's answer (an object store whose storage is down
+# or full may take a request and never answer).
+timeout_seconds = 60.0
 
 # The monthly coverage audit's rules (docs/audit.md); `bwc audit report` options override
 # them for one report.

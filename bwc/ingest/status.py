@@ -92,8 +92,9 @@ def station_status(
     open_sessions: list[DockSession] = []
     failures: list[IngestJob] = []
     pending: int | None = None
+    waiting: tuple[int, str | None] = (0, None)
     try:
-        backlog, open_sessions, failures = _from_catalog(station)
+        backlog, open_sessions, failures, waiting = _from_catalog(station)
         if settings.timestamp.enabled:
             with station.session(snapshot=True) as s:
                 pending = stamps.pending_count(s)
@@ -108,6 +109,15 @@ def station_status(
         store_ok, store_msg = True, "reachable"
     except StoreError as e:
         store_ok, store_msg = False, str(e)
+    if store_ok and waiting[0]:
+        # A store can answer the check (a listing) and still take no writes: a full Ceph
+        # cluster blocks every write and answers every read.
+        n, why = waiting
+        store_ok = False
+        store_msg = (
+            f"answers, but {n} file{'s' if n != 1 else ''} wait{'s' if n == 1 else ''} "
+            f"to be stored: {why}"
+        )
     spool = settings.spool_dir
     spool_used = (
         sum(p.stat().st_size for p in spool.rglob("*") if p.is_file()) if spool.exists() else 0
@@ -147,9 +157,10 @@ def station_status(
 
 def _from_catalog(
     station: Station,
-) -> tuple[dict[str, int], list[DockSession], list[IngestJob]]:
-    """Backlog per state, open dock sessions and recent failures: one read-only snapshot
-    (it never waits for the write lock a long command or the daemon holds)."""
+) -> tuple[dict[str, int], list[DockSession], list[IngestJob], tuple[int, str | None]]:
+    """Backlog per state, open dock sessions, recent failures, and the jobs waiting to retry
+    a store step (how many, the latest reason): one read-only snapshot (it never waits for
+    the write lock a long command or the daemon holds)."""
     with station.session(snapshot=True) as s:
         backlog = {
             state: int(n)
@@ -175,4 +186,18 @@ def _from_catalog(
                 .limit(_FAILURES_SHOWN)
             )
         )
-    return backlog, open_sessions, failures
+        # the store steps (jobs.py): signed -> stored (upload), stored -> verified (read-back)
+        store_wait = (
+            select(IngestJob)
+            .where(IngestJob.station_id == station.station_id)
+            .where(col(IngestJob.state).in_(("signed", "stored")))
+            .where(col(IngestJob.next_try).is_not(None))
+            # the reason a retry saved (jobs.py: "store: ..." or "read-back: ...")
+            .where(
+                col(IngestJob.reason).startswith("store:")
+                | col(IngestJob.reason).startswith("read-back:")
+            )
+        )
+        latest = s.exec(store_wait.order_by(col(IngestJob.updated_at).desc()).limit(1)).first()
+        n_waiting = int(s.exec(select(func.count()).select_from(store_wait.subquery())).one())
+    return backlog, open_sessions, failures, (n_waiting, latest.reason if latest else None)

@@ -3,7 +3,9 @@ bluestore OSD on a sparse file, radosgw; no mgr) on 127.0.0.1, in a temporary fo
 once per test process (each xdist worker has its own) on first use and stopped at exit by the
 PIDs it started. It installs nothing: `make test` installs the Debian packages (ceph-mon
 ceph-osd radosgw ceph-common). A cluster that does not come up fails the test that asked for
-it, with the tail of the daemon's log: never a skip.
+it, with the tail of the daemon's log: never a skip. The fault tests (test_rgw_faults.py)
+kill and restart its daemons by PID (``kill``, ``restart``) and make its OSD full
+(``set_full``), then put it back (``wait_writable``) for the next test of the process.
 
 The server checks what moto does not (Content-MD5, COMPLIANCE retention that cannot be
 shortened, versioning that cannot be suspended on a lock bucket); see docs/s3.md. Each test
@@ -42,7 +44,7 @@ KEY_ID = "bwc-test-key"  # the same keys as the moto server's (tests/integration
 SECRET = "bwc-test-secret"
 LOCKED = "bwc-locked"  # bucket name prefixes: fresh_buckets adds a random suffix
 PLAIN = "bwc-plain"
-TOOLS = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "monmaptool")
+TOOLS = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "rados", "monmaptool")
 START_TIMEOUT = 120.0  # seconds; it takes ~16 s on 2 cores
 
 
@@ -95,7 +97,9 @@ def _self_signed(d: Path) -> None:
     )
 
 
-def _conf(d: Path, fsid: str, mon_port: int, rgw_port: int, tls_port: int) -> str:
+def _conf(
+    d: Path, fsid: str, mon_port: int, rgw_port: int, tls_port: int, block_gib: int = 8
+) -> str:
     frontends = (
         f"beast endpoint={HOST}:{rgw_port} ssl_endpoint={HOST}:{tls_port} "
         f"ssl_certificate={d}/tls.crt ssl_private_key={d}/tls.key"
@@ -125,7 +129,7 @@ mon data avail crit = 0
 osd objectstore = bluestore
 bluestore block path = {d}/osd-block
 bluestore block create = true
-bluestore block size = 8589934592
+bluestore block size = {block_gib << 30}
 bluestore cache autotune = false
 bluestore cache size = 134217728
 osd memory target = 939524096
@@ -146,7 +150,10 @@ rgw thread pool size = 64
 class Cluster:
     """One single-node Ceph cluster with radosgw; ``url`` is its S3 endpoint."""
 
-    def __init__(self) -> None:
+    def __init__(self, block_gib: int = 8) -> None:
+        """``block_gib``: the OSD's sparse block file (bench/s3.py writes gigabytes that
+        COMPLIANCE retention keeps)."""
+        self.block_gib = block_gib
         missing = [t for t in TOOLS if shutil.which(t) is None]
         if missing:
             raise RgwError(
@@ -157,7 +164,9 @@ class Cluster:
         self.dir = Path(tempfile.mkdtemp(prefix="bwc-rgw-"))
         self.conf = self.dir / "ceph.conf"
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.argv: dict[int, tuple[str, ...]] = {}  # PID: the daemon's own arguments
         self.closed = False
+        self.full = False  # set_full
         atexit.register(self.stop)  # also if the process ends while it is starting
         self.port = _free_port()
         self.url = f"http://{HOST}:{self.port}"
@@ -194,16 +203,16 @@ class Cluster:
     def _daemon(self, *args: str) -> None:
         if self.closed:
             raise RgwError("the test process is ending")
-        log = (self.dir / "log" / f"{args[0]}.out").open("wb")
+        log = (self.dir / "log" / f"{args[0]}.out").open("ab")  # kept over restarts
         # -f: stays in the foreground, so the PID is the daemon's own and stop() can end it
-        self.procs.append(
-            subprocess.Popen(
-                [*args, "-f", "-c", str(self.conf)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        p = subprocess.Popen(
+            [*args, "-f", "-c", str(self.conf)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+        self.procs.append(p)
+        self.argv[p.pid] = args
 
     def _start(self) -> None:
         d = self.dir
@@ -212,7 +221,7 @@ class Cluster:
         fsid = str(uuid.uuid4())
         mon_port = _free_port()
         _self_signed(d)
-        self.conf.write_text(_conf(d, fsid, mon_port, self.port, self.tls_port))
+        self.conf.write_text(_conf(d, fsid, mon_port, self.port, self.tls_port, self.block_gib))
         monmap = str(d / "monmap")
         subprocess.run(
             ["monmaptool", "--create", "--fsid", fsid, "--addv", "a",
@@ -237,7 +246,9 @@ class Cluster:
         while time.monotonic() < deadline:
             for p in self.procs:
                 if p.poll() is not None:
-                    raise RgwError(f"{p.args[0]} exited with {p.returncode}{self._logs()}")
+                    raise RgwError(
+                        f"{self.argv[p.pid][0]} exited with {p.returncode}{self._logs()}"
+                    )
             try:
                 with socket.create_connection((HOST, self.port), timeout=1):
                     return
@@ -263,6 +274,104 @@ class Cluster:
             aws_secret_access_key=SECRET,
             config=Config(retries={"mode": "standard", "max_attempts": 1}),
         )
+
+    # ------------------------------------------------------------------ faults
+
+    def _proc(self, name: str) -> subprocess.Popen[bytes]:
+        for p in self.procs:
+            if self.argv[p.pid][0] == name:
+                return p
+        raise RgwError(f"this cluster runs no {name}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one of this cluster's daemons (``radosgw``, ``ceph-osd``) by its PID, as a
+        crash or a power cut would end it; ``restart`` brings it back."""
+        p = self._proc(name)
+        if p.poll() is None:
+            p.kill()
+        p.wait(timeout=30)
+
+    def restart(self, name: str) -> bool:
+        """Start a killed daemon again with the same arguments (its data is on disk); False
+        if it was running."""
+        p = self._proc(name)
+        if p.poll() is None:
+            return False
+        self.procs.remove(p)
+        if name == "radosgw":
+            self._evict_dead_watchers()
+        self._daemon(*self.argv.pop(p.pid))
+        if name == "radosgw":
+            self._wait_for_endpoint()
+        return True
+
+    def _evict_dead_watchers(self) -> None:
+        """A killed radosgw leaves its watches on the control objects until the OSD times
+        them out (30 s): every metadata write of the next one (a bucket created) waits for
+        them. Blocklisting the dead client's address ends them at once."""
+        dead: set[str] = set()
+        for n in range(8):  # rgw's notify.0 .. notify.7
+            out = self._run("rados", "-p", "default.rgw.control", "listwatchers", f"notify.{n}")
+            dead |= {w.split("=", 1)[1] for w in out.split() if w.startswith("watcher=")}
+        for addr in sorted(dead):
+            self._run("ceph", "osd", "blocklist", "add", addr)
+
+    def set_full(self, full: bool) -> bool:
+        """Make the OSD count as full (full ratios far below its use) or not (Ceph's
+        defaults): a full cluster blocks every write, and RGW answers reads only. False if
+        it already was as asked."""
+        if full == self.full:
+            return False
+        self.full = full
+        ratios = (("nearfull", 0.0005), ("backfillfull", 0.0008), ("full", 0.001))
+        if not full:
+            ratios = (("full", 0.95), ("backfillfull", 0.90), ("nearfull", 0.85))
+        for which, value in ratios:
+            self._run("ceph", "osd", f"set-{which}-ratio", str(value))
+        # the OSD reports its state and the mon flags the pools a few seconds later
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pools = [
+                line for line in self._run("ceph", "osd", "dump").splitlines()
+                if line.startswith("pool ")
+            ]  # fmt: skip
+            if pools and all((",full " in p or ",full," in p) == full for p in pools):
+                return True
+            time.sleep(0.5)
+        raise RgwError(f"the pools did not become {'full' if full else 'writable'}{self._logs()}")
+
+    def wait_writable(self, timeout: float = 90) -> None:
+        """Until a PUT succeeds again (after a fault is undone): the next test gets a
+        working cluster, or this one fails saying why."""
+        c = boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=KEY_ID,
+            aws_secret_access_key=SECRET,
+            config=Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=5),
+        )
+        deadline = time.monotonic() + timeout
+        bucket = f"{PLAIN}-probe"
+        last: BaseException | None = None
+        while time.monotonic() < deadline:
+            try:
+                c.create_bucket(Bucket=bucket)
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") not in (
+                    "BucketAlreadyOwnedByYou",
+                    "BucketAlreadyExists",
+                ):
+                    last = e
+            except BotoCoreError as e:
+                last = e
+            try:
+                c.put_object(Bucket=bucket, Key="probe", Body=b"probe")
+                return
+            except (BotoCoreError, ClientError) as e:
+                last = e
+                time.sleep(0.5)
+        raise RgwError(f"RGW does not take writes again: {last}{self._logs()}")
 
     def fresh_buckets(self) -> tuple[str, str]:
         """Two new buckets: one with Object Lock (so versioned), one plain."""

@@ -124,8 +124,11 @@ def test_retention_must_be_a_table(tmp_path: Path) -> None:
 
 
 def test_s3_settings(tmp_path: Path) -> None:
-    s3 = settings(tmp_path, s3={"part_size_mb": 64, "concurrency": 8, "retry_seconds": 5}).s3
-    assert s3 == S3Settings(part_size_mb=64, concurrency=8, retry_seconds=5.0)
+    s3 = settings(
+        tmp_path,
+        s3={"part_size_mb": 64, "concurrency": 8, "retry_seconds": 5, "timeout_seconds": 7},
+    ).s3
+    assert s3 == S3Settings(part_size_mb=64, concurrency=8, retry_seconds=5.0, timeout_seconds=7)
 
 
 @pytest.mark.parametrize(
@@ -136,6 +139,8 @@ def test_s3_settings(tmp_path: Path) -> None:
         ({"concurrency": 0}, "s3.concurrency"),
         ({"concurrency": True}, "s3.concurrency"),
         ({"retry_seconds": -1}, "s3.retry_seconds: must be a number"),
+        ({"timeout_seconds": 0}, "s3.timeout_seconds: must be a number from 1 to 3600"),
+        ({"timeout_seconds": float("inf")}, "s3.timeout_seconds"),
         ({"endpoint": "http://x"}, "s3.endpoint: unknown setting"),
     ],
 )

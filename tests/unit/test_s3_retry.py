@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from bwc.config.settings import S3Settings
 from bwc.errors import StoreError
@@ -30,6 +30,15 @@ class Flaky:
         self.errors = list(errors)
         self.calls = 0
         self.meta = type("M", (), {"endpoint_url": "http://127.0.0.1:9"})()
+
+    def list_objects_v2(self, **_: Any) -> dict[str, Any]:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return {}
+
+    def get_object_lock_configuration(self, **_: Any) -> dict[str, Any]:
+        return {}
 
     def head_object(self, **_: Any) -> dict[str, Any]:
         self.calls += 1
@@ -94,3 +103,21 @@ def test_other_errors_fail_at_once() -> None:
     with pytest.raises(StoreError, match="AccessDenied"):
         st.has_object("ab" * 32)
     assert client.calls == 1 and slept == []
+
+
+def test_a_request_never_answered_is_named_and_check_does_not_retry_it() -> None:
+    """An RGW whose OSDs are down or full takes a request and never answers: `check` (the
+    first request of every command, and `bwc status`) gives up after one timeout and says
+    what it means; an upload retries it like any transient failure."""
+    hung = ReadTimeoutError(endpoint_url="http://127.0.0.1:9/bucket")
+    client = Flaky([hung, hung])
+    st, slept = _store(client)
+    with pytest.raises(StoreError) as e:
+        st.check()
+    assert client.calls == 1 and slept == []
+    assert "took the request but sent no answer in time (listing of s3://bucket)" in str(e.value)
+    assert "may be down or full" in str(e.value)
+    client = Flaky([hung, hung])
+    st, slept = _store(client)
+    assert st.has_object("ab" * 32) is True
+    assert client.calls == 3 and len(slept) == 2

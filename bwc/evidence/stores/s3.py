@@ -51,6 +51,7 @@ from botocore.exceptions import (
     HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
+    ReadTimeoutError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from tenacity import (
@@ -107,6 +108,10 @@ _QUICK_ATTEMPTS = 3  # an operation that is not patient: as the SDK's standard m
 _BACKOFF_START = 0.25  # seconds; full jitter over an exponentially growing window
 _BACKOFF_MAX = 5.0
 _NO_LOCK = {"ObjectLockConfigurationNotFoundError"}
+# `check` (every command's first request, and `bwc status`) waits at most this long for an
+# answer, and does not retry one that never came: an RGW whose OSDs are down or full takes
+# the request and never answers, and a status must say so in seconds, not minutes.
+_CHECK_TIMEOUT = 10.0
 
 
 def _quiet_sdk_logs() -> None:
@@ -205,10 +210,13 @@ def _version(vid: str | None) -> str | None:
     return None if vid in (None, "", "null") else vid
 
 
-def _hash_range(reader: RangeReader, offset: int, length: int) -> tuple[str, str]:
+def _hash_range(
+    reader: RangeReader, offset: int, length: int, *, sha256: bool = True
+) -> tuple[str, str]:
     """The base64 SHA-256 and MD5 of a range, in one pass: the checksum header and the
-    Content-MD5 of the request that sends it."""
-    sha = hashlib.sha256()
+    Content-MD5 of the request that sends it. ``sha256`` False: the MD5 only (the SHA-256
+    is "" then), for a body whose SHA-256 is already known."""
+    sha = hashlib.sha256() if sha256 else None
     md5 = hashlib.md5(usedforsecurity=False)
     # read apart from the request body (_Window), so the sums describe the spool copy and
     # not whatever the body stream hands the HTTP client (the tests corrupt that stream)
@@ -217,10 +225,11 @@ def _hash_range(reader: RangeReader, offset: int, length: int) -> tuple[str, str
         data = reader.pread(min(_READ, end - pos), pos)
         if not data:
             raise StoreError("the staged file shrank while it was uploaded")
-        sha.update(data)
+        if sha is not None:
+            sha.update(data)
         md5.update(data)
         pos += len(data)
-    return _b64(sha.digest()), _b64(md5.digest())
+    return (_b64(sha.digest()) if sha is not None else ""), _b64(md5.digest())
 
 
 def _md5(data: bytes) -> str:
@@ -266,6 +275,9 @@ class S3Store:
         self.policy = policy or RetentionSettings()
         self.clock: Clock = clock or SystemClock()
         self._client = client
+        self._injected = client is not None
+        self._session: botocore.session.Session | None = None
+        self._probe_client: S3Client | None = None
         self._client_lock = threading.Lock()
         self._sleep = sleep
         self._lock_enabled: bool | None = None
@@ -299,32 +311,49 @@ class S3Store:
     def client(self) -> S3Client:
         with self._client_lock:
             if self._client is None:
-                cfg = Config(
-                    # one retry layer, ours (_call), with jitter: none stacked in the SDK
-                    retries={"mode": "standard", "total_max_attempts": 1},
-                    connect_timeout=10,
-                    read_timeout=120,
-                    max_pool_connections=max(32, 4 * self.options.concurrency),
-                    # We send our own SHA-256 with every body and verify by reading back;
-                    # the SDK's own CRC32 and response validation would only hash twice.
-                    request_checksum_calculation="when_required",
-                    response_checksum_validation="when_required",
-                    # The body's SHA-256 travels in the signed x-amz-checksum-sha256 header;
-                    # signing the payload too would read every part once more.
-                    s3={"payload_signing_enabled": False},
-                    user_agent_extra="bwc",
-                )
-                try:
-                    # botocore's own session: the same AWS chain as boto3's, without loading
-                    # boto3 and s3transfer (~50 ms of every `bwc ingest`)
-                    session = botocore.session.get_session()
-                    self._client = cast("S3Client", session.create_client("s3", config=cfg))
-                except BotoCoreError as e:
-                    raise StoreError(
-                        f"cannot set up the S3 client: {first_line(e)}",
-                        hint="check AWS_DEFAULT_REGION, AWS_ENDPOINT_URL and ~/.aws/config",
-                    ) from e
+                self._client = self._new_client(self.options.timeout_seconds)
             return self._client
+
+    @property
+    def probe_client(self) -> S3Client:
+        """A client for ``check``: the same chain, a short read timeout (an injected
+        ``client`` serves both)."""
+        if self._injected:
+            return self.client
+        with self._client_lock:
+            if self._probe_client is None:
+                self._probe_client = self._new_client(
+                    min(_CHECK_TIMEOUT, self.options.timeout_seconds)
+                )
+            return self._probe_client
+
+    def _new_client(self, read_timeout: float) -> S3Client:
+        cfg = Config(
+            # one retry layer, ours (_call), with jitter: none stacked in the SDK
+            retries={"mode": "standard", "total_max_attempts": 1},
+            connect_timeout=10,
+            read_timeout=read_timeout,
+            max_pool_connections=max(32, 4 * self.options.concurrency),
+            # We send our own SHA-256 with every body and verify by reading back;
+            # the SDK's own CRC32 and response validation would only hash twice.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            # The body's SHA-256 travels in the signed x-amz-checksum-sha256 header;
+            # signing the payload too would read every part once more.
+            s3={"payload_signing_enabled": False},
+            user_agent_extra="bwc",
+        )
+        try:
+            # botocore's own session: the same AWS chain as boto3's, without loading
+            # boto3 and s3transfer (~50 ms of every `bwc ingest`)
+            if self._session is None:
+                self._session = botocore.session.get_session()
+            return cast("S3Client", self._session.create_client("s3", config=cfg))
+        except BotoCoreError as e:
+            raise StoreError(
+                f"cannot set up the S3 client: {first_line(e)}",
+                hint="check AWS_DEFAULT_REGION, AWS_ENDPOINT_URL and ~/.aws/config",
+            ) from e
 
     @property
     def endpoint(self) -> str:
@@ -380,6 +409,15 @@ class S3Store:
             return StoreError(
                 f"S3 {what} of {self._where(key)} failed: {code}" + (f": {msg}" if msg else "")
             )
+        if isinstance(e, ReadTimeoutError):
+            # RGW up, RADOS not answering (OSDs down, or full: Ceph blocks writes then)
+            return StoreError(
+                f"S3 at {self.endpoint} took the request but sent no answer in time "
+                f"({what} of {self._where(key)}): the storage behind the endpoint may be "
+                "down or full",
+                hint="ask the storage operators (for Ceph: `ceph health detail`); sources "
+                "are left untouched",
+            )
         if isinstance(e, BotoConnectionError | HTTPClientError):
             return StoreError(
                 f"cannot reach the S3 endpoint {self.endpoint} ({what}): {first_line(e)}",
@@ -397,12 +435,21 @@ class S3Store:
             return code in _TRANSIENT or int(status) >= 500
         return False
 
-    def _call(self, what: str, key: str | None, fn: Callable[[], T], *, patient: bool) -> T:
+    def _call(
+        self,
+        what: str,
+        key: str | None,
+        fn: Callable[[], T],
+        *,
+        patient: bool,
+        retry_timeouts: bool = True,
+    ) -> T:
         """Run one S3 operation; SDK errors become StoreError. The one retry layer (the SDK's
         own is off): transient failures (unreachable, 5xx, throttling) are retried with
         exponential backoff and full jitter, three attempts in all; ``patient``: for as long
         as ``retry_seconds``, so that an upload survives a restart of the store instead of
-        failing the file."""
+        failing the file. ``retry_timeouts`` False: a request that got no answer at all
+        within the read timeout is not tried again (``check``)."""
         stop = (
             stop_before_delay(self.options.retry_seconds)
             if patient
@@ -422,7 +469,11 @@ class S3Store:
         retrying = Retrying(
             stop=stop,
             wait=wait_random_exponential(multiplier=_BACKOFF_START, max=_BACKOFF_MAX),
-            retry=retry_if_exception(self._transient),
+            retry=retry_if_exception(
+                lambda e: (
+                    self._transient(e) and (retry_timeouts or not isinstance(e, ReadTimeoutError))
+                )
+            ),
             sleep=self._sleep,
             before_sleep=log,
             reraise=True,
@@ -540,9 +591,9 @@ class S3Store:
         """Reach the bucket with the configured credentials (fails fast, clear message)."""
 
         def probe() -> None:
-            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(""), MaxKeys=1)
+            self.probe_client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(""), MaxKeys=1)
 
-        self._call("listing", None, probe, patient=False)
+        self._call("listing", None, probe, patient=False, retry_timeouts=False)
         self.lock_enabled()
 
     def has_object(self, sha256: str) -> bool:
@@ -623,8 +674,10 @@ class S3Store:
         with RangeReader(staged) as reader:
             # Content-MD5: RGW and AWS refuse a body that does not match it (BadDigest)
             # before storing anything; RGW 16.2 ignores the x-amz-checksum-* headers.
-            # (One more read of the spool copy, up to multipart_threshold_mb.)
-            _, md5 = _hash_range(reader, 0, size)
+            # (One more read of the spool copy, up to multipart_threshold_mb; its SHA-256 is
+            # known from staging, so only the MD5 is computed: on 2 cores shared with the
+            # server, hashing is what bwc's time goes to.)
+            _, md5 = _hash_range(reader, 0, size, sha256=False)
 
         def put() -> str | None:
             with RangeReader(staged) as reader:
