@@ -452,3 +452,23 @@ def test_a_timestamped_bundle_with_its_report_checks_everywhere(  # type: ignore
     assert r.code == 0, r.out + r.err
     assert info(tmp_path / "c")["timestamp"] is None
     assert bwc_verify_bundle(tmp_path / "c").code == 0
+
+
+def test_no_chromium_refuses_before_anything_is_logged(  # type: ignore[no-untyped-def]
+    bwc, home: Path, camera: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PDF is printed after the export is logged; a station without Chromium is told so
+    first (exit 9), with nothing written or logged, and --no-pdf exports without it."""
+    ids = clips(ingest(bwc, camera))[:1]
+    before = log_events(bwc)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no browser to be found
+    r = bwc("export", *ids, "--out", tmp_path / "b", "--for", "court")
+    assert r.code == 9, r.out + r.err
+    assert "chromium not found" in r.err and "--no-pdf" in r.err
+    assert not (tmp_path / "b").exists() and not partials(tmp_path)
+    assert log_events(bwc) == before
+    r = bwc("export", *ids, "--out", tmp_path / "b", "--for", "court", "--no-pdf")
+    assert r.code == 0, r.out + r.err
+    assert info(tmp_path / "b")["pdf"] == "not asked for (--no-pdf)"
+    assert not (tmp_path / "b" / layout.REPORT_PDF).exists()
+    assert (tmp_path / "b" / layout.REPORT_HTML).is_file()
