@@ -52,7 +52,7 @@ from bwc.evidence.signing import public_pem
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
 from bwc.evidence.verify import catalog
-from bwc.evidence.verify.core import ItemReport, check_item
+from bwc.evidence.verify.core import ItemReport
 from bwc.fsutil import fsync_path
 
 logger = logging.getLogger(__name__)
@@ -442,6 +442,7 @@ def _export(
         previous = store.get_checkpoint()
         t = catalog.trust_latest(s, store, trust.load(station.settings.home), station.station_id)
         logged = {i.sha256: catalog.item_events(s, i.sha256, t) for i in items}
+        links = catalog.case_links(s, [i.sha256 for i in items])
     total = sum(i.size for i in items)
     done = 0
     reports: list[ItemReport] = []
@@ -462,17 +463,8 @@ def _export(
         digest = _copy_object(store.open_object, item.sha256, folder / name, step)
         if isinstance(digest, Digest):
             digests[rel] = digest.sha256
-        evs = logged[item.sha256]
-        rep = check_item(
-            item.sha256,
-            item.manifest,
-            item.signature,
-            key_id=item.key_id,
-            events=evs,
-            log=t.log,
-            digest=digest,
-            stored_meta=catalog.stored_meta(store, item.sha256),
-            row=item,
+        rep = catalog.check_with_digest(
+            store, item, logged[item.sha256], t.log, digest, links[item.sha256]
         )
         reports.append(rep)
         exported.append(

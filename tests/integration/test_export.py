@@ -472,3 +472,29 @@ def test_no_chromium_refuses_before_anything_is_logged(  # type: ignore[no-untyp
     assert info(tmp_path / "b")["pdf"] == "not asked for (--no-pdf)"
     assert not (tmp_path / "b" / layout.REPORT_PDF).exists()
     assert (tmp_path / "b" / layout.REPORT_HTML).is_file()
+
+
+def test_an_unbacked_case_link_refuses_the_export(  # type: ignore[no-untyped-def]
+    bwc, home: Path, camera: Path, tmp_path: Path
+) -> None:
+    """A case link row with no `case-linked` event (inserted behind bwc's back) is caught:
+    by case, the export refuses (naming it); by id, the item fails its `cases` check, as
+    `bwc verify` says, and the export refuses it too."""
+    import sqlite3
+
+    ids = clips(ingest(bwc, camera))
+    r = bwc("case", "link", "OP-7", ids[0], "--reason", "joint operation", "--new-case")
+    assert r.code == 0, r.out + r.err
+    with sqlite3.connect(home / "catalog.sqlite") as db:
+        db.execute(
+            "INSERT INTO case_link (case_id, sha256, linked_at, linked_by) "
+            "SELECT 'OP-7', ?, linked_at, linked_by FROM case_link LIMIT 1",
+            (ids[1],),
+        )
+    before = log_events(bwc)
+    r = bwc("export", "--no-pdf", "--case", "OP-7", "--out", tmp_path / "b", "--for", "court")
+    assert r.code == 1 and ids[1][:16] in r.err, r.out + r.err
+    r = bwc("export", "--no-pdf", ids[1], "--out", tmp_path / "b", "--for", "court")
+    assert r.code == 1 and "cases" in r.err, r.out + r.err
+    assert not (tmp_path / "b").exists() and not partials(tmp_path)
+    assert log_events(bwc) == before

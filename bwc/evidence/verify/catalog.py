@@ -305,6 +305,30 @@ def _reader(
     return read
 
 
+def check_with_digest(
+    store: ObjectStore,
+    item: Item,
+    events: Sequence[LoggedEvent],
+    log: LogTrust,
+    digest: Digest | BwcError | None,
+    links: set[str],
+) -> ItemReport:
+    """Every check of one item, its object's digest already taken (by `bwc verify`'s readers,
+    or by `bwc export` while it copied the object): the one way both call the core."""
+    return check_item(
+        item.sha256,
+        item.manifest,
+        item.signature,
+        key_id=item.key_id,
+        events=events,
+        log=log,
+        digest=digest,
+        stored_meta=None if _deleted(events) else stored_meta(store, item.sha256),
+        row=item,
+        case_links=links,
+    )
+
+
 def _deleted(events: Sequence[LoggedEvent]) -> bool:
     """Whether the item's logged events (the leaves, not the catalog's columns) say it was
     deleted by policy: its object is then not read."""
@@ -328,18 +352,8 @@ def verify_items(
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="bwc-verify") as pool:
         digests = pool.map(read, [i.sha256 for i in items])
         for item, digest in zip(items, digests, strict=True):
-            evs = events[item.sha256]
-            rep = check_item(
-                item.sha256,
-                item.manifest,
-                item.signature,
-                key_id=item.key_id,
-                events=evs,
-                log=trust.log,
-                digest=digest,
-                stored_meta=None if _deleted(evs) else stored_meta(store, item.sha256),
-                row=item,
-                case_links=links[item.sha256],
+            rep = check_with_digest(
+                store, item, events[item.sha256], trust.log, digest, links[item.sha256]
             )
             out.append(rep)
             if on_done:
