@@ -1004,7 +1004,8 @@ def _settings_if_any() -> Settings | None:
 
 @log_app.command("events")
 def log_events(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Print every event with its exact leaf bytes (base64), so anyone can recompute the root."""
+    """Print every event (local time, with its offset); --json: with its exact leaf bytes
+    (base64) and UTC times, so anyone can recompute the root."""
     station = ctx().station()
     if as_json:
         # one event at a time, never the whole log in memory
@@ -1015,11 +1016,15 @@ def log_events(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
             sys.stdout.write(("," if n else "") + "\n" + text)
         sys.stdout.write("\n]\n")
         return
+    from bwc.evidence.timefmt import zone_label
+
+    tz = station.settings.tz  # people read local time, with its offset; JSON stays UTC
     for e in station.log_events():
         out.print(
-            f"#{e.idx:<6} {format_utc(e.at)}  {esc(e.kind):<12} {esc(e.actor):<12} "
+            f"#{e.idx:<6} {format_local(e.at, tz)}  {esc(e.kind):<12} {esc(e.actor):<12} "
             f"{esc(e.station_id)}  {e.item_sha256 or ''}"
         )
+    out.print(f"times in {zone_label(tz, station.clock.now())}")
 
 
 @log_app.command("proof")

@@ -215,6 +215,21 @@ def test_show_and_devices_list_show_local_time(
     assert "2026-10-14 21:00:00 -03:00" in text, text
 
 
+def test_log_events_show_local_time(
+    bwc: Runner, shared: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bwc log events` for people: each event's time in the configured zone with its
+    offset, and the zone named; --json keeps UTC (and the leaf bytes)."""
+    home, _ = shared
+    monkeypatch.setenv("BWC_TIMEZONE", "America/Sao_Paulo")
+    text = in_process(bwc, home, "log", "events")
+    lines = text.strip().splitlines()
+    assert lines[-1] == "times in America/Sao_Paulo (UTC-03:00)", text
+    assert all(" -03:00  " in line for line in lines[:-1] if line.startswith("#")), text
+    data = json.loads(in_process(bwc, home, "log", "events", "--json"))
+    assert all(e["at"].endswith("Z") for e in data)
+
+
 def test_status_shows_local_time(bwc: Runner, home: Path) -> None:
     from sqlmodel import Session
 
