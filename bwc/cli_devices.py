@@ -23,7 +23,7 @@ from bwc.evidence.timefmt import (
     parse_utc,
     zone_label,
 )
-from bwc.printable import PrintableFormatter, json_text
+from bwc.printable import LocalTimeFormatter, json_text
 
 if TYPE_CHECKING:
     # The catalog (SQLModel/SQLAlchemy) and rich tables are imported by the commands that use
@@ -62,7 +62,7 @@ class _JsonFormatter(logging.Formatter):
         return json_text(json.dumps(data, ensure_ascii=False))
 
 
-def _configure_daemon_logging(fmt: str, verbose: bool) -> None:
+def _configure_daemon_logging(fmt: str, verbose: bool, home: Any) -> None:
     root = logging.getLogger("bwc")
     root.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
@@ -71,7 +71,9 @@ def _configure_daemon_logging(fmt: str, verbose: bool) -> None:
     else:
         # messages carry file names, officer and device ids: escaped, so one record is one
         # line and a name can neither forge a record nor drive the terminal
-        handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(
+            LocalTimeFormatter("%(asctime)s %(levelname)s %(message)s", _configured_tz(home))
+        )
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
@@ -108,7 +110,7 @@ def daemon(
     if log_format not in ("text", "json"):
         raise UsageError(f"--log-format must be text or json, not {log_format!r}")
     c = ctx()
-    _configure_daemon_logging(log_format, c.verbose)
+    _configure_daemon_logging(log_format, c.verbose, c.home)
     station = c.station()
     docks = list(dict.fromkeys([*station.settings.daemon.docks, *(dock or [])]))
     if not docks:

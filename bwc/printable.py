@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime, tzinfo
 
-__all__ = ["PrintableFormatter", "json_text", "printable", "printable_message"]
+__all__ = [
+    "LocalTimeFormatter",
+    "PrintableFormatter",
+    "json_text",
+    "printable",
+    "printable_message",
+]
 
 # Controls (C0, DEL, C1: Unicode category Cc), the line and paragraph separators (Zl, Zp),
 # lone surrogates (Cs: an undecodable byte kept by surrogateescape, which a terminal cannot
@@ -78,6 +85,23 @@ class PrintableFormatter(logging.Formatter):
 
     def formatStack(self, stack_info: str) -> str:  # noqa: N802
         return _indent(super().formatStack(stack_info))
+
+
+class LocalTimeFormatter(PrintableFormatter):
+    """The daemon's text log: each record's time in the station's configured zone with its
+    offset (``2026-10-15 09:30:00.123 +08:00``), not the machine's zone without one, so a
+    line read next to `bwc status` or a receipt means the same instant."""
+
+    def __init__(self, fmt: str, tz: tzinfo) -> None:
+        super().__init__(fmt)
+        self.tz = tz
+
+    def formatTime(  # noqa: N802 - logging's name
+        self, record: logging.LogRecord, datefmt: str | None = None
+    ) -> str:
+        t = datetime.fromtimestamp(record.created, self.tz)
+        offset = t.strftime("%z")
+        return f"{t:%Y-%m-%d %H:%M:%S}.{t.microsecond // 1000:03d} {offset[:3]}:{offset[3:]}"
 
 
 def _indent(text: str) -> str:

@@ -156,5 +156,7 @@ def test_daemon_log_and_status_escape_a_hostile_name(
     assert not unsafe(log), repr(log)
     assert not forged_lines(log), log
     # every line is a record (time, level) or an indented continuation
-    record = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) ")
+    record = re.compile(
+        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) "
+    )
     assert all(record.match(line) or line.startswith(" ") for line in log.splitlines()), log

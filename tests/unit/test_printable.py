@@ -127,3 +127,19 @@ def test_text_log_records_stay_one_line() -> None:
     # the traceback's lines are indented: none passes for a record
     assert all(line.startswith("  ") for line in lines[2:]), lines
     assert not any(unsafe(ch) for ch in stream.getvalue().replace("\n", ""))
+
+
+def test_the_daemon_log_line_is_in_the_configured_zone_with_its_offset() -> None:
+    import logging
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bwc.printable import LocalTimeFormatter
+
+    at = datetime(2026, 10, 15, 1, 30, 0, 123456, tzinfo=UTC).timestamp()
+    rec = logging.LogRecord("bwc", logging.INFO, "x", 1, "docked \x1b[31m", None, None)
+    rec.created = at
+    line = LocalTimeFormatter("%(asctime)s %(levelname)s %(message)s", ZoneInfo("Asia/Shanghai"))
+    assert line.format(rec) == "2026-10-15 09:30:00.123 +08:00 INFO docked \\x1b[31m"
+    west = LocalTimeFormatter("%(asctime)s", ZoneInfo("America/Sao_Paulo"))
+    assert west.format(rec) == "2026-10-14 22:30:00.123 -03:00"
