@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import inspect
 import json
 import logging
 import os
@@ -1184,6 +1185,36 @@ for _register in (
     cli_cases.register,
 ):
     _register(app)
+
+
+def _reflow(doc: str) -> str:
+    """A docstring as help text: the lines of a paragraph joined (the source wraps them at
+    100 columns; Typer 0.29 keeps those breaks after the first paragraph, so an 80-column
+    terminal showed every line broken twice), paragraphs and list items kept."""
+    out = []
+    for para in inspect.cleandoc(doc).split("\n\n"):
+        lines = para.split("\n")
+        joined = [lines[0]]
+        for line in lines[1:]:
+            if line.startswith(("-", "*", " ", "\b")) or line[:2].rstrip(".").isdigit():
+                joined.append(line)  # a list item or an indented line keeps its break
+            else:
+                joined[-1] += " " + line
+        out.append("\n".join(joined))
+    return "\n\n".join(out)
+
+
+def _reflow_help(t: typer.Typer) -> None:
+    for c in t.registered_commands:
+        doc = c.help or (c.callback.__doc__ if c.callback else None)
+        if doc:
+            c.help = _reflow(doc)
+    for g in t.registered_groups:
+        if g.typer_instance is not None:
+            _reflow_help(g.typer_instance)
+
+
+_reflow_help(app)
 
 
 if __name__ == "__main__":

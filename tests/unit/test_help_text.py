@@ -1,0 +1,50 @@
+"""--help reads as prose: a docstring's paragraphs are reflowed to the terminal, not broken
+where the source wrapped them (Typer 0.29 keeps those breaks after the first paragraph)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bwc.cli import _reflow
+
+pytestmark = pytest.mark.unit
+
+
+def test_paragraph_lines_are_joined_and_lists_kept() -> None:
+    doc = """Title line.
+
+    First paragraph, wrapped
+    in the source.
+
+    Items:
+    - one
+    - two
+    """
+    assert _reflow(doc) == (
+        "Title line.\n\nFirst paragraph, wrapped in the source.\n\nItems:\n- one\n- two"
+    )
+
+
+def help_of(*args: str, columns: int) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "bwc.cli", *args, "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"COLUMNS": str(columns), "PATH": "/usr/bin:/bin", "TERM": "dumb"},
+    ).stdout
+
+
+def test_a_wide_terminal_shows_a_paragraph_on_one_line() -> None:
+    text = help_of("export", columns=300)
+    line = "Every item is re-hashed while it is copied and verified (signature, log) first;"
+    assert any(line in row and "unless --include-failed" in row for row in text.splitlines())
+
+
+def test_help_fits_80_columns() -> None:
+    for cmd in (("export",), ("verify",), ("case", "show"), ("audit", "issues")):
+        text = help_of(*cmd, columns=80)
+        assert max(len(row) for row in text.splitlines()) <= 80, (cmd, text)
