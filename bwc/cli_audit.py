@@ -25,6 +25,7 @@ from bwc.cli_imports import (
     import_officers,
     station_zone,
 )
+from bwc.cli_roster import cases_app, officers_app
 from bwc.config.limits import seconds_problem
 from bwc.errors import InputError, UsageError
 from bwc.evidence.timefmt import format_utc
@@ -48,6 +49,8 @@ audit_app.add_typer(import_app, name="import")
 import_app.command("officers")(import_officers)
 import_app.command("assignments")(import_assignments)
 import_app.command("cases")(import_cases)
+audit_app.add_typer(officers_app, name="officers")
+audit_app.add_typer(cases_app, name="cases")
 
 
 class ReportFormat(StrEnum):

@@ -127,6 +127,15 @@ class Officer(NamedTuple):
     unit: str
     county: str
     frontline: bool
+    active: bool = True
+    inactive_from: int | None = None  # ms; None with active False: left, date unknown
+
+    def on_staff(self, month_start_ms: int) -> bool:
+        """Current staff at some time in a month starting at ``month_start_ms``: active, or
+        left after the month began (an officer inactive the whole month is not counted)."""
+        return self.active or (
+            self.inactive_from is not None and self.inactive_from > month_start_ms
+        )
 
 
 class Case(NamedTuple):
