@@ -557,9 +557,10 @@ class AuditInputs:
     undated: int  # items ingested in the month with no recorded time: not placeable
 
 
-def month_cases(period: Period) -> list[ColumnElement[bool]]:
-    """The cases an audit of ``period`` reads: those overlapping the month."""
-    m0, m1 = period.bounds_ms()
+def month_cases(period: Period, first: Period | None = None) -> list[ColumnElement[bool]]:
+    """The cases an audit of ``period`` reads: those overlapping the month (``first``: an
+    earlier month also audited, e.g. for the comparison; the months from it on)."""
+    m0, m1 = (first or period).bounds_ms()[0], period.bounds_ms()[1]
     ec = db.EnforcementCase
     return [col(ec.end) > from_ms(m0), col(ec.start) < from_ms(m1)]
 
