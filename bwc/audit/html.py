@@ -299,9 +299,10 @@ def render_html(report: Report, *, lang: Lang = "zh", max_timelines: int = 200) 
         small = f"<small>{escape(note)}</small>" if note else ""
         out.append(f'<div class="card" id="card-{k}">{T(k)}<b{cls}>{escape(v)}</b>{small}</div>')
     out.append("</div>")
-    if report.warnings:
+    warnings = report.warnings_in(lang)
+    if warnings:
         out.append(f"<h2>{T('warnings')}</h2><ul>")
-        out += [f"<li>{escape(w)}</li>" for w in report.warnings]
+        out += [f"<li>{escape(w)}</li>" for w in warnings]
         out.append("</ul>")
 
     out.append(f'<h2 id="counties">{T("by_county")}</h2>')

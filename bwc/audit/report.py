@@ -142,6 +142,13 @@ class Report:
 
     @cached_property
     def warnings(self) -> list[str]:
+        return self.warnings_in("en")
+
+    def warnings_in(self, lang: Lang) -> list[str]:
+        """The warnings in ``lang`` (the terminal, JSON and CSV use English; the HTML, PDF
+        and xlsx the report's language). What comes from the catalog is quoted as it is."""
+        if lang == "zh":
+            return self._warnings_zh()
         out: list[str] = [f"UNVERIFIED INPUT: {u}" for u in self.unverified]
         if self.filtered and not self.chosen:
             what = " and ".join(
@@ -168,6 +175,34 @@ class Report:
             out.append(f"{self.undated} item(s) ingested this month have no recorded time")
         if self.result.invalid_clips:
             out.append(f"{self.result.invalid_clips} item(s) end before they start: skipped")
+        return out
+
+    def _warnings_zh(self) -> list[str]:
+        out: list[str] = [f"输入未通过校验：{u}" for u in self.unverified]
+        if self.filtered and not self.chosen:
+            what = "、".join(
+                f"{k}“{v}”" for k, v in (("单位", self.unit), ("区县", self.county)) if v
+            )
+            out.append(f"没有属于{what}的人员（单位和区县以名册为准）")
+        nir = self.missing_from_roster
+        if nir:
+            cases = sum(a.cases for a in nir)
+            named = [
+                f"{a.officer_id}（{a.cases} 人次"
+                + (f"，导入 {a.uploads} 个" if a.uploads else "")
+                + "）"
+                for a in sorted(nir, key=lambda a: (-a.cases, a.officer_id))
+            ]
+            out.append(
+                f"{len(nir)} 名人员不在名册中，不计入任何单位或区县（其 {cases} 个应录人次只计入"
+                "总数；请用 `bwc audit import officers` 导入名册）："
+                + "、".join(named[:20])
+                + (f"……（另有 {len(named) - 20} 名）" if len(named) > 20 else "")
+            )
+        if self.undated:
+            out.append(f"本月导入的 {self.undated} 个文件没有录制时间")
+        if self.result.invalid_clips:
+            out.append(f"{self.result.invalid_clips} 个文件结束时间早于开始时间，已跳过")
         return out
 
 
@@ -447,6 +482,7 @@ def officer_json(a: OfficerAudit) -> dict[str, Any]:
         "county": a.county,
         "frontline": a.frontline,
         "in_roster": a.in_roster,
+        "on_staff": a.on_staff,  # False: inactive (left) for the whole month
         "equipped": a.equipped,
         **{k: v for k, v in metrics_json(m).items() if k not in ("officers", "frontline")},
     }

@@ -142,3 +142,15 @@ def test_targets_from_the_config() -> None:
     )
     with pytest.raises(HomeError, match=r"audit\.target_full_pct"):
         rules_from({"target_full_pct": 120})
+
+
+def test_warnings_in_chinese() -> None:
+    """issue 15.11: the zh HTML and xlsx say the warnings in Chinese."""
+    rep = build_report(city(), undated=2)
+    zh = rep.warnings_in("zh")
+    assert len(zh) == len(rep.warnings) == 2
+    assert "999（1 人次）" in zh[0] and "不在名册" in zh[0]
+    assert zh[1] == "本月导入的 2 个文件没有录制时间"
+    html = render_html(rep, lang="zh")
+    assert "本月导入的 2 个文件没有录制时间" in html and "no recorded time" not in html
+    assert "no recorded time" in render_html(rep, lang="en")
