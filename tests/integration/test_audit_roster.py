@@ -185,3 +185,27 @@ def test_cases_list(bwc, home: Path, tmp_path: Path) -> None:  # type: ignore[no
     ):
         r = bwc("audit", "cases", "list", *args)
         assert r.code == 2 and words in r.err and "Traceback" not in r.err, r.err
+
+
+def test_migration_keeps_logged_officers_verified(bwc, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """0012 adds the columns with every officer active: a roster logged before it (by an
+    older bwc: here, imported, then the columns dropped by 0012's downgrade) still verifies
+    after the upgrade, since an active officer's fact digests as it always did."""
+    from alembic import command
+
+    from bwc.evidence import db
+
+    city(bwc, home, tmp_path)
+    engine = db.make_engine(f"sqlite:///{home / 'catalog.sqlite'}", 5.0)
+    cfg = db._alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011")
+        cols = [r[1] for r in conn.exec_driver_sql("PRAGMA table_info(officer)")]
+        assert "active" not in cols
+        command.upgrade(cfg, "0012")
+        rows = conn.exec_driver_sql("SELECT DISTINCT active, inactive_from FROM officer").all()
+        assert [tuple(r) for r in rows] == [(1, None)]
+    engine.dispose()
+    r = bwc("audit", "verify")
+    assert r.code == 0, r.out
