@@ -75,7 +75,7 @@ LABELS: dict[str, dict[Lang, str]] = {
     "yes": {"en": "yes", "zh": "是"},
     "not_in_roster": {"en": "(not in roster)", "zh": "（不在名册）"},
     "target": {"en": "target", "zh": "目标"},
-    "delta": {"en": "Δ vs {month} (points)", "zh": "较{month}（百分点）"},
+    "delta": {"en": "Δ vs {month}: {d} points", "zh": "较{month} {d} 个百分点"},
     "delta_short": {"en": "Δ full rate (points)", "zh": "全过程记录率变化（百分点）"},
     "legend": {
         "en": "Timeline: shaded, the case window; green, footage; pale green, a join between "
@@ -255,16 +255,14 @@ def render_html(report: Report, *, lang: Lang = "zh", max_timelines: int = 200) 
     tg = report.targets
     then = report.previous_metrics("all", "all")
     before = report.before
-    since = (
-        _t("delta", lang).format(month=month_label(before.result.period, lang)) if before else ""
-    )
+    since = month_label(before.result.period, lang) if before else ""
 
     def vs(now: float | None, old: float | None, target: float) -> str:
         """Below a rate: its target and its change since the month before."""
         parts = [f"{_t('target', lang)} {target_text(target)}"]
         d = points(now, old)
         if d:
-            parts.append(f"{since}: {d}")
+            parts.append(_t("delta", lang).format(month=since, d=d))
         return " · ".join(parts)
 
     cards: list[tuple[str, str, str, str]] = [  # label, value, band, note

@@ -128,7 +128,7 @@ def test_html_percentages_target_line_and_change() -> None:
     for label in ("应录人次", "全过程记录率", "按时导入率", "导入延迟（P95，小时）"):
         assert label in html, label
     assert 'class="tgt"' in html and "目标 90 %" in html
-    assert "较2026年9月（百分点）: -" in html  # the summary card's change
+    assert "较2026年9月 -30.0 个百分点" in html  # the summary card's change
     assert "0.5000" not in html and "%" in html
     assert 'class="b-far"' in html  # 40 % full against a 90 % target
     html = render_html(build_report(city(), targets=Targets(0.2, 1.0)), lang="en")
