@@ -25,6 +25,7 @@ from bwc.cli_imports import (
     import_officers,
     station_zone,
 )
+from bwc.cli_roster import cases_app, officers_app
 from bwc.config.limits import seconds_problem
 from bwc.errors import InputError, UsageError
 from bwc.evidence.timefmt import format_utc
@@ -48,6 +49,8 @@ audit_app.add_typer(import_app, name="import")
 import_app.command("officers")(import_officers)
 import_app.command("assignments")(import_assignments)
 import_app.command("cases")(import_cases)
+audit_app.add_typer(officers_app, name="officers")
+audit_app.add_typer(cases_app, name="cases")
 
 
 class ReportFormat(StrEnum):
@@ -282,11 +285,20 @@ def report(
     start_grace: StartGraceOpt = None,
     end_grace: EndGraceOpt = None,
     allow_unverified: AllowUnverifiedOpt = False,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare/--no-compare",
+            help="Table, JSON, HTML, PDF: also audit the month before and show the changes "
+            "(Δ, percentage points) per county, unit and officer.",
+        ),
+    ] = True,
 ) -> None:
     """The monthly coverage report per officer, unit, county and the whole city.
 
     Its inputs are checked against the custody log first: rows written outside bwc make it
     refuse (exit 1), or with --allow-unverified report, naming them as unverified."""
+    from bwc.audit.config import targets_of
     from bwc.audit.engine import gc_paused
     from bwc.audit.html import render_html
     from bwc.audit.monthly import monthly_report
@@ -309,6 +321,9 @@ def report(
             county=county,
             keep_clips=fmt in (ReportFormat.html, ReportFormat.pdf),
             allow_unverified=allow_unverified,
+            # CSV and xlsx are this month's numbers, one row per key: no comparison to run
+            compare=compare and fmt not in (ReportFormat.csv, ReportFormat.xlsx),
+            targets=targets_of(station.settings.audit),
         )
         _warn_unverified(rep.unverified)
         if fmt is ReportFormat.table:

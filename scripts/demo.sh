@@ -73,6 +73,10 @@ CSV
 # an explanation counts once a named supervisor approves it (both steps are custody events)
 "$BWC" audit explain C-003 110024 --reason "camera battery ran out"
 "$BWC" audit approve C-003 110024 --by "Supervisor Wang"
+# the month's cases, and an officer who left: not staff from November, October's cases kept
+"$BWC" audit cases list --month 2026-10
+"$BWC" audit officers deactivate 110024 --reason "transferred" --from 2026-11-01
+"$BWC" audit officers list
 
 step "Court export: link the footage to case C-002, export a bundle, check it with stock tools"
 # the clip recorded at 09:20, during case C-002 (illegal parking)

@@ -33,6 +33,7 @@ from bwc.audit.model import (
 )
 from bwc.audit.parse import AssignmentIn, CaseIn, OfficerIn
 from bwc.errors import NotFoundError, UsageError, VerificationError
+from bwc.evidence import auditlog
 from bwc.evidence import models as db
 from bwc.evidence.events import decode_leaf
 from bwc.evidence.manifest import parse_manifest
@@ -68,37 +69,85 @@ class ImportCounts:
 # ------------------------------------------------------------------------------ imports
 
 
-def import_officers(s: Session, rows: Sequence[OfficerIn]) -> ImportCounts:
-    """Upsert the roster by officer id (officers not in the file are kept)."""
+_OFFICER_FIELDS = (
+    "name",
+    "unit",
+    "county",
+    "frontline",
+    "active",
+    "inactive_from",
+    "inactive_reason",
+)
+_FACT_FIELDS = ("officer_id", *_OFFICER_FIELDS)
+
+
+def _officer_values(r: OfficerIn, old: db.Officer | None) -> dict[str, Any]:
+    """The row an imported officer becomes. Without an ``active`` value a new officer is
+    active and a known one keeps its state (a monthly roster must not bring back officers
+    deactivated with a date and a reason); ``active`` yes reactivates; no keeps an earlier
+    deactivation's date and reason, else marks the officer inactive with no date."""
+    if r.active is None and old is not None:
+        state: tuple[bool, datetime | None, str | None] = (
+            old.active,
+            old.inactive_from,
+            old.inactive_reason,
+        )
+    elif r.active is False and old is not None and not old.active:
+        state = (False, old.inactive_from, old.inactive_reason)
+    else:
+        state = (r.active is not False, None, None)
+    return {
+        "officer_id": r.officer_id,
+        "name": r.name,
+        "unit": r.unit,
+        "county": r.county,
+        "frontline": r.frontline,
+        "active": state[0],
+        "inactive_from": state[1],
+        "inactive_reason": state[2],
+    }
+
+
+def officer_of(o: db.Officer) -> Officer:
+    """A roster row as the engine sees it."""
+    since = None if o.inactive_from is None else to_ms(o.inactive_from)
+    return Officer(o.officer_id, o.name, o.unit, o.county, o.frontline, o.active, since)
+
+
+def officer_fact_of(v: dict[str, Any] | db.Officer) -> auditlog.Fact:
+    """An officer row (or the values it is written from) as the custody log records it."""
+    d: dict[str, Any] = v if isinstance(v, dict) else {f: getattr(v, f) for f in _FACT_FIELDS}
+    return auditlog.officer_fact(*(d[f] for f in _FACT_FIELDS))
+
+
+def import_officers(
+    s: Session, rows: Sequence[OfficerIn]
+) -> tuple[ImportCounts, list[auditlog.Fact]]:
+    """Upsert the roster by officer id (officers not in the file are kept): the counts, and
+    the officers' facts as written (for the custody log)."""
     existing: dict[str, db.Officer] = {}
     for chunk in _chunks([r.officer_id for r in rows]):
         for o in s.exec(select(db.Officer).where(col(db.Officer.officer_id).in_(chunk))):
             existing[o.officer_id] = o
     new: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
+    facts: list[auditlog.Fact] = []
     for r in rows:
-        values = {
-            "officer_id": r.officer_id,
-            "name": r.name,
-            "unit": r.unit,
-            "county": r.county,
-            "frontline": r.frontline,
-        }
         old = existing.get(r.officer_id)
+        values = _officer_values(r, old)
+        facts.append(officer_fact_of(values))
         if old is None:
             new.append(values)
-        elif (old.name, old.unit, old.county, old.frontline) != (
-            r.name,
-            r.unit,
-            r.county,
-            r.frontline,
+        elif tuple(getattr(old, f) for f in _OFFICER_FIELDS) != tuple(
+            values[f] for f in _OFFICER_FIELDS
         ):
             changed.append(values)
     if new:
         s.execute(insert(db.Officer), new)
     if changed:
         s.execute(update(db.Officer), changed)
-    return ImportCounts(len(new), len(changed), len(rows) - len(new) - len(changed))
+    counts = ImportCounts(len(new), len(changed), len(rows) - len(new) - len(changed))
+    return counts, facts
 
 
 def import_cases(s: Session, rows: Sequence[CaseIn]) -> ImportCounts:
@@ -508,9 +557,10 @@ class AuditInputs:
     undated: int  # items ingested in the month with no recorded time: not placeable
 
 
-def month_cases(period: Period) -> list[ColumnElement[bool]]:
-    """The cases an audit of ``period`` reads: those overlapping the month."""
-    m0, m1 = period.bounds_ms()
+def month_cases(period: Period, first: Period | None = None) -> list[ColumnElement[bool]]:
+    """The cases an audit of ``period`` reads: those overlapping the month (``first``: an
+    earlier month also audited, e.g. for the comparison; the months from it on)."""
+    m0, m1 = (first or period).bounds_ms()[0], period.bounds_ms()[1]
     ec = db.EnforcementCase
     return [col(ec.end) > from_ms(m0), col(ec.start) < from_ms(m1)]
 
@@ -519,8 +569,7 @@ def read_inputs(s: Session, period: Period, rules: Rules) -> AuditInputs:
     m0, m1 = period.bounds_ms()
     m0_dt, m1_dt = from_ms(m0), from_ms(m1)
     officers = [
-        Officer(o.officer_id, o.name, o.unit, o.county, o.frontline)
-        for o in s.exec(select(db.Officer).order_by(col(db.Officer.officer_id)))
+        officer_of(o) for o in s.exec(select(db.Officer).order_by(col(db.Officer.officer_id)))
     ]
     ec = db.EnforcementCase
     # cases overlapping the month: those starting in it are audited; the others only mark
@@ -583,7 +632,7 @@ def read_case(s: Session, case_id: str, rules: Rules) -> CaseInputs:
         tuple(officers),
     )
     roster = {
-        o.officer_id: Officer(o.officer_id, o.name, o.unit, o.county, o.frontline)
+        o.officer_id: officer_of(o)
         for o in s.exec(select(db.Officer).where(col(db.Officer.officer_id).in_(officers)))
     }
     lo = case.start - rules.max_gap_ms - SECOND_MS

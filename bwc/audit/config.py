@@ -6,6 +6,8 @@ and hours, as people configure them) in the audit's own units (milliseconds).
     start_grace_s = 60     # recording may start this late ...
     end_grace_s = 60       # ... and stop this early, and still be "full" (each <= 25 % of a case)
     upload_limit_h = 24    # footage ingested within this long after it ends is on time
+    target_full_pct = 100  # targets: reports draw a line at them, colour by distance
+    target_on_time_pct = 100
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bwc.audit.model import HOUR_MS, SECOND_MS, Rules
+from bwc.audit.model import HOUR_MS, SECOND_MS, Rules, Targets
 from bwc.config.settings import AuditSettings, validate_table
 
 
@@ -24,6 +26,10 @@ def rules_of(audit: AuditSettings) -> Rules:
         end_grace_ms=round(audit.end_grace_s * SECOND_MS),
         upload_limit_ms=round(audit.upload_limit_h * HOUR_MS),
     )
+
+
+def targets_of(audit: AuditSettings) -> Targets:
+    return Targets(audit.target_full_pct / 100, audit.target_on_time_pct / 100)
 
 
 def rules_from(raw: Mapping[str, Any]) -> Rules:

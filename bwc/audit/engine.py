@@ -358,6 +358,7 @@ class OfficerAudit:
     county: str = ""
     frontline: bool = False
     in_roster: bool = False
+    on_staff: bool = True  # False: left before the month began (not in the equipage count)
     cases: int = 0
     full: int = 0
     partial: int = 0
@@ -490,7 +491,13 @@ def run_audit(
     audits: dict[str, OfficerAudit] = {}
     for o in officers:
         audits[o.officer_id] = OfficerAudit(
-            o.officer_id, o.name, o.unit, o.county, o.frontline, in_roster=True
+            o.officer_id,
+            o.name,
+            o.unit,
+            o.county,
+            o.frontline,
+            in_roster=True,
+            on_staff=o.on_staff(m0),
         )
 
     def audit_of(oid: str) -> OfficerAudit:

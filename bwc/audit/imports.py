@@ -13,12 +13,11 @@ from bwc.evidence.verify.run import require_proven
 
 
 def facts_of(kind: Kind, rows: Sequence[Row]) -> list[auditlog.Fact]:
-    """The rows of an import as the custody log records them."""
+    """The rows of an import as the custody log records them (officers: see import_rows,
+    their facts depend on the rows they update)."""
     out: list[auditlog.Fact] = []
     for r in rows:
-        if isinstance(r, OfficerIn):
-            out.append(auditlog.officer_fact(r.officer_id, r.name, r.unit, r.county, r.frontline))
-        elif isinstance(r, CaseIn):
+        if isinstance(r, CaseIn):
             out.append(
                 auditlog.case_fact(
                     r.case_id, r.category, r.unit, r.start, r.end, r.location, r.officers
@@ -38,16 +37,21 @@ def import_rows(
     require_proven(station)  # never append to a log that does not verify
     with station.session() as s:
         if kind == "officers":
-            counts = catalog.import_officers(s, [r for r in rows if isinstance(r, OfficerIn)])
+            # an officer's state (active or not) comes from the row it updates, so its
+            # fact is the row as written
+            counts, facts = catalog.import_officers(
+                s, [r for r in rows if isinstance(r, OfficerIn)]
+            )
         elif kind == "cases":
             counts = catalog.import_cases(s, [r for r in rows if isinstance(r, CaseIn)])
+            facts = facts_of(kind, rows)
         else:
             counts = catalog.import_assignments(s, [r for r in rows if isinstance(r, AssignmentIn)])
-        table = "officers" if kind == "officers" else kind
+            facts = facts_of(kind, rows)
         evs = auditlog.events(
             station,
-            table,
-            facts_of(kind, rows),
+            kind,
+            facts,
             source="import",
             file_sha256=file_sha256,
             rows=len(rows),

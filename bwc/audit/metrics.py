@@ -7,7 +7,9 @@ Definitions (docs/audit.md has the user-facing version):
 - uploads: items attributed to the officer whose true recorded end falls in the month;
   on_time: ingested at most ``upload_limit`` after that end; p95 upload delay by nearest rank.
 - equipage: frontline roster officers who held a device (ledger) at any time in the month or
-  have an upload in it from an identified device, over frontline roster officers.
+  have an upload in it from an identified device, over frontline roster officers; only
+  current staff (an officer inactive for the whole month is in neither count; their cases
+  still count: they did the work).
 - no_footage: officers with cases but no recorded second in the month or on their cases.
 - outside_cases: recorded time in the month outside all of the officer's own case windows.
 """
@@ -100,8 +102,10 @@ def aggregate(key: str, officers: Sequence[OfficerAudit]) -> Metrics:
         uploads=sum(a.uploads for a in officers),
         on_time=sum(a.on_time for a in officers),
         p95_delay_ms=p95([a.sorted_delays() for a in officers]),
-        frontline=sum(1 for a in officers if a.in_roster and a.frontline),
-        equipped=sum(1 for a in officers if a.in_roster and a.frontline and a.equipped),
+        frontline=sum(1 for a in officers if a.in_roster and a.frontline and a.on_staff),
+        equipped=sum(
+            1 for a in officers if a.in_roster and a.frontline and a.on_staff and a.equipped
+        ),
         no_footage=sum(1 for a in officers if a.cases and not a.has_footage),
         footage_ms=sum(a.footage_ms for a in officers),
         outside_cases_ms=sum(a.outside_cases_ms for a in officers),

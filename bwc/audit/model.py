@@ -74,6 +74,31 @@ class Rules:
         }
 
 
+@dataclass(frozen=True)
+class Targets:
+    """What the bureau aims for (fractions, 1.0 = 100 %): the full-process recording rate
+    and the on-time import rate. Reports draw a line at them and colour by distance."""
+
+    full_rate: float = 1.0
+    on_time_rate: float = 1.0
+
+
+def band(value: float | None, target: float) -> str:
+    """How far a rate is from its target, for colours: "met" (at or above), "near" (within
+    5 points), "below" (within 15), "far" (further); "none" when there is no rate. The
+    bands are percentage points below the target, so a 95 % target is judged like 100 %."""
+    if value is None:
+        return "none"
+    short = round((target - value) * 100, 6)  # points; rounding keeps 0.95 vs 95 % exact
+    if short <= 0:
+        return "met"
+    if short <= 5:
+        return "near"
+    if short <= 15:
+        return "below"
+    return "far"
+
+
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -120,6 +145,11 @@ class Period:
         a, b = self.bounds()
         return to_ms(a), to_ms(b)
 
+    def previous(self) -> Period | None:
+        """The month before, in the same zone; None before the first year bwc takes."""
+        y, m = (self.year - 1, 12) if self.month == 1 else (self.year, self.month - 1)
+        return Period(y, m, self.tz) if y >= limits.YEAR_MIN else None
+
 
 class Officer(NamedTuple):
     officer_id: str
@@ -127,6 +157,15 @@ class Officer(NamedTuple):
     unit: str
     county: str
     frontline: bool
+    active: bool = True
+    inactive_from: int | None = None  # ms; None with active False: left, date unknown
+
+    def on_staff(self, month_start_ms: int) -> bool:
+        """Current staff at some time in a month starting at ``month_start_ms``: active, or
+        left after the month began (an officer inactive the whole month is not counted)."""
+        return self.active or (
+            self.inactive_from is not None and self.inactive_from > month_start_ms
+        )
 
 
 class Case(NamedTuple):

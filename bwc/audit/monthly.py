@@ -11,7 +11,7 @@ from sqlmodel import Session
 from bwc.audit import catalog
 from bwc.audit.engine import run_audit
 from bwc.audit.metrics import check_scope
-from bwc.audit.model import Period, Rules
+from bwc.audit.model import Period, Rules, Targets
 from bwc.audit.report import Report, build_report
 from bwc.errors import VerificationError
 from bwc.evidence import auditlog
@@ -49,15 +49,18 @@ def monthly_report(
     county: str | None = None,
     keep_clips: bool = False,
     allow_unverified: bool = False,
+    compare: bool = False,
+    targets: Targets | None = None,
 ) -> Report:
     """``keep_clips``: keep every clip of the non-full pairs (the HTML report draws them);
-    ``allow_unverified``: report even when inputs do not verify, saying which."""
+    ``allow_unverified``: report even when inputs do not verify, saying which; ``compare``:
+    also audit the month before (same rules, same snapshot) for the changes (Δ) shown."""
+    before = period.previous() if compare else None
     with station.session(snapshot=True) as s:
+        # the cases of both months are the ones read, so the ones compared by value
+        where = catalog.month_cases(period, before)
         unverified = verified_inputs(
-            s,
-            station,
-            allow_unverified=allow_unverified,
-            cases_where=catalog.month_cases(period),
+            s, station, allow_unverified=allow_unverified, cases_where=where
         )
         inputs = catalog.read_inputs(s, period, rules)
         states = catalog.explanation_states(s, period)
@@ -73,6 +76,19 @@ def monthly_report(
             explanations=inputs.explanations,
             keep_clips=keep_clips,
         )
+        previous = None
+        if before is not None:
+            prev = catalog.read_inputs(s, before, rules)
+            previous = run_audit(
+                before,
+                rules,
+                officers=prev.officers,
+                cases=prev.cases,
+                clip_batches=prev.clip_batches,
+                assignments=prev.assignments,
+                clocks=prev.clocks,
+                explanations=prev.explanations,
+            )
     return build_report(
         result,
         unit=unit,
@@ -80,4 +96,6 @@ def monthly_report(
         undated=inputs.undated,
         unverified=unverified,
         explanation_states=states,
+        targets=targets,
+        previous=previous,
     )

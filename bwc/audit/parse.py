@@ -32,7 +32,7 @@ Format = Literal["csv", "json"]
 
 # required columns, optional columns
 SCHEMAS: dict[Kind, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "officers": (("officer_id", "name", "unit", "county", "frontline"), ()),
+    "officers": (("officer_id", "name", "unit", "county", "frontline"), ("active",)),
     "assignments": (("officer_id", "device_id", "start"), ("end",)),
     "cases": (("case_id", "officers", "start", "end"), ("category", "unit", "location")),
 }
@@ -53,6 +53,8 @@ class OfficerIn:
     unit: str
     county: str
     frontline: bool
+    # None: the file does not say (a new officer is active; a known one keeps its state)
+    active: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -331,6 +333,15 @@ def _officer(line: int, rec: Mapping[str, Any], tz: ZoneInfo) -> OfficerIn:
         raise _Bad("unit is empty")
     if not county:
         raise _Bad("county is empty")
+    act = rec.get("active")
+    if isinstance(act, bool):
+        active: bool | None = act
+    else:
+        text = _field(rec, "active")
+        try:
+            active = parse_bool(text) if text else None
+        except _Bad as e:
+            raise _Bad(f"active: {e}") from e
     return OfficerIn(
         line,
         _ident(_field(rec, "officer_id"), "officer_id"),
@@ -338,6 +349,7 @@ def _officer(line: int, rec: Mapping[str, Any], tz: ZoneInfo) -> OfficerIn:
         unit,
         county,
         frontline,
+        active,
     )
 
 

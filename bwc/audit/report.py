@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -25,7 +25,7 @@ from bwc.audit.metrics import (
     worst_first,
     worst_first_officers,
 )
-from bwc.audit.model import HOUR_MS, Pair, from_ms
+from bwc.audit.model import HOUR_MS, Pair, Targets, band, from_ms
 from bwc.errors import UsageError
 from bwc.evidence.timefmt import format_utc
 
@@ -71,6 +71,27 @@ class Report:
     unverified: list[str] = field(default_factory=list)  # inputs the log does not vouch for
     # per pair with explanations: "approved", or the latest one's "submitted" / "rejected"
     explanation_states: dict[Pair, str] = field(default_factory=dict)
+    targets: Targets = field(default_factory=Targets)
+    previous: AuditResult | None = None  # the month before, for the changes (Δ)
+
+    @cached_property
+    def before(self) -> Report | None:
+        """The month before as a report of the same scope (None: not compared)."""
+        if self.previous is None:
+            return None
+        return build_report(self.previous, unit=self.unit, county=self.county)
+
+    def previous_metrics(self, by: By | Literal["all"], key: str) -> Metrics | None:
+        """The month before's figures for a row (None: not compared, or no such row then)."""
+        b = self.before
+        if b is None:
+            return None
+        if by == "all":
+            return b.summary
+        if by == "officer":
+            a = b.result.officers.get(key)
+            return None if a is None else aggregate(key, [a])
+        return {m.key: m for m in (b.units if by == "unit" else b.counties)}.get(key)
 
     @property
     def filtered(self) -> bool:
@@ -121,6 +142,13 @@ class Report:
 
     @cached_property
     def warnings(self) -> list[str]:
+        return self.warnings_in("en")
+
+    def warnings_in(self, lang: Lang) -> list[str]:
+        """The warnings in ``lang`` (the terminal, JSON and CSV use English; the HTML, PDF
+        and xlsx the report's language). What comes from the catalog is quoted as it is."""
+        if lang == "zh":
+            return self._warnings_zh()
         out: list[str] = [f"UNVERIFIED INPUT: {u}" for u in self.unverified]
         if self.filtered and not self.chosen:
             what = " and ".join(
@@ -149,6 +177,34 @@ class Report:
             out.append(f"{self.result.invalid_clips} item(s) end before they start: skipped")
         return out
 
+    def _warnings_zh(self) -> list[str]:
+        out: list[str] = [f"输入未通过校验：{u}" for u in self.unverified]
+        if self.filtered and not self.chosen:
+            what = "、".join(
+                f"{k}“{v}”" for k, v in (("单位", self.unit), ("区县", self.county)) if v
+            )
+            out.append(f"没有属于{what}的人员（单位和区县以名册为准）")
+        nir = self.missing_from_roster
+        if nir:
+            cases = sum(a.cases for a in nir)
+            named = [
+                f"{a.officer_id}（{a.cases} 人次"
+                + (f"，导入 {a.uploads} 个" if a.uploads else "")
+                + "）"
+                for a in sorted(nir, key=lambda a: (-a.cases, a.officer_id))
+            ]
+            out.append(
+                f"{len(nir)} 名人员不在名册中，不计入任何单位或区县（其 {cases} 个应录人次只计入"
+                "总数；请用 `bwc audit import officers` 导入名册）："
+                + "、".join(named[:20])
+                + (f"……（另有 {len(named) - 20} 名）" if len(named) > 20 else "")
+            )
+        if self.undated:
+            out.append(f"本月导入的 {self.undated} 个文件没有录制时间")
+        if self.result.invalid_clips:
+            out.append(f"{self.result.invalid_clips} 个文件结束时间早于开始时间，已跳过")
+        return out
+
 
 def build_report(
     result: AuditResult,
@@ -158,6 +214,8 @@ def build_report(
     undated: int = 0,
     unverified: list[str] | None = None,
     explanation_states: dict[Pair, str] | None = None,
+    targets: Targets | None = None,
+    previous: AuditResult | None = None,
 ) -> Report:
     return Report(
         result,
@@ -167,6 +225,8 @@ def build_report(
         undated,
         unverified or [],
         explanation_states or {},
+        targets or Targets(),
+        previous,
     )
 
 
@@ -175,6 +235,26 @@ def build_report(
 
 def rate(x: float | None) -> str:
     return "" if x is None else f"{x:.4f}"
+
+
+def percent(x: float | None) -> str:
+    """A rate for people: '77.0 %' (one decimal, rounded half to even as Python does); ''
+    when there is nothing to divide by. CSV, xlsx and JSON keep the plain number."""
+    return "" if x is None else f"{x * 100:.1f} %"
+
+
+def target_text(x: float) -> str:
+    """A target as people set it: '100 %', '97.5 %'."""
+    return f"{x * 100:g} %"
+
+
+def points(now: float | None, then: float | None) -> str:
+    """The change of a rate in percentage points, '+3.2' / '-1.0' / '0.0'; '' when either
+    month has no rate."""
+    if now is None or then is None:
+        return ""
+    d = round((now - then) * 100, 1)
+    return "0.0" if d == 0 else f"{d:+.1f}"
 
 
 def hours(ms: int | None) -> str:
@@ -189,7 +269,10 @@ def _hours_json(ms: int | None) -> float | None:
     return None if ms is None else round(ms / HOUR_MS, 2)
 
 
-def officer_values(a: OfficerAudit) -> list[str]:
+RateFormat = Callable[[float | None], str]
+
+
+def officer_values(a: OfficerAudit, rate: RateFormat = rate) -> list[str]:
     return [
         a.officer_id,
         a.name,
@@ -211,16 +294,17 @@ def officer_values(a: OfficerAudit) -> list[str]:
 NOT_IN_ROSTER = "(not in roster)"
 
 
-def ranking_values(a: OfficerAudit, mark: str) -> list[str]:
-    """``officer_values`` for a ranking people read: an officer the roster does not know has
-    ``mark`` for a unit (CSV and JSON keep the empty unit and ``in_roster``)."""
-    values = officer_values(a)
+def ranking_values(a: OfficerAudit, mark: str, rate: RateFormat = percent) -> list[str]:
+    """``officer_values`` for a ranking people read: rates as percentages, and an officer the
+    roster does not know has ``mark`` for a unit (CSV and JSON keep the empty unit, the
+    plain numbers and ``in_roster``)."""
+    values = officer_values(a, rate)
     if not a.in_roster:
         values[2] = mark
     return values
 
 
-def group_values(m: Metrics) -> list[str]:
+def group_values(m: Metrics, rate: RateFormat = rate) -> list[str]:
     return [
         str(m.officers),
         str(m.cases),
@@ -398,6 +482,7 @@ def officer_json(a: OfficerAudit) -> dict[str, Any]:
         "county": a.county,
         "frontline": a.frontline,
         "in_roster": a.in_roster,
+        "on_staff": a.on_staff,  # False: inactive (left) for the whole month
         "equipped": a.equipped,
         **{k: v for k, v in metrics_json(m).items() if k not in ("officers", "frontline")},
     }
@@ -425,7 +510,18 @@ def to_json(report: Report) -> dict[str, Any]:
         "period": {"start": format_utc(start), "end": format_utc(end)},
         "rules": r.rules.as_dict(),
         "filters": {"unit": report.unit, "county": report.county},
+        "targets": {
+            "full_rate": report.targets.full_rate,
+            "on_time_rate": report.targets.on_time_rate,
+        },
         "summary": metrics_json(report.summary),
+        # the month before, same rules and scope (null: not compared)
+        "previous": None
+        if report.before is None
+        else {
+            "month": report.before.result.period.label,
+            "summary": metrics_json(report.before.summary),
+        },
         "counties": [{"county": m.key, **metrics_json(m)} for m in report.counties],
         "units": [
             {"unit": m.key, "counties": list(m.counties), **metrics_json(m)} for m in report.units
@@ -449,10 +545,49 @@ def to_json(report: Report) -> dict[str, Any]:
     }
 
 
+DELTA = "full_rate_delta"  # the change of the full rate since the month before (points)
+
+
 def table_rows(report: Report, by: By) -> tuple[list[str], list[list[str]]]:
-    """Header and rows for the terminal table, worst first."""
+    """Header and rows for the terminal table, worst first: rates as percentages, and with
+    a comparison, the full rate's change since the month before (Δ, percentage points)."""
+    header, rows, _bands = table_view(report, by)
+    return header, rows
+
+
+def table_view(report: Report, by: By) -> tuple[list[str], list[list[str]], list[dict[str, str]]]:
+    """``table_rows`` with, per row, each rate column's band against its target (met,
+    near, below, far; see ``band``) for colours."""
+    t = report.targets
+    compare = report.before is not None
+    out: list[list[str]] = []
+    bands: list[dict[str, str]] = []
     if by == "officer":
-        return list(OFFICER_COLUMNS), [ranking_values(a, NOT_IN_ROSTER) for a in report.officers]
-    rows = worst_first(report.units if by == "unit" else report.counties)
-    header = [by, *GROUP_COLUMNS]
-    return header, [[m.key or "-", *group_values(m)] for m in rows]
+        header = list(OFFICER_COLUMNS)
+        for a in report.officers:
+            m = aggregate(a.officer_id, [a])
+            row = ranking_values(a, NOT_IN_ROSTER)
+            if compare:
+                then = report.previous_metrics("officer", a.officer_id)
+                row.append(points(m.full_rate, then.full_rate if then else None))
+            out.append(row)
+            bands.append(_bands(m, t))
+    else:
+        header = [by, *GROUP_COLUMNS]
+        for m in worst_first(report.units if by == "unit" else report.counties):
+            row = [m.key or "-", *group_values(m, percent)]
+            if compare:
+                then = report.previous_metrics(by, m.key)
+                row.append(points(m.full_rate, then.full_rate if then else None))
+            out.append(row)
+            bands.append(_bands(m, t))
+    if compare:
+        header.append(DELTA)
+    return header, out, bands
+
+
+def _bands(m: Metrics, t: Targets) -> dict[str, str]:
+    return {
+        "full_rate": band(m.full_rate, t.full_rate),
+        "on_time_rate": band(m.on_time_rate, t.on_time_rate),
+    }

@@ -182,7 +182,7 @@ def report_sheets(report: Report, lang: Lang) -> list[Sheet]:
         ),
         ("unattributed_clips", r.unattributed_clips, "int"),
         ("unattributed_footage_h", r.unattributed_ms / HOUR_MS, "hours"),
-        *(("warning", w, "text") for w in report.warnings),
+        *(("warning", w, "text") for w in report.warnings_in(lang)),
     ]
     item, value = ("项目", "值") if lang == "zh" else ("item", "value")
     yes = "是" if lang == "zh" else "yes"

@@ -12,8 +12,18 @@ from rich.table import Table
 
 from bwc.audit.cases import CaseAudit
 from bwc.audit.engine import OfficerOnCase, PlacedClip
-from bwc.audit.model import from_ms
-from bwc.audit.report import By, Report, hours, rate, table_rows
+from bwc.audit.model import band, from_ms
+from bwc.audit.report import (
+    DELTA,
+    By,
+    Report,
+    hours,
+    percent,
+    points,
+    rate,
+    table_view,
+    target_text,
+)
 from bwc.evidence.models import Explanation
 from bwc.evidence.timefmt import format_utc
 from bwc.printable import printable
@@ -43,25 +53,53 @@ def report_view(rep: Report, by: By, top: int) -> tuple[list[str], Table]:
         f"end grace {rules['end_grace_s']:g} s (each at most 25 % of the case), "
         f"on time within {rules['upload_limit_h']:g} h"
     )
+    tg = rep.targets
+    then = rep.previous_metrics("all", "all")
+    since = f" vs {rep.before.result.period.label}" if rep.before is not None else ""
+
+    def versus(now: float | None, old: float | None) -> str:
+        d = points(now, old)
+        return f", Δ {d} pp{since}" if d else ""
+
+    full = _coloured(percent(sm.full_rate) or "-", band(sm.full_rate, tg.full_rate))
+    on_time = _coloured(percent(sm.on_time_rate) or "-", band(sm.on_time_rate, tg.on_time_rate))
     lines.append(
         f"{sm.cases} case-officer pairs: {sm.full} full, {sm.partial} partial, {sm.none} none, "
-        f"{sm.explained} explained; full rate {rate(sm.full_rate) or '-'}, mean coverage "
-        f"{rate(sm.mean_coverage) or '-'}"
+        f"{sm.explained} explained; full rate {full} (target {target_text(tg.full_rate)}"
+        f"{versus(sm.full_rate, then.full_rate if then else None)}), mean coverage "
+        f"{percent(sm.mean_coverage) or '-'}"
     )
     lines.append(
-        f"{sm.uploads} uploads, on-time rate {rate(sm.on_time_rate) or '-'}, p95 delay "
-        f"{hours(sm.p95_delay_ms) or '-'} h; equipage {rate(sm.equipage_rate) or '-'} "
+        f"{sm.uploads} uploads, on-time rate {on_time} (target {target_text(tg.on_time_rate)}"
+        f"{versus(sm.on_time_rate, then.on_time_rate if then else None)}), p95 delay "
+        f"{hours(sm.p95_delay_ms) or '-'} h; equipage {percent(sm.equipage_rate) or '-'} "
         f"({sm.equipped}/{sm.frontline} frontline); {sm.no_footage} officer(s) with cases "
         f"but no footage; footage outside cases {hours(sm.outside_cases_ms)} h; "
         f"unattributed {hours(r.unattributed_ms)} h ({r.unattributed_clips} clips)"
     )
-    header, rows = table_rows(rep, by)
+    header, rows, bands = table_view(rep, by)
     if top:
-        rows = rows[:top]
-    t = Table(*(h.replace("_", " ") for h in header), title=f"per {by}, worst first")
-    for row in rows:
-        t.add_row(*(esc(c) for c in row))
+        rows, bands = rows[:top], bands[:top]
+    heads = [_HEADS.get(h, h.replace("_", " ")) for h in header]
+    t = Table(*heads, title=f"per {by}, worst first")
+    for row, b in zip(rows, bands, strict=True):
+        t.add_row(
+            *(
+                _coloured(esc(c), b[h]) if h in b else esc(c)
+                for h, c in zip(header, row, strict=True)
+            )
+        )
     return lines, t
+
+
+_HEADS = {DELTA: "Δ full rate (pp)"}
+# a rate's distance below its target (model.band): colour, not only red below 100 %
+BAND_STYLES = {"met": "green", "near": "yellow", "below": "dark_orange", "far": "bold red"}
+
+
+def _coloured(text: str, b: str) -> str:
+    style = BAND_STYLES.get(b)
+    return f"[{style}]{text}[/]" if style and text not in ("", "-") else text
 
 
 def _fmt_local(ms: int, z: ZoneInfo) -> str:

@@ -90,6 +90,8 @@ Seconds = Annotated[float, Field(ge=0, le=limits.SECONDS_MAX, allow_inf_nan=Fals
 _SECONDS = f"a number of seconds from 0 to {limits.SECONDS_MAX:.0f} (366 days)"
 _HOURS_MAX = limits.SECONDS_MAX / 3600
 Hours = Annotated[float, Field(ge=0, le=_HOURS_MAX, allow_inf_nan=False)]
+Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+_PERCENT = "a percentage from 0 to 100"
 
 
 class DaemonSettings(BaseModel):
@@ -265,6 +267,9 @@ class AuditSettings(BaseModel):
     end_grace_s: Seconds = _must(60.0, _SECONDS)
     # footage ingested within this long after it ends is on time
     upload_limit_h: Hours = _must(24.0, f"a number of hours from 0 to {_HOURS_MAX:.0f}")
+    # the targets reports draw a line at and colour rates by their distance to (percent)
+    target_full_pct: Percent = _must(100.0, _PERCENT)
+    target_on_time_pct: Percent = _must(100.0, _PERCENT)
 
 
 def _tsa_url(value: str) -> str:
@@ -549,6 +554,9 @@ start_grace_s = 60.0
 end_grace_s = 60.0
 # Footage ingested within this many hours after it ends is on time.
 upload_limit_h = 24.0
+# Targets (percent): reports draw a line at them and colour rates by how far below they are.
+target_full_pct = 100.0
+target_on_time_pct = 100.0
 
 # RFC 3161 timestamps: a time-stamping authority (TSA) signs "these bytes existed at this
 # time" over every checkpoint the station publishes, so the log's state is dated by a third

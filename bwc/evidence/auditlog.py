@@ -67,8 +67,23 @@ def _t(dt: datetime | None) -> int | None:
     return (dt - _EPOCH) // _US
 
 
-def officer_fact(officer_id: str, name: str, unit: str, county: str, frontline: bool) -> Fact:
-    return officer_id, digest([name, unit, county, bool(frontline)])
+def officer_fact(
+    officer_id: str,
+    name: str,
+    unit: str,
+    county: str,
+    frontline: bool,
+    active: bool = True,
+    inactive_from: datetime | None = None,
+    inactive_reason: str | None = None,
+) -> Fact:
+    """An active officer digests as before officers could leave (facts logged then still
+    verify); an inactive one also digests since when and why, so a row deactivated (or
+    reactivated) without its logged event does not verify."""
+    values: list[object] = [name, unit, county, bool(frontline)]
+    if not active or inactive_from is not None or inactive_reason is not None:
+        values += [bool(active), _t(inactive_from), inactive_reason]
+    return officer_id, digest(values)
 
 
 def case_fact(
@@ -121,8 +136,10 @@ def events(
     source: str,
     file_sha256: str | None = None,
     rows: int | None = None,
+    **extra: object,
 ) -> list[custody.NewEvent]:
-    """The `audit-input` events of one write: its facts in parts that fit a log entry."""
+    """The `audit-input` events of one write: its facts in parts that fit a log entry
+    (``extra``: more details for each part, e.g. why an officer was deactivated)."""
     parts: list[list[list[object]]] = [[]]
     size = 0
     for key, dig in facts:
@@ -144,6 +161,7 @@ def events(
         }
         if file_sha256 is not None:
             details["file_sha256"] = file_sha256
+        details.update(extra)
         out.append(station.event(KIND, None, **details))
     return out
 
@@ -165,7 +183,16 @@ def catalog_facts(
     checked for being there, not for their values (they cannot change this report)."""
     if table == "officers":
         o = db.Officer
-        q = sa_select(o.officer_id, o.name, o.unit, o.county, o.frontline)  # type: ignore[call-overload]
+        q = sa_select(  # type: ignore[call-overload]
+            o.officer_id,
+            o.name,
+            o.unit,
+            o.county,
+            o.frontline,
+            o.active,
+            o.inactive_from,
+            o.inactive_reason,
+        )
         for r in _stream(s, q):
             yield officer_fact(*r)
     elif table == "cases":

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -305,6 +306,15 @@ class Officer(SQLModel, table=True):
     unit: str = Field(sa_column=Column(String(ID_MAX), nullable=False))
     county: str = Field(sa_column=Column(String(ID_MAX), nullable=False))
     frontline: bool
+    # officers who left stay (their cases count) but are not current staff (migration 0012):
+    # inactive from ``inactive_from`` (None with active False: no date known, every month)
+    active: bool = Field(
+        default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
+    )
+    inactive_from: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    inactive_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class EnforcementCase(SQLModel, table=True):

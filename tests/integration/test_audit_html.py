@@ -53,8 +53,17 @@ def test_html_report_renders_in_chromium(bwc, home: Path, tmp_path: Path, lang: 
     dom = chromium(tmp_path, "--dump-dom", report.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
-    title = "执法全过程记录审计" if lang == "zh" else "Body-worn camera coverage audit"
-    assert f"{title} · 2026-10" in html
+    title = (
+        "执法全过程记录审计 · 2026年10月"
+        if lang == "zh"
+        else "Body-worn camera coverage audit · 2026-10"
+    )
+    assert title in html
+    zone = "时区：北京时间 (UTC+8)" if lang == "zh" else "Time zone: Asia/Shanghai (UTC+8)"
+    assert zone in html
+    if lang == "zh":  # issue 15.11: the words a bureau uses
+        for label in ("应录人次", "全过程记录率", "按时导入率", "导入延迟（P95，小时）"):
+            assert label in html, label
     for section in ("summary", "counties", "units", "ranking", "gaps"):
         assert f'id="{section}"' in html
     assert html.count("<svg") == 2 + 2  # two bar charts, two timelines (non-full pairs)
@@ -113,7 +122,7 @@ def test_html_joins_and_officers_not_in_roster(bwc, home: Path, tmp_path: Path) 
         "gaps 14:06:00–14:10:00 (240 s)",
     ]
     charts = html[html.index('id="counties"') : html.index('id="ranking"')]
-    bars = re.findall(r"<rect class=\"(?:bar|bad)\"[^>]*><title>([^:<]*):", charts)
+    bars = re.findall(r"<rect class=\"b-[a-z]+\"[^>]*><title>([^:<]*):", charts)
     assert bars == ["西城区", "东城区", "城西中队", "城东中队"]  # worst first; no "(not in roster)"
     assert '<td class="t nir">(not in roster)</td>' in html
     assert "999 (1 case)" in html  # the warning

@@ -22,7 +22,12 @@ def pg_dbs() -> Iterator[pg.Databases]:
 
 
 def reports(bwc) -> list[str]:  # type: ignore[no-untyped-def]
-    outs = []
+    # an officer who left (0012's columns, a logged deactivation): verified, then listed
+    r = bwc("audit", "officers", "deactivate", "110024", "--reason", "调离", "--from", "2026-10-01")
+    assert r.code == 0, r.err
+    assert bwc("audit", "verify").code == 0
+    outs = [bwc("audit", "officers", "list", "--inactive", "--json").out]
+    outs.append(bwc("audit", "cases", "list", "--month", "2026-10", "--json").out)
     for args in (
         ("--format", "csv"),
         ("--format", "csv", "--by", "unit"),
@@ -43,7 +48,8 @@ def test_postgres_matches_sqlite(
     (tmp_path / "sqlite").mkdir()
     city(bwc, home, tmp_path / "sqlite")
     expected = reports(bwc)
-    assert json.loads(expected[2])["summary"]["cases"] == 4
+    assert json.loads(expected[4])["summary"]["cases"] == 4
+    assert json.loads(expected[4])["summary"]["frontline"] == 1  # 110024 left
 
     name = pg_dbs.create()
     try:

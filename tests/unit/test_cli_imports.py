@@ -26,6 +26,7 @@ CLI_MODULES = [
     "bwc.cli_common",
     "bwc.cli_imports",
     "bwc.cli_audit",
+    "bwc.cli_roster",
     "bwc.cli_devices",
     "bwc.cli_store",
     "bwc.launch",
