@@ -28,7 +28,7 @@ from bwc.cli_imports import (
 from bwc.cli_roster import cases_app, officers_app
 from bwc.config.limits import seconds_problem
 from bwc.errors import InputError, UsageError
-from bwc.evidence.timefmt import format_utc
+from bwc.evidence.timefmt import format_local, format_utc
 
 if TYPE_CHECKING:
     from bwc.audit.issues import Issue
@@ -202,9 +202,10 @@ def explain(
     if as_json:
         print_json({"recorded": True, **data})
     else:
+        at = format_local(row.at, ctx().station().settings.tz)
         out.print(
             f"explanation recorded for case {esc(case_id)}, officer {esc(officer_id)} "
-            f"by {esc(row.actor)} at {data['at']}; awaiting a supervisor's review "
+            f"by {esc(row.actor)} at {at}; awaiting a supervisor's review "
             "(`bwc audit approve`)"
         )
 
@@ -230,7 +231,8 @@ def approve(
     verify` catches a review written outside bwc."""
     from bwc.audit.explanations import review
 
-    row = review(ctx().station(), case_id, officer_id, approve=not reject, by=by, reason=reason)
+    station = ctx().station()
+    row = review(station, case_id, officer_id, approve=not reject, by=by, reason=reason)
     data = {
         "id": row.id,
         "case_id": row.case_id,
@@ -244,9 +246,10 @@ def approve(
         print_json(data)
     else:
         why = f": {esc(row.review_reason)}" if row.review_reason else ""
+        at = format_local(row.reviewed_at, station.settings.tz) if row.reviewed_at else "-"
         out.print(
             f"explanation {row.id} for case {esc(case_id)}, officer {esc(officer_id)} "
-            f"{row.status} by {esc(row.reviewed_by or '')} at {data['reviewed_at']}{why}"
+            f"{row.status} by {esc(row.reviewed_by or '')} at {at}{why}"
         )
 
 

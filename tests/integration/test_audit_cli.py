@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -355,6 +356,8 @@ def test_explain_and_case(bwc, home: Path, tmp_path: Path) -> None:
         assert (e.actor, e.station_id, e.officer_id) == ("test-clerk", "st-test", "110024")
     # submitted, not yet approved: it does not count (issue 15.13)
     assert "awaiting a supervisor's review" in r.out
+    # said in the configured zone, with its offset (JSON keeps UTC)
+    assert re.search(r" at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00;", r.out), r.out
     r = bwc("audit", "report", "--month", "2026-10", "--format", "csv", "--lang", "en")
     rows = {row["officer_id"]: row for row in csv.DictReader(io.StringIO(unbom(r.out)))}
     assert (rows["110024"]["partial"], rows["110024"]["explained"]) == ("1", "0")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -228,6 +229,7 @@ def test_explanations_are_approved_or_rejected_by_a_named_supervisor(
     assert bwc("audit", "explain", "C1", "110024", "--reason", "电池耗尽").code == 0
     r = bwc("audit", "approve", "C1", "110024", "--by", "王队长", "--reject", "--reason", "太笼统")
     assert r.code == 0 and "rejected by 王队长" in r.out, r.err
+    assert re.search(r"rejected by 王队长 at \S+ \S+ \+08:00: 太笼统", r.out), r.out
     r = bwc("audit", "approve", "C1", "110024", "--by", "王队长")
     assert r.code == 2 and "already rejected by 王队长" in r.err
     assert bwc("audit", "explain", "C1", "110024", "--reason", "电池耗尽，09:33 换电池").code == 0
