@@ -48,11 +48,11 @@ out["first"] = run("devices", "assign", "o0", "d0", "--from", "2026-01-01T00:00:
 out["verify_before"] = run("log", "verify")
 held = sqlite3.connect(os.path.join(mnt, "home", "catalog.sqlite"))
 held.execute("SELECT count(*) FROM event").fetchall()
-with open(os.path.join(mnt, "fill"), "wb") as f:
+# unbuffered: a buffered file keeps the bytes that did not fit and raises again on close
+with open(os.path.join(mnt, "fill"), "wb", buffering=0) as f:
     try:
         while True:
             f.write(b"\0" * 65536)
-            f.flush()
     except OSError:
         pass
 out["free"] = os.statvfs(mnt).f_bavail
