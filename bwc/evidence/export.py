@@ -45,7 +45,7 @@ from bwc.evidence import custody, note, trust
 from bwc.evidence.bundle import layout
 from bwc.evidence.bundle.report import ReportData, ReportEvent, ReportItem
 from bwc.evidence.events import DecodedEvent, decode_leaf
-from bwc.evidence.fingerprint import Digest
+from bwc.evidence.fingerprint import Digest, hash_file
 from bwc.evidence.items import ItemFilter, list_items, resolve_id
 from bwc.evidence.models import Item, SigningKey
 from bwc.evidence.signing import public_pem
@@ -53,7 +53,7 @@ from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
 from bwc.evidence.verify import catalog
 from bwc.evidence.verify.core import ItemReport
-from bwc.fsutil import fsync_path
+from bwc.fsutil import fsync_dir, fsync_path
 
 logger = logging.getLogger(__name__)
 
@@ -197,17 +197,21 @@ def _stamp_info(settings: Settings, tsr: bytes) -> dict[str, Any]:
     return {"tsa_url": settings.timestamp.tsa_url, "gen_time": format_utc(read_token(tsr).gen_time)}
 
 
-def _start_report(bundle_dir: Path, data: dict[str, Any]) -> Callable[[], bool | str]:
-    """Write custody-report.html now, and start printing its PDF (headless Chromium, a
-    second or two) in a thread unless ``data["pdf"]`` is False, so the export's remaining
-    writes and the footage's fsync go on meanwhile. Returns the join: bundle.json's ``pdf``
-    value (True, or why there is no PDF), or the printing's error. Call it in every case
-    (it waits for Chromium, so nothing writes into a folder being removed)."""
+def _start_report(
+    bundle_dir: Path, data: dict[str, Any], digests: dict[str, str]
+) -> Callable[[], bool | str]:
+    """Write custody-report.html now (fsynced and hashed like every other file), and start
+    printing its PDF (headless Chromium, a second or two) in a thread unless ``data["pdf"]``
+    is False, so the export's remaining writes and the footage's fsync go on meanwhile.
+    Returns the join: bundle.json's ``pdf`` value (True, or why there is no PDF), or the
+    printing's error. Call it in every case (it waits for Chromium, so nothing writes into a
+    folder being removed)."""
     from bwc.evidence.bundle.pdf import print_pdf
     from bwc.evidence.bundle.report import render_html
 
     html_path = bundle_dir / layout.REPORT_HTML
-    html_path.write_text(render_html(_report_values(data)), encoding="utf-8")
+    html = render_html(_report_values(data)).encode("utf-8")
+    _write(html_path, html, digests, layout.REPORT_HTML)
     if not data["pdf"]:
         return lambda: "not asked for (--no-pdf)"
     failed: list[BaseException] = []
@@ -386,7 +390,7 @@ def export(station: Station, req: ExportRequest, progress: Progress | None = Non
             if out.exists() or out.is_symlink():  # made meanwhile: a rename would replace
                 raise UsageError(f"{out} appeared during the export; nothing was written there")
             os.rename(partial, out)
-        _fsync_dir(parent)
+        fsync_dir(parent)
         result.path = final
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -593,8 +597,8 @@ def _export(
             keys,
             stamp,
         ),
+        digests,
     )
-    digests[layout.REPORT_HTML] = _hash_file(root / layout.REPORT_HTML)
     try:
         try:
             verifier = VERIFY_PY_SOURCE.read_bytes()
@@ -621,7 +625,7 @@ def _export(
     finally:
         pdf = finish_report()  # waits for Chromium (and raises what it raised)
     if (root / layout.REPORT_PDF).is_file():
-        digests[layout.REPORT_PDF] = _hash_file(root / layout.REPORT_PDF)
+        digests[layout.REPORT_PDF] = hash_file(root / layout.REPORT_PDF, from_disk=False).sha256
     info = {
         "format": layout.FORMAT,
         "bundle_id": bundle_id,
@@ -654,7 +658,7 @@ def _export(
     _write(root / layout.SUMS_SIG, station.signer().sign(sums), {}, layout.SUMS_SIG)
     # every folder, before the bundle is renamed into place (each file was fsynced)
     for d in sorted({p.parent for p in root.rglob("*")} | {root}, key=lambda p: -len(p.parts)):
-        _fsync_dir(d)
+        fsync_dir(d)
     return ExportResult(bundle_id, root, hashlib.sha256(sums).hexdigest(), cp.size, exported)
 
 
@@ -759,22 +763,6 @@ def _write(path: Path, data: bytes, digests: dict[str, str], rel: str) -> None:
         os.fsync(f.fileno())
     if digests is not None and rel not in (layout.SUMS, layout.SUMS_SIG):
         digests[rel] = hashlib.sha256(data).hexdigest()
-
-
-def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _zip(folder: Path, target: Path, inner: str) -> None:
