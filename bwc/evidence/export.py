@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import queue
 import secrets
 import shutil
 import threading
@@ -35,7 +34,6 @@ from bwc.config.settings import Settings
 from bwc.errors import (
     BwcError,
     NotFoundError,
-    StoreError,
     TimestampError,
     ToolError,
     UsageError,
@@ -44,6 +42,7 @@ from bwc.errors import (
 from bwc.evidence import custody, note, trust
 from bwc.evidence.bundle import layout
 from bwc.evidence.bundle.report import ReportData, ReportEvent, ReportItem
+from bwc.evidence.copyout import copy_object
 from bwc.evidence.events import DecodedEvent, decode_leaf
 from bwc.evidence.fingerprint import Digest, hash_file
 from bwc.evidence.items import ItemFilter, list_items, resolve_id
@@ -57,8 +56,6 @@ from bwc.fsutil import fsync_dir, fsync_path
 
 logger = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20  # 1 MiB: large enough for the disk, small enough to keep memory flat
-_AHEAD = 8  # chunks read ahead of the writer
 # the standalone verifier every bundle carries (stdlib only; docs/bundle.md)
 VERIFY_PY_SOURCE = Path(__file__).resolve().parent / "bundle" / "verify.py"
 
@@ -686,73 +683,17 @@ def _copy_object(
     target: Path,
     step: Callable[[int], None],
 ) -> Digest | BwcError:
-    """Copy the stored object into the bundle while hashing it (one read). A thread reads
-    ahead (a few chunks: memory stays flat) while this one hashes and writes, so the store's
-    reads overlap the bundle's writes. The digest is the object check; a read error is the
-    item's failure, a write error the export's. The caller fsyncs the file."""
-    chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=_AHEAD)
-    stop = threading.Event()
-
-    def put(x: bytes | BaseException | None) -> None:
-        while not stop.is_set():
-            try:
-                chunks.put(x, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def read() -> None:
-        try:
-            with open_object(sha256) as src:
-                while not stop.is_set() and (chunk := src.read(_CHUNK)):
-                    put(chunk)
-        except Exception as e:  # handed to the caller's thread: never lost, never hangs it
-            put(e)
-            return
-        put(None)
-
-    h = hashlib.sha256()
-    size = 0
-    failed: BaseException | None = None
-    # hashing gets its own thread: hashlib and file writes both release the GIL, so on two
-    # cores the hash of one chunk overlaps the write of the next (measured: the copy phase
-    # of a 1 GB export went from hash + write to about the larger of the two)
-    to_hash: queue.Queue[bytes | None] = queue.Queue(maxsize=_AHEAD)
-
-    def digest() -> None:
-        while (c := to_hash.get()) is not None:
-            h.update(c)
-
-    reader = threading.Thread(target=read, name="bwc-export-read", daemon=True)
-    hasher = threading.Thread(target=digest, name="bwc-export-hash", daemon=True)
-    reader.start()
-    hasher.start()
+    """Copy the stored object into the bundle while hashing it (one read; see
+    ``copyout.copy_object``). The digest is the object check; a read error is the item's
+    failure (no partial footage is left), a write error the export's. The caller fsyncs."""
     try:
         with open(target, "wb") as dst:
-            while (x := chunks.get()) is not None:
-                if isinstance(x, BaseException):
-                    failed = x
-                    break
-                to_hash.put(x)
-                dst.write(x)
-                size += len(x)
-                step(len(x))
+            got = copy_object(open_object, sha256, dst, step)
     except OSError as e:
         raise UsageError(f"cannot write the bundle: {e.strerror or e}") from e
-    finally:
-        stop.set()
-        to_hash.put(None)  # the hasher drains what it was given, then stops
-        hasher.join()
-        reader.join()
-    if failed is not None:
+    if not isinstance(got, Digest):
         target.unlink()  # a part of an object is no footage: the bundle lists it as failed
-    if isinstance(failed, BwcError):
-        return failed
-    if isinstance(failed, OSError):
-        return StoreError(f"cannot read stored object: {failed.strerror or failed}")
-    if failed is not None:
-        raise failed
-    return Digest(h.hexdigest(), size)
+    return got
 
 
 def _write(path: Path, data: bytes, digests: dict[str, str], rel: str) -> None:

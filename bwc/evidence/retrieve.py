@@ -11,22 +11,20 @@ evidence's name and the wrong bytes.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from bwc.errors import InputError, UsageError, VerificationError
+from bwc.errors import BwcError, InputError, UsageError, VerificationError
 from bwc.evidence import access
+from bwc.evidence.copyout import copy_object
 from bwc.evidence.items import resolve_id
 from bwc.evidence.models import ItemRetention
 from bwc.evidence.retention import DELETED
 from bwc.evidence.station import Station
 from bwc.fsutil import PRIVATE_FILE, fsync_dir
-
-_BUFFER = 1 << 20  # a fixed buffer: memory stays flat whatever the footage's size
 
 
 @dataclass(frozen=True)
@@ -77,14 +75,11 @@ def get(station: Station, item_id: str, out: Path, *, record: bool) -> Retrieved
 
 def _copy(station: Station, sha256: str, tmp: Path) -> tuple[int, str]:
     """The stored object into ``tmp`` (fsynced), hashed in the same pass."""
-    h = hashlib.sha256()
-    size = 0
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-    with open(fd, "wb") as dst, station.store.open_object(sha256) as src:
-        while chunk := src.read(_BUFFER):
-            h.update(chunk)
-            dst.write(chunk)
-            size += len(chunk)
+    with open(fd, "wb") as dst:
+        got = copy_object(station.store.open_object, sha256, dst)
+        if isinstance(got, BwcError):
+            raise got  # the store's own error (the part written is removed with tmp)
         dst.flush()
         os.fsync(dst.fileno())
-    return size, h.hexdigest()
+    return got.size, got.sha256
