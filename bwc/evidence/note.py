@@ -102,7 +102,7 @@ def _b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _b64decode(s: str) -> bytes | None:
+def b64decode_strict(s: str) -> bytes | None:
     """Strict standard base64 (RFC 4648 §4): padded, canonical. None if ``s`` is not."""
     if _BASE64.fullmatch(s) is None:
         return None
@@ -302,7 +302,7 @@ def _split_key(rest: str, what: str) -> tuple[str, bytes, bytes]:
     _check_name(name)
     if _HEX8.fullmatch(hash16) is None:
         raise NoteError(f"malformed {what} for {name!r}: key hash must be 8 hex digits")
-    raw = _b64decode(key64)
+    raw = b64decode_strict(key64)
     if raw is None:
         raise NoteError(f"malformed {what} for {name!r}: key is not canonical base64")
     if len(raw) == 0:
@@ -436,7 +436,7 @@ def _parse_sig_line(line: str, number: int) -> NoteSignature:
         raise NoteError(f"malformed note: signature line {number}: key name {problem}")
     if b64 == "":
         raise NoteError(f"malformed note: signature line {number} has no signature")
-    raw = _b64decode(b64)
+    raw = b64decode_strict(b64)
     if raw is None:
         raise NoteError(
             f"malformed note: signature line {number}: signature is not canonical base64"
@@ -581,7 +581,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
         )
     if len(size_line) > len(str(_MAX_TREE_SIZE)) or int(size_line) > _MAX_TREE_SIZE:
         raise NoteError(f"checkpoint size {size_line} out of range 0..2^64-1")
-    root = _b64decode(root_line)
+    root = b64decode_strict(root_line)
     if root is None:
         raise NoteError(f"checkpoint root hash {root_line!r} is not canonical base64")
     if len(root) != _ROOT_HASH_SIZE:

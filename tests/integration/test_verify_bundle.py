@@ -136,6 +136,29 @@ def proof_hash(b: Path, x: Bundle) -> str:
     return _custody(b, x, edit)
 
 
+def proof_base64_variant(b: Path, x: Bundle) -> str:
+    """The same proof hash in another base64 spelling (its unused low bits set): the proof
+    still holds, the file is not what was exported."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+    def edit(c: dict[str, object]) -> None:
+        ev = next(e for e in c["events"] if e["proof"])  # type: ignore[attr-defined]
+        text = ev["proof"][0]
+        assert text.endswith("=") and not text.endswith("==")  # 32 bytes: 2 unused bits
+        last = alphabet[alphabet.index(text[-2]) | 0b11]
+        ev["proof"][0] = text[:-2] + last + "="
+        assert base64.b64decode(ev["proof"][0]) == base64.b64decode(text)
+
+    return _custody(b, x, edit)
+
+
+def custody_not_canonical(b: Path, x: Bundle) -> str:
+    """custody.json pretty-printed: the same values, other bytes."""
+    p = b / "items" / x.sha / "custody.json"
+    p.write_text(json.dumps(json.loads(p.read_bytes()), indent=2))
+    return f"items/{x.sha}/custody.json"
+
+
 def checkpoint(b: Path, x: Bundle) -> str:
     p = b / layout.CHECKPOINT
     lines = p.read_text().split("\n")
@@ -213,6 +236,10 @@ TAMPERS = {
     "custody leaf, sums rewritten": T(custody_leaf, True, False, True, False),
     "proof hash": T(proof_hash, False, True, False, False),
     "proof hash, sums rewritten": T(proof_hash, True, False, True, False),
+    "proof in other base64, sums rewritten": T(proof_base64_variant, True, False, True, False),
+    "custody.json not canonical, sums rewritten": T(
+        custody_not_canonical, True, False, True, False
+    ),
     "checkpoint": T(checkpoint, False, True, False, False),
     "checkpoint, sums rewritten": T(checkpoint, True, False, True, False),
     "key swapped, all re-signed": T(key_swapped, False, False, False, False),

@@ -6,7 +6,6 @@ is also its manifest check."""
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -387,15 +386,27 @@ def _checkpoint(
     return cp
 
 
+def _b64(value: object) -> bytes:
+    """Standard, padded, canonical base64 only (as verify.py and the log's notes): one text
+    for one byte string, so a bundle cannot be altered without the change being seen."""
+    raw = note.b64decode_strict(value) if isinstance(value, str) else None
+    if raw is None:
+        raise ValueError(f"{value!r:.40} is not canonical base64")
+    return raw
+
+
 def _b64list(values: object) -> list[bytes]:
     if not isinstance(values, list):
         raise ValueError("not a list")
-    out = []
-    for v in values:
-        if not isinstance(v, str):
-            raise ValueError("not base64 text")
-        out.append(base64.b64decode(v, validate=True))
-    return out
+    return [_b64(v) for v in values]
+
+
+def _canonical(raw: bytes) -> Any:
+    """The JSON in ``raw``, which must be in its canonical form (RFC 8785), as written."""
+    obj = loads(raw)
+    if canonical_json(obj) != raw:
+        raise ValueError("not in canonical JSON form (RFC 8785)")
+    return obj
 
 
 def _consistency(
@@ -407,7 +418,7 @@ def _consistency(
         rep.add(False, what, "missing")
         return
     try:
-        c = loads(raw)
+        c = _canonical(raw)
         from_note, m, n = c["from_checkpoint"], c["from_size"], c["to_size"]
         proof = _b64list(c["proof"])
     except (ValueError, KeyError, TypeError, binascii.Error) as e:
@@ -537,11 +548,8 @@ def _custody(
         rep.add(False, what, "missing")
         return
     try:
-        c = loads(raw)
-        events = [
-            (int(x["index"]), base64.b64decode(x["leaf"], validate=True), _b64list(x["proof"]))
-            for x in c["events"]
-        ]
+        c = _canonical(raw)
+        events = [(int(x["index"]), _b64(x["leaf"]), _b64list(x["proof"])) for x in c["events"]]
         size, origin, item = c["checkpoint_size"], c["origin"], c["sha256"]
     except (ValueError, KeyError, TypeError, binascii.Error) as e:
         rep.add(False, what, f"malformed: {e}")
