@@ -62,6 +62,7 @@ from tenacity import (
     stop_before_delay,
     wait_random_exponential,
 )
+from urllib3.exceptions import HTTPError
 
 from bwc.config.settings import RetentionSettings, S3Settings
 from bwc.errors import StoreError, first_line
@@ -185,17 +186,24 @@ class _Window(io.RawIOBase):
 
 
 class _Body(io.RawIOBase):
-    """A streamed GET response as a raw file for ``open_object``."""
+    """A streamed GET response as a raw file for ``open_object``. The connection can fail
+    after the response began (the server killed, a read timeout, a body cut short): that is
+    the store's error, said as one (``fail``), never an SDK or urllib3 exception escaping to
+    the command line as an internal error."""
 
-    def __init__(self, body: Any) -> None:
+    def __init__(self, body: Any, fail: Callable[[Exception], StoreError]) -> None:
         self._body = body
+        self._fail = fail
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        data = self._body.read(len(view))
+        try:
+            data = self._body.read(len(view))
+        except (BotoCoreError, HTTPError, OSError) as e:
+            raise self._fail(e) from e
         view[: len(data)] = data
         return len(data)
 
@@ -814,7 +822,9 @@ class S3Store:
             return resp["Body"]
 
         body = self._call("download", key, get, patient=True)
-        return io.BufferedReader(_Body(body), buffer_size=_READ)
+        return io.BufferedReader(
+            _Body(body, lambda e: self._error(e, "download", key)), buffer_size=_READ
+        )
 
     def put_meta(self, sha256: str, name: str, data: bytes) -> None:
         key = self.meta_key(sha256, name)
