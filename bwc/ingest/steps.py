@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 from bwc.config import limits
 from bwc.errors import InputError, StoreError
 from bwc.evidence import custody
-from bwc.evidence.events import decode_leaf
+from bwc.evidence.events import MANIFEST_KINDS, decode_leaf
 from bwc.evidence.manifest import (
     FLAG_ID_FILE,
     FLAG_NO_RECORDED_TIME,
@@ -223,10 +223,11 @@ def _logged_manifest_sha256(session: Session, sha256: str) -> str | None:
     )
     for leaf in rows:
         try:
-            value = decode_leaf(bytes(leaf)).details.get("manifest_sha256")
+            d = decode_leaf(bytes(leaf))
         except ValueError:
             return None
-        if isinstance(value, str):
+        value = d.details.get("manifest_sha256")
+        if d.kind in MANIFEST_KINDS and isinstance(value, str):
             return value
     return None
 

@@ -30,7 +30,7 @@ from bwc.errors import BwcError, ProofError, UsageError, VerificationError
 from bwc.evidence import note
 from bwc.evidence.bundle import layout
 from bwc.evidence.canonical import canonical_json, loads
-from bwc.evidence.events import decode_leaf
+from bwc.evidence.events import MANIFEST_KINDS, decode_leaf
 from bwc.evidence.manifest import parse_manifest
 from bwc.evidence.merkle import leaf_hash, verify_consistency, verify_inclusion
 from bwc.evidence.signing import key_id_for, verify_signature
@@ -584,9 +584,7 @@ def _custody(
         problems.append("the first custody event is not `ingested`")
     logged = None
     for d in decoded:
-        if d.kind in ("ingested", "attributed") and isinstance(
-            d.details.get("manifest_sha256"), str
-        ):
+        if d.kind in MANIFEST_KINDS and isinstance(d.details.get("manifest_sha256"), str):
             logged = d.details["manifest_sha256"]
     actual = hashlib.sha256(manifest).hexdigest()
     if logged is None or not hmac.compare_digest(logged, actual):

@@ -30,7 +30,13 @@ from typing import Any, Protocol
 
 from bwc.errors import BwcError, NoteError, ProofError, VerificationError
 from bwc.evidence import note
-from bwc.evidence.events import LEAF_VERSION, DecodedEvent, decode_leaf, row_matches_leaf
+from bwc.evidence.events import (
+    LEAF_VERSION,
+    MANIFEST_KINDS,
+    DecodedEvent,
+    decode_leaf,
+    row_matches_leaf,
+)
 from bwc.evidence.fingerprint import Digest
 from bwc.evidence.manifest import Manifest, parse_manifest
 from bwc.evidence.merkle import leaf_hash, verify_consistency, verify_inclusion
@@ -273,7 +279,7 @@ class ItemFacts:
 def item_facts(events: Iterable[DecodedEvent]) -> ItemFacts:
     f = ItemFacts()
     for d in events:
-        if isinstance(d.details.get("manifest_sha256"), str):
+        if d.kind in MANIFEST_KINDS and isinstance(d.details.get("manifest_sha256"), str):
             f.manifest_sha256 = d.details["manifest_sha256"]
         if d.kind == "ingested":
             f.ingested = d.details
