@@ -355,22 +355,27 @@ def access(
 
 
 def _print_trail(t: Any, tz: Any, now: Any) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for h in ("when", "what", "who", "station", "item", "for / case"):
-        table.add_column(h, no_wrap=True, overflow="ellipsis")
+    for h in ("when", "what"):
+        table.add_column(h, no_wrap=True)
+    # who, where and for whom are what an access trail is read for: wrapped whole onto
+    # further lines, never cut to an ellipsis
+    for h in ("who", "station"):
+        table.add_column(h, overflow="fold", ratio=1)
+    table.add_column("item", no_wrap=True)
+    table.add_column("for / case", overflow="fold", ratio=1)
     for e in t.entries:
         d = e.details
         extra = d.get("recipient") or d.get("case") or ""
         table.add_row(
             format_local(e.at, tz, offset=False),
-            escape(_short(e.what, 10)),
-            escape(_short(e.actor, 12)),
-            escape(_short(e.station_id, 10)),
+            esc(e.what),
+            esc(e.actor),
+            esc(e.station_id),
             e.sha256[:_ID_DIGITS],
-            escape(_short(str(extra), 12)),
+            esc(str(extra)),
         )
     if t.entries:
         out.print(table)

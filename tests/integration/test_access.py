@@ -211,3 +211,20 @@ def test_get_refuses_bytes_that_do_not_match(
     assert not out.exists()
     assert list(tmp_path.glob(".copy.mp4*")) == []
     assert views(home) == []
+
+
+def test_the_trail_names_every_one_whole_at_80_columns(bwc, home: Path, items: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Who saw it and for whom it was exported are what the trail is read for: a long actor
+    or recipient wraps onto further lines, never cut to an ellipsis."""
+    from rich.cells import cell_len
+
+    actor = "legal-officer-zhang-wei-huangpu-district"
+    assert bwc("--actor", actor, "show", items[0][:12]).code == 0
+    r = bwc("access", items[0][:12])
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert all(cell_len(line) <= 80 for line in lines), r.out
+    assert "…" not in r.out
+    # the folded name, read down its column, is the whole name
+    folded = [lines[1].split()[3]] + [x.split()[0] for x in lines[2:] if x.startswith(" ")]
+    assert "".join(folded) == actor
