@@ -602,26 +602,51 @@ _LOCAL_TIMES = ("recorded_start", "recorded_end", "ingested_at")
 
 
 def _print_item(item: Item, events: list[Event], rep: ItemReport, tz: tzinfo) -> None:
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    from bwc.evidence.mediatext import media_text
+
+    def hang(indent: int, text: str, style: str = "") -> None:
+        """``text`` wrapped at the terminal's width under its own first column: a value
+        longer than a line (a sha256, a path) is folded whole onto the next, never cut."""
+        body = Text(printable(text), style=style, overflow="fold")
+        out.print(Padding(body, (0, 0, 0, indent), expand=False), soft_wrap=False)
+
+    def local(text: str) -> str:
+        try:
+            return format_local(parse_utc(text), tz)
+        except ValueError:
+            return text
+
     out.print(f"[bold]evidence item {item.sha256}[/]")
+    fields = Table.grid(padding=(0, 1), pad_edge=False)
+    fields.add_column(width=15, no_wrap=True)
+    fields.add_column(overflow="fold")
     for k, v in _item_json(item).items():
         if k in _LOCAL_TIMES and getattr(item, k) is not None:
             v = format_local(getattr(item, k), tz)
         if k != "sha256":
-            out.print(f"  {k:<15} {esc(str(v)) if v not in (None, []) else '-'}")
+            fields.add_row(k, Text(printable(str(v)) if v not in (None, []) else "-"))
     try:
         m = parse_manifest(item.manifest)
         if m.media:
-            out.print(f"  {'media':<15} {esc_msg(json_dumps(m.media, indent=None))}")
+            fields.add_row("media", Text(printable(media_text(dict(m.media), local))))
     except VerificationError:
         pass
+    out.print(Padding(fields, (0, 0, 0, 2), expand=False), soft_wrap=False)
     out.print("[bold]chain of custody[/]")
     for ev in events:
         d = _event_json(ev)["details"]
-        extra = ", ".join(f"{k}={v}" for k, v in d.items() if v is not None)
         out.print(
             f"  #{ev.idx:<6} {format_local(ev.at, tz)}  {esc(ev.kind):<12} by {esc(ev.actor)} "
-            f"at {esc(ev.station_id)}  [dim]{esc(extra)}[/]"
+            f"at {esc(ev.station_id)}"
         )
+        # the details under their event, one to a line
+        for k, v in d.items():
+            if v is not None:
+                hang(10, f"{k}={v}", "dim")
     out.print("[bold]checks[/]")
     for c in rep.checks:
         mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"

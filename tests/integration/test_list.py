@@ -255,3 +255,25 @@ def test_status_shows_local_time(bwc: Runner, home: Path) -> None:
     assert "device DSJ0042 since 2026-10-15 09:30:00 +08:00" in text, text
     data = json.loads(in_process(bwc, home, "status", "--json"))
     assert data["sessions"][0]["first_seen"] == "2026-10-15T01:30:00Z"
+
+
+def test_show_fits_80_columns_and_cuts_nothing(
+    bwc: Runner, shared: tuple[Path, dict[str, str]]
+) -> None:
+    """`bwc show` at 80 columns: every line within them; a value longer than a line (the
+    manifest's sha256 under its event, a long path) folded onto the next, never cut; the
+    media summary in words, its container time in the local zone."""
+    from rich.cells import cell_len
+
+    home, items = shared
+    for name in ("clip", "notime"):
+        text = in_process(bwc, home, "show", items[name][:12], "--no-record")
+        assert all(cell_len(line) <= 80 for line in text.splitlines()), text
+        flat = "".join(line.strip() for line in text.splitlines())
+        data = json.loads(in_process(bwc, home, "show", items[name], "--json", "--no-record"))
+        assert f"path{data['path']}" in flat.replace(" ", ""), text
+        (ingested,) = [e for e in data["events"] if e["kind"] == "ingested"]
+        assert f"manifest_sha256={ingested['details']['manifest_sha256']}" in flat, text
+    text = in_process(bwc, home, "show", items["clip"][:12], "--no-record")
+    assert "  media           2.0 s; video h264 160×120 at 10 fps; audio aac 44.1 kHz;" in text
+    assert "{" not in text.split("chain of custody")[0], text  # words, not JSON

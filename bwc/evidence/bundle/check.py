@@ -616,7 +616,10 @@ def _custody(
     if problems:
         rep.add(False, what, "; ".join(problems))
     else:
-        rep.add(True, what, f"{len(decoded)} custody events, each proven in the checkpoint")
+        n = len(decoded)
+        rep.add(
+            True, what, f"{n} custody event{'' if n == 1 else 's'}, each proven in the checkpoint"
+        )
 
 
 def _timestamp(reader: BundleReader, rep: BundleReport) -> None:

@@ -600,7 +600,8 @@ def _custody(rep: ItemReport, sha256: str, events: Sequence[LoggedEvent], log: L
     rep.add(
         "custody",
         not problems,
-        f"{len(events)} events, each proven included in checkpoint of size {cp.size}"
+        f"{len(events)} event{'' if len(events) == 1 else 's'}, each proven included in "
+        f"checkpoint of size {cp.size}"
         if not problems and cp
         else "; ".join(problems),
     )
