@@ -143,7 +143,8 @@ def export(
         return
     failed = [i for i in res.items if not i.verified]
     out.print(
-        f"exported {len(res.items)} items to {esc(str(res.path))} (bundle {res.bundle_id}, "
+        f"exported {len(res.items)} item{'' if len(res.items) == 1 else 's'} to "
+        f"{esc(str(res.path))} (bundle {res.bundle_id}, "
         f"for {esc(recipient)})"
     )
     for i in failed:
