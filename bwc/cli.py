@@ -71,6 +71,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # help as wide as the terminal up to 100 columns (click's default stops at 80)
+    context_settings={"max_content_width": 100},
 )
 keys_app = typer.Typer(help="Station signing keys.", no_args_is_help=True)
 log_app = typer.Typer(
@@ -1230,6 +1232,10 @@ def _reflow(doc: str) -> str:
 
 
 def _reflow_help(t: typer.Typer) -> None:
+    # click's plain help, not Typer's rich panels: at 80 columns the panels gave an option's
+    # description a column of ~19 characters (one word a line) and cut long option names
+    # ("--allow-unverifi…"); usage errors are click's three plain lines, not a box
+    t.rich_markup_mode = None
     for c in t.registered_commands:
         doc = c.help or (c.callback.__doc__ if c.callback else None)
         if doc:

@@ -38,10 +38,23 @@ def help_of(*args: str, columns: int) -> str:
     ).stdout
 
 
-def test_a_wide_terminal_shows_a_paragraph_on_one_line() -> None:
+def test_a_wide_terminal_fills_lines_up_to_100_columns() -> None:
+    """The source breaks after "a failing"; the help fills the terminal's lines instead,
+    up to 100 columns (longer lines are hard to read, however wide the terminal)."""
     text = help_of("export", columns=300)
+    rows = text.splitlines()
+    assert max(len(row) for row in rows) <= 100, text
     line = "Every item is re-hashed while it is copied and verified (signature, log) first;"
-    assert any(line in row and "unless --include-failed" in row for row in text.splitlines())
+    assert any(line in row and "a failing item" in row for row in rows), text
+
+
+def test_help_is_plain_text_with_whole_option_names() -> None:
+    """click's plain help (no boxes): an option's description beside its whole name, in a
+    column wide enough to read at 80 columns."""
+    text = help_of("audit", "report", columns=80)
+    assert "╭" not in text and "│" not in text, text
+    (row,) = [r for r in text.splitlines() if r.startswith("  --allow-unverified")]
+    assert row.split()[:5] == ["--allow-unverified", "Report", "even", "when", "inputs"], text
 
 
 def test_help_fits_80_columns() -> None:
