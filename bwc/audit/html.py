@@ -31,14 +31,6 @@ LABELS: dict[str, dict[Lang, str]] = {
     "month": {"en": "Month", "zh": "月份"},
     "timezone": {"en": "Time zone", "zh": "时区"},
     "filters": {"en": "Filter", "zh": "筛选"},
-    "rules": {"en": "Rules used", "zh": "审计规则"},
-    "max_gap_s": {"en": "clips merged across gaps up to (s)", "zh": "合并片段间隔上限（秒）"},
-    "start_grace_s": {"en": "start grace (s)", "zh": "开始宽限（秒）"},
-    "end_grace_s": {
-        "en": "end grace (s; each grace at most 25 % of the case)",
-        "zh": "结束宽限（秒；开始、结束宽限均不超过案件时长的25%）",
-    },
-    "upload_limit_h": {"en": "on-time upload limit (h)", "zh": "按时导入时限（小时）"},
     "summary": {"en": "Summary", "zh": "概况"},
     "cases": {"en": "Case-officer pairs", "zh": "应录人次"},
     "full": {"en": "Full", "zh": "全过程记录"},
@@ -131,6 +123,24 @@ padding:.5rem .8rem;min-width:9rem}.card b{display:block;font-size:1.3rem}
 .lbl{font-size:11px;fill:#333}.tl{margin:.6rem 0 1rem}.muted{color:#777}
 .partial{color:#b8860b}.none{color:#c0392b}.nir{color:#b8860b;font-style:italic}
 """
+
+
+def rules_sentence(rules: dict[str, float], lang: Lang) -> str:
+    """The rules as a reader says them (not "max_gap_s = 5"): what counts as continuous,
+    the graces and what is on time."""
+    gap, sg, eg, up = (
+        f"{rules[k]:g}" for k in ("max_gap_s", "start_grace_s", "end_grace_s", "upload_limit_h")
+    )
+    if lang == "zh":
+        return (
+            f"审计规则：片段间隔不超过 {gap} 秒视为连续；开始宽限 {sg} 秒、结束宽限 {eg} 秒"
+            f"（各不超过案件时长的 25%）；视频结束后 {up} 小时内导入为按时导入。"
+        )
+    return (
+        f"Rules: clips at most {gap} s apart count as one recording; {sg} s grace at the start "
+        f"and {eg} s at the end (each at most 25 % of the case); footage ingested within {up} h "
+        "of its end is on time."
+    )
 
 
 def _t(key: str, lang: Lang) -> str:
@@ -249,8 +259,7 @@ def render_html(report: Report, *, lang: Lang = "zh", max_timelines: int = 200) 
         )
         out.append(f" · {T('filters')}: {escape(flt)}")
     out.append("</p>")
-    rules = "; ".join(f"{_t(k, lang)} = {v:g}" for k, v in r.rules.as_dict().items())
-    out.append(f'<p id="rules" class="muted">{T("rules")}: {escape(rules)}</p>')
+    out.append(f'<p id="rules" class="muted">{escape(rules_sentence(r.rules.as_dict(), lang))}</p>')
 
     tg = report.targets
     then = report.previous_metrics("all", "all")

@@ -135,6 +135,22 @@ def test_html_percentages_target_line_and_change() -> None:
     assert "target 20 %" in html and "Δ" not in html
 
 
+def test_the_rules_said_in_words() -> None:
+    """The rules line reads as a sentence, in the report's language, with the values used
+    (not "max_gap_s = 5")."""
+    rep = build_report(city())
+    rules = rep.result.rules.as_dict()
+    zh = render_html(rep, lang="zh")
+    assert (
+        f"审计规则：片段间隔不超过 {rules['max_gap_s']:g} 秒视为连续；"
+        f"开始宽限 {rules['start_grace_s']:g} 秒、结束宽限 {rules['end_grace_s']:g} 秒"
+        f"（各不超过案件时长的 25%）；视频结束后 {rules['upload_limit_h']:g} 小时内导入为按时导入。"
+    ) in zh
+    assert "max_gap" not in zh and " = " not in zh.split('id="rules"')[1].split("</p>")[0]
+    en = render_html(rep, lang="en")
+    assert f"Rules: clips at most {rules['max_gap_s']:g} s apart count as one recording" in en
+
+
 def test_targets_from_the_config() -> None:
     assert targets_of(AuditSettings()) == Targets(1.0, 1.0)
     assert targets_of(AuditSettings(target_full_pct=95, target_on_time_pct=90)) == Targets(
