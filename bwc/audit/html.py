@@ -17,7 +17,6 @@ from bwc.audit.model import Period, band, from_ms
 from bwc.audit.report import (
     OFFICER_COLUMNS,
     Report,
-    hours,
     percent,
     points,
     ranking_values,
@@ -123,6 +122,11 @@ padding:.5rem .8rem;min-width:9rem}.card b{display:block;font-size:1.3rem}
 .lbl{font-size:11px;fill:#333}.tl{margin:.6rem 0 1rem}.muted{color:#777}
 .partial{color:#b8860b}.none{color:#c0392b}.nir{color:#b8860b;font-style:italic}
 """
+
+
+def _hours(ms: int | None) -> str:
+    """Hours for a reader: thousands separated (the CSV keeps plain numbers)."""
+    return "" if ms is None else f"{ms / 3_600_000:,.2f}"
 
 
 def rules_sentence(rules: dict[str, float], lang: Lang) -> str:
@@ -275,7 +279,7 @@ def render_html(report: Report, *, lang: Lang = "zh", max_timelines: int = 200) 
         return " · ".join(parts)
 
     cards: list[tuple[str, str, str, str]] = [  # label, value, band, note
-        ("cases", str(s.cases), "", ""),
+        ("cases", f"{s.cases:,}", "", ""),
         (
             "full_rate",
             percent(s.full_rate) or "-",
@@ -283,22 +287,22 @@ def render_html(report: Report, *, lang: Lang = "zh", max_timelines: int = 200) 
             vs(s.full_rate, then.full_rate if then else None, tg.full_rate),
         ),
         ("mean_coverage", percent(s.mean_coverage) or "-", "", ""),
-        ("full", str(s.full), "", ""),
-        ("partial", str(s.partial), "", ""),
-        ("none", str(s.none), "", ""),
-        ("explained", str(s.explained), "", ""),
-        ("uploads", str(s.uploads), "", ""),
+        ("full", f"{s.full:,}", "", ""),
+        ("partial", f"{s.partial:,}", "", ""),
+        ("none", f"{s.none:,}", "", ""),
+        ("explained", f"{s.explained:,}", "", ""),
+        ("uploads", f"{s.uploads:,}", "", ""),
         (
             "on_time_rate",
             percent(s.on_time_rate) or "-",
             band(s.on_time_rate, tg.on_time_rate),
             vs(s.on_time_rate, then.on_time_rate if then else None, tg.on_time_rate),
         ),
-        ("p95", hours(s.p95_delay_ms) or "-", "", ""),
-        ("equipage", f"{percent(s.equipage_rate) or '-'} ({s.equipped}/{s.frontline})", "", ""),
-        ("no_footage", str(s.no_footage), "", ""),
-        ("outside", hours(s.outside_cases_ms), "", ""),
-        ("unattributed", hours(r.unattributed_ms), "", ""),
+        ("p95", _hours(s.p95_delay_ms) or "-", "", ""),
+        ("equipage", f"{percent(s.equipage_rate) or '-'} ({s.equipped:,}/{s.frontline:,})", "", ""),
+        ("no_footage", f"{s.no_footage:,}", "", ""),
+        ("outside", _hours(s.outside_cases_ms), "", ""),
+        ("unattributed", _hours(r.unattributed_ms), "", ""),
     ]
     out.append(f'<h2 id="summary">{T("summary")}</h2><div class="cards">')
     for k, v, b, note in cards:

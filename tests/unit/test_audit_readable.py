@@ -170,3 +170,37 @@ def test_warnings_in_chinese() -> None:
     html = render_html(rep, lang="zh")
     assert "本月导入的 2 个文件没有录制时间" in html and "no recorded time" not in html
     assert "no recorded time" in render_html(rep, lang="en")
+
+
+def test_counts_and_hours_in_the_html_are_grouped_the_csv_plain() -> None:
+    """A city's month has thousands of uploads: the cards say 1,200 and 1,200.00 hours; the
+    CSV, which spreadsheets read as numbers, keeps 1200."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bwc.audit.model import to_ms
+
+    s = to_ms(datetime(2026, 10, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    hour = 3_600_000
+    clips = [
+        Clip("110023", "D1", s + i * hour, s + (i + 1) * hour, s + 500 * hour) for i in range(600)
+    ]
+    clips += [
+        Clip("110024", "D2", s + i * hour, s + (i + 1) * hour, s + 600 * hour) for i in range(600)
+    ]
+    result = run_audit(
+        Period(2026, 10, "Asia/Shanghai"),
+        Rules(),
+        officers=[Officer("110023", "张三", "城东中队", "东城区", True)],
+        cases=[],
+        clips=clips,
+        assignments=[],
+        clocks=[],
+        explanations=set(),
+    )
+    rep = build_report(result)
+    html = render_html(rep, lang="zh")
+    assert 'id="card-uploads">导入数<b>1,200</b>' in html
+    assert 'id="card-outside">' in html and "<b>1,200.00</b>" in html.split('id="card-outside">')[1]
+    rows = list(csv.DictReader(io.StringIO(to_csv(rep))))
+    assert sum(int(r["uploads"]) for r in rows) == 1200
