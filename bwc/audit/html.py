@@ -121,6 +121,8 @@ padding:.5rem .8rem;min-width:9rem}.card b{display:block;font-size:1.3rem}
 .win{fill:#f3e6b3}
 .lbl{font-size:11px;fill:#333}.tl{margin:.6rem 0 1rem}.muted{color:#777}
 .partial{color:#b8860b}.none{color:#c0392b}.nir{color:#b8860b;font-style:italic}
+th{word-break:keep-all;vertical-align:bottom}td.t{white-space:nowrap}
+@page{size:A4 landscape;margin:12mm}
 """
 
 

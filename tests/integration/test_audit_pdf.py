@@ -32,6 +32,13 @@ def test_report_and_problem_list_print_to_pdf(bwc, home: Path, tmp_path: Path, l
     title = "执法全过程记录审计" if lang == "zh" else "Body-worn camera coverage audit"
     assert title in text, text[:500]
     assert "110024" in text  # an officer of the city fixture, in the ranking
+    # A4 landscape, the ranking's headers whole (they were broken a character or two a line
+    # in columns narrower than a label)
+    box = PdfReader(report).pages[0].mediabox
+    assert float(box.width) > float(box.height)
+    if lang == "zh":
+        for label in ("应录人次", "全过程记录率", "平均覆盖率", "按时导入率"):
+            assert label in text, label
 
     issues = tmp_path / "issues.pdf"
     r = bwc(
