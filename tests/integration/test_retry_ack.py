@@ -1,0 +1,168 @@
+"""Issue 15 item 6: a failed file stays listed by `bwc status` until `bwc retry` copies it
+again or `bwc ack --reason` accepts it; both logged. The docking station's scanner and job
+runner run in-process (the daemon's own parts, one step at a time), the commands through the
+CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bwc.evidence.station import Station
+from bwc.ingest.docks import DockScanner
+from bwc.ingest.jobs import JobRunner, RunnerConfig
+from bwc.ingest.profiles import station_profiles
+from bwc.ingest.steps import ledger_lookup
+from tests.conftest import Result
+from tests.integration.daemon_util import Catalog
+from tests.integration.test_bad_input import assert_clean_error, item_shas, sha
+from tests.integration.test_walk import NoMedia, Runner, put
+
+pytestmark = pytest.mark.integration
+
+CLIP = "DCIM/CLIP0001.MP4"
+
+
+class Dock:
+    """One camera docked at a station: scan it and advance its jobs, as the daemon does."""
+
+    def __init__(self, home: Path, dock: Path) -> None:
+        self.st = Station.open(home, actor="daemon", passphrase=None)
+        profiles = station_profiles(self.st.settings)
+        self.scanner = DockScanner(
+            self.st, [str(dock)], ignore=[], stable_seconds=0.0, profiles=profiles
+        )
+        self.runner = JobRunner(
+            self.st, NoMedia(), profiles, ledger_lookup(self.st.engine), RunnerConfig()
+        )
+
+    def scan(self) -> list[int]:
+        return self.scanner.scan(time.time(), time.monotonic())
+
+    def advance(self, job: int) -> str:
+        return self.runner.advance(job)
+
+
+@pytest.fixture
+def docked(home: Path, tmp_path: Path) -> Iterator[Dock]:
+    d = Dock(home, tmp_path / "dock")
+    yield d
+    d.st.engine.dispose()
+
+
+def status(bwc: Runner) -> dict[str, Any]:
+    r = bwc("status", "--json")
+    assert r.code == 0, r.err
+    data: dict[str, Any] = json.loads(r.out)
+    return data
+
+
+def events(home: Path, kind: str) -> list[dict[str, Any]]:
+    rows = Catalog(home).query("SELECT leaf FROM event WHERE kind = ? ORDER BY idx", kind)
+    return [json.loads(bytes(r[0])) for r in rows]
+
+
+def unchanged(home: Path, bwc: Runner, r: Result, code: int, *needles: str) -> None:
+    """The command failed with ``code`` and one clear line (the log size is checked by the
+    caller: nothing was changed)."""
+    assert_clean_error(r, code, *needles)
+
+
+def test_failed_files_retried_or_acknowledged(
+    bwc: Runner, home: Path, tmp_path: Path, docked: Dock
+) -> None:
+    cam = tmp_path / "dock" / "cam"
+    data = os.urandom(3000)
+    clip = put(cam / CLIP, data)
+    put(cam / "GPS0001.csv", b"time,lat,lon\n")
+    outside = put(tmp_path / "outside.txt", b"not on the camera\n")
+    os.symlink(outside, cam / "LINK.MP4")  # refused at discovery: failed, with the reason
+    past = time.time() - 3600
+    for p in (clip, cam / "GPS0001.csv"):
+        os.utime(p, (past, past))
+    jobs = docked.scan()
+    assert len(jobs) == 2
+    # the clip becomes a FIFO before its copy: its job fails
+    clip.unlink()
+    os.mkfifo(clip)
+    assert sorted(docked.advance(j) for j in jobs) == ["failed", "released"]
+
+    st = status(bwc)
+    failed = {f["path"]: f for f in st["failed"]}
+    assert set(failed) == {CLIP, "LINK.MP4"}
+    assert "not a regular file" in failed[CLIP]["reason"]
+    clip_job, link_job = failed[CLIP]["job"], failed["LINK.MP4"]["job"]
+    r = bwc("status")
+    assert f"failed {CLIP} (job {clip_job})" in r.out and "bwc retry" in r.out
+
+    # bad input: said in one line, nothing changed
+    size = Catalog(home).log_size()
+    unchanged(home, bwc, bwc("retry", "GPS0001.csv"), 2, "is released, not failed")
+    unchanged(home, bwc, bwc("retry", "DCIM/NOPE.MP4"), 3, "no file DCIM/NOPE.MP4")
+    unchanged(home, bwc, bwc("retry", "999999"), 3, "no file 999999")
+    r = bwc("ack", CLIP)
+    assert r.code == 2 and "--reason" in r.err, r.err
+    unchanged(home, bwc, bwc("ack", CLIP, "--reason", ""), 2, "--reason")
+    unchanged(home, bwc, bwc("retry"), 2, "--all")
+    assert Catalog(home).log_size() == size
+    assert len(status(bwc)["failed"]) == 2
+
+    # retried while still a FIFO: it fails again and is listed again
+    r = bwc("retry", CLIP)
+    assert r.code == 0, r.err
+    assert f"retry {CLIP} (job {clip_job})" in r.out
+    assert {f["path"] for f in status(bwc)["failed"]} == {"LINK.MP4"}
+    (ev,) = events(home, "ingest-retried")
+    assert ev["actor"] == "test-clerk" and ev["item"] is None
+    assert ev["details"]["job"] == clip_job and ev["details"]["path"] == CLIP
+    assert "not a regular file" in ev["details"]["failure"]
+    assert ev["details"]["dock_session"] == docked.scanner.sessions[os.fsencode(cam)].id
+    assert docked.advance(clip_job) == "failed"
+    assert {f["path"] for f in status(bwc)["failed"]} == {CLIP, "LINK.MP4"}
+
+    # the file is back as it was: retried (by job id), it is committed
+    clip.unlink()
+    put(clip, data)
+    os.utime(clip, (past, past))
+    assert docked.scan() == []  # the scan alone does not take it again
+    r = bwc("retry", str(clip_job), "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["files"][0]["ok"] is True
+    assert docked.advance(clip_job) == "released"
+    assert sha(data) in item_shas(home)
+    assert len(events(home, "ingest-retried")) == 2
+    unchanged(home, bwc, bwc("retry", CLIP), 2, "is released, not failed")
+
+    # undocked: the link cannot be retried, said, nothing changed
+    shutil.move(cam, tmp_path / "away")
+    docked.scan()
+    size = Catalog(home).log_size()
+    unchanged(home, bwc, bwc("retry", "LINK.MP4"), 6, "undocked")
+    r = bwc("retry", "--all")
+    assert r.code == 6 and "not retried LINK.MP4" in r.out, (r.out, r.err)
+    assert Catalog(home).log_size() == size
+    assert [f["job"] for f in status(bwc)["failed"]] == [link_job]
+
+    # acknowledged: no longer failed; counted and listed as acknowledged; logged
+    r = bwc("ack", "LINK.MP4", "--reason", "a link the officer's phone made; not footage")
+    assert r.code == 0, r.err
+    st = status(bwc)
+    assert st["failed"] == [] and st["acknowledged_count"] == 1
+    assert [a["job"] for a in st["acknowledged"]] == [link_job]
+    assert "outside" in st["acknowledged"][0]["reason"]  # the failure's reason kept
+    (ev,) = events(home, "failure-acknowledged")
+    assert ev["actor"] == "test-clerk"
+    assert ev["details"]["reason"] == "a link the officer's phone made; not footage"
+    assert ev["details"]["job"] == link_job and ev["details"]["path"] == "LINK.MP4"
+    r = bwc("status")
+    assert "acknowledged failures: 1" in r.out and "failed LINK" not in r.out
+    unchanged(home, bwc, bwc("ack", "LINK.MP4", "--reason", "again"), 2, "acknowledged, not")
+    r = bwc("log", "verify")
+    assert r.code == 0, r.out + r.err
