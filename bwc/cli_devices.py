@@ -258,6 +258,14 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
         out.print("  (`bwc retry FILE|--all` to copy again, `bwc ack FILE --reason` to accept)")
     if st.acknowledged_count:
         out.print(f"acknowledged failures: {st.acknowledged_count}")
+    for x in st.overdue:
+        # two lines: a device id, an officer id and a time with its offset pass 80 columns
+        out.print(
+            f"[red]overdue[/]: camera {esc(x['device_id'])} (officer {esc(x['officer_id'])}) "
+            f"not docked for {x['hours']:.0f} h"
+        )
+        what = "its checkout" if x["since_checkout"] else "its last dock"
+        out.print(f"  since {what} {esc(local_text(x['since'], tz))}")
 
 
 # ---------------------------------------------------------------------------- retry, ack

@@ -9,14 +9,16 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import col, func, select
 
 from bwc.errors import CatalogError, StoreError
-from bwc.evidence import stamps
+from bwc.evidence import overdue, stamps
 from bwc.evidence.db import unavailable
 from bwc.evidence.models import DockSession, IngestJob
+from bwc.evidence.overdue import Stretch
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
 from bwc.ingest.daemon import heartbeat_age, read_status
@@ -59,6 +61,8 @@ class StationStatus:
     failed: list[dict[str, Any]] = field(default_factory=list)
     acknowledged_count: int = 0
     acknowledged: list[dict[str, Any]] = field(default_factory=list)
+    # checked-out cameras not docked for longer than [daemon] dock_overdue_hours
+    overdue: list[dict[str, Any]] = field(default_factory=list)
     spool_used_mb: int = 0
     spool_free_mb: int = 0
     spool_full: bool = False
@@ -97,10 +101,12 @@ def station_status(
     open_sessions: list[DockSession] = []
     failures: list[IngestJob] = []
     acked: tuple[int, list[IngestJob]] = (0, [])
+    late: list[Stretch] = []
     pending: int | None = None
     waiting: tuple[int, str | None] = (0, None)
     try:
         backlog, open_sessions, failures, waiting, acked = _from_catalog(station)
+        late = _overdue(station)
         if settings.timestamp.enabled:
             with station.session(snapshot=True) as s:
                 pending = stamps.pending_count(s)
@@ -149,6 +155,16 @@ def station_status(
         failed=[_job(j) for j in failures],
         acknowledged_count=acked[0],
         acknowledged=[_job(j) for j in acked[1]],
+        overdue=[
+            {
+                "device_id": x.device_id,
+                "officer_id": x.officer_id,
+                "since": format_utc(x.since),
+                "since_checkout": x.since_checkout,
+                "hours": round(x.hours, 1),
+            }
+            for x in late
+        ],
         spool_used_mb=spool_used >> 20,
         spool_free_mb=spool_free >> 20,
         spool_full=bool(hb and hb.get("spool_full")),
@@ -158,6 +174,16 @@ def station_status(
         clock_synchronized=clock_check(),
         timestamps_pending=pending,
     )
+
+
+def _overdue(station: Station) -> list[Stretch]:
+    """The cameras checked out now and not docked for longer than the limit (the station's
+    clock; docks at every station of the catalog count)."""
+    now = station.clock.now()
+    limit = timedelta(hours=station.settings.daemon.dock_overdue_hours)
+    with station.session(snapshot=True) as s:
+        checkouts, docks = overdue.read(s, start=now, end=now)
+    return overdue.overdue_now(checkouts, docks, now=now, limit=limit)
 
 
 def _job(j: IngestJob) -> dict[str, Any]:
