@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,9 @@ from bwc.ingest.jobs import JobRunner, RunnerConfig
 from bwc.ingest.profiles import station_profiles
 from bwc.ingest.steps import ledger_lookup
 from tests.conftest import Result
-from tests.integration.daemon_util import Catalog
+from tests.integration.daemon_util import Catalog, DaemonProcess, set_daemon_config, wait_until
 from tests.integration.test_bad_input import assert_clean_error, item_shas, sha
-from tests.integration.test_walk import NoMedia, Runner, put
+from tests.integration.test_walk import NoMedia, Runner, _job_made_then_stopped, put
 
 pytestmark = pytest.mark.integration
 
@@ -166,3 +166,44 @@ def test_failed_files_retried_or_acknowledged(
     unchanged(home, bwc, bwc("ack", "LINK.MP4", "--reason", "again"), 2, "acknowledged, not")
     r = bwc("log", "verify")
     assert r.code == 0, r.out + r.err
+
+
+def test_the_running_daemon_takes_a_retried_file(
+    bwc: Runner, home: Path, tmp_path: Path, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """A retry while the daemon runs: its rescan takes the file again, and commits it."""
+    set_daemon_config(home, stable_seconds=0.5, rescan_seconds=0.2, retry_max_seconds=1.0)
+    dock = tmp_path / "dock"
+    data = os.urandom(3000)
+    clip = put(dock / "cam" / CLIP, data)
+    past = time.time() - 3600
+    os.utime(clip, (past, past))
+    _job_made_then_stopped(home, dock, start_daemon, os.fsencode(CLIP))
+    clip.unlink()
+    os.mkfifo(clip)
+    d = start_daemon(home, dock)
+    cat = Catalog(home)
+    wait_until(lambda: cat.states() == {"failed": 1}, 30, "the job failed", daemon=d)
+    clip.unlink()
+    put(clip, data)
+    os.utime(clip, (past, past))
+    r = bwc("retry", "--all")
+    assert r.code == 0, r.err
+    wait_until(lambda: cat.states() == {"released": 1}, 30, "the retried file", daemon=d)
+    assert sha(data) in item_shas(home)
+    assert status(bwc)["failed"] == []
+    assert d.terminate() == 0
+
+
+def test_every_failure_stays_listed(bwc: Runner, home: Path, tmp_path: Path, docked: Dock) -> None:
+    """Not only the latest 20: a failure never drops off the list by age."""
+    cam = tmp_path / "dock" / "cam"
+    outside = put(tmp_path / "outside.txt", b"not on the camera\n")
+    cam.mkdir(parents=True)
+    for i in range(25):
+        os.symlink(outside, cam / f"LINK{i:02d}.MP4")
+    docked.scan()
+    st = status(bwc)
+    assert sorted(f["path"] for f in st["failed"]) == [f"LINK{i:02d}.MP4" for i in range(25)]
+    r = bwc("status")
+    assert "LINK00.MP4" in r.out and "and 5 more failed (--json lists all)" in r.out
