@@ -17,6 +17,7 @@ from bwc.ingest.docks import DockScanner
 from bwc.ingest.profiles import station_profiles
 from bwc.ingest.status import station_status
 from tests.clocks import FixedClock
+from tests.integration.test_postgres import pg_databases, pg_db, pg_home  # noqa: F401
 from tests.integration.test_walk import Runner, put
 
 pytestmark = pytest.mark.integration
@@ -45,6 +46,13 @@ def dock_once(home: Path, tmp_path: Path, docked: datetime, undocked: datetime) 
         shutil.rmtree(dock / "DSJ0042", ignore_errors=True)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_home(request: pytest.FixtureRequest) -> Path:
+    """A station's home with its catalog in SQLite, or in a fresh PostgreSQL database."""
+    home: Path = request.getfixturevalue("home" if request.param == "sqlite" else "pg_home")
+    return home
+
+
 def import_ledger(bwc: Runner, tmp_path: Path, rows: str) -> None:
     f = tmp_path / "ledger.csv"
     f.write_text("officer_id,device_id,start,end\n" + rows, "utf-8")
@@ -62,7 +70,7 @@ def overdue_at(home: Path, when: datetime) -> list[tuple[str, str, float, bool]]
 
 
 def test_status_lists_cameras_not_docked_within_the_limit(
-    bwc: Runner, home: Path, tmp_path: Path
+    bwc: Runner, any_home: Path, tmp_path: Path
 ) -> None:
     import_ledger(
         bwc,
@@ -71,24 +79,24 @@ def test_status_lists_cameras_not_docked_within_the_limit(
         "1002,D-2,2026-10-10T08:00:00,2026-10-10T18:00:00\n"  # returned
         "110023,DSJ0042,2026-10-10T08:00:00,\n",  # held, docked 20:00-20:30
     )
-    dock_once(home, tmp_path, local("2026-10-10T20:00:00"), local("2026-10-10T20:30:00"))
+    dock_once(any_home, tmp_path, local("2026-10-10T20:00:00"), local("2026-10-10T20:30:00"))
     # exactly 24 h after the checkout: not yet
-    assert overdue_at(home, local("2026-10-11T08:00:00")) == []
-    assert overdue_at(home, local("2026-10-11T09:00:00")) == [("D-1", "1001", 25.0, True)]
+    assert overdue_at(any_home, local("2026-10-11T08:00:00")) == []
+    assert overdue_at(any_home, local("2026-10-11T09:00:00")) == [("D-1", "1001", 25.0, True)]
     # 24 h after the end of DSJ0042's dock: not yet; an hour later it is
-    assert overdue_at(home, local("2026-10-11T20:30:00")) == [("D-1", "1001", 36.5, True)]
-    assert overdue_at(home, local("2026-10-11T21:30:00")) == [
+    assert overdue_at(any_home, local("2026-10-11T20:30:00")) == [("D-1", "1001", 36.5, True)]
+    assert overdue_at(any_home, local("2026-10-11T21:30:00")) == [
         ("D-1", "1001", 37.5, True),
         ("DSJ0042", "110023", 25.0, False),
     ]
     # a limit of 48 h
-    (home / "bwc.toml").write_text(
-        (home / "bwc.toml")
+    (any_home / "bwc.toml").write_text(
+        (any_home / "bwc.toml")
         .read_text("utf-8")
         .replace("dock_overdue_hours = 24.0", "dock_overdue_hours = 48.0"),
         "utf-8",
     )
-    assert overdue_at(home, local("2026-10-11T21:30:00")) == []
+    assert overdue_at(any_home, local("2026-10-11T21:30:00")) == []
 
 
 def test_status_says_it_in_local_time_at_80_columns(
@@ -111,7 +119,7 @@ def test_status_says_it_in_local_time_at_80_columns(
 
 
 def test_the_monthly_audit_lists_the_months_stretches(
-    bwc: Runner, home: Path, tmp_path: Path
+    bwc: Runner, any_home: Path, tmp_path: Path
 ) -> None:
     import_ledger(
         bwc,
@@ -120,7 +128,7 @@ def test_the_monthly_audit_lists_the_months_stretches(
         "110023,DSJ0042,2026-10-10T08:00:00,2026-10-11T08:00:00\n"  # docked in time
         "1003,D-3,2026-09-01T08:00:00,2026-09-03T08:00:00\n",  # another month
     )
-    dock_once(home, tmp_path, local("2026-10-10T20:00:00"), local("2026-10-10T20:30:00"))
+    dock_once(any_home, tmp_path, local("2026-10-10T20:00:00"), local("2026-10-10T20:30:00"))
     r = bwc("audit", "report", "--month", "2026-10", "--format", "json")
     assert r.code == 0, r.err
     data = json.loads(r.out)["cameras_not_docked"]

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import col, select
 
+from bwc.evidence.models import Event, Item, LogHead
 from bwc.evidence.station import Station
 from bwc.ingest.docks import DockScanner
 from bwc.ingest.jobs import JobRunner, RunnerConfig
@@ -23,6 +25,7 @@ from bwc.ingest.steps import ledger_lookup
 from tests.conftest import Result
 from tests.integration.daemon_util import Catalog, DaemonProcess, set_daemon_config, wait_until
 from tests.integration.test_bad_input import assert_clean_error, item_shas, sha
+from tests.integration.test_postgres import pg_databases, pg_db, pg_home  # noqa: F401
 from tests.integration.test_walk import NoMedia, Runner, _job_made_then_stopped, put
 
 pytestmark = pytest.mark.integration
@@ -50,9 +53,16 @@ class Dock:
         return self.runner.advance(job)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_home(request: pytest.FixtureRequest) -> Path:
+    """A station's home with its catalog in SQLite, or in a fresh PostgreSQL database."""
+    home: Path = request.getfixturevalue("home" if request.param == "sqlite" else "pg_home")
+    return home
+
+
 @pytest.fixture
-def docked(home: Path, tmp_path: Path) -> Iterator[Dock]:
-    d = Dock(home, tmp_path / "dock")
+def docked(any_home: Path, tmp_path: Path) -> Iterator[Dock]:
+    d = Dock(any_home, tmp_path / "dock")
     yield d
     d.st.engine.dispose()
 
@@ -64,20 +74,33 @@ def status(bwc: Runner) -> dict[str, Any]:
     return data
 
 
-def events(home: Path, kind: str) -> list[dict[str, Any]]:
-    rows = Catalog(home).query("SELECT leaf FROM event WHERE kind = ? ORDER BY idx", kind)
-    return [json.loads(bytes(r[0])) for r in rows]
+def events(st: Station, kind: str) -> list[dict[str, Any]]:
+    with st.session(snapshot=True) as s:
+        rows = s.exec(select(Event.leaf).where(Event.kind == kind).order_by(col(Event.idx)))
+        return [json.loads(bytes(leaf)) for leaf in rows]
 
 
-def unchanged(home: Path, bwc: Runner, r: Result, code: int, *needles: str) -> None:
+def log_size(st: Station) -> int:
+    with st.session(snapshot=True) as s:
+        head = s.get(LogHead, 1)
+        return head.size if head else 0
+
+
+def items(st: Station) -> set[str]:
+    with st.session(snapshot=True) as s:
+        return set(s.exec(select(Item.sha256)))
+
+
+def refused(r: Result, code: int, *needles: str) -> None:
     """The command failed with ``code`` and one clear line (the log size is checked by the
     caller: nothing was changed)."""
     assert_clean_error(r, code, *needles)
 
 
 def test_failed_files_retried_or_acknowledged(
-    bwc: Runner, home: Path, tmp_path: Path, docked: Dock
+    bwc: Runner, any_home: Path, tmp_path: Path, docked: Dock
 ) -> None:
+    station = docked.st
     cam = tmp_path / "dock" / "cam"
     data = os.urandom(3000)
     clip = put(cam / CLIP, data)
@@ -103,15 +126,15 @@ def test_failed_files_retried_or_acknowledged(
     assert f"failed {CLIP} (job {clip_job})" in r.out and "bwc retry" in r.out
 
     # bad input: said in one line, nothing changed
-    size = Catalog(home).log_size()
-    unchanged(home, bwc, bwc("retry", "GPS0001.csv"), 2, "is released, not failed")
-    unchanged(home, bwc, bwc("retry", "DCIM/NOPE.MP4"), 3, "no file DCIM/NOPE.MP4")
-    unchanged(home, bwc, bwc("retry", "999999"), 3, "no file 999999")
+    size = log_size(station)
+    refused(bwc("retry", "GPS0001.csv"), 2, "is released, not failed")
+    refused(bwc("retry", "DCIM/NOPE.MP4"), 3, "no file DCIM/NOPE.MP4")
+    refused(bwc("retry", "999999"), 3, "no file 999999")
     r = bwc("ack", CLIP)
     assert r.code == 2 and "--reason" in r.err, r.err
-    unchanged(home, bwc, bwc("ack", CLIP, "--reason", ""), 2, "--reason")
-    unchanged(home, bwc, bwc("retry"), 2, "--all")
-    assert Catalog(home).log_size() == size
+    refused(bwc("ack", CLIP, "--reason", ""), 2, "--reason")
+    refused(bwc("retry"), 2, "--all")
+    assert log_size(station) == size
     assert len(status(bwc)["failed"]) == 2
 
     # retried while still a FIFO: it fails again and is listed again
@@ -119,7 +142,7 @@ def test_failed_files_retried_or_acknowledged(
     assert r.code == 0, r.err
     assert f"retry {CLIP} (job {clip_job})" in r.out
     assert {f["path"] for f in status(bwc)["failed"]} == {"LINK.MP4"}
-    (ev,) = events(home, "ingest-retried")
+    (ev,) = events(station, "ingest-retried")
     assert ev["actor"] == "test-clerk" and ev["item"] is None
     assert ev["details"]["job"] == clip_job and ev["details"]["path"] == CLIP
     assert "not a regular file" in ev["details"]["failure"]
@@ -136,18 +159,18 @@ def test_failed_files_retried_or_acknowledged(
     assert r.code == 0, r.err
     assert json.loads(r.out)["files"][0]["ok"] is True
     assert docked.advance(clip_job) == "released"
-    assert sha(data) in item_shas(home)
-    assert len(events(home, "ingest-retried")) == 2
-    unchanged(home, bwc, bwc("retry", CLIP), 2, "is released, not failed")
+    assert sha(data) in items(station)
+    assert len(events(station, "ingest-retried")) == 2
+    refused(bwc("retry", CLIP), 2, "is released, not failed")
 
     # undocked: the link cannot be retried, said, nothing changed
     shutil.move(cam, tmp_path / "away")
     docked.scan()
-    size = Catalog(home).log_size()
-    unchanged(home, bwc, bwc("retry", "LINK.MP4"), 6, "undocked")
+    size = log_size(station)
+    refused(bwc("retry", "LINK.MP4"), 6, "undocked")
     r = bwc("retry", "--all")
     assert r.code == 6 and "not retried LINK.MP4" in r.out, (r.out, r.err)
-    assert Catalog(home).log_size() == size
+    assert log_size(station) == size
     assert [f["job"] for f in status(bwc)["failed"]] == [link_job]
 
     # acknowledged: no longer failed; counted and listed as acknowledged; logged
@@ -157,13 +180,13 @@ def test_failed_files_retried_or_acknowledged(
     assert st["failed"] == [] and st["acknowledged_count"] == 1
     assert [a["job"] for a in st["acknowledged"]] == [link_job]
     assert "outside" in st["acknowledged"][0]["reason"]  # the failure's reason kept
-    (ev,) = events(home, "failure-acknowledged")
+    (ev,) = events(station, "failure-acknowledged")
     assert ev["actor"] == "test-clerk"
     assert ev["details"]["reason"] == "a link the officer's phone made; not footage"
     assert ev["details"]["job"] == link_job and ev["details"]["path"] == "LINK.MP4"
     r = bwc("status")
     assert "acknowledged failures: 1" in r.out and "failed LINK" not in r.out
-    unchanged(home, bwc, bwc("ack", "LINK.MP4", "--reason", "again"), 2, "acknowledged, not")
+    refused(bwc("ack", "LINK.MP4", "--reason", "again"), 2, "acknowledged, not")
     r = bwc("log", "verify")
     assert r.code == 0, r.out + r.err
 
@@ -195,7 +218,9 @@ def test_the_running_daemon_takes_a_retried_file(
     assert d.terminate() == 0
 
 
-def test_every_failure_stays_listed(bwc: Runner, home: Path, tmp_path: Path, docked: Dock) -> None:
+def test_every_failure_stays_listed(
+    bwc: Runner, any_home: Path, tmp_path: Path, docked: Dock
+) -> None:
     """Not only the latest 20: a failure never drops off the list by age."""
     cam = tmp_path / "dock" / "cam"
     outside = put(tmp_path / "outside.txt", b"not on the camera\n")
