@@ -274,7 +274,7 @@ _FILE_HELP = "A failed file as `bwc status` shows it (its path on the camera), o
 
 
 def retry(
-    files: Annotated[list[str] | None, typer.Argument(metavar="[FILE]...", help=_FILE_HELP)] = None,
+    files: Annotated[list[str] | None, typer.Argument(metavar="FILE", help=_FILE_HELP)] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every failed file still docked.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:

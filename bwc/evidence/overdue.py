@@ -7,6 +7,9 @@ has started and not ended) and it has not been docked at any station for more th
 counted from the end of its last dock (``closed_at``; a camera docked now is never overdue),
 or from its checkout when it has not been docked since. Exactly the limit is not overdue yet.
 
+A dock is a dock session of the daemon (any station); footage of the camera taken in by
+`bwc ingest` (no dock session) counts as a dock at its ingest time.
+
 ``stretches`` is the pure rule over a window: every stretch of a checkout without a dock that
 is longer than the limit (the monthly audit lists those of its month); ``overdue_now`` is the
 ones still running at the window's end (`bwc status`). ``read`` loads its inputs from the
@@ -19,9 +22,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, func, or_, select
 
-from bwc.evidence.models import Assignment, DockSession
+from bwc.evidence.models import Assignment, DockSession, Item
 
 
 @dataclass(frozen=True)
@@ -110,9 +113,13 @@ def overdue_now(
     ]
 
 
-def read(s: Session, *, start: datetime, end: datetime) -> tuple[list[Checkout], list[Dock]]:
-    """The ledger entries held at some time in [start, end] and the dock sessions of their
-    cameras (any station) that ended after the earliest of those checkouts began."""
+def read(
+    s: Session, *, start: datetime, end: datetime, every_ingest: bool = True
+) -> tuple[list[Checkout], list[Dock]]:
+    """The ledger entries held at some time in [start, end] and the docks of their cameras
+    (dock sessions of any station, and ingests of their footage) that ended after the
+    earliest of those checkouts began. ``every_ingest`` False: only each camera's latest
+    ingest (enough for the stretches still running at ``end``, `bwc status`)."""
     rows = s.exec(
         select(Assignment)
         .where(col(Assignment.start) <= end)
@@ -137,7 +144,53 @@ def read(s: Session, *, start: datetime, end: datetime) -> tuple[list[Checkout],
             ).all()
             if d.device_id is not None
         ]
+        docks += (_ingests if every_ingest else _last_ingests)(s, chunk, earliest, end)
     return checkouts, docks
+
+
+# ingests of one camera closer than this are one dock (a `bwc ingest` run takes minutes)
+_SAME_DOCK = timedelta(hours=1)
+
+
+def _ingests(s: Session, devices: Sequence[str], after: datetime, end: datetime) -> list[Dock]:
+    """The cameras' footage ingested in (after, end], as docks: streamed in order and merged
+    (ingests within an hour of each other are one), so memory holds docks, not items."""
+    rows = s.exec(
+        select(Item.device_id, Item.ingested_at)
+        .where(col(Item.device_id).in_(devices))
+        .where(col(Item.ingested_at) > after)
+        .where(col(Item.ingested_at) <= end)
+        .order_by(col(Item.device_id), col(Item.ingested_at))
+        .execution_options(yield_per=10_000)
+    )
+    docks: list[Dock] = []
+    for device, at in rows:
+        if device is None:
+            continue
+        last = docks[-1] if docks else None
+        if (
+            last
+            and last.device_id == device
+            and last.closed_at
+            and at - last.closed_at < _SAME_DOCK
+        ):
+            docks[-1] = Dock(device, last.first_seen, at)
+        else:
+            docks.append(Dock(device, at, at))
+    return docks
+
+
+def _last_ingests(s: Session, devices: Sequence[str], after: datetime, end: datetime) -> list[Dock]:
+    """Each camera's latest ingest in (after, end], as a dock."""
+    latest = func.max(col(Item.ingested_at))
+    rows = s.exec(
+        select(Item.device_id, latest)
+        .where(col(Item.device_id).in_(devices))
+        .where(col(Item.ingested_at) > after)
+        .where(col(Item.ingested_at) <= end)
+        .group_by(col(Item.device_id))
+    )
+    return [Dock(d, at, at) for d, at in rows if d is not None and at is not None]
 
 
 def _chunks(values: Sequence[str], n: int) -> Iterable[Sequence[str]]:

@@ -14,11 +14,12 @@ import pytest
 
 from bwc.evidence.station import Station
 from bwc.ingest.docks import DockScanner
+from bwc.ingest.pipeline import Attribution, Ingester
 from bwc.ingest.profiles import station_profiles
 from bwc.ingest.status import station_status
 from tests.clocks import FixedClock
 from tests.integration.test_postgres import pg_databases, pg_db, pg_home  # noqa: F401
-from tests.integration.test_walk import Runner, put
+from tests.integration.test_walk import NoMedia, Runner, put
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +52,17 @@ def any_home(request: pytest.FixtureRequest) -> Path:
     """A station's home with its catalog in SQLite, or in a fresh PostgreSQL database."""
     home: Path = request.getfixturevalue("home" if request.param == "sqlite" else "pg_home")
     return home
+
+
+def ingest(home: Path, tmp_path: Path, device: str, when: datetime) -> None:
+    """`bwc ingest` of a file of ``device`` at ``when`` (station time): no dock session."""
+    f = put(tmp_path / "loose" / f"{device}-{when:%H%M}.bin", when.isoformat().encode())
+    st = Station.open(home, actor="clerk", passphrase=None, clock=FixedClock(when))
+    try:
+        report = Ingester(st, NoMedia(), Attribution(None, device)).run([f])
+        assert report.count("ingested") == 1, report.results
+    finally:
+        st.engine.dispose()
 
 
 def import_ledger(bwc: Runner, tmp_path: Path, rows: str) -> None:
@@ -89,6 +101,12 @@ def test_status_lists_cameras_not_docked_within_the_limit(
         ("D-1", "1001", 37.5, True),
         ("DSJ0042", "110023", 25.0, False),
     ]
+    # footage of D-1 taken in by `bwc ingest` (no dock session) is a dock too
+    ingest(any_home, tmp_path, "D-1", local("2026-10-11T22:00:00"))
+    assert overdue_at(any_home, local("2026-10-12T21:00:00")) == [
+        ("DSJ0042", "110023", 48.5, False)
+    ]
+    assert overdue_at(any_home, local("2026-10-12T23:00:00"))[0] == ("D-1", "1001", 25.0, False)
     # a limit of 48 h
     (any_home / "bwc.toml").write_text(
         (any_home / "bwc.toml")
@@ -129,6 +147,8 @@ def test_the_monthly_audit_lists_the_months_stretches(
         "1003,D-3,2026-09-01T08:00:00,2026-09-03T08:00:00\n",  # another month
     )
     dock_once(any_home, tmp_path, local("2026-10-10T20:00:00"), local("2026-10-10T20:30:00"))
+    # D-1's footage taken in by `bwc ingest` 26 h after its checkout, 22 h before its return
+    ingest(any_home, tmp_path, "D-1", local("2026-10-11T10:00:00"))
     r = bwc("audit", "report", "--month", "2026-10", "--format", "json")
     assert r.code == 0, r.err
     data = json.loads(r.out)["cameras_not_docked"]
@@ -140,8 +160,8 @@ def test_the_monthly_audit_lists_the_months_stretches(
                 "officer_id": "1001",
                 "since": "2026-10-10T00:00:00Z",
                 "since_checkout": True,
-                "until": "2026-10-12T00:00:00Z",
-                "hours": 48.0,
+                "until": "2026-10-11T02:00:00Z",
+                "hours": 26.0,
             }
         ],
     }
@@ -149,13 +169,13 @@ def test_the_monthly_audit_lists_the_months_stretches(
     assert r.code == 0, r.err
     assert (
         "went longer than 24 h without docking" in r.err
-        and "D-1 (officer 1001) 48 h, checked out 2026-10-10 08:00:00 +08:00, until "
-        "2026-10-12 08:00:00 +08:00"
+        and "D-1 (officer 1001) 26 h, checked out 2026-10-10 08:00:00 +08:00, until "
+        "2026-10-11 10:00:00 +08:00"
         in " ".join(r.err.split())
     ), r.err
     r = bwc("audit", "report", "--month", "2026-10", "--format", "html", "--lang", "zh")
     assert r.code == 0, r.err
     assert "已领用的记录仪 1 次超过 24 小时未接入" in r.out
-    assert "D-1（警号 1001）48 小时，领用于 2026-10-10 08:00:00 +08:00" in r.out
+    assert "D-1（警号 1001）26 小时，领用于 2026-10-10 08:00:00 +08:00" in r.out
     r = bwc("audit", "report", "--month", "2026-09", "--format", "json")
     assert [x["device_id"] for x in json.loads(r.out)["cameras_not_docked"]["stretches"]] == ["D-3"]
