@@ -115,7 +115,6 @@ def _not_docked(s: Session, station: Station, period: Period) -> tuple[list[Stre
     end = min(end, station.clock.now())
     if end <= start:
         return [], hours
-    checkouts, docks = overdue.read(s, start=start, end=end)
-    return overdue.stretches(
-        checkouts, docks, start=start, end=end, limit=timedelta(hours=hours)
-    ), hours
+    limit = timedelta(hours=hours)
+    checkouts, docks = overdue.read(s, start=start, end=end, limit=limit)
+    return overdue.stretches(checkouts, docks, start=start, end=end, limit=limit), hours

@@ -114,24 +114,26 @@ def overdue_now(
 
 
 def read(
-    s: Session, *, start: datetime, end: datetime, every_ingest: bool = True
+    s: Session, *, start: datetime, end: datetime, limit: timedelta
 ) -> tuple[list[Checkout], list[Dock]]:
-    """The ledger entries held at some time in [start, end] and the docks of their cameras
-    (dock sessions of any station, and ingests of their footage) that ended after the
-    earliest of those checkouts began. ``every_ingest`` False: only each camera's latest
-    ingest (enough for the stretches still running at ``end``, `bwc status`)."""
+    """The inputs of ``stretches`` over [start, end]: the ledger entries held at some time in
+    it, and the docks of their cameras (dock sessions of any station, ingests of their
+    footage) that a stretch meeting it can start or end at: every dock from ``start -
+    limit`` on, and each camera's latest before that (looked up one camera at a time,
+    through the (device_id, time) indexes of migration 0014, only for the cameras with no
+    dock in the meantime: memory and time by the window, not by the catalog's age)."""
     rows = s.exec(
         select(Assignment)
         .where(col(Assignment.start) <= end)
         .where(or_(col(Assignment.end).is_(None), col(Assignment.end) > start))
     ).all()
     checkouts = [Checkout(a.device_id, a.officer_id, a.start, a.end) for a in rows]
-    if not checkouts:
-        return [], []
-    earliest = min(c.start for c in checkouts)
-    devices = sorted({c.device_id for c in checkouts})
+    lower = start - limit
+    first_out: dict[str, datetime] = {}
+    for c in checkouts:
+        first_out[c.device_id] = min(c.start, first_out.get(c.device_id, c.start))
     docks: list[Dock] = []
-    for chunk in _chunks(devices, 500):
+    for chunk in _chunks(sorted(first_out), 500):
         docks += [
             Dock(d.device_id, d.first_seen, d.closed_at)
             for d in s.exec(
@@ -139,12 +141,19 @@ def read(
                 .where(col(DockSession.device_id).in_(chunk))
                 .where(col(DockSession.first_seen) <= end)
                 .where(
-                    or_(col(DockSession.closed_at).is_(None), col(DockSession.closed_at) > earliest)
+                    or_(col(DockSession.closed_at).is_(None), col(DockSession.closed_at) > lower)
                 )
             ).all()
             if d.device_id is not None
         ]
-        docks += (_ingests if every_ingest else _last_ingests)(s, chunk, earliest, end)
+        docks += _ingests(s, chunk, lower, end)
+    recent = {d.device_id for d in docks if d.first_seen < start}
+    for device, out in first_out.items():
+        if device in recent or out >= lower:
+            continue  # docked in the meantime, or counted from its checkout anyway
+        last = _last_dock(s, device, out, lower)
+        if last is not None:
+            docks.append(Dock(device, last, last))
     return checkouts, docks
 
 
@@ -180,17 +189,23 @@ def _ingests(s: Session, devices: Sequence[str], after: datetime, end: datetime)
     return docks
 
 
-def _last_ingests(s: Session, devices: Sequence[str], after: datetime, end: datetime) -> list[Dock]:
-    """Each camera's latest ingest in (after, end], as a dock."""
-    latest = func.max(col(Item.ingested_at))
-    rows = s.exec(
-        select(Item.device_id, latest)
-        .where(col(Item.device_id).in_(devices))
+def _last_dock(s: Session, device: str, after: datetime, before: datetime) -> datetime | None:
+    """When ``device`` was last docked (a dock session's end, or an ingest of its footage)
+    in (after, before], or None: two index look-ups (migration 0014)."""
+    closed = s.exec(
+        select(func.max(col(DockSession.closed_at)))
+        .where(col(DockSession.device_id) == device)
+        .where(col(DockSession.closed_at) > after)
+        .where(col(DockSession.closed_at) <= before)
+    ).one()
+    ingested = s.exec(
+        select(func.max(col(Item.ingested_at)))
+        .where(col(Item.device_id) == device)
         .where(col(Item.ingested_at) > after)
-        .where(col(Item.ingested_at) <= end)
-        .group_by(col(Item.device_id))
-    )
-    return [Dock(d, at, at) for d, at in rows if d is not None and at is not None]
+        .where(col(Item.ingested_at) <= before)
+    ).one()
+    times = [x for x in (closed, ingested) if x is not None]
+    return max(times) if times else None
 
 
 def _chunks(values: Sequence[str], n: int) -> Iterable[Sequence[str]]:

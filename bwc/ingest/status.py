@@ -182,7 +182,7 @@ def _overdue(station: Station) -> list[Stretch]:
     now = station.clock.now()
     limit = timedelta(hours=station.settings.daemon.dock_overdue_hours)
     with station.session(snapshot=True) as s:
-        checkouts, docks = overdue.read(s, start=now, end=now, every_ingest=False)
+        checkouts, docks = overdue.read(s, start=now, end=now, limit=limit)
     return overdue.overdue_now(checkouts, docks, now=now, limit=limit)
 
 

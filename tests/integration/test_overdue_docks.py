@@ -9,6 +9,7 @@ import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -179,3 +180,33 @@ def test_the_monthly_audit_lists_the_months_stretches(
     assert "D-1（警号 1001）26 小时，领用于 2026-10-10 08:00:00 +08:00" in r.out
     r = bwc("audit", "report", "--month", "2026-09", "--format", "json")
     assert [x["device_id"] for x in json.loads(r.out)["cameras_not_docked"]["stretches"]] == ["D-3"]
+
+
+def test_migration_0014_indexes_up_and_down(bwc: Runner, any_home: Path) -> None:
+    """0014 adds the (device_id, time) indexes the latest-dock look-ups use; its downgrade
+    drops them; upgraded again, the station works."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from bwc.evidence import db
+
+    def indexes(conn: Any) -> set[str]:
+        found: set[str] = set()
+        for table in ("dock_session", "item"):
+            found |= {str(ix["name"]) for ix in inspect(conn).get_indexes(table)}
+        return found & {"ix_dock_session_device", "ix_item_device_ingested"}
+
+    st = Station.open(any_home, actor="test", passphrase=None)
+    cfg = db._alembic_config()
+    try:
+        with st.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            assert indexes(conn) == {"ix_dock_session_device", "ix_item_device_ingested"}
+            command.downgrade(cfg, "0014-1")
+            assert indexes(conn) == set()
+            command.upgrade(cfg, "heads")
+            assert len(indexes(conn)) == 2
+    finally:
+        st.engine.dispose()
+    r = bwc("status", "--json")
+    assert r.code == 0 and json.loads(r.out)["overdue"] == [], r.err
