@@ -170,7 +170,8 @@ def retry(station: Station, targets: Sequence[str], *, all_: bool = False) -> li
         if all_:
             jobs = failed_jobs(s, station.station_id)
         else:
-            jobs = [find_failed(s, station.station_id, t) for t in targets]
+            named = [find_failed(s, station.station_id, t) for t in targets]
+            jobs = list({j.id: j for j in named}.values())  # a file named twice: once
         sessions = {j.session_id: s.get(DockSession, j.session_id) for j in jobs}
     # every named file is checked before any is changed
     done: list[Done] = []

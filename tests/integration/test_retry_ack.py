@@ -155,9 +155,9 @@ def test_failed_files_retried_or_acknowledged(
     put(clip, data)
     os.utime(clip, (past, past))
     assert docked.scan() == []  # the scan alone does not take it again
-    r = bwc("retry", str(clip_job), "--json")
+    r = bwc("retry", str(clip_job), CLIP, "--json")  # one file, named twice
     assert r.code == 0, r.err
-    assert json.loads(r.out)["files"][0]["ok"] is True
+    assert [(f["job"], f["ok"]) for f in json.loads(r.out)["files"]] == [(clip_job, True)]
     assert docked.advance(clip_job) == "released"
     assert sha(data) in items(station)
     assert len(events(station, "ingest-retried")) == 2
