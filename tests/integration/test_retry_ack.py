@@ -107,6 +107,7 @@ def test_failed_files_retried_or_acknowledged(
     put(cam / "GPS0001.csv", b"time,lat,lon\n")
     outside = put(tmp_path / "outside.txt", b"not on the camera\n")
     os.symlink(outside, cam / "LINK.MP4")  # refused at discovery: failed, with the reason
+    os.symlink(outside, cam / "LINK2.MP4")
     past = time.time() - 3600
     for p in (clip, cam / "GPS0001.csv"):
         os.utime(p, (past, past))
@@ -119,7 +120,7 @@ def test_failed_files_retried_or_acknowledged(
 
     st = status(bwc)
     failed = {f["path"]: f for f in st["failed"]}
-    assert set(failed) == {CLIP, "LINK.MP4"}
+    assert set(failed) == {CLIP, "LINK.MP4", "LINK2.MP4"}
     assert "not a regular file" in failed[CLIP]["reason"]
     clip_job, link_job = failed[CLIP]["job"], failed["LINK.MP4"]["job"]
     r = bwc("status")
@@ -135,20 +136,20 @@ def test_failed_files_retried_or_acknowledged(
     refused(bwc("ack", CLIP, "--reason", ""), 2, "--reason")
     refused(bwc("retry"), 2, "--all")
     assert log_size(station) == size
-    assert len(status(bwc)["failed"]) == 2
+    assert len(status(bwc)["failed"]) == 3
 
     # retried while still a FIFO: it fails again and is listed again
     r = bwc("retry", CLIP)
     assert r.code == 0, r.err
     assert f"retry {CLIP} (job {clip_job})" in r.out
-    assert {f["path"] for f in status(bwc)["failed"]} == {"LINK.MP4"}
+    assert {f["path"] for f in status(bwc)["failed"]} == {"LINK.MP4", "LINK2.MP4"}
     (ev,) = events(station, "ingest-retried")
     assert ev["actor"] == "test-clerk" and ev["item"] is None
     assert ev["details"]["job"] == clip_job and ev["details"]["path"] == CLIP
     assert "not a regular file" in ev["details"]["failure"]
     assert ev["details"]["dock_session"] == docked.scanner.sessions[os.fsencode(cam)].id
     assert docked.advance(clip_job) == "failed"
-    assert {f["path"] for f in status(bwc)["failed"]} == {CLIP, "LINK.MP4"}
+    assert {f["path"] for f in status(bwc)["failed"]} == {CLIP, "LINK.MP4", "LINK2.MP4"}
 
     # the file is back as it was: retried (by job id), it is committed
     clip.unlink()
@@ -163,9 +164,16 @@ def test_failed_files_retried_or_acknowledged(
     assert len(events(station, "ingest-retried")) == 2
     refused(bwc("retry", CLIP), 2, "is released, not failed")
 
+    # one failure acknowledged while docked: counted as such when the camera leaves
+    link2_job = failed["LINK2.MP4"]["job"]
+    assert bwc("ack", "LINK2.MP4", "--reason", "a second link").code == 0
+
     # undocked: the link cannot be retried, said, nothing changed
     shutil.move(cam, tmp_path / "away")
     docked.scan()
+    (ev,) = events(station, "undocked")
+    counts = {k: ev["details"][k] for k in ("committed", "failed", "acknowledged", "in_progress")}
+    assert counts == {"committed": 2, "failed": 1, "acknowledged": 1, "in_progress": 0}
     size = log_size(station)
     refused(bwc("retry", "LINK.MP4"), 6, "undocked")
     r = bwc("retry", "--all")
@@ -177,15 +185,15 @@ def test_failed_files_retried_or_acknowledged(
     r = bwc("ack", "LINK.MP4", "--reason", "a link the officer's phone made; not footage")
     assert r.code == 0, r.err
     st = status(bwc)
-    assert st["failed"] == [] and st["acknowledged_count"] == 1
-    assert [a["job"] for a in st["acknowledged"]] == [link_job]
+    assert st["failed"] == [] and st["acknowledged_count"] == 2
+    assert [a["job"] for a in st["acknowledged"]] == [link_job, link2_job]  # latest first
     assert "outside" in st["acknowledged"][0]["reason"]  # the failure's reason kept
-    (ev,) = events(station, "failure-acknowledged")
+    _, ev = events(station, "failure-acknowledged")
     assert ev["actor"] == "test-clerk"
     assert ev["details"]["reason"] == "a link the officer's phone made; not footage"
     assert ev["details"]["job"] == link_job and ev["details"]["path"] == "LINK.MP4"
     r = bwc("status")
-    assert "acknowledged failures: 1" in r.out and "failed LINK" not in r.out
+    assert "acknowledged failures: 2" in r.out and "failed LINK" not in r.out
     refused(bwc("ack", "LINK.MP4", "--reason", "again"), 2, "acknowledged, not")
     r = bwc("log", "verify")
     assert r.code == 0, r.out + r.err
