@@ -42,6 +42,8 @@ def register(app: typer.Typer) -> None:
     )(import_assignments)
     app.command("daemon")(daemon)
     app.command("status")(status)
+    app.command("retry")(retry)
+    app.command("ack")(ack)
     app.command("attribute")(attribute)
     app.add_typer(devices_app, name="devices")
 
@@ -158,7 +160,8 @@ def _live_table(s: Any) -> Table:
         t.add_row("starting…", "", "", "", "", "")
         return t
     mounts = "\n".join(esc(f"{x['mount']} ({x['device_id'] or '?'})") for x in s.sessions) or "-"
-    busy = {k: v for k, v in s.backlog.items() if k not in ("released", "ignored", "failed")}
+    ended = ("released", "ignored", "failed", "acknowledged")
+    busy = {k: v for k, v in s.backlog.items() if k not in ended}
     t.add_row(
         mounts,
         esc(", ".join(f"{k} {v}" for k, v in busy.items()) or "idle"),
@@ -171,6 +174,9 @@ def _live_table(s: Any) -> Table:
 
 
 # ---------------------------------------------------------------------------- status
+
+
+_FAILED_SHOWN = 20  # in the text; --json lists every failed file
 
 
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
@@ -241,11 +247,82 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
         out.print("timestamps: every checkpoint timestamped")
     if st.last_error:
         out.print(f"last error: {esc_msg(str(st.last_error))}")
-    for f in st.failed:
+    for f in st.failed[:_FAILED_SHOWN]:
         out.print(
-            f"  [red]failed[/] {esc(f['path'])} at {esc(local_text(f['at'], tz))}: "
-            f"{esc_msg(str(f['reason']))}"
+            f"  [red]failed[/] {esc(f['path'])} (job {f['job']}) at "
+            f"{esc(local_text(f['at'], tz))}: {esc_msg(str(f['reason']))}"
         )
+    if len(st.failed) > _FAILED_SHOWN:
+        out.print(f"  … and {len(st.failed) - _FAILED_SHOWN} more failed (--json lists all)")
+    if st.failed:
+        out.print("  (`bwc retry FILE|--all` to copy again, `bwc ack FILE --reason` to accept)")
+    if st.acknowledged_count:
+        out.print(f"acknowledged failures: {st.acknowledged_count}")
+    for x in st.overdue:
+        # two lines: a device id, an officer id and a time with its offset pass 80 columns
+        out.print(
+            f"[red]overdue[/]: camera {esc(x['device_id'])} (officer {esc(x['officer_id'])}) "
+            f"not docked for {x['hours']:.0f} h"
+        )
+        what = "its checkout" if x["since_checkout"] else "its last dock"
+        out.print(f"  since {what} {esc(local_text(x['since'], tz))}")
+
+
+# ---------------------------------------------------------------------------- retry, ack
+
+_FILE_HELP = "A failed file as `bwc status` shows it (its path on the camera), or its job id."
+
+
+def retry(
+    files: Annotated[list[str] | None, typer.Argument(metavar="FILE", help=_FILE_HELP)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every failed file still docked.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Copy failed files from the camera again: each goes back to the daemon's queue (taken
+    at its next rescan, or when it starts) and is listed as failed again if it fails again.
+
+    The camera must still be docked and the file on it (a camera docked again has its files
+    taken anew). Each retry is an `ingest-retried` custody event. A named file that cannot be
+    retried is an error and nothing is changed; with --all, those that cannot are listed and
+    the exit code is 6."""
+    from bwc.errors import InputError
+    from bwc.ingest.failures import retry as retry_jobs
+
+    if bool(files) == all_:
+        raise UsageError("name the failed files to retry, or pass --all (not both)")
+    done = retry_jobs(ctx().station(), files or [], all_=all_)
+    if as_json:
+        print_json({"files": [d.__dict__ for d in done]})
+    else:
+        for d in done:
+            mark = "[green]retry[/]" if d.ok else "[red]not retried[/]"
+            out.print(f"{mark} {esc(d.path)} (job {d.job}): {esc_msg(d.detail)}")
+        if not done:
+            out.print("no failed files")
+    missed = [d for d in done if not d.ok]
+    if missed:
+        raise InputError(f"{len(missed)} of {len(done)} failed files could not be retried")
+
+
+def ack(
+    file: Annotated[str, typer.Argument(metavar="FILE", help=_FILE_HELP)],
+    reason: Annotated[
+        str,
+        typer.Option("--reason", help="Why the failure is accepted (logged). Required."),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Acknowledge a failed file: no longer listed as failed by `bwc status` (counted as
+    acknowledged; `--json` lists them), the record kept. A `failure-acknowledged` custody
+    event with the actor and the reason."""
+    from bwc.evidence.cases import require_reason
+    from bwc.ingest.failures import acknowledge
+
+    done = acknowledge(ctx().station(), file, require_reason(reason))
+    if as_json:
+        print_json(done.__dict__)
+    else:
+        out.print(f"acknowledged {esc(done.path)} (job {done.job})")
 
 
 def local_text(value: Any, tz: tzinfo) -> str:

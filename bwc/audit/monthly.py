@@ -4,6 +4,7 @@ one snapshot), run the pure engine, build the report the renderers draw."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -14,7 +15,8 @@ from bwc.audit.metrics import check_scope
 from bwc.audit.model import Period, Rules, Targets
 from bwc.audit.report import Report, build_report
 from bwc.errors import VerificationError
-from bwc.evidence import auditlog
+from bwc.evidence import auditlog, overdue
+from bwc.evidence.overdue import Stretch
 from bwc.evidence.station import Station
 
 
@@ -63,6 +65,7 @@ def monthly_report(
             s, station, allow_unverified=allow_unverified, cases_where=where
         )
         inputs = catalog.read_inputs(s, period, rules)
+        late, limit_h = _not_docked(s, station, period)
         states = catalog.explanation_states(s, period)
         check_scope(inputs.officers, unit, county)  # before the month's work
         result = run_audit(
@@ -98,4 +101,20 @@ def monthly_report(
         explanation_states=states,
         targets=targets,
         previous=previous,
+        not_docked=late,
+        dock_limit_h=limit_h,
     )
+
+
+def _not_docked(s: Session, station: Station, period: Period) -> tuple[list[Stretch], float]:
+    """The month's stretches of checked-out cameras not docked for longer than ``[daemon]
+    dock_overdue_hours``: up to the month's end, or for the month still running up to the
+    station clock's now (no dock of the future is known)."""
+    hours = station.settings.daemon.dock_overdue_hours
+    start, end = period.bounds()
+    end = min(end, station.clock.now())
+    if end <= start:
+        return [], hours
+    limit = timedelta(hours=hours)
+    checkouts, docks = overdue.read(s, start=start, end=end, limit=limit)
+    return overdue.stretches(checkouts, docks, start=start, end=end, limit=limit), hours

@@ -13,6 +13,7 @@ import io
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
 
@@ -25,9 +26,10 @@ from bwc.audit.metrics import (
     worst_first,
     worst_first_officers,
 )
-from bwc.audit.model import HOUR_MS, Pair, Targets, band, from_ms
+from bwc.audit.model import HOUR_MS, Pair, Targets, band, from_ms, zone
 from bwc.errors import UsageError
-from bwc.evidence.timefmt import format_utc
+from bwc.evidence.overdue import Stretch
+from bwc.evidence.timefmt import format_local, format_utc
 
 By = Literal["officer", "unit", "county"]
 
@@ -73,6 +75,9 @@ class Report:
     explanation_states: dict[Pair, str] = field(default_factory=dict)
     targets: Targets = field(default_factory=Targets)
     previous: AuditResult | None = None  # the month before, for the changes (Δ)
+    # checked-out cameras not docked for longer than dock_limit_h (bwc.evidence.overdue)
+    not_docked: list[Stretch] = field(default_factory=list)
+    dock_limit_h: float = 24.0
 
     @cached_property
     def before(self) -> Report | None:
@@ -171,6 +176,14 @@ class Report:
                 + ", ".join(named[:20])
                 + (f", ... ({len(named) - 20} more)" if len(named) > 20 else "")
             )
+        if self.not_docked:
+            out.append(
+                f"{len(self.not_docked)} time(s) a checked-out camera went longer than "
+                f"{self.dock_limit_h:g} h without docking (footage is due within "
+                f"{self.dock_limit_h:g} h): "
+                + "; ".join(self._not_docked_en(x) for x in self.not_docked[:20])
+                + (f"; ... ({len(self.not_docked) - 20} more)" if len(self.not_docked) > 20 else "")
+            )
         if self.undated:
             out.append(f"{self.undated} item(s) ingested this month have no recorded time")
         if self.result.invalid_clips:
@@ -199,11 +212,35 @@ class Report:
                 + "、".join(named[:20])
                 + (f"……（另有 {len(named) - 20} 名）" if len(named) > 20 else "")
             )
+        if self.not_docked:
+            out.append(
+                f"已领用的记录仪 {len(self.not_docked)} 次超过 {self.dock_limit_h:g} 小时未接入"
+                f"（应在 {self.dock_limit_h:g} 小时内导入）："
+                + "；".join(self._not_docked_zh(x) for x in self.not_docked[:20])
+                + (
+                    f"……（另有 {len(self.not_docked) - 20} 次）"
+                    if len(self.not_docked) > 20
+                    else ""
+                )
+            )
         if self.undated:
             out.append(f"本月导入的 {self.undated} 个文件没有录制时间")
         if self.result.invalid_clips:
             out.append(f"{self.result.invalid_clips} 个文件结束时间早于开始时间，已跳过")
         return out
+
+    def _local(self, t: datetime) -> str:
+        return format_local(t, zone(self.result.period.tz))
+
+    def _not_docked_en(self, x: Stretch) -> str:
+        since = ("checked out " if x.since_checkout else "last docked ") + self._local(x.since)
+        until = "still not docked" if x.until is None else f"until {self._local(x.until)}"
+        return f"{x.device_id} (officer {x.officer_id}) {x.hours:.0f} h, {since}, {until}"
+
+    def _not_docked_zh(self, x: Stretch) -> str:
+        since = ("领用于 " if x.since_checkout else "上次接入 ") + self._local(x.since)
+        until = "至今未接入" if x.until is None else f"至 {self._local(x.until)}"
+        return f"{x.device_id}（警号 {x.officer_id}）{x.hours:.0f} 小时，{since}，{until}"
 
 
 def build_report(
@@ -216,6 +253,8 @@ def build_report(
     explanation_states: dict[Pair, str] | None = None,
     targets: Targets | None = None,
     previous: AuditResult | None = None,
+    not_docked: list[Stretch] | None = None,
+    dock_limit_h: float = 24.0,
 ) -> Report:
     return Report(
         result,
@@ -227,6 +266,8 @@ def build_report(
         explanation_states or {},
         targets or Targets(),
         previous,
+        not_docked or [],
+        dock_limit_h,
     )
 
 
@@ -542,6 +583,20 @@ def to_json(report: Report) -> dict[str, Any]:
         "officers_not_in_roster": report.not_in_roster,
         "warnings": report.warnings,
         "unverified_inputs": report.unverified,
+        "cameras_not_docked": {
+            "limit_h": report.dock_limit_h,
+            "stretches": [
+                {
+                    "device_id": x.device_id,
+                    "officer_id": x.officer_id,
+                    "since": format_utc(x.since),
+                    "since_checkout": x.since_checkout,
+                    "until": format_utc(x.until) if x.until else None,
+                    "hours": round(x.hours, 1),
+                }
+                for x in report.not_docked
+            ],
+        },
     }
 
 

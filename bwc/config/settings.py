@@ -116,6 +116,8 @@ class DaemonSettings(BaseModel):
     retry_max_seconds: Seconds = _must(300.0, _SECONDS)
     # sign a checkpoint this often while there is news
     checkpoint_seconds: Seconds = _must(300.0, _SECONDS)
+    # a checked-out camera not docked for longer than this is overdue (bwc.evidence.overdue)
+    dock_overdue_hours: Hours = _must(24.0, f"a number of hours from 0 to {_HOURS_MAX:.0f}")
 
 
 class S3Settings(BaseModel):
@@ -526,6 +528,10 @@ wipe_after_verify = false
 retry_max_seconds = 300.0
 # Sign a checkpoint this often while events are being added.
 checkpoint_seconds = 300.0
+# A camera checked out in the ledger and not docked for longer than this (hours since its
+# last dock, or since its checkout when it has not docked since) is listed as overdue by
+# `bwc status` and the monthly audit.
+dock_overdue_hours = 24.0
 
 # Uploads to an S3-compatible store (used when `store` is an s3:// URL). Credentials, region
 # and endpoint come from the standard AWS chain (AWS_* variables, ~/.aws), never from here.

@@ -38,6 +38,9 @@ EVENT_KINDS = frozenset(
         "audit-input",
         "case-linked",
         "case-unlinked",
+        # a failed file put back to be copied again / a failure accepted (bwc.ingest.failures)
+        "ingest-retried",
+        "failure-acknowledged",
     }
 )
 LEAF_VERSION = 1

@@ -413,7 +413,11 @@ def _counts(s: Session, session_id: int) -> dict[str, int]:
         "committed": sum(1 for j in jobs if j.state in ("committed", "released")),
         "failed": sum(1 for j in jobs if j.state == "failed"),
         "ignored": sum(1 for j in jobs if j.state == "ignored"),
+        # failures a person accepted (`bwc ack`) while the camera was docked
+        "acknowledged": sum(1 for j in jobs if j.state == "acknowledged"),
         "in_progress": sum(
-            1 for j in jobs if j.state not in ("committed", "released", "failed", "ignored")
+            1
+            for j in jobs
+            if j.state not in ("committed", "released", "failed", "ignored", "acknowledged")
         ),
     }

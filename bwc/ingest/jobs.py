@@ -54,7 +54,8 @@ from bwc.ingest.stage import SourceChanged, Staged, stage
 logger = logging.getLogger(__name__)
 
 ACTIVE_STATES = ("discovered", "staged", "signed", "stored", "verified", "committed")
-END_STATES = ("released", "ignored", "failed", "abandoned")
+# acknowledged: a failure a person accepted, with the reason (bwc.ingest.failures)
+END_STATES = ("released", "ignored", "failed", "abandoned", "acknowledged")
 _BACKOFF_START = 1.0
 
 

@@ -9,19 +9,23 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import col, func, select
 
 from bwc.errors import CatalogError, StoreError
-from bwc.evidence import stamps
+from bwc.evidence import overdue, stamps
 from bwc.evidence.db import unavailable
 from bwc.evidence.models import DockSession, IngestJob
+from bwc.evidence.overdue import Stretch
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
 from bwc.ingest.daemon import heartbeat_age, read_status
+from bwc.ingest.failures import ACK_STATE, failed_jobs
 
-_FAILURES_SHOWN = 20
+# acknowledged failures listed by --json (the most recent; all are counted)
+_ACKNOWLEDGED_SHOWN = 20
 
 
 def clock_synchronized() -> bool | None:
@@ -53,7 +57,12 @@ class StationStatus:
     # docked mounts the running daemon is not taking, and why
     not_served: list[dict[str, str]] = field(default_factory=list)
     backlog: dict[str, int] = field(default_factory=dict)
+    # every failed file, oldest first: listed until retried or acknowledged (bwc.ingest.failures)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    acknowledged_count: int = 0
+    acknowledged: list[dict[str, Any]] = field(default_factory=list)
+    # checked-out cameras not docked for longer than [daemon] dock_overdue_hours
+    overdue: list[dict[str, Any]] = field(default_factory=list)
     spool_used_mb: int = 0
     spool_free_mb: int = 0
     spool_full: bool = False
@@ -91,10 +100,13 @@ def station_status(
     backlog: dict[str, int] = dict(hb.get("backlog") or {}) if hb else {}
     open_sessions: list[DockSession] = []
     failures: list[IngestJob] = []
+    acked: tuple[int, list[IngestJob]] = (0, [])
+    late: list[Stretch] = []
     pending: int | None = None
     waiting: tuple[int, str | None] = (0, None)
     try:
-        backlog, open_sessions, failures, waiting = _from_catalog(station)
+        backlog, open_sessions, failures, waiting, acked = _from_catalog(station)
+        late = _overdue(station)
         if settings.timestamp.enabled:
             with station.session(snapshot=True) as s:
                 pending = stamps.pending_count(s)
@@ -140,9 +152,18 @@ def station_status(
         ],
         not_served=list(hb.get("not_served") or []) if hb and running else [],
         backlog=backlog,
-        failed=[
-            {"path": os.fsdecode(j.rel), "reason": j.reason, "at": format_utc(j.updated_at)}
-            for j in failures
+        failed=[_job(j) for j in failures],
+        acknowledged_count=acked[0],
+        acknowledged=[_job(j) for j in acked[1]],
+        overdue=[
+            {
+                "device_id": x.device_id,
+                "officer_id": x.officer_id,
+                "since": format_utc(x.since),
+                "since_checkout": x.since_checkout,
+                "hours": round(x.hours, 1),
+            }
+            for x in late
         ],
         spool_used_mb=spool_used >> 20,
         spool_free_mb=spool_free >> 20,
@@ -155,12 +176,41 @@ def station_status(
     )
 
 
+def _overdue(station: Station) -> list[Stretch]:
+    """The cameras checked out now and not docked for longer than the limit (the station's
+    clock; docks at every station of the catalog count)."""
+    now = station.clock.now()
+    limit = timedelta(hours=station.settings.daemon.dock_overdue_hours)
+    with station.session(snapshot=True) as s:
+        checkouts, docks = overdue.read(s, start=now, end=now, limit=limit)
+    return overdue.overdue_now(checkouts, docks, now=now, limit=limit)
+
+
+def _job(j: IngestJob) -> dict[str, Any]:
+    """A failed (or acknowledged) file as status shows it: ``at`` is when it failed (or was
+    acknowledged); ``job`` is the id `bwc retry`/`bwc ack` accept."""
+    return {
+        "path": os.fsdecode(j.rel),
+        "job": j.id,
+        "session": j.session_id,
+        "reason": j.reason,
+        "at": format_utc(j.updated_at),
+    }
+
+
 def _from_catalog(
     station: Station,
-) -> tuple[dict[str, int], list[DockSession], list[IngestJob], tuple[int, str | None]]:
-    """Backlog per state, open dock sessions, recent failures, and the jobs waiting to retry
-    a store step (how many, the latest reason): one read-only snapshot (it never waits for
-    the write lock a long command or the daemon holds)."""
+) -> tuple[
+    dict[str, int],
+    list[DockSession],
+    list[IngestJob],
+    tuple[int, str | None],
+    tuple[int, list[IngestJob]],
+]:
+    """Backlog per state, open dock sessions, every failure, the jobs waiting to retry a
+    store step (how many, the latest reason), and the acknowledged failures (how many, the
+    latest): one read-only snapshot (it never waits for the write lock a long command or
+    the daemon holds)."""
     with station.session(snapshot=True) as s:
         backlog = {
             state: int(n)
@@ -177,13 +227,15 @@ def _from_catalog(
                 .where(col(DockSession.closed_at).is_(None))
             )
         )
-        failures = list(
+        # all of them: a failure stays listed until a person retries or acknowledges it
+        failures = failed_jobs(s, station.station_id)
+        acked = list(
             s.exec(
                 select(IngestJob)
                 .where(IngestJob.station_id == station.station_id)
-                .where(IngestJob.state == "failed")
-                .order_by(col(IngestJob.id).desc())
-                .limit(_FAILURES_SHOWN)
+                .where(IngestJob.state == ACK_STATE)
+                .order_by(col(IngestJob.updated_at).desc(), col(IngestJob.id).desc())
+                .limit(_ACKNOWLEDGED_SHOWN)
             )
         )
         # the store steps (jobs.py): signed -> stored (upload), stored -> verified (read-back)
@@ -200,4 +252,11 @@ def _from_catalog(
         )
         latest = s.exec(store_wait.order_by(col(IngestJob.updated_at).desc()).limit(1)).first()
         n_waiting = int(s.exec(select(func.count()).select_from(store_wait.subquery())).one())
-    return backlog, open_sessions, failures, (n_waiting, latest.reason if latest else None)
+    n_acked = backlog.get(ACK_STATE, 0)
+    return (
+        backlog,
+        open_sessions,
+        failures,
+        (n_waiting, latest.reason if latest else None),
+        (n_acked, acked),
+    )

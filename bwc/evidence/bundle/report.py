@@ -123,6 +123,8 @@ EVENT_WORDS: dict[str, dict[Lang, str]] = {
     "audit-input": {"zh": "审计数据导入", "en": "audit input recorded"},
     "case-linked": {"zh": "关联案件", "en": "linked to a case"},
     "case-unlinked": {"zh": "解除案件关联", "en": "unlinked from a case"},
+    "ingest-retried": {"zh": "导入失败后重试", "en": "failed file retried"},
+    "failure-acknowledged": {"zh": "导入失败已确认", "en": "failed file acknowledged"},
 }
 
 # Event detail keys in words; other keys are shown by their logged name.
@@ -137,6 +139,8 @@ _DETAIL_WORDS: dict[str, dict[Lang, str]] = {
     "store": {"zh": "存储", "en": "store"},
     "dock_session": {"zh": "接入会话", "en": "dock session"},
     "reason": {"zh": "原因", "en": "reason"},
+    "failure": {"zh": "失败原因", "en": "failure"},
+    "job": {"zh": "导入任务", "en": "ingest job"},
     "bundle": {"zh": "导出包", "en": "bundle"},
     "recipient": {"zh": "接收方", "en": "recipient"},
     "verified": {"zh": "校验通过", "en": "verified"},
