@@ -60,9 +60,10 @@ class NewEvent:
             raise ValueError(f"unknown custody event kind {self.kind!r}")
 
 
-# The events whose `manifest_sha256` says which manifest an item has: its intake and each
-# re-attribution (which signs a new manifest). Others may carry one (an `exported` event
-# names the manifest it handed over) but never decide it.
+# The events whose `manifest_sha256` says which manifest an item has: its intake, and an
+# attribution that carries one (docs/bundle.md lets it; `bwc attribute` today records the
+# officer and signs no new manifest). Others may carry one (an `exported` event names the
+# manifest it handed over) but never decide it.
 MANIFEST_KINDS = frozenset({"ingested", "attributed"})
 
 

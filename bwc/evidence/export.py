@@ -515,8 +515,8 @@ def _export(
                     recipient=req.recipient,
                     verified=e.verified,
                     # only a verified item's manifest: an `exported` event must never vouch
-                    # for a manifest that failed its checks (the core folds the last
-                    # manifest_sha256 it sees as the logged manifest)
+                    # for a manifest that failed its checks (it never decides the logged
+                    # manifest: events.MANIFEST_KINDS)
                     **(
                         {"manifest_sha256": custody.manifest_sha256(i.manifest)}
                         if e.verified

@@ -158,7 +158,13 @@ def _change(
         )
         if getattr(changed, "rowcount", 1) != 1:
             return None
-        custody.append_events(s, [station.event(kind, None, **details)])
+        # the kind spelled out at the call (docs/events.md's test reads the fields per kind)
+        event = (
+            station.event(RETRIED, None, **details)
+            if kind == RETRIED
+            else station.event(ACKNOWLEDGED, None, **details)
+        )
+        custody.append_events(s, [event])
     return job
 
 
