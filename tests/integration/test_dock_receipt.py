@@ -120,6 +120,15 @@ def test_a_receipt_when_all_files_are_in_and_at_undock(
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("receipt"))
     assert "recorded 2026-10-15 09:01:00 +08:00 – 2026-10-15 09:03:00 +08:00" in line
     assert "all 3 files safe — the card may be cleared" in line
+    r = bwc("status")  # where a clerk finds the session id
+    assert f"device DSJ0042 session {rec['dock_session']} since" in r.out
+
+    # a restarted daemon (a new scanner) remembers what the last receipt covered
+    restarted = Dock(dock.station.settings.home, dock.root)
+    restarted.serials.update(dock.serials)
+    restarted.run()
+    assert len(events(dock, "receipt")) == 1
+    dock = restarted
 
     dock.undock("cam")
     dock.run()
