@@ -174,12 +174,12 @@ class DockScanner:
         self.tracker = StabilityTracker(stable_seconds)
         self.profiles = list(profiles)
         self.sessions: dict[bytes, OpenSession] = {}
+        # sessions closed while files were still being taken: their `receipt` is still due
+        self.closing: set[int] = set()
         self.protected = station_paths(station.settings)
         # mounts holding (or inside) the home: never taken; mount -> why
         self.refused: dict[bytes, str] = {}
         self.failing: dict[bytes, str] = {}  # mount -> why its last scan failed
-        # sessions closed while files were still being taken: their `receipt` is still due
-        self.closing: dict[int, int] = {}
         self._resume()
 
     def _resume(self) -> None:
@@ -207,6 +207,11 @@ class DockScanner:
                     last_job=receipts.last_job(s, row.id),
                     receipt_upto=row.receipt_upto or 0,
                 )
+            # sessions closed while files were still being taken: their receipt is still due
+            open_ids = {o.id for o in self.sessions.values()}
+            for sid in receipts.sessions_in_progress(s, self.st.station_id):
+                if sid not in open_ids:
+                    self.closing.add(sid)
 
     # ------------------------------------------------------------------ sessions
 
@@ -288,7 +293,7 @@ class DockScanner:
         if receipt is not None:
             logger.info("%s", log_line(receipt, self.st.settings.tz))
             if not receipt.tally.settled:
-                self.closing[sess.id] = receipt.tally.last_job
+                self.closing.add(sess.id)
 
     def receipts_due(self) -> None:
         """Log a `receipt` for each session whose files are all in (none still being taken)
@@ -300,20 +305,20 @@ class DockScanner:
             for sess in self.sessions.values()
             if sess.last_job > sess.receipt_upto and sess.mount not in self.refused
         ]
-        due += [(sid, None) for sid in self.closing]
+        due += [(sid, None) for sid in sorted(self.closing)]
         for sid, sess in due:
             with self.st.session() as s:
                 if receipts.in_progress(s, sid):
                     continue
                 row = s.get(DockSession, sid)
                 if row is None:
-                    self.closing.pop(sid, None)
+                    self.closing.discard(sid)
                     continue
                 receipt = receipts.draw_up(s, row, "committed")
                 receipts.log(s, self.st, row, receipt, "receipt")
             if sess is not None:
                 sess.receipt_upto = receipt.tally.last_job
-            self.closing.pop(sid, None)
+            self.closing.discard(sid)
             logger.info("%s", log_line(receipt, self.st.settings.tz))
 
     # ------------------------------------------------------------------ scanning

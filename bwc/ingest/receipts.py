@@ -62,6 +62,18 @@ def in_progress(s: Session, session_id: int) -> bool:
     return row is not None
 
 
+def sessions_in_progress(s: Session, station_id: str) -> list[int]:
+    """The dock sessions of a station with a file still being taken (the same few jobs a
+    restarted daemon resumes)."""
+    rows = s.exec(
+        select(IngestJob.session_id)
+        .where(IngestJob.station_id == station_id)
+        .where(col(IngestJob.state).not_in(_SETTLED))
+        .distinct()
+    ).all()
+    return sorted(rows)
+
+
 def last_job(s: Session, session_id: int) -> int:
     n = s.exec(select(func.max(IngestJob.id)).where(IngestJob.session_id == session_id)).one()
     return int(n or 0)

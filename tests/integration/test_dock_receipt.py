@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +201,27 @@ def test_printable_receipt_html_and_pdf(dock: Dock, bwc: Any, tmp_path: Path) ->
     text = pdf_text(pdf)
     assert "Dock receipt" in text and "all 3 files safe" in text
     assert "09:03:00 +08:00" in text
+
+
+def test_undocked_before_its_files_were_taken(dock: Dock) -> None:
+    dock.camera("cam", "SER-1", dict(CLIPS))
+    jobs = dock.scanner.scan(time.time(), time.monotonic())  # found, not yet copied
+    dock.undock("cam")
+    dock.scanner.scan(time.time(), time.monotonic())
+    (und,) = events(dock, "undocked")
+    assert (und["files_found"], und["in_progress"], und["safe"]) == (3, 3, False)
+    assert und["not_safe"][0]["why"] == "still being taken (discovered)"
+    assert events(dock, "receipt") == []
+
+    # the daemon restarts; the camera is gone, so its files are abandoned (taken at the
+    # next dock); the receipt that follows says so
+    restarted = Dock(dock.station.settings.home, dock.root)
+    for job in jobs:
+        assert restarted.runner.advance(job) == "abandoned"
+    restarted.scanner.scan(time.time(), time.monotonic())
+    (rec,) = events(dock, "receipt")
+    assert (rec["files_found"], rec["abandoned"], rec["in_progress"]) == (3, 3, 0)
+    assert rec["verdict"].startswith("3 files NOT safe — do not clear the card: DCIM/")
+    assert "(the camera left before it was copied)" in rec["verdict"]
+    restarted.scanner.scan(time.time(), time.monotonic())
+    assert len(events(dock, "receipt")) == 1
