@@ -18,10 +18,12 @@ import pytest
 from sqlmodel import Session, select
 
 from bwc.evidence.manifest import FLAG_DEVICE_MISMATCH, parse_manifest
+from bwc.evidence.merkle import leaf_hash
 from bwc.evidence.models import DockSession, Event, Item
 from tests.integration.test_audit_html import chromium
 from tests.integration.test_audit_pdf import pdf_text
 from tests.integration.test_device_serial import Dock
+from tests.integration.test_postgres import pg_databases, pg_db, pg_home  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -225,3 +227,45 @@ def test_undocked_before_its_files_were_taken(dock: Dock) -> None:
     assert "(the camera left before it was copied)" in rec["verdict"]
     restarted.scanner.scan(time.time(), time.monotonic())
     assert len(events(dock, "receipt")) == 1
+
+
+def test_a_tampered_logged_receipt_is_reported(dock: Dock, bwc: Any) -> None:
+    dock.camera("cam", "SER-1", dict(CLIPS))
+    dock.run()
+    dock.run()
+    (rec,) = events(dock, "receipt")
+    sid = rec["dock_session"]
+    assert bwc("log", "checkpoint").code == 0
+    r = bwc("receipt", str(sid))
+    assert r.code == 0 and "in the signed log of" in r.out, r.out + r.err
+    # the logged receipt made to say 4 files (its row's hash fixed up too): the log says not
+    idx = session_row(dock, sid).receipt_idx
+    with Session(dock.station.engine) as s:
+        ev = s.get(Event, idx)
+        assert ev is not None
+        ev.leaf = bytes(ev.leaf).replace(b'"files_found":3', b'"files_found":4')
+        ev.leaf_hash = leaf_hash(ev.leaf)
+        s.add(ev)
+        s.commit()
+    r = bwc("receipt", str(sid))
+    assert r.code == 1, r.out + r.err
+    assert f"dock session {sid}: its logged receipt (log index {idx}) is not in the signed" in r.err
+
+
+@pytest.mark.usefixtures("pg_home")
+def test_a_receipt_on_postgresql(bwc: Any, tmp_path: Path) -> None:
+    root = tmp_path / "dock"
+    root.mkdir()
+    dock = Dock(tmp_path / "home", root)
+    dock.camera("cam", "SER-1", {**CLIPS, ZERO: b""})
+    dock.run()
+    dock.run()
+    dock.undock("cam")
+    dock.run()
+    (rec,) = events(dock, "receipt")
+    assert (rec["files_found"], rec["committed"], rec["safe"]) == (4, 4, True)
+    r = bwc("receipt", str(rec["dock_session"]), "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert data["logged"]["kind"] == "undocked" and data["differences"] == []
+    assert data["receipt"]["device_id"] == "DSJ0042"
