@@ -176,6 +176,7 @@ class DockScanner:
         self.sessions: dict[bytes, OpenSession] = {}
         # sessions closed while files were still being taken: their `receipt` is still due
         self.closing: set[int] = set()
+        self.receipt_errors: dict[int, str] = {}  # session -> why its receipt failed
         self.protected = station_paths(station.settings)
         # mounts holding (or inside) the home: never taken; mount -> why
         self.refused: dict[bytes, str] = {}
@@ -307,19 +308,37 @@ class DockScanner:
         ]
         due += [(sid, None) for sid in sorted(self.closing)]
         for sid, sess in due:
-            with self.st.session() as s:
-                if receipts.in_progress(s, sid):
-                    continue
-                row = s.get(DockSession, sid)
-                if row is None:
-                    self.closing.discard(sid)
-                    continue
-                receipt = receipts.draw_up(s, row, "committed")
-                receipts.log(s, self.st, row, receipt, "receipt")
+            try:
+                receipt = self._receipt_if_settled(sid)
+            except (BwcError, OSError) as e:
+                if unavailable(e) is not None:
+                    raise  # the daemon waits for the catalog; the receipt is still due
+                # a receipt that cannot be drawn up never stops the docking; it is tried
+                # again at the next scan (and said once, not at every scan)
+                if self.receipt_errors.get(sid) != str(e):
+                    logger.error("dock session %d: no receipt: %s", sid, e)
+                self.receipt_errors[sid] = str(e)
+                continue
+            self.receipt_errors.pop(sid, None)
+            if receipt is None:
+                continue
             if sess is not None:
                 sess.receipt_upto = receipt.tally.last_job
             self.closing.discard(sid)
             logger.info("%s", log_line(receipt, self.st.settings.tz))
+
+    def _receipt_if_settled(self, sid: int) -> Receipt | None:
+        """The session's receipt, logged, when none of its files is still being taken."""
+        with self.st.session() as s:
+            if receipts.in_progress(s, sid):
+                return None
+            row = s.get(DockSession, sid)
+            if row is None:
+                self.closing.discard(sid)
+                return None
+            receipt = receipts.draw_up(s, row, "committed")
+            receipts.log(s, self.st, row, receipt, "receipt")
+        return receipt
 
     # ------------------------------------------------------------------ scanning
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import tzinfo
 from html import escape
 
-from bwc.evidence.timefmt import format_local
+from bwc.evidence.timefmt import zone_label
 from bwc.ingest.receipt import Lang, Receipt, fields, word
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'"
@@ -23,7 +23,8 @@ th{width:11rem;color:#555;font-weight:normal}
 .verdict{font-size:1.15rem;font-weight:bold;padding:.6rem .8rem;border-radius:6px;margin:1rem 0}
 .safe{background:#e3f4e8;color:#1e7045;border:1px solid #2e8b57}
 .unsafe{background:#fbe5e1;color:#a5281b;border:1px solid #c0392b}
-ul{margin:.2rem 0 0 1rem;padding:0}.muted{color:#777;font-size:.85rem}
+ul{margin:.2rem 0 0 1rem;padding:0;font-weight:normal;font-size:.95rem}
+.muted{color:#777;font-size:.85rem}
 .sign{margin-top:2.5rem;display:flex;gap:3rem}.sign div{flex:1;border-top:1px solid #333;
 padding-top:.3rem;font-size:.9rem}
 """
@@ -31,6 +32,7 @@ _SIGN: dict[str, dict[Lang, str]] = {
     "clerk": {"en": "Evidence clerk (signature, date)", "zh": "管理员（签名、日期）"},
     "officer": {"en": "Officer (signature, date)", "zh": "移交人员（签名、日期）"},
     "logged": {"en": "Logged", "zh": "日志记录"},
+    "zone": {"en": "Times in ", "zh": "时区："},
     "not_logged": {
         "en": "No receipt of this session is in the custody log yet.",
         "zh": "保管日志中尚无此会话的交接单。",
@@ -81,7 +83,8 @@ def render(
             + "</ul></p>"
         )
     out.append(
-        f'<p class="muted">{escape(format_local(r.docked_at, tz))} · {escape(str(tz))}</p>'
+        f'<p class="muted" id="zone">{escape(_SIGN["zone"][lang])}'
+        f"{escape(zone_label(tz, r.docked_at))}</p>"
         f'<div class="sign"><div>{escape(_SIGN["officer"][lang])}</div>'
         f"<div>{escape(_SIGN['clerk'][lang])}</div></div></body></html>"
     )
