@@ -583,6 +583,7 @@ def _receipt_list(station: Station, limit: int, as_json: bool) -> None:
     from rich.table import Table
 
     from bwc.evidence.timefmt import common_offset
+    from bwc.ingest.receipt import short_state
     from bwc.ingest.receipts import recent
 
     rows = recent(station, limit)
@@ -597,6 +598,10 @@ def _receipt_list(station: Station, limit: int, as_json: bool) -> None:
                     "docked_at": format_utc(r.docked_at),
                     "undocked_at": format_utc(r.undocked_at) if r.undocked_at else None,
                     "receipt_logged": r.receipt_idx is not None,
+                    "files_found": r.tally.found,
+                    "committed": r.tally.committed,
+                    "in_progress": r.tally.in_progress,
+                    "safe": r.tally.found > 0 and r.tally.committed == r.tally.found,
                 }
                 for r in rows
             ]
@@ -609,7 +614,7 @@ def _receipt_list(station: Station, limit: int, as_json: bool) -> None:
     times = [t for r in rows for t in (r.docked_at, r.undocked_at) if t is not None]
     offset = common_offset(times, tz)
     suffix = f" ({offset})" if offset else ""
-    t = Table("session", "device", "USB serial", f"docked{suffix}", f"undocked{suffix}")
+    t = Table("session", "device", f"docked{suffix}", f"undocked{suffix}", "files")
 
     def when(x: datetime | None) -> str:
         if x is None:
@@ -620,9 +625,9 @@ def _receipt_list(station: Station, limit: int, as_json: bool) -> None:
         t.add_row(
             str(r.id),
             esc(r.device_id or "?"),
-            esc(r.usb_serial or "-"),
             when(r.docked_at),
             when(r.undocked_at),
+            short_state(r.tally),
         )
     out.print(t)
     out.print(f"times in {zone_label(tz, station.clock.now())}; `bwc receipt SESSION` shows one")

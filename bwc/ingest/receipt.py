@@ -312,6 +312,18 @@ def size_text(n: int) -> str:
     return f"{n} B"  # pragma: no cover - the loop always returns
 
 
+def short_state(t: Tally) -> str:
+    """A session's state in a few words, for a list: 'all 6 safe', '2 NOT safe', '3 being
+    taken', 'no files'."""
+    if t.in_progress:
+        return f"{t.in_progress} being taken"
+    if t.found == 0:
+        return "no files"
+    if t.committed == t.found:
+        return f"all {t.found} safe"
+    return f"{t.found - t.committed} NOT safe"
+
+
 def counts_text(t: Tally, lang: Lang = "en") -> str:
     """'found 6, committed 6 (new 4, seen again 2), failed 0, ignored 1'."""
     text = (

@@ -24,7 +24,16 @@ from bwc.evidence.merkle import leaf_hash, verify_inclusion
 from bwc.evidence.models import DockSession, Event, IngestJob, Item
 from bwc.evidence.station import Station
 from bwc.evidence.tlog import TileError
-from bwc.ingest.receipt import SAFE_STATES, FileJob, ItemFacts, Moment, Receipt, build
+from bwc.ingest.receipt import (
+    SAFE_STATES,
+    FileJob,
+    ItemFacts,
+    Moment,
+    Receipt,
+    Tally,
+    build,
+    tally,
+)
 
 RECEIPT_KINDS = ("receipt", "undocked")
 _SETTLED = (*SAFE_STATES, "failed", "ignored", "abandoned")
@@ -205,10 +214,12 @@ class SessionLine:
     docked_at: datetime
     undocked_at: datetime | None
     receipt_idx: int | None
+    tally: Tally
 
 
 def recent(station: Station, limit: int) -> list[SessionLine]:
-    """The latest dock sessions of this station, newest first (to find a session id)."""
+    """The latest dock sessions of this station, newest first (to find a session id), each
+    with its counters as they stand."""
     with station.session(snapshot=True) as s:
         rows = s.exec(
             select(DockSession)
@@ -226,6 +237,7 @@ def recent(station: Station, limit: int) -> list[SessionLine]:
                 r.first_seen,
                 r.closed_at,
                 r.receipt_idx,
+                tally(session_jobs(s, r.id)) if r.id is not None else Tally(),
             )
             for r in rows
             if r.id is not None

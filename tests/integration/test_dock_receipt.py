@@ -154,14 +154,17 @@ def test_a_receipt_when_all_files_are_in_and_at_undock(
     assert data["receipt"]["bytes"] == size and data["receipt"]["docked_at"].endswith("Z")
     assert data["logged"]["kind"] == "undocked" and data["differences"] == []
     r = bwc("receipt", "--list", "--json")
-    assert [x["session"] for x in json.loads(r.out)] == [sid]
+    assert [(x["session"], x["safe"]) for x in json.loads(r.out)] == [(sid, True)]
 
     r = bwc("receipt", "999")
     assert r.code == 3 and r.out == ""
     assert len(r.err.strip().splitlines()) == 1 and "no dock session 999" in r.err
 
 
-def test_a_receipt_names_the_files_not_safe(dock: Dock, bwc: Any, tmp_path: Path) -> None:
+def test_a_receipt_names_the_files_not_safe(
+    dock: Dock, bwc: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
     outside = tmp_path / "outside.MP4"
     outside.write_bytes(b"not on the camera")
     dock.camera("cam", None, dict(CLIPS))
@@ -179,6 +182,10 @@ def test_a_receipt_names_the_files_not_safe(dock: Dock, bwc: Any, tmp_path: Path
     assert r.code == 0, r.err
     assert "1 file NOT safe — do not clear the card" in r.out
     assert "DCIM/LINK0001.MP4: failed:" in r.out
+    r = bwc("receipt", "--list")  # the sessions, each in a few words, at 80 columns
+    assert r.code == 0, r.err
+    assert "1 NOT safe" in r.out and "(+08:00)" in r.out
+    assert max(len(x) for x in r.out.splitlines()) <= 80, r.out
 
 
 def test_printable_receipt_html_and_pdf(dock: Dock, bwc: Any, tmp_path: Path) -> None:
