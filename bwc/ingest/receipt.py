@@ -16,7 +16,7 @@ it was copied).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any, Literal
 
@@ -158,7 +158,6 @@ class Receipt:
     # when it was drawn up: all files committed, the camera undocked, or on demand
     moment: Moment = "now"
     not_safe_more: int = 0  # files not safe beyond those named (a logged receipt)
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def safe(self) -> bool:
@@ -220,12 +219,10 @@ class Receipt:
         """This receipt as a custody event carries it: at most ``LOGGED_NAMES`` names."""
         if len(self.not_safe) <= LOGGED_NAMES:
             return self
-        return Receipt(
-            **{
-                **self.__dict__,
-                "not_safe": self.not_safe[:LOGGED_NAMES],
-                "not_safe_more": self.not_safe_more + len(self.not_safe) - LOGGED_NAMES,
-            }
+        return replace(
+            self,
+            not_safe=self.not_safe[:LOGGED_NAMES],
+            not_safe_more=self.not_safe_more + len(self.not_safe) - LOGGED_NAMES,
         )
 
 
