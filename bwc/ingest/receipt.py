@@ -30,6 +30,7 @@ _NOT_SAFE_ENDS = frozenset({"failed", "abandoned"})
 # a logged receipt names at most this many files that are not safe (the event stays small;
 # `bwc receipt` recomputes the whole list)
 LOGGED_NAMES = 50
+LINE_NAMES = 10  # and a line of the daemon's log, at most this many
 
 
 @dataclass(frozen=True)
@@ -215,14 +216,15 @@ class Receipt:
             "last_job": t.last_job,
         }
 
-    def for_log(self) -> Receipt:
-        """This receipt as a custody event carries it: at most ``LOGGED_NAMES`` names."""
-        if len(self.not_safe) <= LOGGED_NAMES:
+    def for_log(self, names: int = LOGGED_NAMES) -> Receipt:
+        """This receipt naming at most ``names`` files that are not safe (a custody event,
+        a log line), and how many more there are."""
+        if len(self.not_safe) <= names:
             return self
         return replace(
             self,
-            not_safe=self.not_safe[:LOGGED_NAMES],
-            not_safe_more=self.not_safe_more + len(self.not_safe) - LOGGED_NAMES,
+            not_safe=self.not_safe[:names],
+            not_safe_more=self.not_safe_more + len(self.not_safe) - names,
         )
 
 
@@ -364,7 +366,9 @@ def fields(r: Receipt, tz: tzinfo, lang: Lang = "en") -> list[tuple[str, str]]:
 
 
 def log_line(r: Receipt, tz: tzinfo) -> str:
-    """The receipt in one line of the daemon's text log (English, local times)."""
+    """The receipt in one line of the daemon's text log (English, local times; at most
+    ``LINE_NAMES`` files not safe named)."""
+    r = r.for_log(LINE_NAMES)
     moment = {"committed": "all files in", "undocked": "undocked", "now": "now"}[r.moment]
     return (
         f"receipt ({moment}): session {r.session}, camera {r.device_id or '?'} "

@@ -89,6 +89,8 @@ def test_no_files_is_not_safe_and_a_logged_receipt_is_capped() -> None:
     logged = _receipt(many).for_log().to_json()
     assert len(logged["not_safe"]) == LOGGED_NAMES and logged["not_safe_more"] == 5
     assert logged["verdict"].endswith("; 5 more")
+    line = log_line(_receipt(many), ZoneInfo("Asia/Shanghai"))
+    assert line.count(".MP4 (failed: x)") == 10 and line.endswith(f"; {LOGGED_NAMES - 5} more")
     now = _receipt(many[:3]).to_json()
     assert differences(logged, now) == [
         f"files_found: logged {LOGGED_NAMES + 5}, now 3",
