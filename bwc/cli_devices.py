@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 from datetime import datetime, tzinfo
+from enum import StrEnum
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,7 +17,7 @@ import typer
 
 from bwc.cli_common import ctx, err, esc, esc_msg, out, parse_local_or_usage, print_json
 from bwc.cli_imports import import_assignments
-from bwc.errors import UsageError
+from bwc.errors import InputError, UsageError
 from bwc.evidence.timefmt import (
     format_local,
     format_utc,
@@ -29,6 +31,10 @@ if TYPE_CHECKING:
     # The catalog (SQLModel/SQLAlchemy) and rich tables are imported by the commands that use
     # them, so `bwc --help` and the other commands never load them.
     from rich.table import Table
+
+    from bwc.evidence.station import Station
+    from bwc.ingest.receipt import Lang, Receipt
+    from bwc.ingest.receipts import Logged
 
 devices_app = typer.Typer(
     help="Devices: the checkout ledger and clock checks.", no_args_is_help=True
@@ -45,6 +51,7 @@ def register(app: typer.Typer) -> None:
     app.command("retry")(retry)
     app.command("ack")(ack)
     app.command("attribute")(attribute)
+    app.command("receipt")(receipt)
     app.add_typer(devices_app, name="devices")
 
 
@@ -214,7 +221,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     for x in st.sessions:
         out.print(
             f"  docked: {esc(x['mount'])} device {esc(x['device_id'] or '?')} "
-            f"since {esc(local_text(x['first_seen'], tz))}"
+            f"session {x['session']} since {esc(local_text(x['first_seen'], tz))}"
         )
     for x in st.not_served:
         out.print(f"  [red]NOT TAKEN[/]: {esc(x['mount'])}: {esc_msg(x['why'])}")
@@ -470,3 +477,234 @@ def attribute(
 
     done = record(ctx().station(), item_id, officer, reason)
     out.print(f"{done.sha256[:16]} attributed to {esc(officer)}")
+
+
+# ---------------------------------------------------------------------------- receipt
+
+
+class ReceiptFormat(StrEnum):
+    text = "text"
+    html = "html"
+    pdf = "pdf"
+
+
+class ReceiptLang(StrEnum):
+    en = "en"
+    zh = "zh"
+
+
+def receipt(
+    session: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="SESSION",
+            help="Dock session id (shown by --list, `bwc status` and the daemon's `docked` "
+            "log line).",
+        ),
+    ] = None,
+    list_: Annotated[
+        bool, typer.Option("--list", help="List this station's latest dock sessions.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="How many sessions --list shows.", min=1)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON (times in UTC).")] = False,
+    fmt: Annotated[
+        ReceiptFormat,
+        typer.Option("--format", help="text, or a printable page: html or pdf (needs --out)."),
+    ] = ReceiptFormat.text,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the html or pdf page to this file.")
+    ] = None,
+    lang: Annotated[
+        ReceiptLang, typer.Option("--lang", help="Words of the receipt: en or zh.")
+    ] = ReceiptLang.en,
+) -> None:
+    """A dock receipt (交接单): what was taken off a docked camera and whether its card may
+    be cleared. Recomputed from the catalog now, and checked against the receipt the daemon
+    logged (when all its files were in, and when it was undocked); differences are said."""
+    from bwc.ingest import receipts
+    from bwc.ingest.receipt import differences
+
+    if list_:
+        if session is not None:
+            raise UsageError("give a SESSION or --list, not both")
+        _receipt_list(ctx().station(), limit, as_json)
+        return
+    if session is None:
+        raise UsageError("which dock session?", hint="give its id; `bwc receipt --list` shows them")
+    if fmt is ReceiptFormat.text and out_file is not None:
+        raise UsageError("--out needs --format html or pdf")
+    if fmt is ReceiptFormat.pdf and out_file is None:
+        raise UsageError("--format pdf needs --out FILE.pdf (it is not text)")
+    if as_json and fmt is not ReceiptFormat.text:
+        raise UsageError("--json prints the receipt as data; leave out --format")
+    station = ctx().station()
+    shown = receipts.show(station, session)
+    now = shown.now.to_json()
+    diff = differences(shown.logged.details, now) if shown.logged else []
+    tz = station.settings.tz
+    if as_json:
+        logged = shown.logged
+        print_json(
+            {
+                "receipt": now,
+                "logged": None
+                if logged is None
+                else {
+                    "kind": logged.kind,
+                    "index": logged.idx,
+                    "at": format_utc(logged.at),
+                    "actor": logged.actor,
+                    "in_checkpoint_of_size": logged.proven_in,
+                    "receipt": logged.details,
+                },
+                "differences": diff,
+            }
+        )
+        return
+    words: Lang = lang.value
+    if fmt is ReceiptFormat.text:
+        _print_receipt(shown.now, tz, words, shown.logged, diff)
+        return
+    from bwc.ingest.receipt_html import render
+
+    page = render(
+        shown.now,
+        tz,
+        words,
+        logged=_logged_text(shown.logged, tz) if shown.logged else None,
+        differences=diff,
+    ).encode("utf-8")
+    assert out_file is not None or fmt is ReceiptFormat.html
+    if fmt is ReceiptFormat.pdf:
+        assert out_file is not None
+        _receipt_pdf(page, out_file)
+    elif out_file is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(page)
+        sys.stdout.buffer.flush()
+    else:
+        from bwc.fsutil import write_atomic
+
+        try:
+            write_atomic(out_file, page)
+        except OSError as e:
+            raise InputError(f"cannot write {out_file}: {e.strerror or e}") from e
+        err.print(f"wrote {esc(str(out_file))}")
+
+
+def _logged_text(logged: Logged, tz: tzinfo) -> str:
+    where = (
+        f"in the signed log of {logged.proven_in} events"
+        if logged.proven_in is not None
+        else "not yet covered by a signed checkpoint"
+    )
+    return (
+        f"`{logged.kind}` event at {format_local(logged.at, tz)} by {logged.actor} "
+        f"(log index {logged.idx}, {where})"
+    )
+
+
+def _print_receipt(
+    r: Receipt, tz: tzinfo, lang: Lang, logged: Logged | None, diff: list[str]
+) -> None:
+    from rich.table import Table
+
+    from bwc.ingest.receipt import fields, word
+
+    out.print(f"[bold]{word('title', lang)}[/] · {word('session', lang)} {r.session}")
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="dim")
+    grid.add_column(overflow="fold")
+    pairs = fields(r, tz, lang)
+    for label, value in pairs[:-1]:
+        grid.add_row(esc(label), esc(value))
+    out.print(grid)
+    colour = "green" if r.safe else "red"
+    head = r.verdict(lang)
+    if r.not_safe:
+        head = head.split("：" if lang == "zh" else ":", 1)[0]
+    # these lines are wrapped at the terminal's width (the console's default is not to)
+    out.print(f"[bold {colour}]{esc(head)}[/]", soft_wrap=False)
+    for x in r.not_safe:
+        out.print(f"  - {esc(x.path)}: {esc_msg(x.why)}", soft_wrap=False)
+    if logged is None:
+        out.print("logged: no receipt of this session in the custody log yet", soft_wrap=False)
+        return
+    out.print(f"logged: {esc_msg(_logged_text(logged, tz))}", soft_wrap=False)
+    if diff:
+        out.print(
+            "[yellow]the logged receipt differs from the one recomputed now:[/]", soft_wrap=False
+        )
+        for d in diff:
+            out.print(f"  {esc_msg(d)}", soft_wrap=False)
+    else:
+        out.print("the logged receipt matches the one recomputed now", soft_wrap=False)
+
+
+def _receipt_pdf(page: bytes, out_file: Path) -> None:
+    import tempfile
+
+    from bwc.evidence.bundle.pdf import print_pdf
+
+    folder = out_file.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InputError(f"cannot write {out_file}: {folder} is not a writable folder")
+    with tempfile.TemporaryDirectory(prefix="bwc-receipt-pdf-") as tmp:
+        html = Path(tmp) / "receipt.html"
+        html.write_bytes(page)
+        print_pdf(html, out_file, what="the receipt", fallback="use --format html and print it")
+    err.print(f"wrote {esc(str(out_file))}")
+
+
+def _receipt_list(station: Station, limit: int, as_json: bool) -> None:
+    from rich.table import Table
+
+    from bwc.evidence.timefmt import common_offset
+    from bwc.ingest.receipt import short_state
+    from bwc.ingest.receipts import recent
+
+    rows = recent(station, limit)
+    if as_json:
+        print_json(
+            [
+                {
+                    "session": r.id,
+                    "mount": r.mount,
+                    "device_id": r.device_id,
+                    "usb_serial": r.usb_serial,
+                    "docked_at": format_utc(r.docked_at),
+                    "undocked_at": format_utc(r.undocked_at) if r.undocked_at else None,
+                    "receipt_logged": r.receipt_idx is not None,
+                    "files_found": r.tally.found,
+                    "committed": r.tally.committed,
+                    "in_progress": r.tally.in_progress,
+                    "safe": r.tally.found > 0 and r.tally.committed == r.tally.found,
+                }
+                for r in rows
+            ]
+        )
+        return
+    if not rows:
+        out.print("no dock sessions at this station")
+        return
+    tz = station.settings.tz
+    times = [t for r in rows for t in (r.docked_at, r.undocked_at) if t is not None]
+    offset = common_offset(times, tz)
+    suffix = f" ({offset})" if offset else ""
+    t = Table("session", "device", f"docked{suffix}", f"undocked{suffix}", "files")
+
+    def when(x: datetime | None) -> str:
+        if x is None:
+            return "(docked)"
+        return format_local(x, tz, seconds=False, offset=offset is None)
+
+    for r in rows:
+        t.add_row(
+            str(r.id),
+            esc(r.device_id or "?"),
+            when(r.docked_at),
+            when(r.undocked_at),
+            short_state(r.tally),
+        )
+    out.print(t)
+    out.print(f"times in {zone_label(tz, station.clock.now())}; `bwc receipt SESSION` shows one")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: a temp home, a few short clips from ffmpeg's lavfi sources, ingest, verify,
-# a chain of custody and a signed checkpoint. Offline; leaves nothing behind but the temp dir.
+# a chain of custody and a signed checkpoint, the audit, a court export, and the daemon taking
+# a docked camera with its dock receipt. Offline; leaves nothing behind but the temp dir.
 set -euo pipefail
 BWC="$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/bwc"
 work="$(mktemp -d -t bwc-demo.XXXXXX)"
@@ -94,6 +95,36 @@ key="$("$(dirname "$BWC")/python" -c 'import json,sys; print(json.load(open(sys.
 (cd "$work/bundle" && env -i "$(command -v python3)" -I verify.py --quiet)
 "$BWC" verify-bundle "$work/bundle" | tail -n 1
 "$BWC" access --case C-002
+
+step "The docking station: bwc daemon takes a camera, logs a dock receipt (交接单)"
+# a second camera, DSJ0043: two clips and a zero-byte file (its name carries no device id:
+# it gets the device of its dock session); written during the shift, an hour ago
+cam2="$work/staging/DSJ0043"
+mkdir -p "$cam2/DCIM" "$work/docks"
+for i in 1 2; do
+  ffmpeg -nostdin -loglevel error -y \
+    -f lavfi -i "testsrc2=size=320x240:rate=15:duration=2" \
+    -f lavfi -i "sine=frequency=$((900 + i * 110)):duration=2" -shortest \
+    -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac \
+    "$cam2/DCIM/DSJ0043_110024_2026101511${i}000_000${i}.MP4"
+done
+: > "$cam2/DCIM/EMPTY.MP4"
+find "$cam2" -exec touch -d '1 hour ago' {} +
+"$BWC" daemon --dock "$work/docks" --no-live 2> "$work/daemon.log" &
+daemon=$!
+wait_log() {  # wait_log PATTERN: until the daemon's log has it (60 s at most)
+  for _ in $(seq 120); do grep -q "$1" "$work/daemon.log" && return 0; sleep 0.5; done
+  echo "the daemon did not log '$1':" >&2; cat "$work/daemon.log" >&2; kill "$daemon"; exit 1
+}
+mv "$cam2" "$work/docks/"            # the camera docks (as a USB mount appears)
+wait_log "receipt (all files in)"
+mv "$work/docks/DSJ0043" "$work/staging/"   # ... and is undocked
+wait_log "receipt (undocked)"
+kill -TERM "$daemon" && wait "$daemon"
+grep -E "docked|receipt" "$work/daemon.log"
+"$BWC" receipt --list
+session="$("$BWC" receipt --list --json | "$(dirname "$BWC")/python" -c 'import json,sys; print(json.load(sys.stdin)[0]["session"])')"
+"$BWC" receipt "$session"
 
 step "Tamper test: flip one byte of a stored object, then verify"
 obj="$BWC_HOME/store/objects/${first:0:2}/$first"

@@ -32,6 +32,7 @@ EVENT_KINDS = frozenset(
         "checkpoint",
         "docked",
         "undocked",
+        "receipt",
         "source-wiped",
         "explained",
         "explanation-reviewed",

@@ -214,6 +214,10 @@ class DockSession(SQLModel, table=True):
     first_seen: datetime = _utc()
     last_seen: datetime = _utc()
     closed_at: datetime | None = _utc(nullable=True)
+    # the custody log index of its latest logged receipt (`receipt` or `undocked`), and the
+    # highest ingest job id that receipt covered (bwc/ingest/receipt.py)
+    receipt_idx: int | None = Field(default=None, sa_column=Column(BigInteger))
+    receipt_upto: int | None = None
 
 
 class DeviceSerial(SQLModel, table=True):

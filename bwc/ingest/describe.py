@@ -3,8 +3,11 @@ from. Pure: the path, the id file, the profiles, the media summary and a ledger 
 a Description out.
 
 Precedence: an operator's explicit --officer/--device; then the file name (recorder profile)
-or the camera's id file; then, for the officer only, the device checkout ledger at the
-recorded start. Start time: the name (profile), else the container's creation_time.
+or the camera's id file; then, for the device only, the device of the file's dock session
+(``dock-session``: a zero-byte file or a GPS log whose name carries no device id, on a camera
+whose other names or id file say which it is); then, for the officer only, the device
+checkout ledger at the recorded start. Start time: the name (profile), else the container's
+creation_time.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ LedgerLookup = Callable[[str, datetime], str | None]
 @dataclass(frozen=True)
 class Description:
     device_id: str | None
-    device_source: str | None  # "operator", "profile", "id-file"
+    device_source: str | None  # "operator", "profile", "id-file", "dock-session"
     officer_id: str | None
     officer_source: str | None  # "operator", "profile", "id-file", "ledger"
     profile: str | None
@@ -42,6 +45,7 @@ def describe(
     operator_officer: str | None = None,
     operator_device: str | None = None,
     ledger: LedgerLookup | None = None,
+    session_device: str | None = None,
 ) -> Description:
     info: PathInfo | None = match_path(profiles, rel, id_file)
 
@@ -50,6 +54,8 @@ def describe(
         device, device_source = info.device_id, info.device_source
     if device is None and id_file and id_file.device_id:
         device, device_source = id_file.device_id, "id-file"
+    if device is None and session_device:
+        device, device_source = session_device, "dock-session"
 
     start: datetime | None = info.start if info else None
     start_source = "profile" if start else "unknown"

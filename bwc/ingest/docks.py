@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from bwc.config import limits
 from bwc.errors import BwcError, InputError
@@ -26,9 +27,17 @@ from bwc.evidence.db import unavailable
 from bwc.evidence.manifest import encode_path
 from bwc.evidence.models import DockSession, IngestJob
 from bwc.evidence.station import Station
-from bwc.ingest import identity
-from bwc.ingest.discover import check_not_protected, discover, display, station_paths
+from bwc.ingest import identity, receipts
+from bwc.ingest.discover import (
+    Candidate,
+    Discovery,
+    check_not_protected,
+    discover,
+    display,
+    station_paths,
+)
 from bwc.ingest.profiles import Profile, match_path
+from bwc.ingest.receipt import Receipt, log_line
 from bwc.ingest.steps import read_id_file
 
 logger = logging.getLogger(__name__)
@@ -132,6 +141,10 @@ class OpenSession:
     usb_serial: str | None = None
     # monotonic time before which a rescan of this mount is skipped (see SCAN_DUTY)
     next_scan: float = 0.0
+    # the highest job id of the session, and the highest its last logged receipt covered:
+    # a receipt is due once they differ and no file is still being taken
+    last_job: int = 0
+    receipt_upto: int = 0
 
 
 # A mount's rescan waits this many times as long as its last scan took: a camera of
@@ -161,6 +174,9 @@ class DockScanner:
         self.tracker = StabilityTracker(stable_seconds)
         self.profiles = list(profiles)
         self.sessions: dict[bytes, OpenSession] = {}
+        # sessions closed while files were still being taken: their `receipt` is still due
+        self.closing: set[int] = set()
+        self.receipt_errors: dict[int, str] = {}  # session -> why its receipt failed
         self.protected = station_paths(station.settings)
         # mounts holding (or inside) the home: never taken; mount -> why
         self.refused: dict[bytes, str] = {}
@@ -184,15 +200,32 @@ class DockScanner:
                     for j in s.exec(select(IngestJob).where(IngestJob.session_id == row.id))
                 }
                 self.sessions[row.mount] = OpenSession(
-                    row.id, row.mount, known, row.device_id, row.usb_serial
+                    row.id,
+                    row.mount,
+                    known,
+                    row.device_id,
+                    row.usb_serial,
+                    last_job=receipts.last_job(s, row.id),
+                    receipt_upto=row.receipt_upto or 0,
                 )
+            # sessions closed while files were still being taken: their receipt is still due
+            open_ids = {o.id for o in self.sessions.values()}
+            for sid in receipts.sessions_in_progress(s, self.st.station_id):
+                if sid not in open_ids:
+                    self.closing.add(sid)
 
     # ------------------------------------------------------------------ sessions
 
-    def _open(self, mount: bytes, now: datetime) -> OpenSession:
+    def _open(self, mount: bytes, now: datetime, found: Discovery | None) -> OpenSession:
+        """A new dock session for ``mount``, its device known from the start where the id
+        file or the file names (``found``, the mount's first walk) say it, so the `docked`
+        event, the log line and `bwc status` name the camera."""
         id_file = read_id_file(mount)
         serial = _valid(self.serial_of(mount), mount, "USB serial")
         device = _valid(id_file.device_id if id_file else None, mount, "id file's device id")
+        source = "id-file"
+        if device is None and found is not None:
+            device, source = device_from_names(self.profiles, found.files), "profile"
         wrong: str | None = None
         with self.st.session() as s:
             row = DockSession(
@@ -210,7 +243,7 @@ class DockScanner:
                 known = identity.remember(
                     s, serial, device, station_id=self.st.station_id, dock_session=row.id, now=now
                 )
-                wrong = identity.mismatch(serial, known, {"id-file": device})
+                wrong = identity.mismatch(serial, known, {source: device})
             extra: dict[str, Any] = {"device_mismatch": wrong} if wrong else {}
             if id_file is not None:
                 # camera metadata, recorded with the session it came with (its ids are
@@ -242,19 +275,70 @@ class DockScanner:
         return sess
 
     def _close(self, sess: OpenSession, now: datetime) -> None:
+        """The camera left: the session is closed and its receipt logged with the
+        `undocked` event (files still being taken from the spool are named as not safe; a
+        `receipt` follows once they are in, see ``receipts_due``)."""
+        receipt: Receipt | None = None
         with self.st.session() as s:
             row = s.get(DockSession, sess.id)
-            if row is not None:
+            if row is None:  # the catalog lost the row: still say the camera left
+                custody.append_events(s, [self.st.event("undocked", None, dock_session=sess.id)])
+            else:
                 row.closed_at = now
                 row.last_seen = now
-                s.add(row)
-            counts = _counts(s, sess.id)
-            custody.append_events(
-                s, [self.st.event("undocked", None, dock_session=sess.id, **counts)]
-            )
+                receipt = receipts.draw_up(s, row, "undocked")
+                receipts.log(s, self.st, row, receipt, "undocked")
         self.tracker.forget_session(sess.id)
         del self.sessions[sess.mount]
-        logger.info("undocked: %s (session %d) %s", display(sess.mount), sess.id, counts)
+        logger.info("undocked: %s (session %d)", display(sess.mount), sess.id)
+        if receipt is not None:
+            logger.info("%s", log_line(receipt, self.st.settings.tz))
+            if not receipt.tally.settled:
+                self.closing.add(sess.id)
+
+    def receipts_due(self) -> None:
+        """Log a `receipt` for each session whose files are all in (none still being taken)
+        since its last receipt: once per such moment, not at every scan (its jobs are read
+        only when it has jobs its last receipt did not cover). Sessions closed while files
+        were still being taken from the spool are followed too."""
+        due: list[tuple[int, OpenSession | None]] = [
+            (sess.id, sess)
+            for sess in self.sessions.values()
+            if sess.last_job > sess.receipt_upto and sess.mount not in self.refused
+        ]
+        due += [(sid, None) for sid in sorted(self.closing)]
+        for sid, sess in due:
+            try:
+                receipt = self._receipt_if_settled(sid)
+            except (BwcError, OSError) as e:
+                if unavailable(e) is not None:
+                    raise  # the daemon waits for the catalog; the receipt is still due
+                # a receipt that cannot be drawn up never stops the docking; it is tried
+                # again at the next scan (and said once, not at every scan)
+                if self.receipt_errors.get(sid) != str(e):
+                    logger.error("dock session %d: no receipt: %s", sid, e)
+                self.receipt_errors[sid] = str(e)
+                continue
+            self.receipt_errors.pop(sid, None)
+            if receipt is None:
+                continue
+            if sess is not None:
+                sess.receipt_upto = receipt.tally.last_job
+            self.closing.discard(sid)
+            logger.info("%s", log_line(receipt, self.st.settings.tz))
+
+    def _receipt_if_settled(self, sid: int) -> Receipt | None:
+        """The session's receipt, logged, when none of its files is still being taken."""
+        with self.st.session() as s:
+            if receipts.in_progress(s, sid):
+                return None
+            row = s.get(DockSession, sid)
+            if row is None:
+                self.closing.discard(sid)
+                return None
+            receipt = receipts.draw_up(s, row, "committed")
+            receipts.log(s, self.st, row, receipt, "receipt")
+        return receipt
 
     # ------------------------------------------------------------------ scanning
 
@@ -280,11 +364,19 @@ class DockScanner:
                 self._refuse(mount, e)
                 continue
             try:
-                sess = self.sessions.get(mount) or self._open(mount, now)
-                if mono_now < sess.next_scan:
+                sess = self.sessions.get(mount)
+                found: Discovery | None = None
+                if sess is None:
+                    started = time.monotonic()
+                    found = self._walk(mount)  # once: its names tell the device too
+                    sess = self._open(mount, now, found)
+                    if found is None:
+                        continue  # refused (the station's own files inside), logged
+                elif mono_now < sess.next_scan:
                     continue
-                started = time.monotonic()
-                new_jobs.extend(self._scan_session(sess, wall_now, mono_now, now))
+                else:
+                    started = time.monotonic()
+                new_jobs.extend(self._scan_session(sess, wall_now, mono_now, now, found))
                 sess.next_scan = started + (time.monotonic() - started) * SCAN_DUTY
             except (BwcError, OSError) as e:
                 if unavailable(e) is not None:
@@ -293,6 +385,7 @@ class DockScanner:
                 self._failing(mount, str(e))
                 continue
             self.failing.pop(mount, None)
+        self.receipts_due()
         return new_jobs
 
     def not_served(self) -> list[dict[str, str]]:
@@ -315,14 +408,26 @@ class DockScanner:
         self.refused[mount] = str(e)
         logger.error("refusing dock mount %s: %s", display(mount), e)
 
-    def _scan_session(
-        self, sess: OpenSession, wall_now: float, mono_now: float, now: datetime
-    ) -> list[int]:
+    def _walk(self, mount: bytes) -> Discovery | None:
+        """What is on ``mount``; None when it is refused (logged)."""
         try:
-            found = discover([os.fsdecode(sess.mount)], self.ignore, self.protected)
+            return discover([os.fsdecode(mount)], self.ignore, self.protected)
         except InputError as e:  # the home (or the store, the spool) found inside the mount
-            self._refuse(sess.mount, e)
-            return []
+            self._refuse(mount, e)
+            return None
+
+    def _scan_session(
+        self,
+        sess: OpenSession,
+        wall_now: float,
+        mono_now: float,
+        now: datetime,
+        found: Discovery | None = None,
+    ) -> list[int]:
+        if found is None:
+            found = self._walk(sess.mount)
+            if found is None:
+                return []
         rows: list[IngestJob] = []
         # known only once its job is committed: a catalog outage must not make a file look
         # taken (it would never be taken until the daemon restarts)
@@ -392,7 +497,20 @@ class DockScanner:
                 s.add(row)
             s.flush()
         sess.known.update(taken)
+        sess.last_job = max([sess.last_job, *(r.id for r in rows if r.id is not None)])
         return [r.id for r in rows if r.state == "discovered" and r.id is not None]
+
+
+def device_from_names(profiles: Sequence[Profile], files: Sequence[Candidate]) -> str | None:
+    """The device id the recorder profiles read from most of the names on a camera (the
+    first name's among equals), or None when no name carries one. Ids the catalog cannot
+    hold are passed over: each file that carries one is listed as failed when signed."""
+    counts: Counter[str] = Counter()
+    for f in files:
+        info = match_path(profiles, os.fsdecode(f.rel), None)
+        if info and info.device_id and limits.text_problem(info.device_id) is None:
+            counts[info.device_id] += 1
+    return counts.most_common(1)[0][0] if counts else None
 
 
 def _valid(value: str | None, mount: bytes, what: str) -> str | None:
@@ -404,20 +522,3 @@ def _valid(value: str | None, mount: bytes, what: str) -> str | None:
         return value
     logger.error("dock mount %s: the %s %s; not used", display(mount), what, problem)
     return None
-
-
-def _counts(s: Session, session_id: int) -> dict[str, int]:
-    jobs = list(s.exec(select(IngestJob).where(IngestJob.session_id == session_id)))
-    return {
-        "files_found": sum(1 for j in jobs if j.state != "ignored"),
-        "committed": sum(1 for j in jobs if j.state in ("committed", "released")),
-        "failed": sum(1 for j in jobs if j.state == "failed"),
-        "ignored": sum(1 for j in jobs if j.state == "ignored"),
-        # failures a person accepted (`bwc ack`) while the camera was docked
-        "acknowledged": sum(1 for j in jobs if j.state == "acknowledged"),
-        "in_progress": sum(
-            1
-            for j in jobs
-            if j.state not in ("committed", "released", "failed", "ignored", "acknowledged")
-        ),
-    }

@@ -22,7 +22,12 @@ from sqlmodel import Session
 from bwc.evidence.models import DeviceSerial
 
 # where a device id was read, as the messages name it
-_WHERE = {"profile": "its file name", "id-file": "the id file", "operator": "the operator"}
+_WHERE = {
+    "profile": "its file name",
+    "id-file": "the id file",
+    "operator": "the operator",
+    "dock-session": "its dock session",
+}
 
 
 def mismatch(serial: str, first_seen_as: str, claims: Mapping[str, str | None]) -> str | None:

@@ -290,6 +290,8 @@ class JobRunner:
             id_file=id_file,
             ledger=self.ledger,
             flags_for=mismatch,
+            # a name without a device id (a zero-byte file, a GPS log): its camera's
+            session_device=sess.device_id,
         )
         self._save(job, state="signed", manifest=signed.manifest, signature=signed.signature)
 

@@ -75,9 +75,11 @@ def sign(
     officer: str | None = None,
     device: str | None = None,
     flags_for: Callable[[Description], Sequence[str]] | None = None,
+    session_device: str | None = None,
 ) -> Signed:
     """Describe a staged file (its name by the recorder profiles, the id file, its media
-    summary, the operator's --officer/--device, the checkout ledger) and sign its manifest.
+    summary, the operator's --officer/--device, its dock session's device, the checkout
+    ledger) and sign its manifest.
     ``flags_for``: flags the caller adds once it sees the description (a device mismatch)."""
     desc = describe(
         os.fsdecode(rel),
@@ -87,6 +89,7 @@ def sign(
         operator_officer=officer,
         operator_device=device,
         ledger=ledger,
+        session_device=session_device,
     )
     check_description(rel, desc)
     signer = station.signer()
@@ -105,7 +108,12 @@ def sign(
     return Signed(m, data, signer.sign(data))
 
 
-_SOURCES = {"profile": "its name", "id-file": "the id file", "operator": "the command line"}
+_SOURCES = {
+    "profile": "its name",
+    "id-file": "the id file",
+    "operator": "the command line",
+    "dock-session": "its dock session",
+}
 
 
 def check_description(rel: bytes, desc: Description) -> None:

@@ -195,6 +195,16 @@ def test_failed_files_retried_or_acknowledged(
     r = bwc("status")
     assert "acknowledged failures: 2" in r.out and "failed LINK" not in r.out
     refused(bwc("ack", "LINK.MP4", "--reason", "again"), 2, "acknowledged, not")
+    # the dock receipt: an acknowledged failure is still not safe (the card holds the only
+    # copy), counted apart and named with the failure; the receipt logged at undock counted
+    # one acknowledged, which `bwc receipt` says differs from now
+    session = events(station, "undocked")[0]["details"]["dock_session"]
+    r = bwc("receipt", str(session), "--json")
+    rec = json.loads(r.out)
+    now = rec["receipt"]
+    assert (now["acknowledged"], now["failed"], now["safe"]) == (2, 0, False), r.out
+    assert all("acknowledged (bwc ack)" in x["why"] for x in now["not_safe"]), r.out
+    assert rec["logged"]["receipt"]["acknowledged"] == 1  # at undock, before the second ack
     r = bwc("log", "verify")
     assert r.code == 0, r.out + r.err
 

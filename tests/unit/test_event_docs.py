@@ -9,6 +9,7 @@ that kind pass (found with `ast`); the example leaf is a real leaf with the hash
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -217,6 +218,11 @@ class Modules:
         return out
 
 
+@functools.cache
+def _modules() -> Modules:
+    return Modules()
+
+
 def _function(mod: Module, node: ast.AST) -> ast.FunctionDef | None:
     while node in mod.parents:
         node = mod.parents[node]
@@ -302,9 +308,15 @@ def _dict_keys(
         )
         return (set(), True) if ok else None
     if isinstance(e, ast.Call) and isinstance(e.func, ast.Name):  # a helper returning a dict
-        defs = [n for n in mod.tree.body if isinstance(n, ast.FunctionDef) and n.name == e.func.id]
+        home, name = mod, e.func.id
+        if name in mod.names:  # imported from another of bwc's modules
+            other = _modules()[mod.names[name][0]]
+            if other is None:
+                return None
+            home, name = other, mod.names[name][1]
+        defs = [n for n in home.tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
         rets = [r.value for d in defs for r in ast.walk(d) if isinstance(r, ast.Return) and r.value]
-        got = [_dict_keys(mod, r, defs[0]) for r in rets]
+        got = [_dict_keys(home, r, defs[0]) for r in rets]
         if not got or any(g is None for g in got):
             return None
         return set().union(*(g[0] for g in got if g)), False

@@ -117,6 +117,7 @@ EVENT_WORDS: dict[str, dict[Lang, str]] = {
     "checkpoint": {"zh": "日志检查点", "en": "log checkpoint"},
     "docked": {"zh": "记录仪接入", "en": "camera docked"},
     "undocked": {"zh": "记录仪拔出", "en": "camera undocked"},
+    "receipt": {"zh": "数据交接单（全部入库）", "en": "dock receipt (all files in)"},
     "source-wiped": {"zh": "记录仪原文件清除", "en": "source file wiped from the camera"},
     "explained": {"zh": "中断情况说明", "en": "interruption explained"},
     "explanation-reviewed": {"zh": "情况说明审核", "en": "explanation approved or rejected"},

@@ -4,7 +4,7 @@ index look-up, whatever the catalog's age (`bwc status` asks it of every camera 
 and not docked within the limit). Indexes only: no data changes.
 
 Revision ID: 0014
-Revises: 0012 (0013 on main: the integrator sets down_revision to it when merging)
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
