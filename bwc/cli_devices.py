@@ -93,7 +93,7 @@ def daemon(
         typer.Option(
             "--dock",
             help="A dock root (cameras appear as mounted sub-folders) or a camera mount. "
-            "Repeatable; added to `[daemon] docks` in bwc.toml.",
+            "Repeatable; added to `\\[daemon] docks` in bwc.toml.",
         ),
     ] = None,
     log_format: Annotated[
@@ -103,7 +103,9 @@ def daemon(
         bool | None,
         typer.Option(
             "--live/--no-live",
-            help="Show a live view. Default: when standard error is a terminal.",
+            help="Show a live view: the log above a table of the docked cameras, each with "
+            "its own counts (found, new, seen again, failed, bytes, ETA). "
+            "Default: when standard error is a terminal.",
             # the default is decided when the daemon starts, not when this module loads (where
             # typer printed the build-time answer, "[default: no-live]", beside the rule)
             show_default=False,

@@ -48,3 +48,12 @@ def test_help_fits_80_columns() -> None:
     for cmd in (("export",), ("verify",), ("case", "show"), ("audit", "issues")):
         text = help_of(*cmd, columns=80)
         assert max(len(row) for row in text.splitlines()) <= 80, (cmd, text)
+
+
+def test_daemon_help_shows_brackets_and_one_default_for_live() -> None:
+    # `[daemon]` was read as rich markup and vanished; the default of --live is said once
+    text = help_of("daemon", columns=80)
+    assert "`[daemon] docks`" in text, text
+    assert "[default: no-live]" not in text and "[default: live]" not in text, text
+    assert "Default: when standard error is a" in text, text
+    assert max(len(row) for row in text.splitlines()) <= 80, text
