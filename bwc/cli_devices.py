@@ -103,8 +103,7 @@ def daemon(
         bool | None,
         typer.Option(
             "--live/--no-live",
-            help="Show a live view: the log above a table of the docked cameras, each with "
-            "its own counts (found, new, seen again, failed, bytes, ETA). "
+            help="Show the log above a live table of the docked cameras and their counts. "
             "Default: when standard error is a terminal.",
             # the default is decided when the daemon starts, not when this module loads (where
             # typer printed the build-time answer, "[default: no-live]", beside the rule)
