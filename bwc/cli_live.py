@@ -31,6 +31,7 @@ from rich.text import Text
 from bwc.errors import BwcError
 from bwc.evidence.db import unavailable
 from bwc.evidence.timefmt import format_local, parse_utc
+from bwc.ingest.jobs import ACTIVE_STATES
 from bwc.ingest.liveview import RateMeter, SessionTally, eta_seconds, session_tallies
 from bwc.printable import printable, printable_message
 
@@ -130,7 +131,13 @@ def _line(text: str, style: str = "") -> Text:
 
 def station_lines(state: DaemonState, tz: tzinfo) -> list[Text]:
     """The footer: what is true of the whole station, as `bwc status` says it."""
-    busy = [f"{k} {v}" for k, v in sorted(state.backlog.items()) if k not in _DONE_STATES]
+    # in the pipeline's order (a state this view does not know of last, not dropped)
+    order = {k: i for i, k in enumerate(ACTIVE_STATES)}
+    busy = [
+        f"{k} {v}"
+        for k, v in sorted(state.backlog.items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))
+        if k not in _DONE_STATES
+    ]
     first = "backlog: " + (", ".join(busy) or "idle")
     failed = state.backlog.get("failed", 0)
     if failed:

@@ -129,7 +129,7 @@ def test_one_row_per_camera_with_its_own_counts_at_80_columns() -> None:
         CameraRow("/dock/[red]cam[b]\x1b[2J", None, SessionTally(found=1, new=1), None),
     ]
     state = _state(
-        backlog={"staged": 2, "released": 4, "failed": 3},
+        backlog={"committed": 1, "discovered": 2, "released": 4, "failed": 3},
         spool_free_mb=512,
         last_error="x" * 200,
     )
@@ -146,7 +146,7 @@ def test_one_row_per_camera_with_its_own_counts_at_80_columns() -> None:
     wide = "\n".join(_draw(render(state, rows, UTC), 100))
     # a name's markup is shown, not obeyed; its control characters escaped
     assert "? ([red]cam[b]\\x1b[2J)" in wide
-    assert "backlog: staged 2 · 3 failed in all (bwc status) · spool 512 MB free" in wide
+    assert "backlog: discovered 2, committed 1 · 3 failed in all (bwc status) · spool 512 MB free" in wide
     assert "last error: xxx" in wide and "…" in wide  # one line, cut
 
 
