@@ -146,7 +146,8 @@ def test_one_row_per_camera_with_its_own_counts_at_80_columns() -> None:
     wide = "\n".join(_draw(render(state, rows, UTC), 100))
     # a name's markup is shown, not obeyed; its control characters escaped
     assert "? ([red]cam[b]\\x1b[2J)" in wide
-    assert "backlog: discovered 2, committed 1 · 3 failed in all (bwc status) · spool 512 MB free" in wide
+    footer = "backlog: discovered 2, committed 1 · 3 failed in all (bwc status) · spool 512 MB free"
+    assert footer in wide
     assert "last error: xxx" in wide and "…" in wide  # one line, cut
 
 
