@@ -10,6 +10,7 @@ A second run at 80 columns on the same docked cameras shows the counts of the fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -21,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Result
+from tests.integration import pg
 from tests.integration.daemon_util import BWC_EXE, set_daemon_config, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.integration
 
 TOP, CORNERS = "┌", "┌┐└┘├┤┬┴┼│"
 
@@ -92,6 +94,7 @@ def counts_shown(screen: list[str], camera: str) -> tuple[str, ...] | None:
     return (*cells[1:5], cells[6])  # found, new, seen again, failed; ETA
 
 
+@pytest.mark.slow  # two daemon starts: ~7 s
 def test_live_view_in_tmux(
     bwc: Callable[..., Result], home: Path, tmp_path: Path, pane: Pane
 ) -> None:
@@ -179,9 +182,28 @@ def test_live_view_in_tmux(
     wait_until(lambda: "EXIT=0" in pane.text(), 30, "the daemon to stop", detail=pane.text)
 
 
-def test_session_tallies_from_the_catalog(home: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_catalog(
+    request: pytest.FixtureRequest,
+    bwc: Callable[..., Result],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Path]:
+    """A home whose catalog is SQLite, or a throw-away PostgreSQL database."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgresql":
+            dbs = stack.enter_context(pg.databases())
+            monkeypatch.setenv("BWC_CATALOG", pg.sqlalchemy_url(dbs.create()))
+        r = bwc("init", "--station-id", "st-test")
+        assert r.code == 0, r.err
+        yield tmp_path / "home"
+
+
+def test_session_tallies_from_the_catalog(any_catalog: Path) -> None:
     """One grouped query gives each asked-for session its own counts (zeros for a session
-    with no job yet), and leaves out sessions not asked for."""
+    with no job yet), and leaves out sessions not asked for; PostgreSQL's sums (numeric)
+    come back as the same integers."""
+    home = any_catalog
     from datetime import UTC, datetime
 
     from bwc.evidence.models import DockSession, IngestJob
@@ -189,6 +211,7 @@ def test_session_tallies_from_the_catalog(home: Path) -> None:
     from bwc.ingest.liveview import SessionTally, session_tallies
 
     st = Station.open(home, actor="test-clerk", passphrase=None)
+    big = 5 << 30  # past 32 bits
     now = datetime(2026, 10, 15, 1, 0, tzinfo=UTC)
     with st.session() as s:
         ids = []
@@ -201,7 +224,7 @@ def test_session_tallies_from_the_catalog(home: Path) -> None:
         jobs = [
             (ids[0], "released", "ingested", 10),
             (ids[0], "released", "seen-again", 20),
-            (ids[0], "signed", None, 40),
+            (ids[0], "signed", None, big),
             (ids[1], "failed", None, None),
             (ids[1], "ignored", None, None),
             (ids[3], "released", "ingested", 99),  # a session not asked for
@@ -221,9 +244,10 @@ def test_session_tallies_from_the_catalog(home: Path) -> None:
             )
     with st.session(snapshot=True) as s:
         got = session_tallies(s, ids[:3])
+    st.engine.dispose()  # before the database is dropped
     assert got == {
         ids[0]: SessionTally(
-            found=3, new=1, seen_again=1, in_progress=1, bytes_done=30, bytes_total=70
+            found=3, new=1, seen_again=1, in_progress=1, bytes_done=30, bytes_total=30 + big
         ),
         ids[1]: SessionTally(found=1, failed=1, ignored=1),
         ids[2]: SessionTally(),
