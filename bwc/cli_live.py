@@ -82,6 +82,8 @@ def format_eta(tally: SessionTally, eta: float | None) -> str:
     if eta is None:
         return "…"  # no rate yet
     s = int(eta + 0.5)
+    if s < 1:
+        return "<1s"  # the last bytes (or files of none) still being taken
     if s < 60:
         return f"{s}s"
     if s < 3600:

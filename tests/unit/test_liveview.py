@@ -87,7 +87,8 @@ def test_sizes_and_etas_as_shown() -> None:
     assert format_eta(SessionTally(), None) == "-"
     assert format_eta(SessionTally(found=2, new=2), None) == "done"
     assert format_eta(busy, None) == "…"
-    assert [format_eta(busy, s) for s in (4.4, 245, 3725, 400_000)] == [
+    assert [format_eta(busy, s) for s in (0.0, 4.4, 245, 3725, 400_000)] == [
+        "<1s",
         "4s",
         "4m05s",
         "1h02m",
