@@ -10,11 +10,12 @@ import os
 from datetime import UTC
 
 import pytest
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 
 from bwc.cli_live import (
     CameraRow,
     ConsoleLogHandler,
+    Drawn,
     format_bytes,
     format_eta,
     render,
@@ -196,3 +197,20 @@ def test_same_terminal() -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_the_live_area_is_laid_out_once_per_width() -> None:
+    """Live draws its area again below every log line: the table's layout is kept."""
+    state = _state(backlog={"staged": 1})
+    rows = [CameraRow("/dock/camA", "DSJ0042", SessionTally(found=2, in_progress=2), None)]
+    calls = []
+
+    class Counted:
+        def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+            calls.append(options.max_width)
+            yield render(state, rows, UTC)
+
+    drawn = Drawn(Counted())
+    for width in (100, 100, 100, 80, 80):
+        assert _draw(drawn, width) == _draw(render(state, rows, UTC), width)
+    assert calls == [100, 80]
