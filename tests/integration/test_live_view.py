@@ -72,12 +72,20 @@ class Pane:
 
 
 @pytest.fixture
-def pane(tmp_path: Path) -> Iterator[Pane]:
+def panes(tmp_path: Path) -> Iterator[Callable[[], Pane]]:
+    """New panes, each on a tmux server of its own (a server just killed may still hold its
+    socket); every server is killed at the end."""
     if shutil.which("tmux") is None:
         pytest.fail("tmux is not installed: run `make test`, which installs it")
-    p = Pane(tmp_path / "tmux.sock")
-    yield p
-    p.kill()
+    made: list[Pane] = []
+
+    def new() -> Pane:
+        made.append(Pane(tmp_path / f"tmux-{len(made)}.sock"))
+        return made[-1]
+
+    yield new
+    for p in made:
+        p.kill()
 
 
 def row_of(screen: list[str], camera: str) -> list[str]:
@@ -96,7 +104,7 @@ def counts_shown(screen: list[str], camera: str) -> tuple[str, ...] | None:
 
 @pytest.mark.slow  # two daemon starts: ~7 s
 def test_live_view_in_tmux(
-    bwc: Callable[..., Result], home: Path, tmp_path: Path, pane: Pane
+    bwc: Callable[..., Result], home: Path, tmp_path: Path, panes: Callable[[], Pane]
 ) -> None:
     set_daemon_config(home, stable_seconds=0.5, rescan_seconds=0.2)
     dock, staging = tmp_path / "dock", tmp_path / "staging"
@@ -127,6 +135,7 @@ def test_live_view_in_tmux(
         "TERM": "xterm-256color",
     }
     daemon = [str(BWC_EXE), "daemon", "--dock", str(dock)]  # --live: stderr is the pane
+    pane = panes()
     pane.start(daemon, env, width=100)
     wait_until(lambda: "INFO watching" in pane.text(), 30, "the daemon to start")
     os.rename(staging / "camA", dock / "camA")
@@ -163,10 +172,10 @@ def test_live_view_in_tmux(
     screen = pane.screen()
     assert not [ln for ln in screen if any(c in ln for c in CORNERS)], pane.text()
     assert "INFO stopped" in pane.text()
-    pane.kill()
 
     # again at 80 columns, the cameras still docked: the sessions go on, their counts
     # (the failure too) come from the catalog, not from what this run saw happen
+    pane = panes()
     pane.start(daemon, env, width=80)
     wait_until(
         lambda: all(counts_shown(pane.screen(), c) == v for c, v in want.items()),
