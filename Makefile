@@ -17,7 +17,8 @@ help:
 	@echo "make torture - the full set of randomized fault trials"
 
 # System packages: ffmpeg (ffprobe) for media summaries and test footage; python3-venv;
-# for the tests also chromium, to check the HTML audit report in a headless browser and to
+# for the tests also tmux (the daemon's live view is read off a pane), chromium, to check the
+# HTML audit report in a headless browser and to
 # print the custody report to PDF, with a CJK font (CJKFONT: any font fontconfig knows for
 # Chinese will do, else Debian's fonts-wqy-microhei, 1.6 MB), and
 # FUSE 3 (fuse3: fusermount3; libfuse3-3) for the power-loss trials' lazy file system, and
@@ -83,7 +84,7 @@ postgres:
 demo: setup
 	@bash scripts/demo.sh
 
-test: SYSPKGS = chromium
+test: SYSPKGS = chromium tmux
 test: CJKFONT = 1
 test: FUSE = 1
 test: CEPH = 1

@@ -28,9 +28,7 @@ from bwc.evidence.timefmt import (
 from bwc.printable import LocalTimeFormatter, json_text
 
 if TYPE_CHECKING:
-    # The catalog (SQLModel/SQLAlchemy) and rich tables are imported by the commands that use
-    # them, so `bwc --help` and the other commands never load them.
-    from rich.table import Table
+    from rich.console import Console
 
     from bwc.evidence.station import Station
     from bwc.ingest.receipt import Lang, Receipt
@@ -71,10 +69,20 @@ class _JsonFormatter(logging.Formatter):
         return json_text(json.dumps(data, ensure_ascii=False))
 
 
-def _configure_daemon_logging(fmt: str, verbose: bool, home: Any) -> None:
+def _configure_daemon_logging(
+    fmt: str, verbose: bool, home: Any, console: Console | None = None
+) -> None:
+    """Log records to stderr; with a live view, through its ``console``, which puts each
+    line above the live area (written past it, a line left a stale copy of the table)."""
     root = logging.getLogger("bwc")
     root.handlers.clear()
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler
+    if console is not None:
+        from bwc.cli_live import ConsoleLogHandler
+
+        handler = ConsoleLogHandler(console)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
@@ -104,7 +112,8 @@ def daemon(
         bool | None,
         typer.Option(
             "--live/--no-live",
-            help="Show a live view. Default: when standard error is a terminal.",
+            help="Show the log above a live table of the docked cameras and their counts. "
+            "Default: when standard error is a terminal.",
             # the default is decided when the daemon starts, not when this module loads (where
             # typer printed the build-time answer, "[default: no-live]", beside the rule)
             show_default=False,
@@ -113,13 +122,15 @@ def daemon(
 ) -> None:
     """Run the docking-station daemon: take every file off docked cameras, verified, signed
     and logged; resume after a crash; stop cleanly on SIGTERM/SIGINT."""
-    from bwc.ingest.daemon import Daemon, DaemonState
+    from bwc.ingest.daemon import Daemon
     from bwc.ingest.probe import FFprobe
 
     if log_format not in ("text", "json"):
         raise UsageError(f"--log-format must be text or json, not {log_format!r}")
     c = ctx()
-    _configure_daemon_logging(log_format, c.verbose, c.home)
+    if live is None:
+        live = sys.stderr.isatty()
+    _configure_daemon_logging(log_format, c.verbose, c.home, err if live else None)
     station = c.station()
     docks = list(dict.fromkeys([*station.settings.daemon.docks, *(dock or [])]))
     if not docks:
@@ -130,20 +141,12 @@ def daemon(
     if not FFprobe.available():
         logging.getLogger("bwc").warning("ffprobe not found: media summaries will be missing")
 
-    if live is None:
-        live = sys.stderr.isatty()
-    on_update = None
-    live_view = None
+    view = None
     if live:
-        from rich.live import Live
+        from bwc.cli_live import LiveView
 
-        live_view = Live(_live_table(None), console=err, refresh_per_second=2, transient=True)
-
-        def on_update(s: DaemonState) -> None:
-            assert live_view is not None
-            live_view.update(_live_table(s))
-
-    runner = Daemon(station, FFprobe(), docks, on_update=on_update)
+        view = LiveView(err, station)
+    runner = Daemon(station, FFprobe(), docks, on_update=view.show if view else None)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger("bwc").info("signal %d: finishing the current steps", signum)
@@ -152,32 +155,11 @@ def daemon(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    if live_view is not None:
-        with live_view:
+    if view is not None:
+        with view:
             runner.run()
     else:
         runner.run()
-
-
-def _live_table(s: Any) -> Table:
-    from rich.table import Table
-
-    t = Table("docked cameras", "backlog", "committed", "seen again", "failed", "spool free")
-    if s is None:
-        t.add_row("starting…", "", "", "", "", "")
-        return t
-    mounts = "\n".join(esc(f"{x['mount']} ({x['device_id'] or '?'})") for x in s.sessions) or "-"
-    ended = ("released", "ignored", "failed", "acknowledged")
-    busy = {k: v for k, v in s.backlog.items() if k not in ended}
-    t.add_row(
-        mounts,
-        esc(", ".join(f"{k} {v}" for k, v in busy.items()) or "idle"),
-        str(s.committed),
-        str(s.seen_again),
-        str(s.failed),
-        f"{s.spool_free_mb} MB" + (" FULL" if s.spool_full else ""),
-    )
-    return t
 
 
 # ---------------------------------------------------------------------------- status

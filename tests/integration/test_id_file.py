@@ -36,9 +36,10 @@ def test_daemon_help_states_one_default_for_live() -> None:
         check=False,
     )
     assert r.returncode == 0, r.stderr
-    (line,) = [ln for ln in r.stdout.splitlines() if "--live" in ln]
-    assert "when standard error is a terminal" in line, line
-    assert "[default:" not in line, line
+    # the option's help, its lines joined (up to the next option)
+    text = r.stdout.split("--live / --no-live", 1)[1].split("\n  --", 1)[0]
+    assert "when standard error is a terminal" in " ".join(text.split()), text
+    assert "[default:" not in text, text
 
 
 def test_ingested_id_file_is_flagged_not_unattributed(

@@ -61,3 +61,13 @@ def test_help_fits_80_columns() -> None:
     for cmd in (("export",), ("verify",), ("case", "show"), ("audit", "issues")):
         text = help_of(*cmd, columns=80)
         assert max(len(row) for row in text.splitlines()) <= 80, (cmd, text)
+
+
+def test_daemon_help_shows_brackets_and_one_default_for_live() -> None:
+    # `[daemon]` shown as written (rich markup once ate it); the default of --live said once
+    text = help_of("daemon", columns=80)
+    flat = " ".join(text.replace("│", " ").split())  # the help column's lines joined
+    assert "`[daemon] docks` in bwc.toml" in flat, text
+    assert "[default: no-live]" not in text and "[default: live]" not in text, text
+    assert "Default: when standard error is a terminal." in flat, text
+    assert max(len(row) for row in text.splitlines()) <= 80, text
