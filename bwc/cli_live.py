@@ -32,7 +32,7 @@ from rich.text import Text
 from bwc.errors import BwcError
 from bwc.evidence.db import unavailable
 from bwc.evidence.timefmt import format_local, parse_utc
-from bwc.ingest.jobs import ACTIVE_STATES
+from bwc.ingest.jobs import ACTIVE_STATES, END_STATES
 from bwc.ingest.liveview import RateMeter, SessionTally, eta_seconds, session_tallies
 from bwc.printable import printable, printable_message
 
@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# jobs that are done with: not shown in the backlog of work still to do
-_DONE_STATES = ("released", "ignored", "failed", "abandoned")
+# jobs that are done with (the pipeline's end states, an acknowledged failure too): not
+# shown in the backlog of work still to do
+_DONE_STATES = END_STATES
 
 
 # ---------------------------------------------------------------------------- pure rendering

@@ -133,7 +133,7 @@ def test_one_row_per_camera_with_its_own_counts_at_80_columns() -> None:
         CameraRow("/dock/[red]cam[b]\x1b[2J", None, SessionTally(found=1, new=1), None),
     ]
     state = _state(
-        backlog={"committed": 1, "discovered": 2, "released": 4, "failed": 3},
+        backlog={"committed": 1, "discovered": 2, "released": 4, "failed": 3, "acknowledged": 2},
         spool_free_mb=512,
         last_error="x" * 200,
     )
