@@ -395,8 +395,9 @@ def log_line(r: Receipt, tz: tzinfo) -> str:
     r = r.for_log(LINE_NAMES)
     moment = {"committed": "all files in", "undocked": "undocked", "now": "now"}[r.moment]
     return (
-        f"receipt ({moment}): session {r.session}, camera {r.device_id or '?'} "
-        f"(USB serial {r.usb_serial or '?'}), officer {', '.join(r.officers) or '?'}; "
+        f"receipt ({moment}): session {r.session}, camera {r.device_id or '?'}"
+        + (f" (USB serial {r.usb_serial})" if r.usb_serial else "")
+        + f", officer {', '.join(r.officers) or '?'}; "
         f"{counts_text(r.tally)}; {size_text(r.tally.bytes_committed)}; "
         f"recorded {recorded_text(r, tz)}; {r.verdict('en')}"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -79,6 +80,10 @@ def test_all_safe_officers_and_times() -> None:
     assert r.verdict("zh") == "全部 2 个文件已安全入库 — 可以清空存储卡"
     line = log_line(r, ZoneInfo("Asia/Shanghai"))
     assert "recorded 2026-10-15 09:00:00 +08:00 – 2026-10-15 11:00:00 +08:00" in line
+    assert "(USB serial SER), officer 110023, 110024;" in line
+    # a mount with no USB serial (a folder, a card reader): none named, no "?"
+    line = log_line(replace(r, usb_serial=None), ZoneInfo("Asia/Shanghai"))
+    assert "USB serial" not in line and ", officer 110023, 110024;" in line
     assert r.to_json()["first_recorded"] == "2026-10-15T01:00:00Z"
 
 
