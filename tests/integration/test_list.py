@@ -252,7 +252,7 @@ def test_status_shows_local_time(bwc: Runner, home: Path) -> None:
         s.commit()
     st.engine.dispose()
     text = in_process(bwc, home, "status")
-    assert "device DSJ0042 since 2026-10-15 09:30:00 +08:00" in text, text
+    assert "device DSJ0042 session 1 since 2026-10-15 09:30:00 +08:00" in text, text
     data = json.loads(in_process(bwc, home, "status", "--json"))
     assert data["sessions"][0]["first_seen"] == "2026-10-15T01:30:00Z"
 
