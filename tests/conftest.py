@@ -198,12 +198,14 @@ def home(request: pytest.FixtureRequest, tmp_path: Path, home_template: Path) ->
 # ------------------------------------------------------------------------------ the order
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The long modules first (those with a test marked slow or fault: daemon runs, kill -9
-    and power-loss trials), so that neither of `make test`'s two workers is left running a
-    long test that started last while the other waits. A module stays whole (its fixtures
-    are set up once); those on RGW come after the others in that group, so that the tests
-    before them hide the cluster's start (tests/integration/conftest.py)."""
+    """The long modules (those with a test marked slow or fault: daemon runs, kill -9 and
+    power-loss trials, RGW faults) first, as one xdist group: under `make test` (-n 2
+    --dist loadgroup) one worker runs them, one after the other, from the start, while the
+    other takes the rest; none of them starts last, and two never compete for the 2 cores
+    (their waits are timed). Those on RGW come last in the group, so that the tests before
+    them hide the cluster's start (tests/integration/conftest.py)."""
 
     def module(item: pytest.Item) -> str:
         return item.nodeid.split("::", 1)[0]
@@ -218,6 +220,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return 2 if m not in long else 1 if m in on_rgw else 0
 
     items.sort(key=rank)  # stable: the order within a rank is pytest's
+    for item in items:
+        if module(item) in long:
+            item.add_marker(pytest.mark.xdist_group("long"))
 
 
 # ------------------------------------------------------------------------------ the fault tally
