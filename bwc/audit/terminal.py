@@ -315,8 +315,8 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
             if e.officer_id == v.officer_id:
                 lines.append(
                     f"  explained by {esc(e.actor)} at {format_utc(e.at)}: {esc(e.reason)}"
-                    f" ({_review(e)})"
                 )
+                lines.append(f"    ({_review(e)})")  # a line of its own: the reason may wrap
     return lines
 
 
