@@ -90,7 +90,7 @@ test: FUSE = 1
 test: CEPH = 1
 test: setup postgres
 	@if command -v pg_ctlcluster >/dev/null 2>&1; then export BWC_TEST_PG=required; fi; \
-	$(PY) -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -m unit -q

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import functools
 import inspect
 import json
 import logging
@@ -1109,12 +1110,20 @@ def log_proof(
 # ---------------------------------------------------------------------------- entry point
 
 
+@functools.cache
+def _command() -> Callable[..., Any]:
+    """The click command typer builds from ``app`` (every option of every command: ~0.1 s),
+    built once per process: ``app(...)`` would build it again at every call, and the tests
+    run the CLI in one process thousands of times. Every command is registered at import."""
+    return typer.main.get_command(app)
+
+
 def main(argv: list[str] | None = None) -> None:
     # typer/click handle their own usage errors (exit 2) and --help; everything else arrives
     # here: our errors as one line with their exit code, anything unexpected too.
     try:
         try:
-            app(args=argv, prog_name="bwc")
+            _command()(args=argv, prog_name="bwc")
         finally:
             close_stations()
     except BwcError as e:

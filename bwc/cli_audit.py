@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 # Only light modules (no third-party imports) at the top: the options need Kind and SCHEMAS,
 # the helpers rules and time zones. The catalog (SQLAlchemy), the audit engine, its report
 # and HTML are imported by the commands that use them, so `bwc --help` never loads them.
 from bwc.audit.model import SECOND_MS, Period, Rules
-from bwc.cli_common import ctx, err, esc, esc_msg, json_dumps, out, print_json
+from bwc.cli_common import ctx, err, esc, esc_msg, json_dumps, narrow, out, print_json
 from bwc.cli_imports import (
     JsonOpt,
     import_assignments,
@@ -465,43 +464,44 @@ def issues(
     _print_warnings(rep)
 
 
-_ISSUE_TABLE_COLUMNS = (
-    "unit",
-    "officer_id",
-    "name",
-    "case_id",
-    "start",
-    "verdict",
-    "coverage",
-    "gaps",
-    "explanation",
-)
+_ISSUE_TABLE_COLUMNS = ("unit", "officer_id", "name", "case_id", "start", "verdict", "coverage")
 
 
 def _print_issues(rows: list[Issue], rep: Report, lang: Lang) -> None:
     from zoneinfo import ZoneInfo
 
-    from rich.table import Table
-
     from bwc.audit.issues import COLUMNS, values, word
     from bwc.audit.report import headers
+    from bwc.audit.terminal import Records
 
     p = rep.result.period
-    out.print(
+    con = narrow()
+    con.print(
         f"{word('title', lang)} · {p.label} · {esc(p.tz)} · "
         + word("count", lang).format(n=len(rows))
     )
     if not rows:
-        out.print(word("nothing", lang))
+        con.print(word("nothing", lang))
         return
-    # the terminal gets the columns a unit answers from (csv, xlsx and html have them all)
-    shown = [COLUMNS.index(c) for c in _ISSUE_TABLE_COLUMNS]
-    table = Table(*(headers(_ISSUE_TABLE_COLUMNS, lang)))
+    # the terminal gets the columns a unit answers from (csv, xlsx and html have them all):
+    # the gaps and the explanation on each pair's continuation line
+    gaps, explanation = headers(("gaps", "explanation"), lang)
+    records = Records(
+        title="",
+        legend="",
+        heads=headers(_ISSUE_TABLE_COLUMNS, lang),
+        right={_ISSUE_TABLE_COLUMNS.index("coverage")},
+    )
     z = ZoneInfo(p.tz)
     for i in rows:
-        cells = values(i, z, lang)
-        table.add_row(*(esc(cells[k]) for k in shown))
-    (out if out.is_terminal else Console(highlight=False, width=400)).print(table)
+        cell = dict(zip(COLUMNS, values(i, z, lang), strict=True))
+        records.add(
+            [esc(cell[c]) for c in _ISSUE_TABLE_COLUMNS],
+            f"{esc(gaps)}: {esc(cell['gaps'] or '-')} · "
+            f"{esc(explanation)}: {esc(cell['explanation'])}",
+        )
+    for part in records.renderables(con.width):
+        con.print(part)
 
 
 def _print_warnings(rep: Report) -> None:
@@ -513,11 +513,12 @@ def _print_warnings(rep: Report) -> None:
 def _print_table(rep: Report, by: By, top: int) -> None:
     from bwc.audit.terminal import report_view
 
-    head, table = report_view(rep, by, top)
+    head, records = report_view(rep, by, top)
+    con = narrow()
     for line in head:
-        out.print(line)
-    # piped or redirected: no terminal width to fit, so print the table whole
-    (out if out.is_terminal else Console(highlight=False, width=400)).print(table)
+        con.print(line)
+    for part in records.renderables(con.width):
+        con.print(part)
 
 
 # ---------------------------------------------------------------------------- case
@@ -539,7 +540,7 @@ def case_(
 
     Its inputs are checked against the custody log first, as for `audit report`."""
     from bwc.audit.cases import case_audit, case_json
-    from bwc.audit.terminal import case_lines
+    from bwc.audit.terminal import case_lines, indented
 
     station = ctx().station()
     z = station_zone(station, tz)
@@ -553,8 +554,9 @@ def case_(
     if as_json:
         print_json(case_json(ca))
         return
+    con = narrow()
     for line in case_lines(ca, z):
-        out.print(line)
+        con.print(indented(line))
 
 
 # ---------------------------------------------------------------------------- the log

@@ -32,6 +32,7 @@ __all__ = [
     "esc",
     "esc_msg",
     "json_dumps",
+    "narrow",
     "os_user",
     "out",
     "parse_local_or_usage",
@@ -41,6 +42,14 @@ __all__ = [
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def narrow() -> Console:
+    """Standard output at 80 columns at most, whatever the terminal, wrapping what is longer
+    (tables and lists to read, print or paste in a mail); piped or redirected, the same
+    lines without colour."""
+    width = min(out.width, 80) if out.is_terminal else 80
+    return Console(highlight=False, width=width, force_terminal=out.is_terminal)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bwc.audit.model import Period
-from bwc.cli_common import ctx, esc, out, parse_local_or_usage, print_json
+from bwc.cli_common import ctx, esc, narrow, out, parse_local_or_usage, print_json
 from bwc.cli_imports import JsonOpt, station_zone
 from bwc.evidence.timefmt import format_utc
 
@@ -27,21 +27,23 @@ TzOpt = Annotated[
 ]
 
 
-def _table(*heads: str) -> Table:
+def _table(*heads: str, wrap: tuple[str, ...] = ()) -> Table:
+    """Columns at their natural width; when that is wider than 80 columns, the ``wrap``
+    columns (names, units) wrap within theirs, and the others (ids, times, counts) are never
+    cut (an id cut short is no id)."""
     from rich.table import Table
 
     t = Table(box=None, pad_edge=False, header_style="bold")
-    for h in heads:  # one line per row: cut to fit, nothing wraps
-        t.add_column(h, no_wrap=True, overflow="ellipsis")
+    for h in heads:
+        if h in wrap:
+            t.add_column(h, overflow="fold")
+        else:
+            t.add_column(h, no_wrap=True)
     return t
 
 
 def _print(t: Table) -> None:
-    from rich.console import Console
-
-    # 80 columns at most, whatever the terminal (a list to print or paste in a mail)
-    width = min(out.width, 80) if out.is_terminal else 80
-    Console(highlight=False, width=width, force_terminal=out.is_terminal).print(t)
+    narrow().print(t)
 
 
 @officers_app.command("deactivate")
@@ -116,7 +118,10 @@ def list_officers(
     if as_json:
         print_json([_officer_json(o) for o in rows])
         return
-    t = _table("officer", "name", "unit", "county", "frontline", "status")
+    t = _table(
+        "officer", "name", "unit", "county", "frontline", "status",
+        wrap=("name", "unit", "county", "status"),
+    )  # fmt: skip
     for o in rows:
         if o.active:
             status = "active"
@@ -174,8 +179,9 @@ def list_cases(
         return
     offset = common_offset([c.start for c in rows], z)
     t = _table(
-        "case", f"start {offset}" if offset else "start", "min", "unit", "officers", "category"
-    )
+        "case", f"start {offset}" if offset else "start", "min", "unit", "officers", "category",
+        wrap=("unit", "officers", "category"),
+    )  # fmt: skip
     for c in rows:
         minutes = (c.end - c.start).total_seconds() / 60
         t.add_row(

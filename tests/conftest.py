@@ -140,11 +140,89 @@ def camera(tmp_path: Path, clip_cache: Path) -> Path:
     return cam
 
 
+# what `bwc init` depends on in a test's environment, as ``_scrubbed_env`` leaves it
+_PLAIN_ENV = {"BWC_ACTOR": "test-clerk"}
+
+
+def _bwc_env() -> dict[str, str]:
+    """The BWC_* settings in force (but the home and the PostgreSQL switch of the tests)."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith("BWC_") and k not in ("BWC_HOME", "BWC_TEST_PG")
+    }
+
+
+@pytest.fixture(scope="session")
+def home_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One home made by `bwc init --station-id st-test` in the plain test environment, per
+    test process, for ``home`` to copy: an init takes ~0.5 s (the catalog's migrations, a
+    key, the first checkpoint, each fsynced), a copy ~5 ms, and some 400 tests need one."""
+    home = tmp_path_factory.mktemp("home-template") / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        for key in _bwc_env():
+            mp.delenv(key)
+        mp.delenv("CREDENTIALS_DIRECTORY", raising=False)
+        for key, value in _PLAIN_ENV.items():
+            mp.setenv(key, value)
+        mp.setenv("BWC_HOME", str(home))
+        try:
+            cli.main(["init", "--station-id", "st-test"])
+        except SystemExit as e:
+            assert not e.code, f"bwc init of the template home failed with exit {e.code}"
+        finally:
+            cli._state.clear()
+    return home
+
+
 @pytest.fixture
-def home(bwc, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
-    r = bwc("init", "--station-id", "st-test")
-    assert r.code == 0, r.err
-    return tmp_path / "home"
+def home(request: pytest.FixtureRequest, tmp_path: Path, home_template: Path) -> Path:
+    """The test's home (BWC_HOME), initialised as station st-test: a copy of
+    ``home_template`` (its files new, not their times copied), or a real `bwc init` when a
+    fixture before this one changed a setting init uses (an S3 store, a PostgreSQL
+    catalog, a TSA, a passphrase)."""
+    home = tmp_path / "home"
+    plain = (
+        _bwc_env() == _PLAIN_ENV
+        and os.environ.get("BWC_HOME") == str(home)
+        and "CREDENTIALS_DIRECTORY" not in os.environ
+    )
+    if plain:
+        shutil.copytree(home_template, home, copy_function=shutil.copy)
+    else:
+        r = request.getfixturevalue("bwc")("init", "--station-id", "st-test")
+        assert r.code == 0, r.err
+    return home
+
+
+# ------------------------------------------------------------------------------ the order
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long modules (those with a test marked slow or fault: daemon runs, kill -9 and
+    power-loss trials, RGW faults) first, as one xdist group: under `make test` (-n 2
+    --dist loadgroup) one worker runs them, one after the other, from the start, while the
+    other takes the rest; none of them starts last, and two never compete for the 2 cores
+    (their waits are timed). Those on RGW come last in the group, so that the tests before
+    them hide the cluster's start (tests/integration/conftest.py)."""
+
+    def module(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    long = {
+        module(i) for i in items if i.get_closest_marker("slow") or i.get_closest_marker("fault")
+    }
+    on_rgw = {module(i) for i in items if "rgw" in i.name}
+
+    def rank(item: pytest.Item) -> int:
+        m = module(item)
+        return 2 if m not in long else 1 if m in on_rgw else 0
+
+    items.sort(key=rank)  # stable: the order within a rank is pytest's
+    for item in items:
+        if module(item) in long:
+            item.add_marker(pytest.mark.xdist_group("long"))
 
 
 # ------------------------------------------------------------------------------ the fault tally

@@ -4,11 +4,17 @@ bwc's own text is escaped."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from rich.cells import cell_len
+from rich.console import RenderableType
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from bwc.audit.cases import CaseAudit
 from bwc.audit.engine import OfficerOnCase, PlacedClip
@@ -35,7 +41,12 @@ def esc(text: str) -> str:
     return escape(printable(text))
 
 
-def report_view(rep: Report, by: By, top: int) -> tuple[list[str], Table]:
+# a terminal is read at 80 columns (docs/audit.md): each record of a table is one line of
+# the columns below, then an indented continuation line with the rest of its values
+WIDTH = 80
+
+
+def report_view(rep: Report, by: By, top: int) -> tuple[list[str], Records]:
     """The summary lines and the table, worst first (``top``: only so many rows)."""
     lines: list[str] = []
     r = rep.result
@@ -50,9 +61,9 @@ def report_view(rep: Report, by: By, top: int) -> tuple[list[str], Table]:
     rules = r.rules.as_dict()
     lines.append(
         f"rules: max gap {rules['max_gap_s']:g} s, start grace {rules['start_grace_s']:g} s, "
-        f"end grace {rules['end_grace_s']:g} s (each at most 25 % of the case), "
-        f"on time within {rules['upload_limit_h']:g} h"
+        f"end grace {rules['end_grace_s']:g} s, on time within {rules['upload_limit_h']:g} h"
     )
+    lines.append("  (a grace is at most 25 % of the case)")
     tg = rep.targets
     then = rep.previous_metrics("all", "all")
     since = f" vs {rep.before.result.period.label}" if rep.before is not None else ""
@@ -65,34 +76,155 @@ def report_view(rep: Report, by: By, top: int) -> tuple[list[str], Table]:
     on_time = _coloured(percent(sm.on_time_rate) or "-", band(sm.on_time_rate, tg.on_time_rate))
     lines.append(
         f"{sm.cases} case-officer pairs: {sm.full} full, {sm.partial} partial, {sm.none} none, "
-        f"{sm.explained} explained; full rate {full} (target {target_text(tg.full_rate)}"
-        f"{versus(sm.full_rate, then.full_rate if then else None)}), mean coverage "
-        f"{percent(sm.mean_coverage) or '-'}"
+        f"{sm.explained} explained"
     )
     lines.append(
-        f"{sm.uploads} uploads, on-time rate {on_time} (target {target_text(tg.on_time_rate)}"
-        f"{versus(sm.on_time_rate, then.on_time_rate if then else None)}), p95 delay "
-        f"{hours(sm.p95_delay_ms) or '-'} h; equipage {percent(sm.equipage_rate) or '-'} "
-        f"({sm.equipped}/{sm.frontline} frontline); {sm.no_footage} officer(s) with cases "
-        f"but no footage; footage outside cases {hours(sm.outside_cases_ms)} h; "
-        f"unattributed {hours(r.unattributed_ms)} h ({r.unattributed_clips} clips)"
+        f"  full rate {full} (target {target_text(tg.full_rate)}"
+        f"{versus(sm.full_rate, then.full_rate if then else None)})"
     )
+    lines.append(f"  mean coverage {percent(sm.mean_coverage) or '-'}")
+    lines.append(
+        f"{sm.uploads} uploads, on-time rate {on_time} (target {target_text(tg.on_time_rate)}"
+        f"{versus(sm.on_time_rate, then.on_time_rate if then else None)})"
+    )
+    lines.append(
+        f"  p95 delay {hours(sm.p95_delay_ms) or '-'} h; equipage "
+        f"{percent(sm.equipage_rate) or '-'} ({sm.equipped}/{sm.frontline} frontline)"
+    )
+    lines.append(
+        f"  {sm.no_footage} officer(s) with cases but no footage; footage outside cases "
+        f"{hours(sm.outside_cases_ms)} h"
+    )
+    lines.append(f"  unattributed {hours(r.unattributed_ms)} h ({r.unattributed_clips} clips)")
     header, rows, bands = table_view(rep, by)
     if top:
         rows, bands = rows[:top], bands[:top]
-    heads = [_HEADS.get(h, h.replace("_", " ")) for h in header]
-    t = Table(*heads, title=f"per {by}, worst first")
+    first: list[str] = [by if by != "officer" else "officer_id"]
+    first += ["name", "unit"] if by == "officer" else ["officers"]
+    first += ["cases", "full", "partial", "none", "explained", "full_rate"]
+    if DELTA in header:
+        first.append(DELTA)
+    records = Records(
+        title=f"per {by}, worst first",
+        legend="part.: partial, expl.: explained"
+        + (
+            f"; Δ pp: the full rate's change since {rep.before.result.period.label}, in "
+            "percentage points"
+            if rep.before is not None
+            else ""
+        ),
+        heads=[_HEADS.get(h, h.replace("_", " ")) for h in first],
+        right={k for k, h in enumerate(first) if h not in ("officer_id", "name", "unit", by)},
+    )
     for row, b in zip(rows, bands, strict=True):
-        t.add_row(
-            *(
-                _coloured(esc(c), b[h]) if h in b else esc(c)
-                for h, c in zip(header, row, strict=True)
-            )
+        cell = dict(zip(header, row, strict=True))
+
+        def shown(h: str, cell: dict[str, str] = cell, b: dict[str, str] = b) -> str:
+            return _coloured(esc(cell[h]), b[h]) if h in b else esc(cell[h])
+
+        records.add([shown(h) for h in first], _more(cell, shown, by))
+    return lines, records
+
+
+def _more(cell: dict[str, str], shown: Callable[[str], str], by: By) -> str:
+    """A record's continuation line: the values the first line has no room for."""
+    parts = [esc(cell["county"])] if by == "officer" and cell["county"] else []
+    parts.append(f"mean coverage {esc(cell['mean_coverage'] or '-')}")
+    parts.append(
+        f"{esc(cell['uploads'])} uploads, {esc(cell['on_time'])} on time "
+        f"({shown('on_time_rate') or '-'})"
+    )
+    if by != "officer":
+        parts.append(f"p95 delay {esc(cell['p95_upload_delay_h'] or '-')} h")
+        parts.append(
+            f"equipage {esc(cell['equipage_rate'] or '-')} "
+            f"({esc(cell['equipped'])}/{esc(cell['frontline'])} frontline)"
         )
-    return lines, t
+        parts.append(f"{esc(cell['officers_without_footage'])} officer(s) without footage")
+        parts.append(
+            f"footage {esc(cell['footage_h'])} h, outside cases "
+            f"{esc(cell['footage_h_outside_cases'])} h"
+        )
+    return " · ".join(parts)
 
 
-_HEADS = {DELTA: "Δ full rate (pp)"}
+@dataclass
+class Records:
+    """A table for a terminal: per record, one line of columns (``heads``; ``right``: the
+    columns aligned right) and an indented continuation line (``more``)."""
+
+    title: str
+    legend: str
+    heads: list[str]
+    right: set[int]
+    rows: list[list[str]] = field(default_factory=list)  # rich markup
+    more: list[str] = field(default_factory=list)
+
+    def add(self, row: list[str], more: str) -> None:
+        self.rows.append(row)
+        self.more.append(more)
+
+    def renderables(self, width: int = WIDTH) -> list[RenderableType]:
+        """What to print, in order, at ``width`` columns: the header, then each record's
+        line (a long name wraps in its column) and its continuation line."""
+        widths = fit_widths(
+            [self.heads, *([Text.from_markup(c).plain for c in r] for r in self.rows)],
+            self.right,
+            width,
+        )
+        out: list[RenderableType] = [f"[bold]{self.title}[/]"] if self.title else []
+        if self.legend:
+            out.append(f"[dim]{self.legend}[/]")
+        out.append(_grid(widths, self.right, [f"[bold]{escape(h)}[/]" for h in self.heads]))
+        for row, more in zip(self.rows, self.more, strict=True):
+            out.append(_grid(widths, self.right, row))
+            if more:
+                out.append(indented("  " + more))
+        return out
+
+
+def indented(line: str) -> RenderableType:
+    """A line of markup whose leading spaces are its indent, kept where it wraps."""
+    text = line.lstrip(" ")
+    return Padding(Text.from_markup(text), (0, 0, 0, len(line) - len(text)), expand=False)
+
+
+GAP = 2  # columns between two columns
+
+
+def fit_widths(rows: list[list[str]], right: set[int], width: int) -> list[int]:
+    """Each column's width in terminal cells (a Chinese character is two): its widest cell;
+    when that is more than ``width`` in all, the text columns (not in ``right``) are
+    narrowed, widest first, to no less than 4 (their cells then wrap)."""
+    widths = [max(cell_len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    over = sum(widths) + GAP * (len(widths) - 1) - width
+    while over > 0:
+        k = max(
+            (k for k in range(len(widths)) if k not in right and widths[k] > 4),
+            key=lambda k: widths[k],
+            default=None,
+        )
+        if k is None:
+            break
+        widths[k] -= 1
+        over -= 1
+    return widths
+
+
+def _grid(widths: list[int], right: set[int], cells: list[str]) -> Table:
+    t = Table.grid(padding=(0, GAP, 0, 0))
+    for k, w in enumerate(widths):
+        t.add_column(width=w, justify="right" if k in right else "left", overflow="fold")
+    t.add_row(*cells)
+    return t
+
+
+_HEADS = {
+    DELTA: "Δ pp",
+    "officer_id": "officer",
+    "partial": "part.",
+    "explained": "expl.",
+}
 # a rate's distance below its target (model.band): colour, not only red below 100 %
 BAND_STYLES = {"met": "green", "near": "yellow", "below": "dark_orange", "far": "bold red"}
 
@@ -107,7 +239,7 @@ def _fmt_local(ms: int, z: ZoneInfo) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S")
 
 
-BAR_LEGEND = "█ recorded  ▒ join (files split by the camera: one recording)  · not recorded"
+BAR_LEGEND = "█ recorded  ▒ join (files of one recording)  · not recorded"
 
 
 def bar(
@@ -139,6 +271,9 @@ def bar(
 
 
 def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
+    """The case's timeline for a terminal, in lines of rich markup of at most 80 columns
+    but for imported text (names, places, reasons): a line's leading spaces are its indent,
+    kept where it wraps."""
     c, verdicts = ca.case, ca.verdicts
     lines: list[str] = []
     lines.append(
@@ -154,18 +289,17 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
         o = ca.roster.get(v.officer_id)
         who = f"{o.name} · {o.unit}" if o else "not in roster"
         mark = " (explained)" if v.explained else ""
+        lines.append("")
         lines.append(
-            f"\n[bold]{esc(v.officer_id)}[/] {esc(who)}: [{colour[v.verdict]}]{v.verdict}[/]"
+            f"[bold]{esc(v.officer_id)}[/] {esc(who)}: [{colour[v.verdict]}]{v.verdict}[/]"
             f"{mark}, coverage {rate(v.covered / (c.end - c.start))}"
         )
         lines.append(f"  {bar(c.start, c.end, [(p.start, p.end) for p in v.clips], joins=v.joins)}")
         lines.append(f"  {_cameras(ca, v)}")
         for p in v.clips:
             off = f", clock {p.offset_ms / 1000:+g} s" if p.offset_ms else ""
-            lines.append(
-                f"  clip {p.key[:12]}  {_fmt_local(p.start, z)} – {_fmt_local(p.end, z)}  "
-                f"device {esc(p.device_id or '-')}{off}, {_source(ca, p)}"
-            )
+            lines.append(f"  clip {p.key[:12]}  {_fmt_local(p.start, z)} – {_fmt_local(p.end, z)}")
+            lines.append(f"    device {esc(p.device_id or '-')}{off}, {_source(ca, p)}")
         for a, b in v.gaps:
             lines.append(
                 f"  [red]gap[/]  {_fmt_local(a, z)} – {_fmt_local(b, z)}  ({(b - a) / 1000:.0f} s)"
@@ -174,14 +308,15 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
         for a, b in v.joins:
             lines.append(
                 f"  [dim]join {_fmt_local(a, z)} – {_fmt_local(b, z)}  ({(b - a) / 1000:g} s "
-                f"between files, at most {max_gap:g} s: one recording)[/]"
+                "between files,[/]"
             )
+            lines.append(f"    [dim]at most {max_gap:g} s: one recording)[/]")
         for e in ca.explanations:
             if e.officer_id == v.officer_id:
                 lines.append(
                     f"  explained by {esc(e.actor)} at {format_utc(e.at)}: {esc(e.reason)}"
-                    f" ({_review(e)})"
                 )
+                lines.append(f"    ({_review(e)})")  # a line of its own: the reason may wrap
     return lines
 
 

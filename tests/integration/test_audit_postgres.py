@@ -42,6 +42,7 @@ def reports(bwc) -> list[str]:  # type: ignore[no-untyped-def]
     return outs
 
 
+@pytest.mark.slow  # ~10-20 s: early in `make test` (tests/conftest.py)
 def test_postgres_matches_sqlite(
     bwc, home: Path, tmp_path: Path, pg_dbs: pg.Databases, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,7 +22,7 @@ def test_table_percentages_and_the_change_since_last_month(bwc, home: Path, tmp_
     assert "mean coverage 77.4 %" in r.out and "0.5000" not in r.out
     (east,) = [line for line in r.out.splitlines() if "东城区" in line]
     assert "66.7 %" in east and "-33.3" in east  # 2 of 3 in October, 1 of 1 in September
-    assert "Δ full rate (pp)" in r.out
+    assert "Δ pp: the full rate's change since 2026-09" in r.out  # the Δ column's legend
     assert "no recorded time" in r.err  # the warnings come with the table
 
     r = bwc("audit", "report", "--month", "2026-10", "--no-compare")

@@ -108,6 +108,7 @@ def committed_once(cat: Catalog, shas: set[str]) -> None:
     assert sorted(e[2] for e in ingested if e[2]) == sorted(shas), "each item ingested once"
 
 
+@pytest.mark.slow  # ~10-20 s: early in `make test` (tests/conftest.py)
 def test_daemon_survives_a_locked_sqlite_catalog(
     bwc: Runner, outage_home: Path, camera_files: Path, tmp_path: Path, daemons: list[Any]
 ) -> None:
@@ -222,6 +223,7 @@ def _allow_connections(db: str, allow: bool) -> None:
             )
 
 
+@pytest.mark.slow  # ~10-20 s: early in `make test` (tests/conftest.py)
 def test_daemon_survives_postgresql_going_away(
     tmp_path: Path, camera_files: Path, daemons: list[Any]
 ) -> None:

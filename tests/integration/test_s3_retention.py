@@ -62,6 +62,7 @@ def event_kinds(home: Path, sha: str) -> list[str]:
         return [e.kind for e in s.exec(select(Event).where(Event.item_sha256 == sha))]
 
 
+@pytest.mark.slow  # ~10-20 s: early in `make test` (tests/conftest.py)
 def test_apply_deletes_only_what_is_due(bwc, s3home: Path, s3: S3Env, camera: Path) -> None:
     old = ingest_at(s3home, PAST, camera / "DCIM", camera / "GPS0001.csv")
     assert len(old) == 4

@@ -260,6 +260,7 @@ def _tampered(bundle: Bundle, tmp_path: Path, t: Tamper) -> tuple[Path, str]:
     return b, where
 
 
+@pytest.mark.slow  # its module's bundle takes ~20 s: early in `make test` (tests/conftest.py)
 @pytest.mark.parametrize("verifier", [v for _, v in VERIFIERS], ids=[n for n, _ in VERIFIERS])
 @pytest.mark.parametrize("name", list(TAMPERS))
 def test_each_tamper_is_detected_and_named(
