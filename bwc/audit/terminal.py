@@ -31,7 +31,7 @@ from bwc.audit.report import (
     target_text,
 )
 from bwc.evidence.models import Explanation
-from bwc.evidence.timefmt import format_utc
+from bwc.evidence.timefmt import format_local
 from bwc.printable import printable
 
 
@@ -314,17 +314,18 @@ def case_lines(ca: CaseAudit, z: ZoneInfo) -> list[str]:
         for e in ca.explanations:
             if e.officer_id == v.officer_id:
                 lines.append(
-                    f"  explained by {esc(e.actor)} at {format_utc(e.at)}: {esc(e.reason)}"
+                    f"  explained by {esc(e.actor)} at {format_local(e.at, z)}: {esc(e.reason)}"
                 )
-                lines.append(f"    ({_review(e)})")  # a line of its own: the reason may wrap
+                lines.append(f"    ({_review(e, z)})")  # a line of its own: the reason may wrap
     return lines
 
 
-def _review(e: Explanation) -> str:
-    """Where an explanation stands: only an approved one counts."""
+def _review(e: Explanation, z: ZoneInfo) -> str:
+    """Where an explanation stands: only an approved one counts. Times in the case's zone,
+    with the offset (the case's own times above are in it)."""
     if e.status == "submitted":
         return "awaiting review"
-    when = format_utc(e.reviewed_at) if e.reviewed_at else "?"
+    when = format_local(e.reviewed_at, z) if e.reviewed_at else "?"
     why = f": {esc(e.review_reason)}" if e.review_reason else ""
     return f"{e.status} by {esc(e.reviewed_by or '?')} at {when}{why}"
 

@@ -247,6 +247,9 @@ def test_explanations_are_approved_or_rejected_by_a_named_supervisor(
     assert [e["status"] for e in me["explanations"]] == ["rejected", "approved"]
     r = bwc("audit", "case", "C1")
     assert "approved by 王队长" in r.out and "rejected by 王队长" in r.out
+    # who explained and who reviewed, when: in the case's zone with its offset, as above
+    assert re.search(r"explained by \S+ at \S+ \S+ \+08:00: 电池耗尽", r.out), r.out
+    assert re.search(r"approved by 王队长 at \S+ \S+ \+08:00\)", r.out), r.out
     r = bwc("audit", "verify")
     assert r.code == 0, r.out
 
