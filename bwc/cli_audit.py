@@ -28,6 +28,7 @@ from bwc.cli_roster import cases_app, officers_app
 from bwc.config.limits import seconds_problem
 from bwc.errors import InputError, UsageError
 from bwc.evidence.timefmt import format_local, format_utc
+from bwc.printable import printable_message
 
 if TYPE_CHECKING:
     from bwc.audit.issues import Issue
@@ -505,9 +506,19 @@ def _print_issues(rows: list[Issue], rep: Report, lang: Lang) -> None:
 
 
 def _print_warnings(rep: Report) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    # at most 80 columns like the tables (a warning can name many cameras or officers),
+    # wrapped under its own first word
+    width = min(err.width, 80)
     for w in rep.warnings:
         if not w.startswith("UNVERIFIED INPUT: "):  # said above, in red
-            err.print(f"[yellow]warning:[/] {esc_msg(w)}")
+            grid = Table.grid(padding=(0, 1))
+            grid.add_column(no_wrap=True)
+            grid.add_column(overflow="fold")
+            grid.add_row(Text("warning:", style="yellow"), Text(printable_message(w)))
+            err.print(grid, width=width, soft_wrap=False)
 
 
 def _print_table(rep: Report, by: By, top: int) -> None:
