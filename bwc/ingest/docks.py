@@ -145,6 +145,9 @@ class OpenSession:
     # a receipt is due once they differ and no file is still being taken
     last_job: int = 0
     receipt_upto: int = 0
+    # when its last receipt was drawn up: a job of the session changed after it (a retried
+    # file taken again, a failure acknowledged) makes another due, if it says something new
+    receipt_at: datetime | None = None
 
 
 # A mount's rescan waits this many times as long as its last scan took: a camera of
@@ -207,6 +210,7 @@ class DockScanner:
                     row.usb_serial,
                     last_job=receipts.last_job(s, row.id),
                     receipt_upto=row.receipt_upto or 0,
+                    receipt_at=receipts.drawn_up_at(s, row),
                 )
             # sessions closed while files were still being taken: their receipt is still due
             open_ids = {o.id for o in self.sessions.values()}
@@ -301,15 +305,24 @@ class DockScanner:
         since its last receipt: once per such moment, not at every scan (its jobs are read
         only when it has jobs its last receipt did not cover). Sessions closed while files
         were still being taken from the spool are followed too."""
+        served = [s for s in self.sessions.values() if s.mount not in self.refused]
         due: list[tuple[int, OpenSession | None]] = [
-            (sess.id, sess)
-            for sess in self.sessions.values()
-            if sess.last_job > sess.receipt_upto and sess.mount not in self.refused
+            (sess.id, sess) for sess in served if sess.last_job > sess.receipt_upto
         ]
+        # sessions whose receipt is out of date: a job changed since it was drawn up
+        covered = {
+            sess.id: sess.receipt_at
+            for sess in served
+            if sess.last_job <= sess.receipt_upto and sess.receipt_at is not None
+        }
+        if covered:
+            with self.st.session(snapshot=True) as s:
+                changed = receipts.changed_since(s, covered)
+            due += [(sess.id, sess) for sess in served if sess.id in changed]
         due += [(sid, None) for sid in sorted(self.closing)]
         for sid, sess in due:
             try:
-                receipt = self._receipt_if_settled(sid)
+                receipt, looked_at = self._receipt_if_settled(sid, anew=sid in covered)
             except (BwcError, OSError) as e:
                 if unavailable(e) is not None:
                     raise  # the daemon waits for the catalog; the receipt is still due
@@ -320,6 +333,8 @@ class DockScanner:
                 self.receipt_errors[sid] = str(e)
                 continue
             self.receipt_errors.pop(sid, None)
+            if sess is not None and looked_at is not None:
+                sess.receipt_at = looked_at
             if receipt is None:
                 continue
             if sess is not None:
@@ -327,18 +342,26 @@ class DockScanner:
             self.closing.discard(sid)
             logger.info("%s", log_line(receipt, self.st.settings.tz))
 
-    def _receipt_if_settled(self, sid: int) -> Receipt | None:
-        """The session's receipt, logged, when none of its files is still being taken."""
+    def _receipt_if_settled(
+        self, sid: int, *, anew: bool = False
+    ) -> tuple[Receipt | None, datetime | None]:
+        """The session's receipt, logged, when none of its files is still being taken; and
+        when its jobs were looked at, settled (None: still being taken). ``anew``: a job
+        changed since the last receipt; another is logged only if it says something new (a
+        file moving on from committed to released does not)."""
+        looked_at = self.st.clock.now()  # before reading: a change after it is seen next time
         with self.st.session() as s:
             if receipts.in_progress(s, sid):
-                return None
+                return None, None
             row = s.get(DockSession, sid)
             if row is None:
                 self.closing.discard(sid)
-                return None
+                return None, None
             receipt = receipts.draw_up(s, row, "committed")
+            if anew and receipts.same_as_logged(s, row, receipt):
+                return None, looked_at
             receipts.log(s, self.st, row, receipt, "receipt")
-        return receipt
+        return receipt, looked_at
 
     # ------------------------------------------------------------------ scanning
 

@@ -32,6 +32,7 @@ from bwc.ingest.receipt import (
     Receipt,
     Tally,
     build,
+    differences,
     receipt_json,
     tally,
 )
@@ -82,6 +83,42 @@ def sessions_in_progress(s: Session, station_id: str) -> list[int]:
         .distinct()
     ).all()
     return sorted(rows)
+
+
+def changed_since(s: Session, since: dict[int, datetime]) -> set[int]:
+    """The sessions (of ``since``: session -> when its last receipt was drawn up) with a
+    file whose job changed after that: a retried file taken again, a failure acknowledged.
+    One grouped query over their jobs (indexed by session)."""
+    if not since:
+        return set()
+    rows = s.execute(
+        sa_select(col(IngestJob.session_id), func.max(col(IngestJob.updated_at)))
+        .where(col(IngestJob.session_id).in_(sorted(since)))
+        .group_by(col(IngestJob.session_id))
+    ).all()
+    return {int(sid) for sid, latest in rows if latest is not None and latest > since[int(sid)]}
+
+
+def drawn_up_at(s: Session, row: DockSession) -> datetime | None:
+    """When the session's latest logged receipt was logged (None: none yet)."""
+    if row.receipt_idx is None:
+        return None
+    ev = s.get(Event, row.receipt_idx)
+    return ev.at if ev is not None else None
+
+
+def same_as_logged(s: Session, row: DockSession, r: Receipt) -> bool:
+    """Whether ``r`` says what the session's latest logged receipt says (COMPARED fields)."""
+    if row.receipt_idx is None:
+        return False
+    ev = s.get(Event, row.receipt_idx)
+    if ev is None:
+        return False
+    try:
+        logged = decode_leaf(bytes(ev.leaf)).details
+    except ValueError:
+        return False
+    return not differences(logged, receipt_json(r))
 
 
 def last_job(s: Session, session_id: int) -> int:

@@ -164,9 +164,23 @@ def test_failed_files_retried_or_acknowledged(
     assert len(events(station, "ingest-retried")) == 2
     refused(bwc("retry", CLIP), 2, "is released, not failed")
 
+    # the dock receipt follows: one logged when the files were first all in (3 failed),
+    # another now that the retried clip is in (a new fact for the clerk); scans with
+    # nothing new log none
+    def receipts() -> list[tuple[int, int, int]]:
+        logged = (e["details"] for e in events(station, "receipt"))
+        return [(r["committed"], r["failed"], r["acknowledged"]) for r in logged]
+
+    assert receipts() == [(1, 3, 0)]
+    docked.scan()
+    docked.scan()
+    assert receipts() == [(1, 3, 0), (2, 2, 0)]
+
     # one failure acknowledged while docked: counted as such when the camera leaves
     link2_job = failed["LINK2.MP4"]["job"]
     assert bwc("ack", "LINK2.MP4", "--reason", "a second link").code == 0
+    docked.scan()
+    assert receipts() == [(1, 3, 0), (2, 2, 0), (2, 1, 1)]
 
     # undocked: the link cannot be retried, said, nothing changed
     shutil.move(cam, tmp_path / "away")
