@@ -521,6 +521,9 @@ class DockScanner:
             s.flush()
         sess.known.update(taken)
         sess.last_job = max([sess.last_job, *(r.id for r in rows if r.id is not None)])
+        for r in rows:
+            if r.state == "failed":  # refused at discovery: said in the log like any failure
+                logger.error("failed: %s: %s", display(r.rel), r.reason)
         return [r.id for r in rows if r.state == "discovered" and r.id is not None]
 
 

@@ -6,6 +6,7 @@ CLI."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -98,7 +99,11 @@ def refused(r: Result, code: int, *needles: str) -> None:
 
 
 def test_failed_files_retried_or_acknowledged(
-    bwc: Runner, any_home: Path, tmp_path: Path, docked: Dock
+    bwc: Runner,
+    any_home: Path,
+    tmp_path: Path,
+    docked: Dock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     station = docked.st
     cam = tmp_path / "dock" / "cam"
@@ -111,8 +116,12 @@ def test_failed_files_retried_or_acknowledged(
     past = time.time() - 3600
     for p in (clip, cam / "GPS0001.csv"):
         os.utime(p, (past, past))
-    jobs = docked.scan()
+    with caplog.at_level(logging.INFO, logger="bwc"):
+        jobs = docked.scan()
     assert len(jobs) == 2
+    # refused at discovery: in the daemon's log too, not only in `bwc status`
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert sorted(m.split(":")[1].strip() for m in said) == ["LINK.MP4", "LINK2.MP4"], said
     # the clip becomes a FIFO before its copy: its job fails
     clip.unlink()
     os.mkfifo(clip)
