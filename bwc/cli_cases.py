@@ -361,9 +361,14 @@ def _print_trail(t: Any, tz: Any, now: Any) -> None:
     for h in ("when", "what"):
         table.add_column(h, no_wrap=True)
     # who, where and for whom are what an access trail is read for: wrapped whole onto
-    # further lines, never cut to an ellipsis
-    for h in ("who", "station"):
-        table.add_column(h, overflow="fold", ratio=1)
+    # further lines, never cut to an ellipsis; an id is kept on one line up to 16
+    # characters, the recipient (words) wraps first
+    for h, values in (
+        ("who", [e.actor for e in t.entries]),
+        ("station", [e.station_id for e in t.entries]),
+    ):
+        width = min(max([len(h), *(len(v) for v in values)]), 16)
+        table.add_column(h, overflow="fold", min_width=width)
     table.add_column("item", no_wrap=True)
     table.add_column("for / case", overflow="fold", ratio=1)
     for e in t.entries:
