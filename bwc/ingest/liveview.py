@@ -17,13 +17,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func
 
 from bwc.evidence.models import IngestJob
-
-# a job in one of these is done with: its file is taken (committed, released) or it never
-# will be by this job: failed, acknowledged (a failure accepted with `bwc ack`), abandoned
-# (the camera left before it was copied). The last two are files found and not safe, as the
-# dock receipt counts them (bwc.ingest.receipt), shown in no column of their own.
-_TAKEN = ("committed", "released")
-_NOT_SAFE = ("acknowledged", "abandoned")
+from bwc.ingest.receipt import place
 
 
 @dataclass(frozen=True)
@@ -55,21 +49,19 @@ def tally_rows(rows: Iterable[TallyRow]) -> dict[int, SessionTally]:
     for session_id, state, outcome, n, size in rows:
         t = acc.setdefault(session_id, dict.fromkeys(SessionTally.__dataclass_fields__, 0))
         size = int(size or 0)
-        if state == "ignored":
+        # counted as the dock receipt counts (bwc.ingest.receipt.place); an acknowledged or
+        # abandoned file is found and not safe, in no column of its own, no bytes to take
+        where = place(state, outcome)
+        if where == "ignored":
             t["ignored"] += n
             continue
         t["found"] += n
-        if state in _NOT_SAFE:
-            continue
-        if state == "failed":
-            t["failed"] += n
-            continue
-        t["bytes_total"] += size
-        if state in _TAKEN:
+        if where in ("failed", "in_progress", "new", "seen_again"):
+            t[where] += n
+        if where in ("in_progress", "new", "seen_again"):
+            t["bytes_total"] += size
+        if where in ("new", "seen_again"):
             t["bytes_done"] += size
-            t["seen_again" if outcome == "seen-again" else "new"] += n
-        else:
-            t["in_progress"] += n
     return {k: SessionTally(**v) for k, v in acc.items()}
 
 
@@ -78,6 +70,14 @@ def session_tallies(s: Session, session_ids: Sequence[int]) -> dict[int, Session
     tally, zeros before its first file)."""
     if not session_ids:
         return {}
+    ids = list(session_ids)
+    # each file's latest job, as the receipt counts (a file that changed while docked was
+    # taken again: its earlier job is not another file)
+    latest = (
+        sa_select(func.max(col(IngestJob.id)))
+        .where(col(IngestJob.session_id).in_(ids))
+        .group_by(col(IngestJob.session_id), col(IngestJob.rel))
+    )
     # five columns: past sqlmodel's typed select(), so SQLAlchemy's, typed by hand below
     stmt = (
         sa_select(
@@ -87,7 +87,8 @@ def session_tallies(s: Session, session_ids: Sequence[int]) -> dict[int, Session
             func.count(),
             func.sum(col(IngestJob.size)),
         )
-        .where(col(IngestJob.session_id).in_(list(session_ids)))
+        .where(col(IngestJob.session_id).in_(ids))
+        .where(col(IngestJob.id).in_(latest))
         .group_by(col(IngestJob.session_id), col(IngestJob.state), col(IngestJob.outcome))
     )
     found = tally_rows(

@@ -97,6 +97,19 @@ def latest_per_file(jobs: Iterable[FileJob]) -> list[FileJob]:
     return sorted(latest.values(), key=lambda j: j.path)
 
 
+def place(state: str, outcome: str | None) -> str:
+    """Which counter a file's latest job counts in: ``ignored``, ``new``, ``seen_again``,
+    ``failed``, ``abandoned``, ``acknowledged`` or ``in_progress`` (the one rule of the
+    receipt and the daemon's live view)."""
+    if state == "ignored":
+        return "ignored"
+    if state in SAFE_STATES:
+        return "seen_again" if outcome == "seen-again" else "new"
+    if state in _NOT_SAFE_ENDS:
+        return state
+    return "in_progress"
+
+
 def tally(jobs: Iterable[FileJob]) -> Tally:
     """The counters of one dock session's jobs."""
     all_jobs = list(jobs)
@@ -115,18 +128,14 @@ def tally(jobs: Iterable[FileJob]) -> Tally:
     )
     bytes_found = bytes_committed = 0
     for j in latest_per_file(all_jobs):
-        if j.state == "ignored":
-            c["ignored"] += 1
+        where = place(j.state, j.outcome)
+        c[where] += 1
+        if where == "ignored":
             continue
         c["found"] += 1
         bytes_found += j.size or 0
-        if j.state in SAFE_STATES:
-            c["seen_again" if j.outcome == "seen-again" else "new"] += 1
+        if where in ("new", "seen_again"):
             bytes_committed += j.size or 0
-        elif j.state in _NOT_SAFE_ENDS:
-            c[j.state] += 1
-        else:
-            c["in_progress"] += 1
     return Tally(
         **c,
         bytes_found=bytes_found,
