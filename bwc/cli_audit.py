@@ -4,8 +4,6 @@ case's timeline. Parsing and printing only: the audit itself is in bwc.audit."""
 
 from __future__ import annotations
 
-import os
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,7 +14,18 @@ import typer
 # the helpers rules and time zones. The catalog (SQLAlchemy), the audit engine, its report
 # and HTML are imported by the commands that use them, so `bwc --help` never loads them.
 from bwc.audit.model import SECOND_MS, Period, Rules
-from bwc.cli_common import ctx, err, esc, esc_msg, json_dumps, narrow, out, print_json
+from bwc.cli_common import (
+    ctx,
+    emit,
+    emit_pdf,
+    err,
+    esc,
+    esc_msg,
+    json_dumps,
+    narrow,
+    out,
+    print_json,
+)
 from bwc.cli_imports import (
     JsonOpt,
     import_assignments,
@@ -26,7 +35,7 @@ from bwc.cli_imports import (
 )
 from bwc.cli_roster import cases_app, officers_app
 from bwc.config.limits import seconds_problem
-from bwc.errors import InputError, UsageError
+from bwc.errors import UsageError
 from bwc.evidence.timefmt import format_local, format_utc
 from bwc.printable import printable_message
 
@@ -345,9 +354,9 @@ def report(
         else:
             data = render_html(rep, lang=lang.value, max_timelines=max_timelines).encode()
     if fmt is ReportFormat.pdf:
-        _emit_pdf(data, out_file, "the audit report")
+        emit_pdf(data, out_file, "the audit report")
     else:
-        _emit(data, out_file)
+        emit(data, out_file)
     _print_warnings(rep)
 
 
@@ -356,41 +365,6 @@ def _check_output(fmt: str, out_file: Path | None, encoding: EncodingOption) -> 
         raise UsageError(f"--encoding is for --format csv, not {fmt} (always UTF-8)")
     if fmt in ("xlsx", "pdf") and out_file is None:
         raise UsageError(f"--format {fmt} needs --out FILE.{fmt} (it is not text)")
-
-
-def _emit_pdf(html: bytes, out_file: Path | None, what: str) -> None:
-    """The HTML printed to PDF by headless Chromium (the same page as --format html, so the
-    two never disagree), written to ``out_file`` whole or not at all."""
-    import tempfile
-
-    from bwc.evidence.bundle.pdf import print_pdf
-
-    if out_file is None:  # _check_output refused it already
-        raise UsageError("--format pdf needs --out FILE.pdf")
-    folder = out_file.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise InputError(f"cannot write {out_file}: {folder} is not a writable folder")
-    with tempfile.TemporaryDirectory(prefix="bwc-audit-pdf-") as tmp:
-        page = Path(tmp) / "report.html"
-        page.write_bytes(html)
-        print_pdf(page, out_file, what=what, fallback="use --format html and print it")
-    err.print(f"wrote {esc(str(out_file))}")
-
-
-def _emit(data: bytes, out_file: Path | None) -> None:
-    """The bytes as they are (the encoding chosen), to stdout or atomically to a file."""
-    from bwc.fsutil import write_atomic
-
-    if out_file is None:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    try:
-        write_atomic(out_file, data)
-    except OSError as e:
-        raise InputError(f"cannot write {out_file}: {e.strerror or e}") from e
-    err.print(f"wrote {esc(str(out_file))}")
 
 
 # ---------------------------------------------------------------------------- issues
@@ -459,9 +433,9 @@ def issues(
     else:
         data = to_html(rows, rep, lang.value).encode("utf-8")
     if fmt is IssuesFormat.pdf:
-        _emit_pdf(data, out_file, "the problem list")
+        emit_pdf(data, out_file, "the problem list")
     else:
-        _emit(data, out_file)
+        emit(data, out_file)
     _print_warnings(rep)
 
 

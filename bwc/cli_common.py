@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from bwc.errors import UsageError
+from bwc.errors import InputError, UsageError
 from bwc.printable import json_text, printable, printable_message
 
 if TYPE_CHECKING:
@@ -162,3 +162,39 @@ def recorded_bound(text: str | None, tz: tzinfo, what: str, *, end_of_day: bool)
         return ensure_utc(datetime.combine(day + timedelta(days=1), time(), tzinfo=tz))
     except (OverflowError, ValueError) as e:
         raise UsageError(f"{what} {text!r} is out of range") from e
+
+
+def emit(data: bytes, out_file: Path | None) -> None:
+    """The bytes as they are (a page, a spreadsheet, the encoding chosen), to stdout or
+    atomically to a file."""
+    from bwc.fsutil import write_atomic
+
+    if out_file is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        write_atomic(out_file, data)
+    except OSError as e:
+        raise InputError(f"cannot write {out_file}: {e.strerror or e}") from e
+    err.print(f"wrote {esc(str(out_file))}")
+
+
+def emit_pdf(html: bytes, out_file: Path | None, what: str) -> None:
+    """The HTML printed to PDF by headless Chromium (the same page as --format html, so the
+    two never disagree), written to ``out_file`` whole or not at all."""
+    import tempfile
+
+    from bwc.evidence.bundle.pdf import print_pdf
+
+    if out_file is None:  # the command refused it already
+        raise UsageError("--format pdf needs --out FILE.pdf")
+    folder = out_file.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InputError(f"cannot write {out_file}: {folder} is not a writable folder")
+    with tempfile.TemporaryDirectory(prefix="bwc-pdf-") as tmp:
+        page = Path(tmp) / "page.html"
+        page.write_bytes(html)
+        print_pdf(page, out_file, what=what, fallback="use --format html and print it")
+    err.print(f"wrote {esc(str(out_file))}")

@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bwc.cli_common import ctx, err, esc, esc_msg, out, parse_local_or_usage, print_json
+from bwc.cli_common import (
+    ctx,
+    emit,
+    emit_pdf,
+    err,
+    esc,
+    esc_msg,
+    out,
+    parse_local_or_usage,
+    print_json,
+)
 from bwc.cli_imports import import_assignments
 from bwc.errors import InputError, UsageError
 from bwc.evidence.timefmt import (
@@ -274,7 +284,6 @@ def retry(
     taken anew). Each retry is an `ingest-retried` custody event. A named file that cannot be
     retried is an error and nothing is changed; with --all, those that cannot are listed and
     the exit code is 6."""
-    from bwc.errors import InputError
     from bwc.ingest.failures import retry as retry_jobs
 
     if bool(files) == all_:
@@ -556,22 +565,10 @@ def receipt(
         logged=_logged_text(shown.logged, tz) if shown.logged else None,
         differences=diff,
     ).encode("utf-8")
-    assert out_file is not None or fmt is ReceiptFormat.html
     if fmt is ReceiptFormat.pdf:
-        assert out_file is not None
-        _receipt_pdf(page, out_file)
-    elif out_file is None:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(page)
-        sys.stdout.buffer.flush()
+        emit_pdf(page, out_file, "the receipt")
     else:
-        from bwc.fsutil import write_atomic
-
-        try:
-            write_atomic(out_file, page)
-        except OSError as e:
-            raise InputError(f"cannot write {out_file}: {e.strerror or e}") from e
-        err.print(f"wrote {esc(str(out_file))}")
+        emit(page, out_file)
 
 
 def _logged_text(logged: Logged, tz: tzinfo) -> str:
@@ -621,21 +618,6 @@ def _print_receipt(
             out.print(f"  {esc_msg(d)}", soft_wrap=False)
     else:
         out.print("the logged receipt matches the one recomputed now", soft_wrap=False)
-
-
-def _receipt_pdf(page: bytes, out_file: Path) -> None:
-    import tempfile
-
-    from bwc.evidence.bundle.pdf import print_pdf
-
-    folder = out_file.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise InputError(f"cannot write {out_file}: {folder} is not a writable folder")
-    with tempfile.TemporaryDirectory(prefix="bwc-receipt-pdf-") as tmp:
-        html = Path(tmp) / "receipt.html"
-        html.write_bytes(page)
-        print_pdf(html, out_file, what="the receipt", fallback="use --format html and print it")
-    err.print(f"wrote {esc(str(out_file))}")
 
 
 def _receipt_list(station: Station, limit: int, as_json: bool) -> None:
