@@ -18,7 +18,7 @@ from sqlmodel import Session, col, func, select
 
 from bwc.errors import NotFoundError, ProofError, VerificationError
 from bwc.evidence import custody
-from bwc.evidence.events import decode_leaf
+from bwc.evidence.events import DecodedEvent, decode_leaf
 from bwc.evidence.manifest import encode_path
 from bwc.evidence.merkle import leaf_hash, verify_inclusion
 from bwc.evidence.models import DockSession, Event, IngestJob, Item
@@ -99,26 +99,28 @@ def changed_since(s: Session, since: dict[int, datetime]) -> set[int]:
     return {int(sid) for sid, latest in rows if latest is not None and latest > since[int(sid)]}
 
 
+def _last_logged(s: Session, row: DockSession) -> DecodedEvent | None:
+    """The session's latest logged receipt as the log holds it (None: none, or unreadable;
+    `bwc receipt` says which, with the proof)."""
+    ev = s.get(Event, row.receipt_idx) if row.receipt_idx is not None else None
+    if ev is None:
+        return None
+    try:
+        return decode_leaf(bytes(ev.leaf))
+    except ValueError:
+        return None
+
+
 def drawn_up_at(s: Session, row: DockSession) -> datetime | None:
     """When the session's latest logged receipt was logged (None: none yet)."""
-    if row.receipt_idx is None:
-        return None
-    ev = s.get(Event, row.receipt_idx)
+    ev = s.get(Event, row.receipt_idx) if row.receipt_idx is not None else None
     return ev.at if ev is not None else None
 
 
 def same_as_logged(s: Session, row: DockSession, r: Receipt) -> bool:
     """Whether ``r`` says what the session's latest logged receipt says (COMPARED fields)."""
-    if row.receipt_idx is None:
-        return False
-    ev = s.get(Event, row.receipt_idx)
-    if ev is None:
-        return False
-    try:
-        logged = decode_leaf(bytes(ev.leaf)).details
-    except ValueError:
-        return False
-    return not differences(logged, receipt_json(r))
+    d = _last_logged(s, row)
+    return d is not None and not differences(d.details, receipt_json(r))
 
 
 def last_job(s: Session, session_id: int) -> int:
