@@ -114,3 +114,19 @@ def write_once(path: Path, data: bytes, *, mode: int = 0o444) -> bytes | None:
             tmp.unlink()
     fsync_dir(path.parent)
     return None
+
+
+def tree_bytes(root: Path) -> int:
+    """The bytes of the regular files under ``root``, read while others write there: a file
+    or folder that goes between the listing and the look (a spool copy renamed or removed by
+    the daemon) counts nothing, never an error. A missing ``root`` holds 0 bytes."""
+    total = 0
+    for folder, _dirs, files in os.walk(root):  # os.walk skips a folder that went away
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(folder, name))
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total

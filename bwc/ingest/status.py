@@ -21,6 +21,7 @@ from bwc.evidence.models import DockSession, IngestJob
 from bwc.evidence.overdue import Stretch
 from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
+from bwc.fsutil import tree_bytes
 from bwc.ingest.daemon import heartbeat_age, read_status
 from bwc.ingest.failures import ACK_STATE, failed_jobs
 
@@ -131,9 +132,7 @@ def station_status(
             f"to be stored: {why}"
         )
     spool = settings.spool_dir
-    spool_used = (
-        sum(p.stat().st_size for p in spool.rglob("*") if p.is_file()) if spool.exists() else 0
-    )
+    spool_used = tree_bytes(spool)
     spool_free = shutil.disk_usage(spool if spool.exists() else settings.home).free
     return StationStatus(
         station_id=station.station_id,
