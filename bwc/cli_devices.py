@@ -210,11 +210,16 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
         + ("[green]running[/]" if st.daemon_running else "[yellow]not running[/]")
     )
     out.print(f"docks: {esc(', '.join(st.docks) or '-')}")
+    # A stopped (or crashed) daemon leaves its sessions open: the camera may have left since,
+    # and only the daemon, started again, closes them. Said so, not shown as docked now.
+    docked = "docked" if st.daemon_running else "docked when the daemon stopped"
     for x in st.sessions:
         out.print(
-            f"  docked: {esc(x['mount'])} device {esc(x['device_id'] or '?')} "
+            f"  {docked}: {esc(x['mount'])} device {esc(x['device_id'] or '?')} "
             f"session {x['session']} since {esc(local_text(x['first_seen'], tz))}"
         )
+    if st.sessions and not st.daemon_running:
+        out.print("  (a session is closed when the daemon, started again, finds its camera gone)")
     for x in st.not_served:
         out.print(f"  [red]NOT TAKEN[/]: {esc(x['mount'])}: {esc_msg(x['why'])}")
     backlog = ", ".join(f"{k} {v}" for k, v in sorted(st.backlog.items()))

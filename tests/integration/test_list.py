@@ -253,6 +253,9 @@ def test_status_shows_local_time(bwc: Runner, home: Path) -> None:
     st.engine.dispose()
     text = in_process(bwc, home, "status")
     assert "device DSJ0042 session 1 since 2026-10-15 09:30:00 +08:00" in text, text
+    # no daemon runs: the session is open in the catalog, the camera perhaps long gone
+    assert "docked when the daemon stopped: /media/dock/CAM01 device DSJ0042" in text, text
+    assert "closed when the daemon, started again, finds its camera gone" in text, text
     data = json.loads(in_process(bwc, home, "status", "--json"))
     assert data["sessions"][0]["first_seen"] == "2026-10-15T01:30:00Z"
 

@@ -164,6 +164,8 @@ def test_live_view_in_tmux(
     # the same failure count as `bwc status` (its list, its backlog), on camB's row only
     st = json.loads(bwc("status", "--json").out)
     assert len(st["failed"]) == 1 and st["backlog"]["failed"] == 1, st
+    text = bwc("status").out  # the daemon runs: its open sessions are cameras docked now
+    assert text.count("  docked: ") == 2 and "daemon stopped" not in text, text
     assert "1 failed in all" in pane.text()
     assert all(len(ln) <= 100 for ln in screen)
 
@@ -173,6 +175,8 @@ def test_live_view_in_tmux(
     screen = pane.screen()
     assert not [ln for ln in screen if any(c in ln for c in CORNERS)], pane.text()
     assert "INFO stopped" in pane.text()
+    text = bwc("status").out  # stopped: the sessions stay open, said as such
+    assert text.count("  docked when the daemon stopped: ") == 2, text
 
     # again at 80 columns, the cameras still docked: the sessions go on, their counts
     # (the failure too) come from the catalog, not from what this run saw happen
