@@ -511,8 +511,12 @@ def receipt(
         Path | None, typer.Option("--out", help="Write the html or pdf page to this file.")
     ] = None,
     lang: Annotated[
-        ReceiptLang, typer.Option("--lang", help="Words of the receipt: en or zh.")
-    ] = ReceiptLang.en,
+        ReceiptLang,
+        typer.Option(
+            "--lang",
+            help="Words of the receipt: zh or en (zh as the bundle's report and the audit).",
+        ),
+    ] = ReceiptLang.zh,
 ) -> None:
     """A dock receipt (交接单): what was taken off a docked camera and whether its card may
     be cleared. Recomputed from the catalog now, and checked against the receipt the daemon
@@ -536,7 +540,8 @@ def receipt(
     station = ctx().station()
     shown = receipts.show(station, session)
     now = shown.now.to_json()
-    diff = differences(shown.logged.details, now) if shown.logged else []
+    words: Lang = lang.value
+    diff = differences(shown.logged.details, now, words) if shown.logged else []
     tz = station.settings.tz
     if as_json:
         logged = shown.logged
@@ -557,7 +562,6 @@ def receipt(
             }
         )
         return
-    words: Lang = lang.value
     if fmt is ReceiptFormat.text:
         _print_receipt(shown.now, tz, words, shown.logged, diff)
         return
@@ -567,7 +571,7 @@ def receipt(
         shown.now,
         tz,
         words,
-        logged=_logged_text(shown.logged, tz) if shown.logged else None,
+        logged=_logged_text(shown.logged, tz, words) if shown.logged else None,
         differences=diff,
     ).encode("utf-8")
     if fmt is ReceiptFormat.pdf:
@@ -576,16 +580,11 @@ def receipt(
         emit(page, out_file)
 
 
-def _logged_text(logged: Logged, tz: tzinfo) -> str:
-    where = (
-        f"in the signed log of {logged.proven_in} events"
-        if logged.proven_in is not None
-        else "not yet covered by a signed checkpoint"
-    )
-    return (
-        f"`{logged.kind}` event at {format_local(logged.at, tz)} by {logged.actor} "
-        f"(log index {logged.idx}, {where})"
-    )
+def _logged_text(logged: Logged, tz: tzinfo, lang: Lang) -> str:
+    from bwc.ingest.receipt import logged_text
+
+    at = format_local(logged.at, tz)
+    return logged_text(logged.kind, at, logged.actor, logged.idx, logged.proven_in, lang)
 
 
 def _print_receipt(
@@ -611,18 +610,18 @@ def _print_receipt(
     out.print(f"[bold {colour}]{esc(head)}[/]", soft_wrap=False)
     for x in r.not_safe:
         out.print(f"  - {esc(x.path)}: {esc_msg(x.why)}", soft_wrap=False)
+    colon = "：" if lang == "zh" else ": "
     if logged is None:
-        out.print("logged: no receipt of this session in the custody log yet", soft_wrap=False)
+        out.print(f"{word('logged', lang)}{colon}{word('not_logged', lang)}", soft_wrap=False)
         return
-    out.print(f"logged: {esc_msg(_logged_text(logged, tz))}", soft_wrap=False)
+    text = _logged_text(logged, tz, lang)
+    out.print(f"{word('logged', lang)}{colon}{esc_msg(text)}", soft_wrap=False)
     if diff:
-        out.print(
-            "[yellow]the logged receipt differs from the one recomputed now:[/]", soft_wrap=False
-        )
+        out.print(f"[yellow]{word('differs', lang)}[/]", soft_wrap=False)
         for d in diff:
             out.print(f"  {esc_msg(d)}", soft_wrap=False)
     else:
-        out.print("the logged receipt matches the one recomputed now", soft_wrap=False)
+        out.print(word("matches", lang), soft_wrap=False)
 
 
 def _receipt_list(station: Station, limit: int, as_json: bool) -> None:

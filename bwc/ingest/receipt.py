@@ -323,6 +323,40 @@ _WORDS: dict[str, dict[Lang, str]] = {
     "moment_committed": {"en": "all files in", "zh": "全部处理完毕"},
     "moment_undocked": {"en": "at undock", "zh": "拔出时"},
     "moment_now": {"en": "recomputed now", "zh": "当前重新计算"},
+    # the logged receipt beside the one recomputed now (terminal and page)
+    "logged": {"en": "logged", "zh": "日志记录"},
+    "not_logged": {
+        "en": "no receipt of this session in the custody log yet",
+        "zh": "保管日志中尚无此会话的交接单",
+    },
+    "matches": {
+        "en": "the logged receipt matches the one recomputed now",
+        "zh": "日志中的交接单与当前重新计算的一致",
+    },
+    "differs": {
+        "en": "the logged receipt differs from the one recomputed now:",
+        "zh": "日志中的交接单与当前重新计算的不同：",
+    },
+}
+
+# a compared field's name in the differences (en: the receipt's JSON key, as logged)
+_FIELD_ZH = {
+    "device_id": "记录仪",
+    "usb_serial": "USB序列号",
+    "officers": "警号",
+    "files_found": "发现文件",
+    "committed": "已入库",
+    "new": "新增",
+    "seen_again": "重复",
+    "failed": "失败",
+    "abandoned": "未复制",
+    "acknowledged": "已确认失败",
+    "in_progress": "处理中",
+    "ignored": "已忽略",
+    "bytes": "数据量（字节）",
+    "first_recorded": "最早录制（UTC）",
+    "last_recorded": "最晚录制（UTC）",
+    "safe": "可清空存储卡",
 }
 
 
@@ -353,10 +387,12 @@ def short_state(t: Tally) -> str:
 
 
 def counts_text(t: Tally, lang: Lang = "en") -> str:
-    """'found 6, committed 6 (new 4, seen again 2), failed 0, ignored 1'."""
+    """'found 6, committed 6 (new 4, seen again 2), failed 0, ignored 1' (zh: '发现 6，已入库
+    6（新增 4，重复 2），失败 0，已忽略 1')."""
+    sep, left, right = ("，", "（", "）") if lang == "zh" else (", ", " (", ")")
     text = (
-        f"{word('found', lang)} {t.found}, {word('committed', lang)} {t.committed} "
-        f"({word('new', lang)} {t.new}, {word('seen_again', lang)} {t.seen_again}), "
+        f"{word('found', lang)} {t.found}{sep}{word('committed', lang)} {t.committed}{left}"
+        f"{word('new', lang)} {t.new}{sep}{word('seen_again', lang)} {t.seen_again}{right}{sep}"
         f"{word('failed', lang)} {t.failed}"
     )
     for key, n in (
@@ -365,8 +401,8 @@ def counts_text(t: Tally, lang: Lang = "en") -> str:
         ("in_progress", t.in_progress),
     ):
         if n:
-            text += f", {word(key, lang)} {n}"
-    return text + f", {word('ignored', lang)} {t.ignored}"
+            text += f"{sep}{word(key, lang)} {n}"
+    return text + f"{sep}{word('ignored', lang)} {t.ignored}"
 
 
 def recorded_text(r: Receipt, tz: tzinfo, lang: Lang = "en") -> str:
@@ -434,21 +470,45 @@ COMPARED = (
 )
 
 
-def differences(logged: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+def differences(logged: Mapping[str, Any], now: Mapping[str, Any], lang: Lang = "en") -> list[str]:
     """How a logged receipt differs from the one recomputed now ('committed: logged 4,
-    now 6'); empty when they agree."""
+    now 6'; zh '已入库：日志 4，现在 6'); empty when they agree."""
     return [
-        f"{k}: logged {_show(logged.get(k))}, now {_show(now.get(k))}"
+        f"{k}: logged {_show(logged.get(k), lang)}, now {_show(now.get(k), lang)}"
+        if lang == "en"
+        else f"{_FIELD_ZH[k]}：日志 {_show(logged.get(k), lang)}，现在 {_show(now.get(k), lang)}"
         for k in COMPARED
         # a receipt logged before `bwc ack` existed has no acknowledged count: none then
         if logged.get(k, 0 if k == "acknowledged" else None) != now.get(k)
     ]
 
 
-def _show(v: Any) -> str:
+def _show(v: Any, lang: Lang) -> str:
     if isinstance(v, list):
-        return ",".join(str(x) for x in v) or "none"
-    return "none" if v is None else str(v)
+        return ",".join(str(x) for x in v) or word("none", lang)
+    if isinstance(v, bool) and lang == "zh":
+        return "是" if v else "否"
+    return word("none", lang) if v is None else str(v)
+
+
+def logged_text(
+    kind: str, at: str, actor: str, idx: int, proven_in: int | None, lang: Lang = "en"
+) -> str:
+    """Where the logged receipt is: its event, when (``at``, local text), by whom, its log
+    index and whether a signed checkpoint covers it yet."""
+    if lang == "zh":
+        where = (
+            f"已由 {proven_in} 条事件的签名日志证明"
+            if proven_in is not None
+            else "尚未被签名检查点覆盖"
+        )
+        return f"`{kind}` 事件，{at}，记录人 {actor}（日志序号 {idx}，{where}）"
+    where_en = (
+        f"in the signed log of {proven_in} events"
+        if proven_in is not None
+        else "not yet covered by a signed checkpoint"
+    )
+    return f"`{kind}` event at {at} by {actor} (log index {idx}, {where_en})"
 
 
 def _s(n: int) -> str:

@@ -31,16 +31,7 @@ padding-top:.3rem;font-size:.9rem}
 _SIGN: dict[str, dict[Lang, str]] = {
     "clerk": {"en": "Evidence clerk (signature, date)", "zh": "管理员（签名、日期）"},
     "officer": {"en": "Officer (signature, date)", "zh": "移交人员（签名、日期）"},
-    "logged": {"en": "Logged", "zh": "日志记录"},
     "zone": {"en": "Times in ", "zh": "时区："},
-    "not_logged": {
-        "en": "No receipt of this session is in the custody log yet.",
-        "zh": "保管日志中尚无此会话的交接单。",
-    },
-    "differs": {
-        "en": "The receipt logged then differs from today's:",
-        "zh": "日志中的交接单与当前计算结果不同：",
-    },
 }
 
 
@@ -73,12 +64,15 @@ def render(
         + (f"<ul>{items}</ul>" if items else "")
         + "</div>",
         f'<table id="fields">{"".join(body)}</table>',
-        f'<p class="muted" id="logged">{escape(_SIGN["logged"][lang])}: '
-        f"{escape(logged or _SIGN['not_logged'][lang])}</p>",
+        # the terminal's words, a sentence each on the page
+        f'<p class="muted" id="logged">{escape(word("logged", lang).capitalize())}'
+        f"{'：' if lang == 'zh' else ': '}"
+        f"{escape(logged or word('not_logged', lang))}</p>",
     ]
     if differences:
+        differs = escape(word("differs", lang).capitalize())
         out.append(
-            f'<p id="differs" class="unsafe verdict">{escape(_SIGN["differs"][lang])}<ul>'
+            f'<p id="differs" class="unsafe verdict">{differs}<ul>'
             + "".join(f"<li>{escape(d)}</li>" for d in differences)
             + "</ul></p>"
         )

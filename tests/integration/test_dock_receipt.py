@@ -142,13 +142,21 @@ def test_a_receipt_when_all_files_are_in_and_at_undock(
 
     # bwc receipt: the text fits 80 columns, local times with their offset
     monkeypatch.setenv("COLUMNS", "80")
-    r = bwc("receipt", str(sid))
+    r = bwc("receipt", str(sid), "--lang", "en")
     assert r.code == 0, r.err
     assert max(len(x) for x in r.out.splitlines()) <= 80, r.out
     assert "DSJ0042" in r.out and "SER-1" in r.out and "110023" in r.out
     assert "2026-10-15 09:01:00 +08:00" in r.out
     assert "all 3 files safe — the card may be cleared" in r.out
     assert "the logged receipt matches" in r.out
+    # in Chinese by default, as the bundle's report and the audit: every line, the log's too
+    r = bwc("receipt", str(sid))
+    assert r.code == 0, r.err
+    assert "全部 3 个文件已安全入库 — 可以清空存储卡" in r.out, r.out
+    assert "发现 3，已入库 3（新增 3，重复 0），失败 0，已忽略 1" in r.out, r.out
+    assert "日志记录：`undocked` 事件" in r.out and "记录人" in r.out, r.out
+    assert "日志中的交接单与当前重新计算的一致" in r.out, r.out
+    assert "logged" not in r.out and "event at" not in r.out, r.out
     r = bwc("receipt", str(sid), "--json")
     data = json.loads(r.out)
     assert data["receipt"]["bytes"] == size and data["receipt"]["docked_at"].endswith("Z")
@@ -178,7 +186,7 @@ def test_a_receipt_names_the_files_not_safe(
     assert rec["verdict"].startswith(
         "1 file NOT safe — do not clear the card: DCIM/LINK0001.MP4 (failed: "
     )
-    r = bwc("receipt", str(rec["dock_session"]))
+    r = bwc("receipt", str(rec["dock_session"]), "--lang", "en")
     assert r.code == 0, r.err
     assert "1 file NOT safe — do not clear the card" in r.out
     assert "DCIM/LINK0001.MP4: failed:" in r.out
@@ -195,7 +203,7 @@ def test_printable_receipt_html_and_pdf(dock: Dock, bwc: Any, tmp_path: Path) ->
     (rec,) = events(dock, "receipt")
     sid = str(rec["dock_session"])
     page = tmp_path / "receipt.html"
-    r = bwc("receipt", sid, "--format", "html", "--lang", "zh", "--out", page)
+    r = bwc("receipt", sid, "--format", "html", "--out", page)  # zh by default
     assert r.code == 0, r.err
     dom = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -205,7 +213,7 @@ def test_printable_receipt_html_and_pdf(dock: Dock, bwc: Any, tmp_path: Path) ->
     assert 'class="verdict safe"' in html
 
     pdf = tmp_path / "receipt.pdf"
-    r = bwc("receipt", sid, "--format", "pdf", "--out", pdf)
+    r = bwc("receipt", sid, "--format", "pdf", "--lang", "en", "--out", pdf)
     assert r.code == 0, r.err
     text = pdf_text(pdf)
     assert "Dock receipt" in text and "all 3 files safe" in text
@@ -243,8 +251,10 @@ def test_a_tampered_logged_receipt_is_reported(dock: Dock, bwc: Any) -> None:
     (rec,) = events(dock, "receipt")
     sid = rec["dock_session"]
     assert bwc("log", "checkpoint").code == 0
-    r = bwc("receipt", str(sid))
+    r = bwc("receipt", str(sid), "--lang", "en")
     assert r.code == 0 and "in the signed log of" in r.out, r.out + r.err
+    r = bwc("receipt", str(sid))
+    assert r.code == 0 and "条事件的签名日志证明" in r.out, r.out + r.err
     # the logged receipt made to say 4 files (its row's hash fixed up too): the log says not
     idx = session_row(dock, sid).receipt_idx
     with Session(dock.station.engine) as s:

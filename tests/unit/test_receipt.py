@@ -16,6 +16,7 @@ from bwc.ingest.receipt import (
     build,
     differences,
     log_line,
+    logged_text,
     tally,
 )
 
@@ -101,3 +102,28 @@ def test_no_files_is_not_safe_and_a_logged_receipt_is_capped() -> None:
         f"files_found: logged {LOGGED_NAMES + 5}, now 3",
         f"failed: logged {LOGGED_NAMES + 5}, now 3",
     ]
+
+
+def test_differences_and_where_it_is_logged_in_chinese() -> None:
+    """A clerk reading the receipt in Chinese (the default) reads every line in Chinese: the
+    differences from the logged receipt and where that receipt is in the log."""
+    many = [FileJob(i, f"f{i:04d}.MP4", "failed", reason="x") for i in range(4)]
+    logged = _receipt(many).for_log().to_json()
+    now = _receipt(many[:3]).to_json()
+    assert differences(logged, now, "zh") == ["发现文件：日志 4，现在 3", "失败：日志 4，现在 3"]
+    now_safe = {**logged, "safe": True, "officers": ["110023"]}
+    assert differences(logged, now_safe, "zh") == [
+        "警号：日志 无，现在 110023",
+        "可清空存储卡：日志 否，现在 是",
+    ]
+    assert differences(logged, now_safe) == [
+        "officers: logged none, now 110023",
+        "safe: logged False, now True",
+    ]
+    at = "2026-10-15 09:01:00 +08:00"
+    assert logged_text("receipt", at, "clerk-1", 5, None, "zh") == (
+        f"`receipt` 事件，{at}，记录人 clerk-1（日志序号 5，尚未被签名检查点覆盖）"
+    )
+    assert logged_text("undocked", at, "clerk-1", 6, 9) == (
+        f"`undocked` event at {at} by clerk-1 (log index 6, in the signed log of 9 events)"
+    )
