@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -32,8 +33,10 @@ from bwc.evidence.station import Station
 from bwc.ingest import source
 from bwc.ingest.discover import display
 
-RETRIED = "ingest-retried"
-ACKNOWLEDGED = "failure-acknowledged"
+# the events of a person's answer to a failure (docs/events.md)
+Kind = Literal["ingest-retried", "failure-acknowledged"]
+RETRIED: Final = "ingest-retried"
+ACKNOWLEDGED: Final = "failure-acknowledged"
 ACK_STATE = "acknowledged"
 
 
@@ -124,7 +127,7 @@ def not_retryable(sess: DockSession | None, job: IngestJob) -> str | None:
 
 
 def _change(
-    station: Station, job_id: int, state: str, kind: str, reason: str | None
+    station: Station, job_id: int, state: str, kind: Kind, reason: str | None
 ) -> IngestJob | None:
     """Set a job that is still failed to ``state`` and log ``kind``, in one transaction under
     the log's lock; None (nothing changed) when it is no longer failed."""
@@ -158,13 +161,7 @@ def _change(
         )
         if getattr(changed, "rowcount", 1) != 1:
             return None
-        # the kind spelled out at the call (docs/events.md's test reads the fields per kind)
-        event = (
-            station.event(RETRIED, None, **details)
-            if kind == RETRIED
-            else station.event(ACKNOWLEDGED, None, **details)
-        )
-        custody.append_events(s, [event])
+        custody.append_events(s, [station.event(kind, None, **details)])
     return job
 
 

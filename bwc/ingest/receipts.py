@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
@@ -37,7 +37,9 @@ from bwc.ingest.receipt import (
     tally,
 )
 
-RECEIPT_KINDS = ("receipt", "undocked")
+# the events that carry a receipt: drawn up when all files are in, and at undock
+ReceiptKind = Literal["receipt", "undocked"]
+RECEIPT_KINDS: tuple[str, ...] = get_args(ReceiptKind)
 _SETTLED = (*SAFE_STATES, "failed", "ignored", "abandoned", "acknowledged")
 
 
@@ -159,18 +161,12 @@ def draw_up(s: Session, row: DockSession, moment: Moment) -> Receipt:
     )
 
 
-def log(s: Session, station: Station, row: DockSession, r: Receipt, kind: str) -> int:
+def log(s: Session, station: Station, row: DockSession, r: Receipt, kind: ReceiptKind) -> int:
     """Append the receipt as a ``kind`` custody event (``receipt`` or ``undocked``) and
     remember it with the session; its log index."""
     assert kind in RECEIPT_KINDS
     details = receipt_json(r.for_log())
-    # each kind spelled out at its call (docs/events.md's test reads the fields per kind)
-    event = (
-        station.event("receipt", None, **details)
-        if kind == "receipt"
-        else station.event("undocked", None, **details)
-    )
-    (done,) = custody.append_events(s, [event])
+    (done,) = custody.append_events(s, [station.event(kind, None, **details)])
     row.receipt_idx = done.idx
     row.receipt_upto = r.tally.last_job
     s.add(row)

@@ -148,6 +148,7 @@ class Module:
     consts: dict[str, str]  # module-level NAME = "text"
     modules: dict[str, str]  # from bwc.evidence import cases -> "cases": "bwc.evidence.cases"
     names: dict[str, tuple[str, str]]  # from bwc.x.y import NAME -> NAME: ("bwc.x.y", NAME)
+    literals: dict[str, set[str]]  # module-level Name = Literal["a", "b"] (a type of kinds)
 
 
 def _path(dotted: str) -> Path | None:
@@ -182,6 +183,7 @@ class Modules:
         tree = ast.parse(path.read_text("utf-8"))
         parents = {c: p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
         consts: dict[str, str] = {}
+        literals: dict[str, set[str]] = {}
         modules: dict[str, str] = {}
         names: dict[str, tuple[str, str]] = {}
         for node in ast.walk(tree):  # imports inside functions too
@@ -205,8 +207,10 @@ class Modules:
                 and isinstance(value.value, str)
             ):
                 consts[target.id] = value.value
+            elif isinstance(target, ast.Name) and (words := _literal(value)) is not None:
+                literals[target.id] = words
         where = str(path.relative_to(ROOT))
-        return Module(dotted, where, tree, parents, consts, modules, names)
+        return Module(dotted, where, tree, parents, consts, modules, names, literals)
 
     def containing(self, *needles: str) -> list[Module]:
         out = []
@@ -257,8 +261,42 @@ def _assigned(fn: ast.FunctionDef | None, name: str) -> list[ast.expr]:
     return out
 
 
+def _literal(e: ast.expr | None) -> set[str] | None:
+    """The strings of ``Literal["a", "b"]`` (an annotation or a type alias's value)."""
+    if not (isinstance(e, ast.Subscript) and isinstance(e.value, ast.Name)):
+        return None
+    if e.value.id != "Literal":
+        return None
+    items = e.slice.elts if isinstance(e.slice, ast.Tuple) else [e.slice]
+    words = {x.value for x in items if isinstance(x, ast.Constant) and isinstance(x.value, str)}
+    return words if len(words) == len(items) else None
+
+
+def _param_kinds(
+    mods: Modules, mod: Module, fn: ast.FunctionDef | None, name: str
+) -> set[str] | None:
+    """The kinds a parameter typed ``Literal[...]`` (or a module's alias of one) can be."""
+    if fn is None:
+        return None
+    a = fn.args
+    arg = next((x for x in (*a.posonlyargs, *a.args, *a.kwonlyargs) if x.arg == name), None)
+    if arg is None:
+        return None
+    ann = arg.annotation
+    if isinstance(ann, ast.Name):
+        if ann.id in mod.literals:
+            return mod.literals[ann.id]
+        if ann.id in mod.names:
+            src_name, alias = mod.names[ann.id]
+            src = mods[src_name]
+            return src.literals.get(alias) if src is not None else None
+        return None
+    return _literal(ann)
+
+
 def _kinds(mods: Modules, mod: Module, e: ast.expr, fn: ast.FunctionDef | None) -> set[str] | None:
-    """The kinds an expression can be: literals, IfExp, a local or a module's constant."""
+    """The kinds an expression can be: literals, IfExp, a local or a module's constant, a
+    parameter typed as a Literal of kinds."""
     if isinstance(e, ast.Constant) and isinstance(e.value, str):
         return {e.value}
     if isinstance(e, ast.IfExp):
@@ -274,6 +312,8 @@ def _kinds(mods: Modules, mod: Module, e: ast.expr, fn: ast.FunctionDef | None) 
                     return None
                 out |= got
             return out
+        if e.id in _params(fn)[0]:
+            return _param_kinds(mods, mod, fn, e.id)
         if e.id in mod.consts:
             return {mod.consts[e.id]}
         if e.id in mod.names:
