@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, TextIO
 
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.control import Control
 from rich.live import Live
+from rich.live_render import LiveRender
 from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
@@ -202,6 +204,48 @@ class Drawn:
 # ---------------------------------------------------------------------------- the terminal
 
 
+class ReflowingRender(LiveRender):
+    """rich's live area, erased whole after the terminal narrows. A terminal that reflows
+    its lines on a resize (tmux, VTE, most of them today) wraps each line of the last
+    drawing onto more rows; rich moves up only as many lines as it drew and left the rest
+    of the old table on the screen. This one keeps each drawn line's width and, at the
+    terminal's width now, erases the rows they take up. A terminal that does not reflow
+    (xterm, the Linux console) may lose as many log lines on the screen (not in the log)."""
+
+    def __init__(self, renderable: RenderableType, console: Console) -> None:
+        super().__init__(renderable)
+        self._console = console
+        self._widths: list[int] = []
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        widths, width = [], 0
+        for seg in super().__rich_console__(console, options):
+            if isinstance(seg, Segment):  # LiveRender yields segments only
+                if seg.text == "\n" and not seg.control:
+                    widths.append(width)
+                    width = 0
+                else:
+                    width += seg.cell_length
+            yield seg
+        self._widths = [*widths, width]
+
+    def _reflowed(self) -> None:
+        if self._shape is None:
+            return
+        now = max(1, self._console.width)
+        rows = sum(max(1, -(-w // now)) for w in self._widths)
+        if rows > self._shape[1]:
+            self._shape = (self._shape[0], rows)
+
+    def position_cursor(self) -> Control:
+        self._reflowed()
+        return super().position_cursor()
+
+    def restore_cursor(self) -> Control:
+        self._reflowed()
+        return super().restore_cursor()
+
+
 class ConsoleLogHandler(logging.Handler):
     """Prints each record through the Console the live area is drawn on, so it lands above
     the area. The formatted (already escaped) line is printed as plain text: a file name is
@@ -264,6 +308,9 @@ class LiveView:
             redirect_stdout=same_terminal(sys.stdout, sys.stderr),
             redirect_stderr=True,
         )
+        # rich's Live keeps its area in this attribute (rich 13–15, pinned in pyproject);
+        # the tmux test resizes the pane and fails if a rich release changes it
+        self.live._live_render = ReflowingRender(self.live._live_render.renderable, console)
 
     def show(self, state: DaemonState) -> None:
         """The daemon's heartbeat: the latest state (drawn by the view's thread)."""

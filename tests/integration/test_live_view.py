@@ -16,6 +16,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -47,8 +48,14 @@ class Pane:
         return r.stdout
 
     def start(self, command: list[str], env: dict[str, str], width: int) -> None:
+        # COLUMNS and LINES unset: a pane started from under pytest was handed COLUMNS=80
+        # and LINES=24, and rich believed them over the pane's real size
         line = " ".join(
-            ["env", *(shlex.quote(f"{k}={v}") for k, v in env.items()), shlex.join(command)]
+            [
+                "env -u COLUMNS -u LINES",
+                *(shlex.quote(f"{k}={v}") for k, v in env.items()),
+                shlex.join(command),
+            ]
         )
         # the shell stays after the daemon, to say its exit code and keep the screen readable
         self.tmux(
@@ -166,6 +173,25 @@ def test_live_view_in_tmux(
     assert len(st["failed"]) == 1 and st["backlog"]["failed"] == 1, st
     text = bwc("status").out  # the daemon runs: its open sessions are cameras docked now
     assert text.count("  docked: ") == 2 and "daemon stopped" not in text, text
+
+    # the pane narrowed to 80 columns: tmux wraps each 100-column line of the table onto two
+    # rows, and the whole old table is erased, not only as many rows as were drawn (the
+    # rows a reflow pushes above the screen are tmux's history, out of any program's reach)
+    pane.tmux("resize-window", "-t", "live", "-x", "80")
+
+    def redrawn_at_80() -> bool:
+        screen = pane.screen()
+        return any(ln.startswith(TOP) and len(ln) <= 80 for ln in screen)
+
+    wait_until(redrawn_at_80, 30, "the table redrawn at 80 columns", detail=pane.text)
+    time.sleep(1.5)  # a redraw or two more: none may leave a copy behind
+    screen = pane.screen()
+    tops = [i for i, ln in enumerate(screen) if ln.startswith(TOP)]
+    assert len(tops) == 1, pane.text()
+    assert sum(ln.startswith("│ camera") for ln in screen) == 1, pane.text()
+    assert not [ln for ln in screen[: tops[0]] if any(c in ln for c in CORNERS)], pane.text()
+    assert all(len(ln) <= 80 for ln in screen), pane.text()
+    assert counts_shown(screen, "(camB)") == want["(camB)"], pane.text()
     assert "1 failed in all" in pane.text()
     assert all(len(ln) <= 100 for ln in screen)
 
