@@ -104,14 +104,28 @@ def camera_label(mount: str, device_id: str | None) -> Text:
     return Text(f"{printable(device_id or '?')} ({printable(name)})")
 
 
-def camera_table(rows: Sequence[CameraRow]) -> Table:
+def format_share(done: int, total: int) -> str:
+    """Bytes taken as a share of the bytes to take, for a narrow terminal: ``42%``."""
+    if total <= 0:
+        return "-"
+    return f"{done * 100 // total}%"
+
+
+# below this many columns the bytes are a share ("42%"): "1.23 GB / 45.6 GB" left the
+# camera's name a few characters ("cam…") at 70 columns
+_FULL_BYTES_WIDTH = 80
+
+
+def camera_table(rows: Sequence[CameraRow], width: int = _FULL_BYTES_WIDTH) -> Table:
     # expanded: the camera column takes what the counts leave, so the table fits any width
     t = Table(box=box.SQUARE, expand=True)
     # the counts keep their width at 80 columns; the camera's name gives way (an ellipsis)
     t.add_column("camera", overflow="ellipsis", no_wrap=True, ratio=1)
-    for name, width in (("found", 5), ("new", 5), ("seen\nagain", 5), ("failed", 6)):
-        t.add_column(name, justify="right", no_wrap=True, min_width=width)
-    t.add_column("bytes", justify="right", no_wrap=True, min_width=len("1.23 GB / 45.6 GB"))
+    for name, w in (("found", 5), ("new", 5), ("seen\nagain", 5), ("failed", 6)):
+        t.add_column(name, justify="right", no_wrap=True, min_width=w)
+    full = width >= _FULL_BYTES_WIDTH
+    bytes_width = len("1.23 GB / 45.6 GB") if full else len("100%")
+    t.add_column("bytes", justify="right", no_wrap=True, min_width=bytes_width)
     t.add_column("ETA", justify="right", no_wrap=True, min_width=len("59m59s"))
     if not rows:
         t.add_row(Text("no camera docked"), "", "", "", "", "", "")
@@ -124,7 +138,9 @@ def camera_table(rows: Sequence[CameraRow]) -> Table:
             str(k.new),
             str(k.seen_again),
             failed,
-            f"{format_bytes(k.bytes_done)} / {format_bytes(k.bytes_total)}",
+            f"{format_bytes(k.bytes_done)} / {format_bytes(k.bytes_total)}"
+            if full
+            else format_share(k.bytes_done, k.bytes_total),
             format_eta(k, r.eta),
         )
     return t
@@ -174,11 +190,21 @@ def _local(value: str | None, tz: tzinfo) -> str:
         return str(value)
 
 
+class CameraTable:
+    """The cameras' table laid out for the width it is drawn at."""
+
+    def __init__(self, rows: Sequence[CameraRow]) -> None:
+        self.rows = rows
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield camera_table(self.rows, options.max_width)
+
+
 def render(state: DaemonState | None, rows: Sequence[CameraRow], tz: tzinfo) -> RenderableType:
     """The live area: the cameras' table, then the station's lines."""
     if state is None:
-        return Group(camera_table(rows), _line("starting…"))
-    return Group(camera_table(rows), *station_lines(state, tz))
+        return Group(CameraTable(rows), _line("starting…"))
+    return Group(CameraTable(rows), *station_lines(state, tz))
 
 
 class Drawn:

@@ -155,6 +155,29 @@ def test_one_row_per_camera_with_its_own_counts_at_80_columns() -> None:
     assert "last error: xxx" in wide and "…" in wide  # one line, cut
 
 
+def test_a_narrow_terminal_shows_the_bytes_as_a_share_and_keeps_the_camera() -> None:
+    """Below 80 columns "12.3 GB / 456 GB" took what the camera's name needed ("cam…" at
+    70 columns): there the bytes are a share, and the device id stays readable."""
+    rows = [
+        CameraRow(
+            "/dock/camA",
+            "DSJ0042",
+            SessionTally(found=9, new=4, in_progress=5, bytes_done=123, bytes_total=456),
+            30.0,
+        ),
+        CameraRow("/dock/camB", "DSJ0077", SessionTally(found=0), None),
+    ]
+    lines = _draw(render(_state(), rows, UTC), 70)
+    assert all(len(ln) <= 70 for ln in lines), lines
+    (a,) = (ln for ln in lines if "(camA)" in ln)
+    (b,) = (ln for ln in lines if "DSJ0077" in ln)
+    assert [c.strip() for c in a.strip("│").split("│")] == [
+        "DSJ0042 (camA)", "9", "4", "0", "0", "26%", "30s",
+    ]  # fmt: skip
+    assert [c.strip() for c in b.strip("│").split("│")][5:] == ["-", "-"]
+    assert "123 B / 456 B" in "\n".join(_draw(render(_state(), rows, UTC), 80))
+
+
 def test_no_camera_and_an_unavailable_catalog() -> None:
     state = _state(
         catalog_ok=False,
