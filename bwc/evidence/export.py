@@ -368,8 +368,7 @@ def export(station: Station, req: ExportRequest, progress: Progress | None = Non
             f"cannot write in {parent}: {e.strerror}", hint="give another --out"
         ) from e
     try:
-        # a zip's folder is a staging area, emptied into the zip: only the zip is made durable
-        result = _export(station, req, bundle_id, partial, progress, durable=not req.zip)
+        result = _export(station, req, bundle_id, partial, progress)
         final = out
         if req.zip:
             tmp_zip = parent / f"{out.name}.partial-{secrets.token_hex(4)}.zip"
@@ -435,11 +434,7 @@ def _export(
     bundle_id: str,
     root: Path,
     progress: Progress | None,
-    *,
-    durable: bool = True,
 ) -> ExportResult:
-    """Write the bundle into ``root``. ``durable``: fsync the footage and every folder (the
-    small files are fsynced as they are written); a folder only zipped afterwards is not."""
     store = station.store
     with station.session(snapshot=True) as s:
         items = select_items(s, req.selection)
@@ -622,7 +617,7 @@ def _export(
         # the footage was written without fsync (the disk wrote it back meanwhile): now,
         # while Chromium prints the report
         for e in exported:
-            if durable and (root / e.file).exists():
+            if (root / e.file).exists():
                 fsync_path(root / e.file)
     finally:
         pdf = finish_report()  # waits for Chromium (and raises what it raised)
@@ -659,8 +654,7 @@ def _export(
     _write(root / layout.SUMS, sums, {}, layout.SUMS)
     _write(root / layout.SUMS_SIG, station.signer().sign(sums), {}, layout.SUMS_SIG)
     # every folder, before the bundle is renamed into place (each file was fsynced)
-    folders = {p.parent for p in root.rglob("*")} | {root} if durable else set()
-    for d in sorted(folders, key=lambda p: -len(p.parts)):
+    for d in sorted({p.parent for p in root.rglob("*")} | {root}, key=lambda p: -len(p.parts)):
         fsync_dir(d)
     return ExportResult(bundle_id, root, hashlib.sha256(sums).hexdigest(), cp.size, exported)
 
@@ -715,9 +709,7 @@ def _write(path: Path, data: bytes, digests: dict[str, str], rel: str) -> None:
 def _zip(folder: Path, target: Path, inner: str) -> None:
     """The bundle folder as one zip holding one folder ``inner``: footage stored as it is
     (ZIP_STORED: video does not compress, and a clerk's unzip is then a plain copy), the
-    small text files deflated. Each file leaves the folder once it is in the zip, so the
-    disk holds the bundle about once (plus one file), not twice; the zip is fsynced before
-    the caller links it into place."""
+    small text files deflated."""
     with zipfile.ZipFile(target, "x", allowZip64=True) as z:
         for path in sorted(folder.rglob("*")):
             if not path.is_file():
@@ -726,7 +718,5 @@ def _zip(folder: Path, target: Path, inner: str) -> None:
             footage = rel.startswith("items/") and rel.rsplit("/", 1)[-1] not in layout.ITEM_META
             kind = zipfile.ZIP_STORED if footage else zipfile.ZIP_DEFLATED
             z.write(path, f"{inner}/{rel}", compress_type=kind)
-            path.unlink()  # in the zip now: the staging copy is not needed
-    fsync_path(target)
     with open(target, "rb+") as f:
         os.fsync(f.fileno())

@@ -266,59 +266,6 @@ def test_export_zip(bwc, home: Path, camera: Path, tmp_path: Path) -> None:  # t
     assert ran.code == 1 and "FAIL" in ran.out and ".MP4" in ran.out
 
 
-def test_export_zip_holds_the_bundle_once_and_is_durable_before_it_is_linked(  # type: ignore[no-untyped-def]
-    bwc, home: Path, camera: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """--zip zipped the whole bundle folder and then removed it: the disk held the footage
-    twice (a 50 GB case needed 100 GB free), and the zip was linked to --out unsynced. Now
-    each file leaves the staging folder once it is in the zip, and the zip is fsynced
-    before the link."""
-    from bwc.evidence import export
-
-    ids = clips(ingest(bwc, camera))
-    out = tmp_path / "case-8.zip"
-    held: list[int] = []  # bytes on disk (the staging folder and the zip) at each file zipped
-    calls: list[tuple[str, str]] = []
-    write, fsync_path, link = zipfile.ZipFile.write, export.fsync_path, os.link
-
-    def tally() -> int:
-        n = 0
-        for p in tmp_path.iterdir():  # the staging folder and the zip being written
-            if p.name.startswith("case-8.zip.partial-"):
-                files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file()]
-                n += sum(f.stat().st_size for f in files)
-        return n
-
-    def counted_write(self: zipfile.ZipFile, filename: Any, *a: Any, **k: Any) -> None:
-        held.append(tally())
-        write(self, filename, *a, **k)
-
-    def seen_fsync(path: Path, flags: int = 0) -> None:
-        calls.append(("fsync", Path(path).name))
-        fsync_path(path, flags)
-
-    def seen_link(src: Any, dst: Any, *a: Any, **k: Any) -> None:
-        calls.append(("link", Path(src).name))
-        link(src, dst, *a, **k)
-
-    monkeypatch.setattr(zipfile.ZipFile, "write", counted_write)
-    monkeypatch.setattr(export, "fsync_path", seen_fsync)
-    monkeypatch.setattr(export.os, "link", seen_link)
-    r = bwc("export", "--no-pdf", *ids, "--out", out, "--for", "court", "--zip")
-    assert r.code == 0, r.out + r.err
-    monkeypatch.undo()
-    with zipfile.ZipFile(out) as z:
-        sizes = [i.file_size for i in z.infolist()]
-        footage = max(sizes)
-    total = sum(sizes)
-    # never the footage twice: at most the bundle once and the file being zipped
-    assert held and max(held) <= total + footage, (held, total, footage)
-    (linked,) = [name for what, name in calls if what == "link"]
-    assert ("fsync", linked) in calls[: calls.index(("link", linked))], calls
-    assert sorted(p.name for p in tmp_path.iterdir() if "case-8" in p.name) == ["case-8.zip"]
-    assert bwc_verify_bundle(out).code == 0
-
-
 # ---------------------------------------------------------------------------- refusals
 
 
