@@ -4,8 +4,6 @@ Prints, as medians of several repetitions (the machine is shared and noisy):
   export ratio = `bwc export` / (`cp -r` + `sync`) of the same files     target <= 1.3
   verify ratio = `bwc verify-bundle` / `sha256sum -c SHA256SUMS`         target <= 1.5
   (and `python3 verify.py` / `sha256sum -c` when the bundle carries verify.py)
-  zip ratio    = `bwc export --zip --no-pdf` / (`zip -0 -r` + `sync`) of the same files,
-                 and the peak disk space each takes beyond its output (the footage once)
 Page caches are dropped before every timed run when allowed (root), so every tool reads disk.
 """
 
@@ -18,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -30,38 +27,8 @@ MB = 1_000_000
 BWC_CMD = [str(BWC)] if BWC.exists() else [sys.executable, "-m", "bwc.cli"]
 
 
-class DiskPeak:
-    """The most space the file system under ``path`` had in use during the block, beyond
-    what it had at the start (sampled every 10 ms)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.used = 0
-        self._stop = threading.Event()
-
-    def _free(self) -> int:
-        st = os.statvfs(self.path)
-        return st.f_bavail * st.f_frsize
-
-    def __enter__(self) -> DiskPeak:
-        self._start = self._free()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.01):
-            self.used = max(self.used, self._start - self._free())
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.used = max(self.used, self._start - self._free())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only-zip", action="store_true", help="only the --zip export")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--count", type=int, default=10)
     ap.add_argument("--size-mb", type=int, default=100, help="per file (10 x 100 MB = 1 GB)")
@@ -110,33 +77,6 @@ def main() -> None:
             shutil.rmtree(scratch / f"bundle-{n[0] - 1}")
         return wall
 
-    peaks: dict[str, list[int]] = {"bwc": [], "zip": []}
-
-    def zipped(tool: str) -> float:
-        n[0] += 1
-        out = scratch / f"bundle-{n[0]}.zip"
-        if tool == "bwc":
-            cmd = [*BWC_CMD, "export", *ids, "--out", str(out), "--for", "bench"]
-            cmd += ["--no-pdf", "--zip"]
-        else:
-            cmd = ["sh", "-c", 'zip -q -0 -r "$0" "$@" && sync', str(out), *map(str, objects)]
-        drop_caches()
-        with DiskPeak(scratch) as peak:
-            wall, _ = run(cmd, env=env)
-        peaks[tool].append(peak.used)
-        out.unlink()
-        return wall
-
-    t_zip_stock = median_of(args.reps, lambda: zipped("zip"))
-    t_zip = median_of(args.reps, lambda: zipped("bwc"))
-    print(f"zip -0 -r + sync    {t_zip_stock:7.2f} s  peak disk {max(peaks['zip']) / total:.2f} x")
-    print(
-        f"bwc export --zip    {t_zip:7.2f} s  ratio {t_zip / t_zip_stock:.2f}  "
-        f"peak disk {max(peaks['bwc']) / total:.2f} x the footage (--no-pdf)"
-    )
-    if args.only_zip:
-        shutil.rmtree(scratch)
-        return
     t_cp = median_of(args.reps, cp_sync)
     # the whole bundle (its PDF printed by headless Chromium: a fixed ~1-2 s), and without
     # the PDF (what scales with the footage)
