@@ -11,7 +11,7 @@ import hashlib
 import queue
 import threading
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from bwc.errors import BwcError, StoreError
 from bwc.evidence.fingerprint import Digest
@@ -20,10 +20,16 @@ CHUNK = 1 << 20  # 1 MiB: large enough for the disk, small enough to keep memory
 _AHEAD = 8  # chunks read (and hashed) ahead of the writer
 
 
+class Sink(Protocol):
+    """Where a copy goes: a file, or a zip member being written."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 def copy_object(
     open_object: Callable[[str], BinaryIO],
     sha256: str,
-    dst: BinaryIO,
+    dst: Sink,
     step: Callable[[int], None] | None = None,
 ) -> Digest | BwcError:
     """Copy the object ``sha256`` into ``dst`` and return the digest of what was read, or

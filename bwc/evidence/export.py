@@ -7,10 +7,12 @@ fails refuses the whole export (nothing written, nothing logged) unless ``includ
 Then the `exported` events, a checkpoint signed over them (published like every other), the
 proofs cut against it from the catalog's tiles (O(log n) each), the keys, the report,
 verify.py, README.txt, bundle.json, SHA256SUMS and its signature, everything fsynced, the
-folder renamed into place, and one last `exported` event naming the SHA256SUMS digest.
+bundle put in place, and one last `exported` event naming the SHA256SUMS digest.
 
-Everything is written into ``<out>.partial-<random>`` beside ``out``: a failed export leaves
-nothing under ``out``, and removes its partial folder.
+Everything is written into ``<out>.partial-<random>`` beside ``out``, through a
+``bundle.writer``: the folder itself, renamed into place, or (``--zip``) one zip in it that
+every file goes straight into, the footage as it is copied (written once), linked into place.
+A failed export leaves nothing under ``out``, and removes its partial folder.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import os
 import secrets
 import shutil
 import threading
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,9 +43,10 @@ from bwc.errors import (
 from bwc.evidence import custody, note, trust
 from bwc.evidence.bundle import layout
 from bwc.evidence.bundle.report import ReportData, ReportEvent, ReportItem
-from bwc.evidence.copyout import copy_object
+from bwc.evidence.bundle.writer import BundleWriter, Fill, FolderWriter, ZipWriter
+from bwc.evidence.copyout import Sink, copy_object
 from bwc.evidence.events import DecodedEvent, decode_leaf
-from bwc.evidence.fingerprint import Digest, hash_file
+from bwc.evidence.fingerprint import Digest
 from bwc.evidence.items import ItemFilter, list_items, resolve_id
 from bwc.evidence.models import Item, SigningKey
 from bwc.evidence.signing import public_pem
@@ -52,7 +54,7 @@ from bwc.evidence.station import Station
 from bwc.evidence.timefmt import format_utc
 from bwc.evidence.verify import catalog
 from bwc.evidence.verify.core import ItemReport
-from bwc.fsutil import fsync_dir, fsync_path
+from bwc.fsutil import fsync_dir
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +197,7 @@ def _stamp_info(settings: Settings, tsr: bytes) -> dict[str, Any]:
 
 
 def _start_report(
-    bundle_dir: Path, data: dict[str, Any], digests: dict[str, str]
+    writer: BundleWriter, data: dict[str, Any], digests: dict[str, str]
 ) -> Callable[[], bool | str]:
     """Write custody-report.html now (fsynced and hashed like every other file), and start
     printing its PDF (headless Chromium, a second or two) in a thread unless ``data["pdf"]``
@@ -206,16 +208,17 @@ def _start_report(
     from bwc.evidence.bundle.pdf import print_pdf
     from bwc.evidence.bundle.report import render_html
 
-    html_path = bundle_dir / layout.REPORT_HTML
     html = render_html(_report_values(data)).encode("utf-8")
-    _write(html_path, html, digests, layout.REPORT_HTML)
+    html_path = writer.share(layout.REPORT_HTML, html)
+    digests[layout.REPORT_HTML] = hashlib.sha256(html).hexdigest()
     if not data["pdf"]:
         return lambda: "not asked for (--no-pdf)"
     failed: list[BaseException] = []
+    pdf_path = writer.outside(layout.REPORT_PDF)
 
     def run() -> None:
         try:
-            print_pdf(html_path, bundle_dir / layout.REPORT_PDF)
+            print_pdf(html_path, pdf_path)
         except BaseException as e:  # handed to the joining thread, never lost
             failed.append(e)
 
@@ -367,29 +370,15 @@ def export(station: Station, req: ExportRequest, progress: Progress | None = Non
         raise UsageError(
             f"cannot write in {parent}: {e.strerror}", hint="give another --out"
         ) from e
+    writer: BundleWriter | None = None
     try:
-        result = _export(station, req, bundle_id, partial, progress)
-        final = out
-        if req.zip:
-            tmp_zip = parent / f"{out.name}.partial-{secrets.token_hex(4)}.zip"
-            try:
-                _zip(partial, tmp_zip, _inner_name(out))
-                try:
-                    os.link(tmp_zip, out)  # never over a file made there meanwhile
-                except FileExistsError as e:
-                    raise UsageError(
-                        f"{out} appeared during the export; nothing was written there"
-                    ) from e
-            finally:
-                tmp_zip.unlink(missing_ok=True)
-            shutil.rmtree(partial)
-        else:
-            if out.exists() or out.is_symlink():  # made meanwhile: a rename would replace
-                raise UsageError(f"{out} appeared during the export; nothing was written there")
-            os.rename(partial, out)
+        writer = ZipWriter(partial, _inner_name(out)) if req.zip else FolderWriter(partial)
+        result = _export(station, req, bundle_id, writer, progress)
+        writer.publish(out)  # the partial folder is gone after it
         fsync_dir(parent)
-        result.path = final
     except BaseException:
+        if writer is not None:
+            writer.discard()
         shutil.rmtree(partial, ignore_errors=True)
         raise
     try:
@@ -432,7 +421,7 @@ def _export(
     station: Station,
     req: ExportRequest,
     bundle_id: str,
-    root: Path,
+    writer: BundleWriter,
     progress: Progress | None,
 ) -> ExportResult:
     store = station.store
@@ -450,8 +439,6 @@ def _export(
     exported: list[ExportedItem] = []
     digests: dict[str, str] = {}  # bundle path -> sha256 (SHA256SUMS)
     for item in items:
-        folder = root / layout.item_dir(item.sha256)
-        folder.mkdir(parents=True)
         name = layout.footage_name(item.original_path)
         rel = f"{layout.item_dir(item.sha256)}/{name}"
 
@@ -461,7 +448,7 @@ def _export(
             if progress is not None:
                 progress(done, total)
 
-        digest = _copy_object(store.open_object, item.sha256, folder / name, step)
+        digest = writer.footage(rel, item.size, _copy_object(store.open_object, item.sha256, step))
         if isinstance(digest, Digest):
             digests[rel] = digest.sha256
         rep = catalog.check_with_digest(
@@ -499,9 +486,8 @@ def _export(
             hint="run `bwc verify ID` for each; --include-failed exports them marked as failed",
         )
     for item in items:
-        folder = root / layout.item_dir(item.sha256)
         for meta, data in (("manifest.json", item.manifest), ("manifest.sig", item.signature)):
-            _write(folder / meta, data, digests, f"{layout.item_dir(item.sha256)}/{meta}")
+            _write(writer, f"{layout.item_dir(item.sha256)}/{meta}", data, digests)
 
     # the export in the log, then a checkpoint over it: each item's custody.json proves it
     with station.session() as s:
@@ -544,7 +530,7 @@ def _export(
                 decoded_events[item.sha256].append(decode_leaf(ev.leaf))
             data = layout.custody_json(item.sha256, cp.origin, cp.size, entries)
             rel = f"{layout.item_dir(item.sha256)}/custody.json"
-            _write(root / rel, data, digests, rel)
+            _write(writer, rel, data, digests)
         from_size = 0
         proof: list[bytes] = []
         if previous is not None:
@@ -560,28 +546,22 @@ def _export(
         key_ids.add(sums_key)
         key_ids.update(_note_keys(s, previous))
         keys = {k.key_id: k.public_key for k in s.exec(select(SigningKey)) if k.key_id in key_ids}
-    _write(root / layout.CHECKPOINT, checkpoint.encode("utf-8"), digests, layout.CHECKPOINT)
+    _write(writer, layout.CHECKPOINT, checkpoint.encode("utf-8"), digests)
     _write(
-        root / layout.CONSISTENCY,
+        writer,
+        layout.CONSISTENCY,
         layout.consistency_json(previous if from_size else None, from_size, proof, cp.size),
         digests,
-        layout.CONSISTENCY,
     )
     stamp = _timestamp(station.settings, checkpoint.encode("utf-8")) if req.timestamp else None
     if stamp is not None:
-        _write(root / layout.TSR, stamp[0], digests, layout.TSR)
-        _write(root / layout.TSA_PEM, stamp[1], digests, layout.TSA_PEM)
-    (root / "keys").mkdir()
+        _write(writer, layout.TSR, stamp[0], digests)
+        _write(writer, layout.TSA_PEM, stamp[1], digests)
     for kid, pub in keys.items():
-        _write(
-            root / layout.key_path(kid),
-            public_pem(pub).encode("ascii"),
-            digests,
-            layout.key_path(kid),
-        )
-    _write(root / layout.FINGERPRINTS, layout.fingerprints_txt(keys), digests, layout.FINGERPRINTS)
+        _write(writer, layout.key_path(kid), public_pem(pub).encode("ascii"), digests)
+    _write(writer, layout.FINGERPRINTS, layout.fingerprints_txt(keys), digests)
     finish_report = _start_report(
-        root,
+        writer,
         _report_data(
             station,
             req,
@@ -603,7 +583,7 @@ def _export(
             raise BwcError(
                 f"{VERIFY_PY_SOURCE} is missing: this installation of bwc is broken"
             ) from exc
-        _write(root / layout.VERIFY_PY, verifier, digests, layout.VERIFY_PY)
+        _write(writer, layout.VERIFY_PY, verifier, digests)
         first = items[0]
         readme = layout.readme_text(
             req.lang,
@@ -613,16 +593,15 @@ def _export(
             timestamp=stamp is not None,
             verify_py=True,
         )
-        _write(root / layout.README, readme, digests, layout.README)
+        _write(writer, layout.README, readme, digests)
         # the footage was written without fsync (the disk wrote it back meanwhile): now,
         # while Chromium prints the report
-        for e in exported:
-            if (root / e.file).exists():
-                fsync_path(root / e.file)
+        writer.sync_footage()
     finally:
         pdf = finish_report()  # waits for Chromium (and raises what it raised)
-    if (root / layout.REPORT_PDF).is_file():
-        digests[layout.REPORT_PDF] = hash_file(root / layout.REPORT_PDF, from_disk=False).sha256
+    pdf_sha256 = writer.take(layout.REPORT_PDF)
+    if pdf_sha256 is not None:
+        digests[layout.REPORT_PDF] = pdf_sha256
     info = {
         "format": layout.FORMAT,
         "bundle_id": bundle_id,
@@ -649,14 +628,12 @@ def _export(
             for e, i in zip(exported, items, strict=True)
         ],
     }
-    _write(root / layout.BUNDLE_JSON, layout.bundle_json(info), digests, layout.BUNDLE_JSON)
+    _write(writer, layout.BUNDLE_JSON, layout.bundle_json(info), digests)
     sums = layout.sums_text(digests)
-    _write(root / layout.SUMS, sums, {}, layout.SUMS)
-    _write(root / layout.SUMS_SIG, station.signer().sign(sums), {}, layout.SUMS_SIG)
-    # every folder, before the bundle is renamed into place (each file was fsynced)
-    for d in sorted({p.parent for p in root.rglob("*")} | {root}, key=lambda p: -len(p.parts)):
-        fsync_dir(d)
-    return ExportResult(bundle_id, root, hashlib.sha256(sums).hexdigest(), cp.size, exported)
+    writer.write(layout.SUMS, sums)
+    writer.write(layout.SUMS_SIG, station.signer().sign(sums))
+    writer.finish()  # everything durable before the bundle is put in place
+    return ExportResult(bundle_id, req.out, hashlib.sha256(sums).hexdigest(), cp.size, exported)
 
 
 def _note_keys(session: Session, text: str | None) -> set[str]:
@@ -678,45 +655,19 @@ def _note_keys(session: Session, text: str | None) -> set[str]:
 
 
 def _copy_object(
-    open_object: Callable[[str], BinaryIO],
-    sha256: str,
-    target: Path,
-    step: Callable[[int], None],
-) -> Digest | BwcError:
-    """Copy the stored object into the bundle while hashing it (one read; see
+    open_object: Callable[[str], BinaryIO], sha256: str, step: Callable[[int], None]
+) -> Fill:
+    """How the stored object goes into the bundle: copied while it is hashed (one read; see
     ``copyout.copy_object``). The digest is the object check; a read error is the item's
-    failure (no partial footage is left), a write error the export's. The caller fsyncs."""
-    try:
-        with open(target, "wb") as dst:
-            got = copy_object(open_object, sha256, dst, step)
-    except OSError as e:
-        raise UsageError(f"cannot write the bundle: {e.strerror or e}") from e
-    if not isinstance(got, Digest):
-        target.unlink()  # a part of an object is no footage: the bundle lists it as failed
-    return got
+    failure (the writer keeps no part of it), a write error the export's."""
+
+    def fill(dst: Sink) -> Digest | BwcError:
+        return copy_object(open_object, sha256, dst, step)
+
+    return fill
 
 
-def _write(path: Path, data: bytes, digests: dict[str, str], rel: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    if digests is not None and rel not in (layout.SUMS, layout.SUMS_SIG):
-        digests[rel] = hashlib.sha256(data).hexdigest()
-
-
-def _zip(folder: Path, target: Path, inner: str) -> None:
-    """The bundle folder as one zip holding one folder ``inner``: footage stored as it is
-    (ZIP_STORED: video does not compress, and a clerk's unzip is then a plain copy), the
-    small text files deflated."""
-    with zipfile.ZipFile(target, "x", allowZip64=True) as z:
-        for path in sorted(folder.rglob("*")):
-            if not path.is_file():
-                continue
-            rel = path.relative_to(folder).as_posix()
-            footage = rel.startswith("items/") and rel.rsplit("/", 1)[-1] not in layout.ITEM_META
-            kind = zipfile.ZIP_STORED if footage else zipfile.ZIP_DEFLATED
-            z.write(path, f"{inner}/{rel}", compress_type=kind)
-    with open(target, "rb+") as f:
-        os.fsync(f.fileno())
+def _write(writer: BundleWriter, rel: str, data: bytes, digests: dict[str, str]) -> None:
+    """A small file of the bundle, and its digest for SHA256SUMS."""
+    writer.write(rel, data)
+    digests[rel] = hashlib.sha256(data).hexdigest()

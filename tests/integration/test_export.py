@@ -6,16 +6,21 @@ logged) unless --include-failed; S3 stores export too."""
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 
 from bwc.evidence.bundle import layout
+from bwc.evidence.export import ExportRequest, Selection, export
+from bwc.evidence.station import Station
+from bwc.evidence.stores.local import LocalStore
 from tests.integration.bundles import (
     bwc_verify_bundle,
     expected_files,
@@ -264,6 +269,165 @@ def test_export_zip(bwc, home: Path, camera: Path, tmp_path: Path) -> None:  # t
     bad.write_bytes(bytes(data))
     ran = bwc_verify_bundle(bad)
     assert ran.code == 1 and "FAIL" in ran.out and ".MP4" in ran.out
+
+
+# ---------------------------------------------------------------------------- --zip streams
+
+
+def partial_files(folder: Path) -> set[str]:
+    """The files in the export's partial folders under ``folder`` now."""
+    return {
+        p.relative_to(folder).as_posix()
+        for d in folder.glob("*.partial-*")
+        for p in d.rglob("*")
+        if p.is_file()
+    }
+
+
+class _Reader:
+    """A stored object's reader that calls ``note`` before each read; with ``cut`` it gives
+    the first half of the object and then fails, as a disk or a connection lost mid-read."""
+
+    def __init__(self, f: BinaryIO, cut: bool, note: Callable[[], None]) -> None:
+        self._f, self._cut, self._note, self._reads = f, cut, note, 0
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
+
+    def read(self, n: int) -> bytes:
+        self._note()
+        self._reads += 1
+        if not self._cut:
+            return self._f.read(n)
+        if self._reads > 1:
+            raise OSError(errno.EIO, "Input/output error")
+        data = self._f.read()
+        return data[: len(data) // 2]
+
+
+def watch_reads(
+    monkeypatch: pytest.MonkeyPatch, folder: Path, cut: str | None = None
+) -> list[set[str]]:
+    """What the partial folders under ``folder`` held at each read of a stored object (and
+    the object ``cut`` fails halfway)."""
+    seen: list[set[str]] = []
+    real = LocalStore.open_object
+
+    def open_object(self: LocalStore, sha256: str) -> BinaryIO:
+        reader = _Reader(
+            real(self, sha256), sha256 == cut, lambda: seen.append(partial_files(folder))
+        )
+        return reader  # type: ignore[return-value]
+
+    monkeypatch.setattr(LocalStore, "open_object", open_object)
+    return seen
+
+
+def only_the_zip(seen: list[set[str]]) -> bool:
+    return bool(seen) and all(len(s) == 1 and next(iter(s)).endswith(".zip") for s in seen)
+
+
+def test_zip_export_writes_the_footage_once_straight_into_the_zip(  # type: ignore[no-untyped-def]
+    bwc, home: Path, camera: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = clips(ingest(bwc, camera))
+    seen = watch_reads(monkeypatch, tmp_path)
+    out = tmp_path / "case-9.zip"
+    r = bwc("export", "--no-pdf", *ids, "--out", out, "--for", "court", "--zip", "--json")
+    assert r.code == 0, r.out + r.err
+    # while the footage was read, the partial folder held the zip being written and nothing
+    # else: no folder copy of the footage to be zipped afterwards (the disk held it twice)
+    assert len(seen) >= len(ids) and only_the_zip(seen), seen
+    assert sorted(p.name for p in tmp_path.iterdir() if "case-9" in p.name) == ["case-9.zip"]
+    assert run(["unzip", "-tq", str(out)], tmp_path).code == 0
+    with zipfile.ZipFile(out) as z:
+        kinds = {i.filename: i.compress_type for i in z.infolist()}
+    footage = [n for n in kinds if n.endswith(".MP4")]
+    assert len(footage) == len(ids) and all(kinds[n] == zipfile.ZIP_STORED for n in footage)
+    assert all(k == zipfile.ZIP_DEFLATED for n, k in kinds.items() if n not in footage)
+    # the clerk's unzip, then the stock tools and both verifiers
+    assert run(["unzip", "-q", str(out), "-d", "unzipped"], tmp_path).code == 0
+    unzipped = tmp_path / "unzipped" / "case-9"
+    assert run(["sha256sum", "-c", "SHA256SUMS"], unzipped).code == 0
+    ran = run(["env", "-i", "/usr/bin/python3", "-I", "verify.py"], unzipped)
+    assert ran.code == 0, ran.out
+    for bundle in (out, unzipped):
+        ran = bwc_verify_bundle(bundle)
+        assert ran.code == 0 and "FAIL" not in ran.out, ran.out
+    # the same bundle a folder export writes: the same files, the same SHA256SUMS paths
+    folder = tmp_path / "folder"
+    assert bwc("export", "--no-pdf", *ids, "--out", folder, "--for", "court").code == 0
+    assert files_of(unzipped) == files_of(folder) == expected_files(folder)
+
+    def paths(b: Path) -> list[str]:
+        return [x.split("  ", 1)[1] for x in (b / layout.SUMS).read_text().splitlines()]
+
+    assert paths(unzipped) == paths(folder)
+    for it in info(folder)["items"]:
+        assert (unzipped / it["file"]).read_bytes() == (folder / it["file"]).read_bytes()
+
+
+def test_zip_export_of_an_object_cut_mid_read_keeps_no_part_of_it(  # type: ignore[no-untyped-def]
+    bwc, home: Path, camera: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The object's first half went into the zip before its store failed: the item is
+    listed as failed, and not a byte of that half is left in the zip."""
+    noise = os.urandom(300_000)  # bytes found nowhere else (the test clips share frames)
+    (camera / "DCIM" / "X0001.bin").write_bytes(noise)
+    items = ingest(bwc, camera)
+    (cut,) = [i["sha256"] for i in items if i["path"].endswith("X0001.bin")]
+    ids = [*clips(items)[:2], cut]
+    seen = watch_reads(monkeypatch, tmp_path, cut=cut)
+    out = tmp_path / "b.zip"
+    r = bwc("export", "--no-pdf", *ids, "--out", out, "--for", "court", "--zip")
+    assert r.code == 1 and cut[:16] in r.err and "nothing was exported" in r.err, r.err
+    assert not out.exists() and not partials(tmp_path)
+    r = bwc("export", "--no-pdf", *ids, "--out", out, "--for", "court", "--zip", "--include-failed")
+    assert r.code == 0, r.out + r.err
+    assert only_the_zip(seen), seen  # the footage went straight into the zip
+    raw = out.read_bytes()
+    assert noise[1000:1064] not in raw and noise[100_000:100_064] not in raw
+    assert run(["unzip", "-tq", str(out)], tmp_path).code == 0
+    with zipfile.ZipFile(out) as z:
+        assert z.testzip() is None
+        mine = sorted(n for n in z.namelist() if n.startswith(f"b/items/{cut}/"))
+        data = json.loads(z.read(f"b/{layout.BUNDLE_JSON}"))
+    assert mine == [f"b/items/{cut}/{m}" for m in ("custody.json", "manifest.json", "manifest.sig")]
+    (bad,) = [i for i in data["items"] if i["sha256"] == cut]
+    assert bad["verified"] is False and any("Input/output error" in f for f in bad["failures"])
+    assert all(i["verified"] for i in data["items"] if i["sha256"] != cut)
+    ran = bwc_verify_bundle(out)
+    assert ran.code == 1 and f"FAIL  items/{cut}: the footage file" in ran.out, ran.out
+    assert all(cut in x for x in ran.out.splitlines() if x.startswith("FAIL")), ran.out
+
+
+def test_zip_export_interrupted_mid_footage_leaves_nothing(  # type: ignore[no-untyped-def]
+    bwc, home: Path, camera: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C (KeyboardInterrupt) while a footage member is half written into the zip: no
+    file at --out, no partial folder, nothing logged."""
+    (camera / "DCIM" / "X0002.bin").write_bytes(os.urandom(3 << 20))  # three chunks
+    items = ingest(bwc, camera)
+    ids = sorted(i["sha256"] for i in items if i["path"].endswith((".MP4", ".bin")))
+    before = log_events(bwc)
+    out = tmp_path / "b.zip"
+    at_stop: list[set[str]] = []
+
+    def progress(done: int, total: int) -> None:
+        if done >= 1 << 20:  # a first MiB of the big object is in the zip
+            at_stop.append(partial_files(tmp_path))
+            raise KeyboardInterrupt
+
+    station = Station.open(home, actor="test-clerk", passphrase=None)
+    req = ExportRequest(out, Selection(ids=tuple(ids)), "court", pdf=False, zip=True)
+    with pytest.raises(KeyboardInterrupt):
+        export(station, req, progress)
+    assert only_the_zip(at_stop), at_stop  # stopped while the zip was being written
+    assert not out.exists() and not partials(tmp_path)
+    assert log_events(bwc) == before
 
 
 # ---------------------------------------------------------------------------- refusals
